@@ -1,0 +1,1 @@
+"""Moment assistant: answers, the interaction log, Slack, mentors and reports."""

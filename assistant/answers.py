@@ -1,0 +1,240 @@
+"""What Moment says back: a structured answer that knows nothing of Slack.
+
+An answered question carries its best passage (the sentences of the best chunk that match the
+question, not the whole chunk), a link straight to that place (the section's anchor, the PDF page,
+the video's second), the owner and how fresh the item is, and up to two more sources. A question
+Moment cannot answer says so, lists close items as "possibly related" only when they are close, and
+says a mentor should be offered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+from assistant.questions import Question
+from assistant.retrieval import DocumentHit, RetrievalParams, SearchResult
+from indexer.chunking import split_sentences
+
+TYPE_LABELS = {"job-aid": "Job aid", "procedure": "Procedure", "reference": "Reference", "video": "Video"}
+SNIPPET_CHARS = 480
+
+
+@dataclass
+class Source:
+    """One document shown to the asker."""
+
+    rank: int
+    path: str  # relative to the content root
+    title: str
+    type: str
+    url: str | None  # straight to the passage when the item has an address
+    heading_path: list[str]
+    snippet: str
+    score: float  # cosine of the passage, 0..1
+    owner: str | None
+    reviewed: dt.date | None
+    review_due: dt.date | None
+    stale: bool
+    start_seconds: float | None = None
+    page: int | None = None
+
+    @property
+    def type_label(self) -> str:
+        return TYPE_LABELS.get(self.type, self.type.title())
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["reviewed"] = self.reviewed.isoformat() if self.reviewed else None
+        data["review_due"] = self.review_due.isoformat() if self.review_due else None
+        return data
+
+
+@dataclass
+class Answer:
+    """Moment's reply to one question."""
+
+    question: str  # the cleaned question that was searched
+    answered: bool
+    confidence: float
+    sources: list[Source] = field(default_factory=list)  # answered: best first; else possibly related
+    offer_mentor: bool = False
+    outcome: str = "answered"  # answered | not_answered | empty | no_words | error
+    notices: list[str] = field(default_factory=list)  # things the asker should know (truncation, language)
+    index_version: str | None = None
+    latency_ms: float = 0.0
+    interaction_id: int | None = None
+
+    def to_dict(self) -> dict:
+        """The `moment ask --json` contract (plus a few extra keys)."""
+        return {
+            "question": self.question,
+            "answered": self.answered,
+            "confidence": round(self.confidence, 4),
+            "outcome": self.outcome,
+            "offer_mentor": self.offer_mentor,
+            "notices": self.notices,
+            "sources": [s.to_dict() for s in self.sources],
+            "index_version": self.index_version,
+            "latency_ms": round(self.latency_ms, 2),
+            "interaction_id": self.interaction_id,
+        }
+
+
+def answer_from_dict(data: dict) -> Answer:
+    """Rebuild an answer from `Answer.to_dict()` (as stored in the interaction log)."""
+    sources = []
+    for s in data.get("sources", []):
+        s = dict(s)
+        for key in ("reviewed", "review_due"):
+            s[key] = dt.date.fromisoformat(s[key]) if s.get(key) else None
+        sources.append(Source(**{k: v for k, v in s.items() if k in Source.__dataclass_fields__}))
+    return Answer(
+        question=data["question"],
+        answered=data["answered"],
+        confidence=data["confidence"],
+        sources=sources,
+        offer_mentor=data.get("offer_mentor", False),
+        outcome=data.get("outcome", "answered"),
+        notices=list(data.get("notices", [])),
+        index_version=data.get("index_version"),
+        latency_ms=data.get("latency_ms", 0.0),
+        interaction_id=data.get("interaction_id"),
+    )
+
+
+def unanswerable(question: Question) -> Answer:
+    """The reply to a question with nothing to search for."""
+    notices = ["Your message was empty." if question.problem == "empty" else "I couldn't find any words to search for."]
+    return Answer(
+        question=question.text,
+        answered=False,
+        confidence=0.0,
+        outcome=question.problem or "empty",
+        notices=notices,
+        offer_mentor=False,
+    )
+
+
+def compose(
+    question: Question,
+    result: SearchResult,
+    params: RetrievalParams,
+    *,
+    today: dt.date | None = None,
+    content_base_url: str | None = None,
+    term_ids_of=None,
+) -> Answer:
+    """Build the answer from a search result.
+
+    `term_ids_of(texts)` maps sentences to keyword-vocabulary term ids (the index's own tokenizer), so
+    snippet sentences are matched to the question the same way the keyword search matched them.
+    """
+    today = today or dt.date.today()
+    answered = bool(result.hits) and result.confidence >= params.threshold
+    notices = []
+    if question.truncated:
+        notices.append(f"Your question was long, so I searched for its first {len(question.text):,} characters.")
+    if question.non_latin and not answered:
+        notices.append("I can only search content written in English so far; try asking in English.")
+    if answered:
+        chosen = result.hits[:3]
+    else:
+        # Close but not confident: show at most two, and only if they are close at all.
+        chosen = [h for h in result.hits[:2] if result.confidence >= params.related_threshold]
+    sources = [
+        _source(rank, hit, question.text, result.query_terms, term_ids_of, today, content_base_url)
+        for rank, hit in enumerate(chosen, start=1)
+    ]
+    return Answer(
+        question=question.text,
+        answered=answered,
+        confidence=result.confidence,
+        sources=sources,
+        offer_mentor=not answered,
+        outcome="answered" if answered else "not_answered",
+        notices=notices,
+        index_version=result.version,
+    )
+
+
+def _source(rank, hit: DocumentHit, query, query_terms, term_ids_of, today, base_url) -> Source:
+    meta = hit.doc.meta
+    chunk = hit.chunk
+    passage = snippet(chunk.text, query_terms, term_ids_of)
+    start = chunk.start_seconds
+    if chunk.cue_starts and passage:
+        offset = chunk.text.find(passage.split("\n")[0].rstrip("…")[:40])
+        start = chunk.seconds_at(max(0, offset))
+    return Source(
+        rank=rank,
+        path=hit.doc.path,
+        title=meta.title,
+        type=meta.type,
+        url=deep_link(meta.url or _base_link(base_url, hit.doc.path), chunk.anchor, chunk.page, start),
+        heading_path=list(chunk.heading_path),
+        snippet=passage,
+        score=round(float(hit.cosine), 4),
+        owner=meta.owner,
+        reviewed=meta.reviewed,
+        review_due=meta.review_due(),
+        stale=meta.is_stale(today),
+        start_seconds=start,
+        page=chunk.page,
+    )
+
+
+def _base_link(base_url: str | None, path: str) -> str | None:
+    if not base_url:
+        return None
+    return base_url.rstrip("/") + "/" + path
+
+
+def deep_link(url: str | None, anchor: str | None, page: int | None, start_seconds: float | None) -> str | None:
+    """A link to the passage: `#t=SECONDS` for a video (YouTube-style `t=` for YouTube), `#page=N` for a
+    PDF page, `#anchor` for a section."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if start_seconds is not None:
+        seconds = int(start_seconds)
+        if parts.netloc.endswith(("youtube.com", "youtu.be")):
+            query = f"{parts.query}&t={seconds}" if parts.query else f"t={seconds}"
+            return urlunsplit(parts._replace(query=query))
+        return urlunsplit(parts._replace(fragment=f"t={seconds}"))
+    if page is not None:
+        return urlunsplit(parts._replace(fragment=f"page={page}"))
+    if anchor and not parts.fragment:
+        return urlunsplit(parts._replace(fragment=anchor))
+    return url
+
+
+def snippet(text: str, query_terms: list[int], term_ids_of=None, limit: int = SNIPPET_CHARS) -> str:
+    """The run of sentences (or list lines) in `text` that best matches the question, up to `limit` chars."""
+    units = [u for line in text.split("\n") for u in (split_sentences(line) if len(line) > 160 else [line]) if u]
+    if not units:
+        return ""
+    wanted = set(query_terms)
+    if wanted and term_ids_of is not None:
+        scores = [len(wanted & set(ids)) for ids in term_ids_of(units)]
+    else:
+        scores = [0] * len(units)
+    best = max(range(len(units)), key=lambda i: (scores[i], -i)) if any(scores) else 0
+    # Start one unit earlier when the best one continues a list (keep steps in order and in context).
+    start = best - 1 if best > 0 and _is_list_item(units[best]) and _is_list_item(units[best - 1]) else best
+    out, used = [], 0
+    for unit in units[start:]:
+        if out and used + len(unit) + 1 > limit:
+            break
+        out.append(unit)
+        used += len(unit) + 1
+    result = "\n".join(out)
+    if len(result) > limit:
+        result = result[: limit - 1].rsplit(" ", 1)[0] + "…"
+    return result
+
+
+def _is_list_item(unit: str) -> bool:
+    return bool(re.match(r"^(\d+[.)]|-|\*)\s", unit))

@@ -1,0 +1,1 @@
+"""The interaction database: models, engine and migrations."""

@@ -1,0 +1,62 @@
+"""Answers as plain text, for the terminal."""
+
+from __future__ import annotations
+
+import textwrap
+
+from assistant.answers import Answer, Source
+
+
+def _when(seconds: float) -> str:
+    seconds = int(seconds)
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"{seconds // 60}:{seconds % 60:02d}"
+    )
+
+
+def _source_lines(source: Source, with_snippet: bool) -> list[str]:
+    where = " › ".join(source.heading_path)
+    if source.start_seconds is not None:
+        where = f"at {_when(source.start_seconds)}"
+    elif source.page is not None and not where:
+        where = f"page {source.page}"
+    head = f"{source.type_label}: {source.title}" + (f" › {where}" if where else "")
+    lines = [head]
+    if with_snippet and source.snippet:
+        lines += [textwrap.indent(textwrap.fill(part, 96), "    ") for part in source.snippet.split("\n")]
+    facts = [source.url or source.path]
+    if source.owner:
+        facts.append(f"owner {source.owner}")
+    if source.reviewed:
+        facts.append(f"reviewed {source.reviewed.isoformat()}")
+    if source.stale:
+        facts.append(f"PAST ITS REVIEW DATE ({source.review_due.isoformat()})")
+    lines.append("    " + " · ".join(facts))
+    return lines
+
+
+def render_answer(answer: Answer) -> str:
+    """What `moment ask` prints."""
+    out: list[str] = []
+    out.extend(f"Note: {n}" for n in answer.notices)
+    if answer.outcome in ("empty", "no_words"):
+        out.append('Ask a question in words, for example: moment ask "how do I reset my VPN token"')
+        return "\n".join(out)
+    if answer.answered:
+        best, *more = answer.sources
+        out.append(f"Answer (confidence {answer.confidence:.2f}):")
+        out.extend("  " + line for line in _source_lines(best, with_snippet=True))
+        if more:
+            out.append("Also see:")
+            for source in more:
+                out.extend("  " + line for line in _source_lines(source, with_snippet=False))
+    else:
+        out.append(f"I don't have a vetted answer for that yet (confidence {answer.confidence:.2f}).")
+        if answer.sources:
+            out.append("Possibly related:")
+            for source in answer.sources:
+                out.extend("  " + line for line in _source_lines(source, with_snippet=False))
+        out.append('A peer mentor can help: in Slack, choose "Ask a mentor".')
+    return "\n".join(out)

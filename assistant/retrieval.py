@@ -1,0 +1,324 @@
+"""Find the best documents for a question: dense and keyword search, fused per document.
+
+1. Candidates: the top chunks by cosine (FAISS) and by BM25, unioned.
+2. Each candidate gets both scores (the cosine is computed exactly from the stored vectors, the BM25
+   score from the keyword index), so a chunk found by one method is judged by both.
+3. Documents: a document's dense and keyword scores are those of its best chunk for each; documents
+   are ranked by weighted reciprocal-rank fusion of the two rankings. One result per document.
+4. Confidence: a logistic model over a few features of the top result (its cosine, its keyword
+   score, how much of the question the content's vocabulary knows, whether both methods agree),
+   fitted on questions with and without an answer (`moment eval --calibrate`, stored in
+   `calibration.json`). "Answered" means confidence >= the calibrated threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from indexer.documents import Chunk
+from indexer.embedding import Embedder
+from indexer.store import IndexedDocument, IndexStore, IndexVersion
+
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+
+
+class IndexMismatchError(Exception):
+    """The index was built with another model than the one configured; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    """How retrieval fuses and decides; the defaults are the values chosen on the eval set."""
+
+    candidates: int = 50
+    rrf_k: float = 60.0
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+    # Logistic confidence: sigmoid(bias + sum(weights[f] * feature[f])).
+    weights: dict[str, float] = field(
+        default_factory=lambda: {"cosine": 12.0, "keyword": 1.0, "known_terms": 2.0, "agreement": 0.5}
+    )
+    bias: float = -8.0
+    threshold: float = 0.5
+    related_threshold: float = 0.2  # below this, not even "possibly related"
+
+    @classmethod
+    def load(cls, path: Path = CALIBRATION_FILE) -> RetrievalParams:
+        """The calibrated parameters, or the defaults when no calibration was saved."""
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            return cls()
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**fields)
+
+
+@dataclass
+class DocumentHit:
+    """One document's best match for a question."""
+
+    doc: IndexedDocument
+    chunk_id: int
+    score: float  # fused
+    cosine: float
+    keyword: float  # BM25 of the document's best keyword chunk
+    dense_rank: int | None
+    keyword_rank: int | None
+    chunk: Chunk | None = None
+
+
+@dataclass
+class SearchResult:
+    """Ranked documents, with the confidence that the first one answers the question."""
+
+    hits: list[DocumentHit]
+    confidence: float
+    features: dict[str, float]
+    version: str
+    query_vector: np.ndarray | None = None
+    query_terms: list[int] = field(default_factory=list)
+
+
+class Retriever:
+    """Searches the serving index version and picks up newly published versions by itself."""
+
+    def __init__(
+        self,
+        store: IndexStore,
+        embedder: Embedder,
+        params: RetrievalParams | None = None,
+        reload_interval: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.params = params or RetrievalParams.load()
+        self.reload_interval = reload_interval
+        self._version: IndexVersion | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def version(self) -> IndexVersion:
+        """The serving version; re-reads CURRENT at most once per `reload_interval` seconds."""
+        now = time.monotonic()
+        if self._version is not None and now - self._checked < self.reload_interval:
+            return self._version
+        with self._lock:
+            current = self.store.current()
+            if self._version is None or (current is not None and current != self._version.version):
+                version = self.store.open()
+                if version.spec != self.embedder.spec:
+                    raise IndexMismatchError(
+                        f"The index in {self.store.root} was built with {version.spec.describe()}, but Moment is "
+                        f"configured for {self.embedder.spec.describe()}. Rebuild it with `moment index --full`, or "
+                        "set MOMENT_EMBEDDING_MODEL / MOMENT_EMBEDDING_BACKEND to match."
+                    )
+                self._version = version
+            self._checked = now
+            return self._version
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        types: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> SearchResult:
+        """Rank documents for `query`; `types` and `tags` restrict which documents may be returned."""
+        version = self.version()
+        p = self.params
+        qvec = self.embedder.encode([query])
+        n = version.size
+        allowed = _allowed_docs(version, types, tags)
+        pool = min(n, p.candidates * (4 if allowed is not None else 1))
+        dense_ids: np.ndarray = np.zeros(0, dtype=np.int64)
+        if pool:
+            _, found = version.dense.search(qvec, pool)
+            dense_ids = found[0][found[0] >= 0].astype(np.int64)
+        keyword_scores = version.keywords.scores(query)
+        terms = version.keywords.query_terms(query)
+        keyword_ids = _top(keyword_scores, pool)
+        ids = np.unique(np.concatenate([dense_ids, keyword_ids]))
+        if allowed is not None and len(ids):
+            ids = ids[np.isin(np.asarray(version.chunk_doc)[ids], allowed)]
+        if not len(ids):
+            return SearchResult([], 0.0, {}, version.version, qvec[0], terms)
+        cosines = np.asarray(version.embeddings[ids]) @ qvec[0]
+        bm25 = keyword_scores[ids]
+        docs = np.asarray(version.chunk_doc)[ids]
+
+        # Per document: its best chunk by each method.
+        best_dense: dict[int, tuple[float, int]] = {}
+        best_keyword: dict[int, tuple[float, int]] = {}
+        for cid, doc, cos, kw in zip(ids.tolist(), docs.tolist(), cosines.tolist(), bm25.tolist(), strict=True):
+            if doc not in best_dense or cos > best_dense[doc][0]:
+                best_dense[doc] = (cos, cid)
+            if kw > 0 and (doc not in best_keyword or kw > best_keyword[doc][0]):
+                best_keyword[doc] = (kw, cid)
+        dense_order = sorted(best_dense, key=lambda d: -best_dense[d][0])
+        keyword_order = sorted(best_keyword, key=lambda d: -best_keyword[d][0])
+        dense_rank = {d: r for r, d in enumerate(dense_order)}
+        keyword_rank = {d: r for r, d in enumerate(keyword_order)}
+        hits = []
+        for doc in best_dense:
+            score = p.dense_weight / (p.rrf_k + dense_rank[doc] + 1)
+            if doc in keyword_rank:
+                score += p.keyword_weight / (p.rrf_k + keyword_rank[doc] + 1)
+            # The passage to show: the keyword chunk when both methods found the document near the top
+            # and the keyword chunk is nearly as close in meaning; else the closest chunk in meaning.
+            chunk_id = best_dense[doc][1]
+            if doc in best_keyword and best_keyword[doc][1] != chunk_id:
+                kw_chunk = best_keyword[doc][1]
+                kw_cos = float(cosines[np.searchsorted(ids, kw_chunk)])
+                if kw_cos >= best_dense[doc][0] - 0.05:
+                    chunk_id = kw_chunk
+            hits.append(
+                DocumentHit(
+                    doc=version.documents[doc],
+                    chunk_id=chunk_id,
+                    score=score,
+                    cosine=best_dense[doc][0],
+                    keyword=best_keyword.get(doc, (0.0, -1))[0],
+                    dense_rank=dense_rank[doc],
+                    keyword_rank=keyword_rank.get(doc),
+                )
+            )
+        hits.sort(key=lambda h: (-h.score, -h.cosine))
+        hits = hits[:k]
+        chunks = version.chunks([h.chunk_id for h in hits])
+        for hit in hits:
+            hit.chunk = chunks[hit.chunk_id].chunk
+        features = confidence_features(query, hits, terms, self.embedder)
+        return SearchResult(hits, self._confidence(features), features, version.version, qvec[0], terms)
+
+    def _confidence(self, features: dict[str, float]) -> float:
+        p = self.params
+        z = p.bias + sum(p.weights.get(name, 0.0) * value for name, value in features.items())
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+def confidence_features(query: str, hits: list[DocumentHit], terms: list[int], embedder: Embedder) -> dict[str, float]:
+    """What the confidence is computed from; all in [0, 1] or close to it."""
+    if not hits:
+        return {"cosine": 0.0, "keyword": 0.0, "known_terms": 0.0, "agreement": 0.0, "margin": 0.0}
+    top = hits[0]
+    words = _content_words(query)
+    known = len(set(terms)) / max(1, len(words)) if words else 0.0
+    second = hits[1].cosine if len(hits) > 1 else 0.0
+    return {
+        "cosine": top.cosine,
+        # BM25 grows with the number of matched terms: squash it per query term into [0, 1).
+        "keyword": 1.0 - math.exp(-top.keyword / max(1.0, len(words))),
+        "known_terms": min(1.0, known),
+        "agreement": 1.0 if top.dense_rank == 0 and top.keyword_rank == 0 else 0.0,
+        "margin": max(0.0, top.cosine - second),
+    }
+
+
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "could",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "should",
+        "so",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "hi",
+        "hey",
+        "hello",
+        "please",
+        "thanks",
+        "pls",
+        "u",
+        "im",
+    ]
+)
+
+
+def _content_words(text: str) -> list[str]:
+    import re
+
+    return [w for w in re.findall(r"(?u)\b\w\w+\b", text.lower()) if w not in _STOP]
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    positive = int((scores > 0).sum())
+    k = min(k, positive)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    top = np.argpartition(-scores, k - 1)[:k]
+    return top.astype(np.int64)
+
+
+def _allowed_docs(version: IndexVersion, types: Sequence[str] | None, tags: Sequence[str] | None) -> np.ndarray | None:
+    if not types and not tags:
+        return None
+    wanted_types = {t.lower() for t in types or ()}
+    wanted_tags = {t.lower() for t in tags or ()}
+    return np.array(
+        [
+            d.number
+            for d in version.documents
+            if (not wanted_types or d.meta.type in wanted_types) and (not wanted_tags or wanted_tags & set(d.meta.tags))
+        ],
+        dtype=np.int32,
+    )

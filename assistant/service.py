@@ -1,0 +1,266 @@
+"""The service core: one object that Slack and the CLI both call. It knows nothing of Slack.
+
+service = MomentService.from_settings(load_settings())
+answer = service.ask("how do i reset my vpn token", Asker(user_id="U123", surface="cli"))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from assistant.answers import Answer, compose, unanswerable
+from assistant.db.database import Database, DatabaseUnavailableError
+from assistant.db.models import Interaction, InteractionSource, Vote, utcnow
+from assistant.questions import prepare
+from assistant.retrieval import Retriever
+from assistant.settings import Settings
+from indexer.store import IndexStore
+
+log = logging.getLogger(__name__)
+
+MAX_STORED_QUESTION = 4000  # characters kept in the log; the length as received is stored too
+
+
+@dataclass(frozen=True)
+class Asker:
+    """Who asked, and where."""
+
+    user_id: str
+    surface: str  # see assistant.db.models.SURFACES
+    team_id: str | None = None
+    channel_id: str | None = None
+    thread_ts: str | None = None
+
+
+class MomentService:
+    """Answers questions, records every interaction and vote."""
+
+    def __init__(self, settings: Settings, database: Database, retriever: Retriever) -> None:
+        self.settings = settings
+        self.database = database
+        self.retriever = retriever
+        self.spool = InteractionSpool(settings.home / "spool" / "interactions.jsonl")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, migrate: bool = True) -> MomentService:
+        """Wire the service from settings: model, index, database (migrated to the latest schema)."""
+        from indexer.embedding import load_embedder
+
+        embedder = load_embedder(
+            settings.embedding_model, settings.embedding_backend, settings.model_cache, settings.embedding_threads
+        )
+        retriever = Retriever(IndexStore(settings.index_dir, keep=settings.index_keep), embedder)
+        database = Database(settings.database_url)
+        if migrate:
+            try:
+                database.upgrade()
+            except DatabaseUnavailableError as exc:
+                log.warning("database not migrated: %s", exc)
+        return cls(settings, database, retriever)
+
+    # -- questions -------------------------------------------------------------------------------
+
+    def ask(
+        self,
+        text: str | None,
+        asker: Asker,
+        *,
+        types: list[str] | None = None,
+        tags: list[str] | None = None,
+        log_interaction: bool = True,
+    ) -> Answer:
+        """Answer a question and record the interaction.
+
+        Raises `IndexMissingError` / `IndexMismatchError` when there is no usable index (after
+        recording the attempt). A database outage never loses the record: it is spooled to disk and
+        written when the database is back.
+        """
+        started = time.perf_counter()
+        question = prepare(text, self.settings.max_question_chars)
+        features = None
+        if not question.searchable:
+            answer = unanswerable(question)
+        else:
+            try:
+                result = self.retriever.search(question.text, k=10, types=types, tags=tags)
+            except Exception:
+                answer = Answer(question=question.text, answered=False, confidence=0.0, outcome="error")
+                answer.latency_ms = (time.perf_counter() - started) * 1000
+                if log_interaction:
+                    self._record(answer, asker, len(question.original), None)
+                raise
+            keywords = self.retriever.version().keywords
+            answer = compose(
+                question,
+                result,
+                self.retriever.params,
+                content_base_url=self.settings.content_base_url,
+                term_ids_of=lambda texts: [keywords.query_terms(t) for t in texts],
+            )
+            features = {k: round(v, 4) for k, v in result.features.items()}
+        answer.latency_ms = (time.perf_counter() - started) * 1000
+        if log_interaction:
+            answer.interaction_id = self._record(answer, asker, len(question.original), features)
+        return answer
+
+    def _record(self, answer: Answer, asker: Asker, chars: int, features: dict | None) -> int | None:
+        row = {
+            "created_at": utcnow().isoformat(),
+            "user_id": asker.user_id,
+            "team_id": asker.team_id,
+            "channel_id": asker.channel_id,
+            "surface": asker.surface,
+            "thread_ts": asker.thread_ts,
+            "question": answer.question[:MAX_STORED_QUESTION],
+            "question_chars": chars,
+            "answered": answer.answered,
+            "outcome": answer.outcome,
+            "confidence": float(answer.confidence),
+            "latency_ms": float(answer.latency_ms),
+            "index_version": answer.index_version,
+            "features": features,
+            "answer": answer.to_dict(),
+            "sources": [
+                {
+                    "rank": s.rank,
+                    "path": s.path,
+                    "title": s.title,
+                    "type": s.type,
+                    "score": s.score,
+                    "url": s.url,
+                    "stale": s.stale,
+                }
+                for s in answer.sources
+            ],
+        }
+        try:
+            self.spool.replay(self.database)
+            with self.database.session() as session:
+                interaction = _interaction_from_row(row)
+                session.add(interaction)
+                session.flush()
+                return interaction.id
+        except DatabaseUnavailableError as exc:
+            log.error("interaction spooled, database unavailable: %s", exc)
+            self.spool.append(row)
+            return None
+
+    def answer_for(self, interaction_id: int) -> Answer | None:
+        """The answer that was shown for an interaction (to share it, or show it again)."""
+        from assistant.answers import answer_from_dict
+
+        with self.database.session() as session:
+            row = session.get(Interaction, interaction_id)
+            if row is None or row.answer is None:
+                return None
+            answer = answer_from_dict(row.answer)
+            answer.interaction_id = row.id
+            return answer
+
+    # -- Slack deliveries ---------------------------------------------------------------------
+
+    def claim_delivery(self, key: str) -> bool:
+        """True the first time `key` (a Slack event id) is claimed by any process sharing the database.
+
+        Slack retries events and may deliver one to two processes: only the claimer answers.
+        """
+        from sqlalchemy.exc import IntegrityError
+
+        from assistant.db.models import ProcessedEvent
+
+        try:
+            with self.database.session() as session:
+                session.add(ProcessedEvent(key=key[:128]))
+        except IntegrityError:
+            return False
+        return True
+
+    # -- votes -----------------------------------------------------------------------------------
+
+    def vote(self, interaction_id: int, user_id: str, helpful: bool, comment: str | None = None) -> Vote:
+        """Record a vote; a person's second vote on the same answer replaces the first."""
+        with self.database.session() as session:
+            vote = session.scalar(select(Vote).where(Vote.interaction_id == interaction_id, Vote.user_id == user_id))
+            if vote is None:
+                vote = Vote(interaction_id=interaction_id, user_id=user_id, helpful=helpful, comment=comment)
+                session.add(vote)
+            else:
+                vote.helpful = helpful
+                if comment is not None or helpful:
+                    vote.comment = comment
+            session.flush()
+            return vote
+
+    def interaction(self, interaction_id: int) -> Interaction | None:
+        """One interaction with its sources and votes."""
+        with self.database.session() as session:
+            found = session.get(Interaction, interaction_id)
+            if found is not None:
+                _ = found.sources, found.votes  # load before the session closes
+            return found
+
+    def recent_interactions(self, user_id: str, limit: int = 5) -> list[Interaction]:
+        """A person's latest questions, newest first (App Home)."""
+        with self.database.session() as session:
+            rows = session.scalars(
+                select(Interaction)
+                .where(Interaction.user_id == user_id)
+                .order_by(Interaction.created_at.desc(), Interaction.id.desc())
+                .limit(limit)
+            ).all()
+            for row in rows:
+                _ = row.sources
+            return list(rows)
+
+
+def _interaction_from_row(row: dict) -> Interaction:
+    fields = {k: v for k, v in row.items() if k != "sources"}
+    fields["created_at"] = dt.datetime.fromisoformat(fields["created_at"])
+    interaction = Interaction(**fields)
+    interaction.sources = [InteractionSource(**s) for s in row["sources"]]
+    return interaction
+
+
+class InteractionSpool:
+    """Interactions that could not be written because the database was down, kept on local disk
+    until the next successful write (append-only JSON lines, replayed under a file lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, row: dict) -> None:
+        from filelock import FileLock
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.path) + ".lock"), self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+    def pending(self) -> int:
+        try:
+            return sum(1 for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip())
+        except FileNotFoundError:
+            return 0
+
+    def replay(self, database: Database) -> int:
+        """Write spooled interactions in one transaction, then empty the spool (only once committed)."""
+        if not self.path.exists():
+            return 0
+        from filelock import FileLock
+
+        with FileLock(str(self.path) + ".lock"):
+            try:
+                lines = [line for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            except FileNotFoundError:
+                return 0
+            with database.session() as session:
+                session.add_all(_interaction_from_row(json.loads(line)) for line in lines)
+            self.path.unlink()
+            log.info("wrote %d spooled interactions", len(lines))
+        return len(lines)

@@ -1,0 +1,92 @@
+"""Configuration, read once from the environment (and an optional `.env`) into one object.
+
+Everything has an embedded default, so `moment` works on a bare laptop: a SQLite file and the index
+under `.moment/`, the bundled model, the demo content in `content/`. The object is passed down to
+whatever needs it; nothing below the entry points reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Every setting Moment has, with its environment variable."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    # Where things live
+    home: Path = Field(Path(".moment"), validation_alias=_env("MOMENT_HOME"))
+    content_dir: Path = Field(Path("content"), validation_alias=_env("MOMENT_CONTENT_DIR"))
+    index_dir_override: Path | None = Field(None, validation_alias=_env("MOMENT_INDEX_DIR"))
+    database_url_override: str | None = Field(None, validation_alias=_env("DATABASE_URL"))
+    model_cache_override: Path | None = Field(None, validation_alias=_env("MOMENT_MODEL_CACHE"))
+
+    # Embedding and retrieval
+    embedding_model: str = Field("all-MiniLM-L6-v2", validation_alias=_env("MOMENT_EMBEDDING_MODEL"))
+    embedding_backend: str = Field("onnx", validation_alias=_env("MOMENT_EMBEDDING_BACKEND"))
+    embedding_threads: int | None = Field(None, validation_alias=_env("MOMENT_EMBEDDING_THREADS"))
+    max_file_mb: float = Field(20.0, validation_alias=_env("MOMENT_MAX_FILE_MB"))
+    index_keep: int = Field(3, validation_alias=_env("MOMENT_INDEX_KEEP"))
+    faiss_index: str = Field("auto", validation_alias=_env("MOMENT_FAISS_INDEX"))
+    content_base_url: str | None = Field(None, validation_alias=_env("MOMENT_CONTENT_BASE_URL"))
+    max_question_chars: int = Field(2000, validation_alias=_env("MOMENT_MAX_QUESTION_CHARS"))
+
+    # Slack
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"))
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    port: int = Field(3000, validation_alias=_env("PORT"))
+    web_workers: int = Field(2, validation_alias=_env("MOMENT_WEB_WORKERS"))
+    web_threads: int = Field(8, validation_alias=_env("MOMENT_WEB_THREADS"))
+
+    # People
+    admins: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("MOMENT_ADMINS"))
+    retention_days: int | None = Field(None, validation_alias=_env("MOMENT_RETENTION_DAYS"))
+
+    # Learning Record Store
+    lrs_endpoint: str | None = Field(None, validation_alias=_env("LRS_ENDPOINT"))
+    lrs_username: str | None = Field(None, validation_alias=_env("LRS_USERNAME"))
+    lrs_password: SecretStr | None = Field(None, validation_alias=_env("LRS_PASSWORD"))
+    xapi_pseudonymise: bool = Field(False, validation_alias=_env("MOMENT_XAPI_PSEUDONYMISE"))
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_ids(cls, value):
+        if isinstance(value, str):
+            return [v for v in value.replace(",", " ").split() if v]
+        return value
+
+    @property
+    def index_dir(self) -> Path:
+        """The folder of index versions."""
+        return self.index_dir_override or self.home / "index"
+
+    @property
+    def model_cache(self) -> Path:
+        """Where the ONNX export of the embedding model is kept."""
+        return self.model_cache_override or self.home / "models"
+
+    @property
+    def database_url(self) -> str:
+        """The interaction database: `DATABASE_URL`, or a SQLite file under `MOMENT_HOME`."""
+        return self.database_url_override or f"sqlite:///{(self.home / 'moment.db').as_posix()}"
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+
+def load_settings(**overrides) -> Settings:
+    """Read the settings; keyword arguments (field names) win over the environment."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)

@@ -1,0 +1,216 @@
+"""Block Kit rendering: data in, blocks out. Pure functions; no Slack calls, no database.
+
+Built with slack_sdk's typed block classes; action ids are the constants below, shared with the
+listeners in `app.py`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from assistant.answers import Answer, Source
+from assistant.slack.formatting import (
+    SECTION_TEXT_LIMIT,
+    duration,
+    escape,
+    link,
+    quote,
+    truncate,
+)
+
+# Action and callback ids.
+VOTE_HELPFUL = "moment_vote_helpful"
+VOTE_NOT_HELPFUL = "moment_vote_not_helpful"
+ASK_MENTOR = "moment_ask_mentor"
+SHARE_ANSWER = "moment_share_answer"
+FEEDBACK_MODAL = "moment_feedback_modal"
+FEEDBACK_BLOCK = "feedback"
+FEEDBACK_INPUT = "looking_for"
+ASK_SHORTCUT = "ask_moment"
+
+TYPE_EMOJI = {
+    "job-aid": ":clipboard:",
+    "procedure": ":bookmark_tabs:",
+    "reference": ":books:",
+    "video": ":movie_camera:",
+}
+
+
+def _mrkdwn(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=truncate(text, SECTION_TEXT_LIMIT))
+
+
+def source_line(
+    source: Source, owner_names: Mapping[str, str] | None = None, today: dt.date | None = None
+) -> tuple[str, str]:
+    """(title line, context line) for one source."""
+    where = " › ".join(escape(h) for h in source.heading_path)
+    if source.start_seconds is not None:
+        where = f"at {duration(source.start_seconds)}"
+    elif source.page is not None and not source.heading_path:
+        where = f"page {source.page}"
+    title = f"{TYPE_EMOJI.get(source.type, ':page_facing_up:')} {link(source.url, source.title)}"
+    if where:
+        title += f"  ·  {where}"
+    facts = [source.type_label]
+    if source.owner:
+        # A name, not a mention: a mention would notify the owner every time their page is shown.
+        name = (owner_names or {}).get(source.owner)
+        facts.append(f"Owner: {escape(name) if name else escape(source.owner)}")
+    if source.stale and source.review_due:
+        facts.append(f":warning: Past its review date ({source.review_due:%-d %b %Y}); check with the owner")
+    elif source.reviewed:
+        facts.append(f"Reviewed {source.reviewed:%-d %b %Y}")
+    return title, "  ·  ".join(facts)
+
+
+def answer_blocks(
+    answer: Answer,
+    *,
+    owner_names: Mapping[str, str] | None = None,
+    shareable: bool = False,
+    shared_by: str | None = None,
+) -> list[Block]:
+    """The answer message: snippet, up to three sources, and the buttons."""
+    value = str(answer.interaction_id or "")
+    blocks: list[Block] = []
+    if shared_by:
+        blocks.append(
+            ContextBlock(elements=[_mrkdwn(f"Shared by <@{shared_by}>: “{escape(truncate(answer.question, 200))}”")])
+        )
+    for notice in answer.notices:
+        blocks.append(ContextBlock(elements=[_mrkdwn(f":information_source: {escape(notice)}")]))
+
+    if answer.outcome in ("empty", "no_words"):
+        blocks.append(
+            SectionBlock(text=_mrkdwn("Ask me a question in words, for example: _how do I reset my VPN token?_"))
+        )
+        return blocks
+
+    mentor_button = ButtonElement(text="Ask a mentor", action_id=ASK_MENTOR, value=value)
+    if answer.answered:
+        best, *more = answer.sources
+        title, facts = source_line(best, owner_names)
+        blocks.append(SectionBlock(text=_mrkdwn(f"{title}\n{quote(best.snippet)}")))
+        blocks.append(ContextBlock(elements=[_mrkdwn(facts)]))
+        if more:
+            blocks.append(DividerBlock())
+            lines = []
+            for source in more:
+                t, f = source_line(source, owner_names)
+                lines.append(f"{t}\n{f}")
+            blocks.append(SectionBlock(text=_mrkdwn("*Also see*\n" + "\n".join(lines))))
+        buttons = [
+            ButtonElement(text="Helpful", action_id=VOTE_HELPFUL, value=value, style="primary"),
+            ButtonElement(text="Not helpful", action_id=VOTE_NOT_HELPFUL, value=value),
+            mentor_button,
+        ]
+    else:
+        blocks.append(
+            SectionBlock(
+                text=_mrkdwn(
+                    ":thinking_face: I don't have a vetted answer for that yet. A peer mentor who knows the topic "
+                    "can help: they get your question with what I found."
+                )
+            )
+        )
+        if answer.sources:
+            lines = []
+            for source in answer.sources:
+                t, f = source_line(source, owner_names)
+                lines.append(f"{t}\n{f}")
+            blocks.append(SectionBlock(text=_mrkdwn("*Possibly related*\n" + "\n".join(lines))))
+        mentor_button = ButtonElement(text="Ask a mentor", action_id=ASK_MENTOR, value=value, style="primary")
+        buttons = [mentor_button]
+        if answer.sources:
+            buttons.append(ButtonElement(text="This helped", action_id=VOTE_HELPFUL, value=value))
+    if shareable:
+        buttons.append(ButtonElement(text="Share in channel", action_id=SHARE_ANSWER, value=value))
+    if answer.interaction_id is not None:
+        blocks.append(ActionsBlock(block_id="moment_answer_actions", elements=buttons))
+    return blocks
+
+
+def answer_text(answer: Answer) -> str:
+    """The notification / fallback text of an answer message."""
+    if answer.outcome in ("empty", "no_words"):
+        return "Ask me a question in words."
+    if answer.answered:
+        return truncate(f"{answer.sources[0].title}: {answer.sources[0].snippet}", 300)
+    return "I don't have a vetted answer for that yet. A peer mentor can help."
+
+
+def problem_blocks(message: str) -> list[Block]:
+    """A short, honest message when something failed after the acknowledgement."""
+    return [SectionBlock(text=_mrkdwn(f":warning: {escape(message)}"))]
+
+
+def feedback_modal(interaction_id: int, question: str) -> View:
+    """ "What were you looking for?" after a Not helpful vote."""
+    return View(
+        type="modal",
+        callback_id=FEEDBACK_MODAL,
+        private_metadata=json.dumps({"interaction_id": interaction_id}),
+        title=PlainTextObject(text="Not helpful"),
+        submit=PlainTextObject(text="Send"),
+        close=PlainTextObject(text="Skip"),
+        blocks=[
+            SectionBlock(text=_mrkdwn(f"You asked: _{escape(truncate(question, 300))}_")),
+            InputBlock(
+                block_id=FEEDBACK_BLOCK,
+                label=PlainTextObject(text="What were you looking for?"),
+                optional=True,
+                element=PlainTextInputElement(action_id=FEEDBACK_INPUT, multiline=True, max_length=2000),
+                hint=PlainTextObject(text="L&D reads these to fix and write content."),
+            ),
+        ],
+    )
+
+
+def home_view(
+    recent: Sequence[Mapping], mentor_section: Sequence[Block] = (), admin_section: Sequence[Block] = ()
+) -> View:
+    """App Home: how to ask, the person's recent questions, and (for mentors and admins) their queues."""
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text="Moment")),
+        SectionBlock(
+            text=_mrkdwn(
+                "Stuck in the middle of something? Ask me: send me a direct message, type `/ask your question`, "
+                "mention me in a channel, or use *Ask Moment* on any message. I answer from the curated job aids, "
+                "procedures and training videos, and find a peer mentor when they are not enough."
+            )
+        ),
+        DividerBlock(),
+        HeaderBlock(text=PlainTextObject(text="Your recent questions")),
+    ]
+    if not recent:
+        blocks.append(SectionBlock(text=_mrkdwn("_Nothing yet. Your questions and my answers will appear here._")))
+    for item in recent:
+        mark = ":white_check_mark:" if item["answered"] else ":grey_question:"
+        line = f"{mark} *{escape(truncate(item['question'], 150))}*"
+        if item.get("top_title"):
+            line += f"\n{link(item.get('top_url'), item['top_title'])}"
+        elif not item["answered"]:
+            line += "\n_No vetted answer yet._"
+        blocks.append(SectionBlock(text=_mrkdwn(line)))
+        blocks.append(ContextBlock(elements=[_mrkdwn(f"{item['when']:%-d %b %Y, %H:%M} UTC")]))
+    blocks.extend(mentor_section)
+    blocks.extend(admin_section)
+    return View(type="home", blocks=blocks[:100])

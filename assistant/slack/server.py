@@ -1,0 +1,111 @@
+"""Serving the Slack app: HTTP (a WSGI app under gunicorn) or Socket Mode.
+
+/slack/events   events, slash commands, shortcuts and interactivity (signed by Slack)
+/healthz        for the load balancer: 200 when the database answers and an index is loaded
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from assistant.service import MomentService
+from assistant.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def health(service: MomentService) -> tuple[int, dict]:
+    """(HTTP status, body) of the health check."""
+    checks: dict[str, str] = {}
+    ok = True
+    try:
+        service.database.ping()
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = str(exc)
+        ok = False
+    try:
+        version = service.retriever.version()
+        checks["index"] = "ok"
+        checks["index_version"] = version.version
+        checks["chunks"] = str(version.size)
+    except Exception as exc:
+        checks["index"] = str(exc)
+        ok = False
+    checks["status"] = "ok" if ok else "unavailable"
+    return (200 if ok else 503), checks
+
+
+class MomentWSGI:
+    """Routes /healthz itself and everything else to Bolt's WSGI handler."""
+
+    def __init__(self, settings: Settings) -> None:
+        from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+        from assistant.slack.app import create_app
+
+        self.service = MomentService.from_settings(settings)
+        try:
+            self.service.retriever.version()  # load the index now, not on the first question
+        except Exception as exc:
+            log.error("no usable index at start-up: %s", exc)
+        self.bolt = SlackRequestHandler(create_app(settings, self.service), path="/slack/events")
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == "/healthz":
+            status, body = health(self.service)
+            payload = json.dumps(body).encode()
+            start_response(
+                f"{status} {'OK' if status == 200 else 'Service Unavailable'}",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+            )
+            return [payload]
+        return self.bolt(environ, start_response)
+
+
+def wsgi_app() -> MomentWSGI:
+    """Factory for WSGI servers: `gunicorn 'assistant.slack.server:wsgi_app()'`."""
+    _configure_logging()
+    return MomentWSGI(load_settings())
+
+
+def serve_http(settings: Settings, port: int, workers: int, threads: int) -> None:
+    """Run gunicorn in this process with `workers` processes of `threads` threads each."""
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"0.0.0.0:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("timeout", 60)
+            self.cfg.set("graceful_timeout", 20)
+            self.cfg.set("accesslog", "-")
+            # Slack's signature headers and our own paths only; never log request bodies (they carry tokens).
+            self.cfg.set("access_log_format", '%(h)s "%(r)s" %(s)s %(b)s %(M)sms')
+
+        def load(self):
+            _configure_logging()
+            return MomentWSGI(settings)
+
+    Server().run()
+
+
+def serve_socket_mode(settings: Settings) -> None:
+    """Run over Socket Mode (no public URL needed), with SLACK_APP_TOKEN."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from assistant.slack.app import check_settings, create_app
+
+    check_settings(settings, socket_mode=True)
+    _configure_logging()
+    service = MomentService.from_settings(settings)
+    app = create_app(settings, service, socket_mode=True)
+    SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("bm25s").setLevel(logging.WARNING)

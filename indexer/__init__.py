@@ -1,0 +1,1 @@
+"""Moment indexer: curated content into versioned, searchable indexes."""

@@ -1,0 +1,568 @@
+"""Find content files and load them into `Document`s.
+
+Markdown carries its metadata in YAML front matter; every other format (HTML, plain text, PDF,
+WebVTT/SRT transcripts) in a `.yml` sidecar with the same stem. Transcripts must have one (the video's
+URL lives there); for the others it is optional.
+
+Every problem a content owner can fix raises `ContentError` with a message written for them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from indexer.documents import CONTENT_TYPES, ContentError, Document, DocumentMeta, Section
+
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+TEXT_SUFFIXES = {".txt"}
+PDF_SUFFIXES = {".pdf"}
+TRANSCRIPT_SUFFIXES = {".vtt", ".srt"}
+DOCUMENT_SUFFIXES = MARKDOWN_SUFFIXES | HTML_SUFFIXES | TEXT_SUFFIXES | PDF_SUFFIXES | TRANSCRIPT_SUFFIXES
+SIDECAR_SUFFIXES = (".yml", ".yaml")
+# Files that sit beside content (pictures a page shows, its styles) and are not content themselves.
+ASSET_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".css", ".js", ".ico", ".mp4", ".webm"}
+# Folders inside the content root that are not published content.
+SKIPPED_DIRS = {"eval", "drafts"}
+SKIPPED_FILES = {"mentors.yml", "mentors.yaml"}
+
+DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{6,}$")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A content file found on disk, with its optional sidecar and a hash of both."""
+
+    path: str  # relative to the content root
+    absolute: Path
+    sidecar: Path | None
+    size: int
+    digest: str | None  # None when the file is too large to read
+
+
+def discover(root: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> tuple[list[SourceFile], list[tuple[str, str]]]:
+    """List the content files below `root`, sorted by path.
+
+    Returns the files and a list of (path, reason) for files that cannot be content at all
+    (unsupported formats), so the owner hears about them.
+    """
+    found: list[SourceFile] = []
+    rejected: list[tuple[str, str]] = []
+    for file in sorted(_walk(root)):
+        rel = file.relative_to(root).as_posix()
+        suffix = file.suffix.lower()
+        if suffix in SIDECAR_SUFFIXES or suffix in ASSET_SUFFIXES or file.name in SKIPPED_FILES:
+            continue
+        if suffix not in DOCUMENT_SUFFIXES:
+            rejected.append(
+                (
+                    rel,
+                    f"Moment cannot read '{suffix or 'extensionless'}' files. Save it as Markdown (.md), "
+                    "HTML, PDF or plain text (.txt), or as a .vtt/.srt transcript for a video.",
+                )
+            )
+            continue
+        sidecar = _sidecar_of(file)
+        size = file.stat().st_size
+        digest = None
+        if size <= max_bytes:
+            h = hashlib.sha256(file.read_bytes())
+            if sidecar is not None:
+                h.update(b"\0sidecar\0" + sidecar.read_bytes())
+            digest = h.hexdigest()
+        found.append(SourceFile(rel, file, sidecar, size, digest))
+    return found, rejected
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for entry in root.iterdir():
+        if entry.name.startswith(".") or entry.is_symlink():
+            continue
+        if entry.is_dir():
+            if entry.parent == root and entry.name in SKIPPED_DIRS:
+                continue
+            yield from _walk(entry)
+        elif entry.is_file():
+            yield entry
+
+
+def _sidecar_of(file: Path) -> Path | None:
+    for suffix in SIDECAR_SUFFIXES:
+        candidate = file.with_suffix(suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load(source: SourceFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Document:
+    """Load one content file; raises `ContentError` with a reason its owner can act on."""
+    if source.size > max_bytes:
+        raise ContentError(
+            f"The file is {source.size / 1_048_576:.1f} MB; the limit is {max_bytes / 1_048_576:.0f} MB. "
+            "Split it into smaller documents."
+        )
+    if source.size == 0:
+        raise ContentError("The file is empty.")
+    suffix = source.absolute.suffix.lower()
+    warnings: list[str] = []
+    if suffix in MARKDOWN_SUFFIXES:
+        text = _read_text(source.absolute)
+        raw_meta, body = _split_front_matter(text)
+        sections, first_h1 = markdown_sections(body)
+        meta = parse_meta(raw_meta, fallback_title=first_h1, path=source.path, warnings=warnings)
+        sections = _drop_title_heading(sections, meta.title)
+    elif suffix in TRANSCRIPT_SUFFIXES:
+        if source.sidecar is None:
+            stem = Path(source.path).stem
+            raise ContentError(
+                f"No metadata file for this transcript: add {stem}.yml beside it with the video's "
+                "title, url, owner, tags, reviewed and review_every."
+            )
+        raw_meta = _read_sidecar(source.sidecar)
+        text = _read_text(source.absolute)
+        cues = parse_webvtt(text) if suffix == ".vtt" else parse_srt(text)
+        sections = (Section(heading_path=(), blocks=(), cues=tuple(cues)),)
+        raw_meta.setdefault("type", "video")
+        meta = parse_meta(raw_meta, fallback_title=None, path=source.path, warnings=warnings)
+        if not meta.url:
+            raise ContentError("The transcript's metadata file has no `url`: give the video's address.")
+    else:
+        raw_meta = _read_sidecar(source.sidecar) if source.sidecar else {}
+        if suffix in HTML_SUFFIXES:
+            sections, html_title = html_sections(_read_text(source.absolute))
+        elif suffix in PDF_SUFFIXES:
+            sections, html_title = pdf_sections(source.absolute.read_bytes()), None
+        else:
+            sections, html_title = text_sections(_read_text(source.absolute)), None
+        raw_meta.setdefault("type", "reference")
+        meta = parse_meta(raw_meta, fallback_title=html_title, path=source.path, warnings=warnings)
+        sections = _drop_title_heading(sections, meta.title)
+    if not any(s.blocks or s.cues for s in sections):
+        raise ContentError("The file has no text to index (only metadata, or only markup).")
+    return Document(path=source.path, meta=meta, sections=tuple(sections), warnings=tuple(warnings))
+
+
+# --- text and metadata ------------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    if b"\x00" in data:
+        raise ContentError(
+            f"This looks like a binary file, not {path.suffix.lstrip('.').upper()} text "
+            "(it contains NUL bytes). Check that the right file was saved under this name."
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ContentError(
+            f"The file is not UTF-8 text (byte 0x{data[exc.start]:02X} on line {line} cannot be read). "
+            "Save it with UTF-8 encoding."
+        ) from None
+    if not text.strip():
+        raise ContentError("The file is empty (only white space).")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+
+
+def _split_front_matter(text: str) -> tuple[dict, str]:
+    """Separate YAML front matter from the Markdown body."""
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        if text.startswith("---\n"):
+            raise ContentError("The front matter starts with '---' but never ends: add a closing '---' line after it.")
+        return {}, text
+    raw = _load_yaml(match.group(1) or "", where="front matter (between the --- lines)", line_offset=1)
+    return raw, text[match.end() :]
+
+
+def _read_sidecar(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ContentError(f"The metadata file {path.name} is not UTF-8 text.") from None
+    return _load_yaml(text, where=f"metadata file {path.name}", line_offset=0)
+
+
+def _load_yaml(text: str, where: str, line_offset: int) -> dict:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 + line_offset if exc.problem_mark else None
+        at = f" on line {line}" if line else ""
+        raise ContentError(f"The {where} is not valid YAML{at}: {exc.problem or exc}.") from None
+    except yaml.YAMLError as exc:
+        raise ContentError(f"The {where} is not valid YAML: {exc}.") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ContentError(f"The {where} must be a list of `key: value` lines (title, type, owner, ...).")
+    return {str(k): v for k, v in data.items()}
+
+
+def parse_meta(raw: dict, *, fallback_title: str | None, path: str, warnings: list[str]) -> DocumentMeta:
+    """Validate metadata: hard errors for what breaks answers, warnings for what only weakens them."""
+    title = raw.get("title")
+    if not isinstance(title, str) or not title.strip():
+        title = fallback_title or Path(path).stem.replace("-", " ").replace("_", " ").capitalize()
+        warnings.append(f"No `title` in the metadata; using '{title}'.")
+    type_ = raw.get("type")
+    if type_ is None:
+        type_ = "reference"
+        warnings.append("No `type` in the metadata; treating it as a reference page.")
+    type_ = str(type_).strip().lower()
+    if type_ not in CONTENT_TYPES:
+        raise ContentError(f"Unknown type '{type_}': use one of {', '.join(CONTENT_TYPES)}.")
+
+    owner = raw.get("owner")
+    if owner is not None:
+        owner = str(owner).strip()
+        if not SLACK_USER_ID.match(owner):
+            warnings.append(f"`owner` '{owner}' is not a Slack user ID (like U024BE7LH); reminders cannot reach them.")
+    else:
+        warnings.append("No `owner`: nobody will get review reminders for this item.")
+
+    tags_raw = raw.get("tags") or ()
+    if isinstance(tags_raw, str):
+        tags_raw = [t for t in re.split(r"[,\s]+", tags_raw) if t]
+    tags = tuple(str(t).strip().lower() for t in tags_raw if str(t).strip())
+
+    reviewed = raw.get("reviewed")
+    if isinstance(reviewed, dt.datetime):
+        reviewed = reviewed.date()
+    elif isinstance(reviewed, str):
+        try:
+            reviewed = dt.date.fromisoformat(reviewed.strip())
+        except ValueError:
+            warnings.append(f"`reviewed` '{reviewed}' is not a date like 2026-09-01; freshness is unknown.")
+            reviewed = None
+    elif reviewed is not None and not isinstance(reviewed, dt.date):
+        warnings.append("`reviewed` is not a date like 2026-09-01; freshness is unknown.")
+        reviewed = None
+
+    review_every = raw.get("review_every")
+    if review_every is not None:
+        try:
+            review_every = int(review_every)
+            if review_every <= 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            warnings.append(f"`review_every` must be a number of days, not '{review_every}'.")
+            review_every = None
+
+    url = raw.get("url")
+    if url is not None:
+        url = str(url).strip()
+        if not re.match(r"^https?://", url):
+            warnings.append(f"`url` '{url}' is not a web address (http:// or https://); it is not linked.")
+            url = None
+
+    duration = raw.get("duration")
+    try:
+        duration = float(duration) if duration is not None else None
+    except (TypeError, ValueError):
+        duration = None
+    return DocumentMeta(
+        title=title.strip(),
+        type=type_,
+        owner=owner,
+        tags=tags,
+        reviewed=reviewed,
+        review_every=review_every,
+        url=url,
+        duration=duration,
+    )
+
+
+def _drop_title_heading(sections: list[Section], title: str) -> list[Section]:
+    """The first H1 usually repeats the title: keep it out of heading paths."""
+    out = []
+    for s in sections:
+        path = s.heading_path
+        if path and _norm(path[0]) == _norm(title):
+            path = path[1:]
+        out.append(Section(path, s.blocks, s.anchor, s.page, s.cues))
+    return out
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\W+", " ", text).strip().lower()
+
+
+def slugify(text: str, seen: dict[str, int] | None = None) -> str:
+    """GitHub-style heading anchor: lower case, punctuation dropped, spaces to hyphens, de-duplicated."""
+    slug = re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+    if seen is not None:
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        if n:
+            slug = f"{slug}-{n}"
+    return slug
+
+
+# --- Markdown -----------------------------------------------------------------------------------
+
+
+def markdown_sections(body: str) -> tuple[list[Section], str | None]:
+    """Split Markdown into sections by heading; returns them and the first H1's text."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(body)
+    sections: list[Section] = []
+    stack: list[tuple[int, str]] = []
+    blocks: list[str] = []
+    anchor: str | None = None
+    seen: dict[str, int] = {}
+    first_h1: str | None = None
+    lists: list[list] = []  # [ordered, counter]
+    row: list[str] | None = None
+
+    def flush() -> None:
+        if blocks:
+            sections.append(Section(tuple(h for _, h in stack), tuple(blocks), anchor))
+            blocks.clear()
+
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.type == "heading_open":
+            level = int(tok.tag[1])
+            text = _inline_text(tokens[i + 1])
+            flush()
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, text))
+            anchor = slugify(text, seen)
+            if level == 1 and first_h1 is None:
+                first_h1 = text
+            i += 3
+            continue
+        if tok.type in ("bullet_list_open", "ordered_list_open"):
+            lists.append([tok.type == "ordered_list_open", int(tok.attrGet("start") or 1)])
+        elif tok.type in ("bullet_list_close", "ordered_list_close"):
+            lists.pop()
+        elif tok.type == "tr_open":
+            row = []
+        elif tok.type == "tr_close" and row is not None:
+            if any(c for c in row):
+                blocks.append(" | ".join(row))
+            row = None
+        elif tok.type == "inline":
+            text = _inline_text(tok)
+            if row is not None:
+                row.append(text)
+            elif text:
+                if lists and tokens[i - 1].type == "paragraph_open" and tokens[i - 2].type == "list_item_open":
+                    ordered = lists[-1]
+                    if ordered[0]:
+                        text = f"{ordered[1]}. {text}"
+                        ordered[1] += 1
+                    else:
+                        text = f"- {text}"
+                blocks.append(text)
+        elif tok.type in ("fence", "code_block"):
+            code = tok.content.strip()
+            if code:
+                blocks.append(code)
+        elif tok.type == "html_block":
+            text = re.sub(r"<[^>]+>", " ", tok.content)
+            text = re.sub(r"\s+", " ", text).strip()
+            if text:
+                blocks.append(text)
+        i += 1
+    flush()
+    return sections, first_h1
+
+
+def _inline_text(token) -> str:
+    parts: list[str] = []
+    for child in token.children or ():
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type == "image":
+            parts.append(child.content or "")
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+    return re.sub(r"\s+", " ", "".join(parts)).strip()
+
+
+# --- HTML ---------------------------------------------------------------------------------------
+
+_HTML_NOISE = ("script", "style", "nav", "footer", "header", "aside", "noscript", "form", "template", "svg")
+_HTML_BLOCKS = ("p", "li", "tr", "pre", "blockquote", "dd", "dt", "figcaption", "caption")
+_HTML_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+
+
+def html_sections(html: str) -> tuple[list[Section], str | None]:
+    """Text and headings of an HTML page, without its navigation, scripts and styles."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "lxml")
+    title = soup.title.get_text(" ", strip=True) if soup.title else None
+    for tag in soup(_HTML_NOISE):
+        tag.decompose()
+    root = soup.body or soup
+    sections: list[Section] = []
+    stack: list[tuple[int, str]] = []
+    blocks: list[str] = []
+    anchor: str | None = None
+    seen: dict[str, int] = {}
+    first_h1 = None
+    wanted = set(_HTML_BLOCKS) | set(_HTML_HEADINGS)
+    for el in root.find_all(list(wanted)):
+        if el.name not in _HTML_HEADINGS and any(p.name in _HTML_BLOCKS for p in el.parents):
+            continue  # a <p> inside an <li> is read with the <li>
+        if el.name in _HTML_HEADINGS:
+            text = el.get_text(" ", strip=True)
+            if not text:
+                continue
+            if blocks:
+                sections.append(Section(tuple(h for _, h in stack), tuple(blocks), anchor))
+                blocks = []
+            level = int(el.name[1])
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, text))
+            anchor = el.get("id") or slugify(text, seen)
+            first_h1 = first_h1 or (text if level == 1 else None)
+            continue
+        if el.name == "tr":
+            cells = [c.get_text(" ", strip=True) for c in el.find_all(["td", "th"])]
+            text = " | ".join(c for c in cells if c)
+        else:
+            text = el.get_text(" ", strip=True)
+        text = re.sub(r"\s+", " ", text)
+        if text:
+            blocks.append(f"- {text}" if el.name == "li" else text)
+    if blocks:
+        sections.append(Section(tuple(h for _, h in stack), tuple(blocks), anchor))
+    if not sections:  # a page with bare text and no block elements
+        text = re.sub(r"\s+", " ", root.get_text(" ", strip=True))
+        if text:
+            sections.append(Section((), (text,)))
+    return sections, title or first_h1
+
+
+# --- plain text and PDF ---------------------------------------------------------------------------
+
+
+def text_sections(text: str) -> list[Section]:
+    """Plain text: paragraphs separated by blank lines, one section."""
+    paragraphs = [re.sub(r"[ \t]+", " ", p).strip() for p in re.split(r"\n\s*\n", text)]
+    return [Section((), tuple(p for p in paragraphs if p))]
+
+
+def pdf_sections(data: bytes) -> list[Section]:
+    """One section per page of a PDF, so answers can link to the page."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError, PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            raise ContentError("The PDF is password-protected: save a copy without a password.")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except ContentError:
+        raise
+    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise ContentError(f"The PDF could not be read; it may be damaged ({exc}). Export it again.") from None
+    sections = []
+    for number, page_text in enumerate(pages, start=1):
+        paragraphs = [re.sub(r"\s+", " ", p).strip() for p in re.split(r"\n\s*\n", page_text)]
+        paragraphs = [p for p in paragraphs if p]
+        if paragraphs:
+            sections.append(Section((f"Page {number}",), tuple(paragraphs), anchor=f"page={number}", page=number))
+    if not sections:
+        raise ContentError("The PDF has no text that can be read (is it a scan?). Add a text version or run OCR on it.")
+    return sections
+
+
+# --- transcripts --------------------------------------------------------------------------------
+# SubRip is parsed by the `srt` package, which is strict. WebVTT has its own small strict parser:
+# webvtt-py silently drops a cue whose timestamp is broken and rounds times to whole seconds, and a
+# content owner needs to hear about the first and a video link needs better than the second.
+
+_VTT_TIME = r"(?:(\d{1,2}):)?(\d{2}):(\d{2})\.(\d{3})"
+_VTT_TIMING = re.compile(rf"^\s*{_VTT_TIME}\s+-->\s+{_VTT_TIME}(?:\s+.*)?$")
+
+
+def _cue_text(lines: list[str]) -> str:
+    text = " ".join(re.sub(r"<[^>]+>", "", line).strip() for line in lines)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def parse_webvtt(text: str) -> list[tuple[float, float, str]]:
+    """Cues of a WebVTT transcript as (start seconds, end seconds, text); strict about timings."""
+    lines = text.split("\n")
+    if not lines[0].startswith("WEBVTT"):
+        raise ContentError("A WebVTT transcript must start with the line 'WEBVTT'.")
+    cues: list[tuple[float, float, str]] = []
+    i = 1
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith(("NOTE", "STYLE", "REGION")):
+            while i < len(lines) and lines[i].strip():
+                i += 1
+            continue
+        if "-->" not in line:
+            i += 1
+            continue
+        match = _VTT_TIMING.match(line)
+        if not match:
+            raise ContentError(
+                f"Line {i + 1} has a broken timestamp: '{line.strip()[:80]}'. "
+                "Write each cue's timing as 00:01:02.500 --> 00:01:05.000."
+            )
+        g = match.groups()
+        start = int(g[0] or 0) * 3600 + int(g[1]) * 60 + int(g[2]) + int(g[3]) / 1000
+        end = int(g[4] or 0) * 3600 + int(g[5]) * 60 + int(g[6]) + int(g[7]) / 1000
+        if end < start:
+            raise ContentError(f"Line {i + 1}: the cue ends ({end:.1f}s) before it starts ({start:.1f}s).")
+        i += 1
+        body: list[str] = []
+        while i < len(lines) and lines[i].strip() and "-->" not in lines[i]:
+            body.append(lines[i])
+            i += 1
+        if cue_text := _cue_text(body):
+            cues.append((start, end, cue_text))
+    if not cues:
+        raise ContentError("The transcript has no cues with text.")
+    return cues
+
+
+def parse_srt(text: str) -> list[tuple[float, float, str]]:
+    """Cues of a SubRip transcript as (start seconds, end seconds, text)."""
+    import srt
+
+    try:
+        subtitles = list(srt.parse(text))
+    except srt.SRTParseError as exc:
+        line = text[: exc.expected_start].count("\n") + 1 if hasattr(exc, "expected_start") else None
+        snippet = text[getattr(exc, "expected_start", 0) :].strip().split("\n")[:2]
+        at = f" near line {line}" if line else ""
+        raise ContentError(
+            f"The SRT transcript has a broken cue{at}: '{' / '.join(snippet)[:80]}'. "
+            "Each cue is a number, a timing line like 00:01:02,500 --> 00:01:05,000, then its text."
+        ) from None
+    cues = []
+    for sub in subtitles:
+        start, end = sub.start.total_seconds(), sub.end.total_seconds()
+        if end < start:
+            raise ContentError(f"Cue {sub.index}: it ends ({end:.1f}s) before it starts ({start:.1f}s).")
+        if cue_text := _cue_text(sub.content.split("\n")):
+            cues.append((start, end, cue_text))
+    if not cues:
+        raise ContentError("The transcript has no cues with text.")
+    return cues

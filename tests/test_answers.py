@@ -1,0 +1,346 @@
+"""Answers from the real model, FAISS and BM25, logged to real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from assistant.answers import deep_link, snippet
+from assistant.db.database import Database
+from assistant.db.models import Interaction, Vote
+from assistant.questions import prepare
+from assistant.retrieval import IndexMismatchError, Retriever
+from assistant.service import Asker, MomentService
+from assistant.settings import Settings
+from indexer.build import build_index
+from indexer.embedding import EmbedderSpec
+from indexer.store import IndexMissingError, IndexStore
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL_CACHE = ROOT / ".moment" / "models"
+ASKER = Asker(user_id="U0ASKER01", surface="cli", team_id="T0TEAM001", channel_id="C0GENERAL")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, embedder):
+    """A small content set with near neighbours, a stale page, a video and a PDF-like page."""
+    from conftest import ContentFolder
+
+    root = tmp_path_factory.mktemp("answers")
+    content = ContentFolder(root / "content")
+    content.markdown(
+        "it/vpn-token.md",
+        "Reset a VPN hardware token",
+        """
+        # Reset a VPN hardware token
+        ## Before you start
+        Find the serial number on the back of the token.
+        ## Steps
+        1. Open the self-service portal at portal.brightline.example.
+        2. Choose Reset token and enter the serial number.
+        3. Wait for the six-digit code to change, then sign in to the VPN again.
+        ## If it still fails
+        Call the IT desk on extension 4400.
+        """,
+        tags="[vpn, remote-access]",
+        reviewed="2026-09-01",
+        review_every=180,
+        url="https://intranet.brightline.example/kb/vpn-token",
+    )
+    content.markdown(
+        "it/password.md",
+        "Reset your network password",
+        """
+        ## Steps
+        1. Press Ctrl+Alt+Del and choose Change a password.
+        2. Passwords need 14 characters and expire every 90 days.
+        """,
+        tags="[password, accounts]",
+        reviewed="2026-10-01",
+        review_every=365,
+    )
+    content.markdown(
+        "hr/mileage.md",
+        "Mileage claims",
+        """
+        # Mileage claims
+        ## Rates
+        Own car: 67 cents per mile. Company vans: no mileage claim, use the fuel card.
+        ## How to claim
+        Submit the claim in Expensify within 30 days with the trip's start and end addresses.
+        """,
+        type_="procedure",
+        tags="[expenses, mileage]",
+        reviewed="2024-01-15",
+        review_every=180,
+        url="https://intranet.brightline.example/hr/mileage",
+    )
+    content.markdown(
+        "safety/loto.md",
+        "Lockout/tagout before panel work",
+        """
+        ## Steps
+        1. Tell everyone affected that the panel will be shut down.
+        2. Switch off the breaker, apply your personal padlock and a danger tag.
+        3. Test for zero energy with a voltage tester before touching any conductor.
+        """,
+        type_="procedure",
+        tags="[safety, loto]",
+    )
+    cues = [
+        ("00:00:00.000", "00:00:06.000", "Welcome to the daily van inspection walk-around."),
+        ("00:00:06.000", "00:00:14.000", "Start with the tyres: check pressure and tread depth on all four."),
+        ("00:00:14.000", "00:00:22.000", "Then check the lights, the indicators and the brake lights."),
+    ]
+    content.write(
+        "videos/van-inspection.vtt", "WEBVTT\n\n" + "".join(f"{a} --> {b}\n{t}\n\n" for a, b, t in cues), dedent=False
+    )
+    content.write(
+        "videos/van-inspection.yml",
+        "title: Daily van inspection\ntype: video\nowner: U0TESTOWN1\ntags: [vans, safety]\n"
+        "url: https://learn.brightline.example/videos/van-inspection\n",
+    )
+    store = IndexStore(root / "index")
+    build_index(content.root, store, embedder)
+    return store
+
+
+@pytest.fixture
+def service(corpus, database, embedder, tmp_path) -> MomentService:
+    settings = Settings(home=tmp_path / "home", index_dir_override=corpus.root)
+    return MomentService(settings, database, Retriever(corpus, embedder))
+
+
+# --- retrieval and the answer ---------------------------------------------------------------------
+
+
+def test_answers_with_the_right_passage_and_link(service):
+    answer = service.ask("my vpn token keeps failing how do i reset it", ASKER)
+    assert answer.answered and answer.outcome == "answered"
+    best = answer.sources[0]
+    assert best.path == "it/vpn-token.md" and best.type == "job-aid"
+    assert best.heading_path == ["Steps"]
+    assert best.url == "https://intranet.brightline.example/kb/vpn-token#steps"
+    assert "Reset token" in best.snippet and "Find the serial number" not in best.snippet
+    assert best.owner == "U0TESTOWN1" and best.reviewed == dt.date(2026, 9, 1) and not best.stale
+    assert len({s.path for s in answer.sources}) == len(answer.sources)  # one result per document
+    assert 1 <= len(answer.sources) <= 3
+
+
+def test_video_answers_link_to_the_second(service):
+    answer = service.ask("how do I check tyre tread on the van", ASKER)
+    best = answer.sources[0]
+    assert best.type == "video" and best.start_seconds == 6.0
+    assert best.url == "https://learn.brightline.example/videos/van-inspection#t=6"
+
+
+def test_stale_content_is_flagged(service):
+    answer = service.ask("what is the mileage rate for my own car", ASKER)
+    best = answer.sources[0]
+    assert best.path == "hr/mileage.md" and best.stale and best.review_due == dt.date(2024, 7, 13)
+    assert "67 cents per mile" in best.snippet
+
+
+def test_filters_by_type_and_tag(service):
+    only_procedures = service.ask("reset vpn token", ASKER, types=["procedure"])
+    assert all(s.type == "procedure" for s in only_procedures.sources)
+    tagged = service.ask("reset", ASKER, tags=["password"])
+    assert [s.path for s in tagged.sources] == ["it/password.md"]
+
+
+def test_declines_what_the_content_cannot_answer(service):
+    answer = service.ask("what time does the cafeteria open on saturdays", ASKER)
+    assert not answer.answered and answer.offer_mentor and answer.outcome == "not_answered"
+    assert len(answer.sources) <= 2
+
+
+def test_model_mismatch_is_refused_with_a_clear_message(corpus, embedder):
+    class OtherModel:
+        spec = EmbedderSpec("other-model", "onnx", 768)
+
+        def encode(self, texts, batch_size=32):
+            raise AssertionError("must not be used")
+
+    with pytest.raises(IndexMismatchError, match="moment index --full"):
+        Retriever(corpus, OtherModel()).search("vpn")
+
+
+def test_missing_index_says_how_to_build_it(tmp_path, database, embedder):
+    settings = Settings(home=tmp_path / "home")
+    service = MomentService(settings, database, Retriever(IndexStore(tmp_path / "none"), embedder))
+    with pytest.raises(IndexMissingError, match="moment index"):
+        service.ask("vpn token", ASKER)
+    with database.session() as session:  # the attempt is still logged
+        assert session.scalar(select(Interaction.outcome)) == "error"
+
+
+# --- bad input is answered kindly and logged ----------------------------------------------------
+
+BAD_INPUTS = {
+    "empty": "",
+    "whitespace": "   \n\t  ",
+    "emoji": "🤔🤔🤔 ??? !!!",
+    "huge": "how do I reset my vpn token " * 1500,  # 42,000 characters
+    "other-language": "как сбросить токен VPN",
+    "slack-markup": "<@U0MOMENTBOT> <!channel> how do i reset my <https://portal.example|vpn token> in <#C123|it-help>",
+    "control-chars": "vpn\x00token\x1b[31m reset",
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_gets_a_clear_reply_and_is_logged(service, name):
+    answer = service.ask(BAD_INPUTS[name], ASKER)
+    assert answer.interaction_id is not None
+    record = service.interaction(answer.interaction_id)
+    assert record.question_chars == len(BAD_INPUTS[name]) and len(record.question) <= 4000
+    if name in ("empty", "whitespace"):
+        assert answer.outcome == "empty" and answer.notices
+    elif name == "emoji":
+        assert answer.outcome == "no_words" and answer.notices
+    elif name == "huge":
+        assert answer.answered and any("long" in n for n in answer.notices)
+    elif name == "slack-markup":
+        assert "@" not in answer.question and "channel" not in answer.question
+        assert "vpn token" in answer.question and "#it-help" in answer.question
+        assert answer.sources[0].path == "it/vpn-token.md"
+    elif name == "control-chars":
+        assert "\x00" not in answer.question and "\x1b" not in answer.question
+
+
+def test_question_cleaning():
+    q = prepare("<@U123|bob> hi <!here> see <https://x.example/a|the page> &amp; <mailto:a@b.c> :wave:")
+    assert q.text == "hi see the page & mailto:a@b.c"
+    assert prepare("").problem == "empty" and prepare("?!").problem == "no_words"
+    assert prepare("Привет, как дела").non_latin and not prepare("café crème").non_latin
+
+
+# --- the interaction log ----------------------------------------------------------------------------
+
+
+def test_every_question_is_logged_with_sources(service):
+    answer = service.ask("lockout tagout steps before working on a breaker panel", ASKER)
+    record = service.interaction(answer.interaction_id)
+    assert record.user_id == "U0ASKER01" and record.team_id == "T0TEAM001" and record.channel_id == "C0GENERAL"
+    assert record.surface == "cli" and record.answered == answer.answered
+    assert record.confidence == pytest.approx(answer.confidence)
+    assert record.index_version == service.retriever.version().version
+    assert record.latency_ms > 0 and record.created_at.tzinfo is not None
+    assert [(s.rank, s.path) for s in record.sources] == [(s.rank, s.path) for s in answer.sources]
+    assert record.sources[0].path == "safety/loto.md"
+    assert set(record.features) >= {"cosine", "keyword", "known_terms"}
+
+
+def test_one_vote_per_person_and_it_can_change(service):
+    answer = service.ask("vpn token reset", ASKER)
+    service.vote(answer.interaction_id, "U0ASKER01", helpful=True)
+    service.vote(answer.interaction_id, "U0ASKER01", helpful=False, comment="I needed the portal address")
+    service.vote(answer.interaction_id, "U0OTHER01", helpful=True)
+    with service.database.session() as session:
+        votes = session.scalars(select(Vote).order_by(Vote.user_id)).all()
+        assert [(v.user_id, v.helpful, v.comment) for v in votes] == [
+            ("U0ASKER01", False, "I needed the portal address"),
+            ("U0OTHER01", True, None),
+        ]
+
+
+def test_nothing_is_lost_while_the_database_is_down(corpus, embedder, tmp_path):
+    settings = Settings(home=tmp_path / "home")
+    db_file = tmp_path / "db" / "moment.db"
+    # A PostgreSQL server that is not running: connections are refused.
+    down = Database("postgresql+psycopg://postgres@127.0.0.1:9/moment?connect_timeout=2")
+    service = MomentService(settings, down, Retriever(corpus, embedder))
+    first = service.ask("vpn token reset", ASKER)
+    assert first.answered and first.interaction_id is None  # answered anyway
+    service.ask("mileage rate", ASKER)
+    assert service.spool.pending() == 2
+
+    up = Database(f"sqlite:///{db_file}")
+    up.upgrade()
+    service.database = up
+    third = service.ask("lockout tagout", ASKER)
+    assert third.interaction_id is not None and service.spool.pending() == 0
+    with up.session() as session:
+        questions = session.scalars(select(Interaction.question).order_by(Interaction.id)).all()
+    assert questions == ["vpn token reset", "mileage rate", "lockout tagout"]
+
+
+# --- snippets and links ------------------------------------------------------------------------------
+
+
+def test_snippet_is_the_matching_sentences_not_the_whole_chunk():
+    text = (
+        "Intro sentence that says nothing. Another filler sentence here. "
+        "The fuel card PIN is on your payslip. Closing words."
+    )
+    ids = {"fuel": 1, "card": 2, "pin": 3}
+
+    def term_ids(texts):
+        return [[ids[w] for w in t.lower().replace(".", "").split() if w in ids] for t in texts]
+
+    long = text + " " + "Padding sentence number one. " * 20
+    assert snippet(long, [1, 2, 3], term_ids).startswith("The fuel card PIN is on your payslip.")
+
+
+def test_deep_links():
+    assert deep_link("https://v.example/x", None, None, 75.4) == "https://v.example/x#t=75"
+    assert (
+        deep_link("https://www.youtube.com/watch?v=abc", None, None, 12) == "https://www.youtube.com/watch?v=abc&t=12"
+    )
+    assert deep_link("https://d.example/a.pdf", "page=2", 2, None) == "https://d.example/a.pdf#page=2"
+    assert deep_link("https://d.example/a", "steps", None, None) == "https://d.example/a#steps"
+    assert deep_link(None, "steps", None, None) is None
+
+
+# --- the CLI contracts ---------------------------------------------------------------------------------
+
+
+def _cli(*args, home: Path, index: Path | None = None, stdin: str | None = None):
+    env = {**os.environ, "MOMENT_HOME": str(home), "MOMENT_MODEL_CACHE": str(MODEL_CACHE)}
+    if index is not None:
+        env["MOMENT_INDEX_DIR"] = str(index)
+    return subprocess.run(
+        [sys.executable, "-m", "assistant.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, input=stdin
+    )
+
+
+def test_cli_ask_json_contract(corpus, tmp_path):
+    result = _cli("ask", "how do I check the van tyres", "--json", home=tmp_path, index=corpus.root)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert isinstance(data["answered"], bool) and isinstance(data["confidence"], float)
+    source = data["sources"][0]
+    assert set(source) >= {"path", "title", "type", "url", "score", "snippet", "start_seconds"}
+    assert source["path"] == "videos/van-inspection.vtt" and source["start_seconds"] == 6.0
+    human = _cli("ask", "how do I check the van tyres", home=tmp_path, index=corpus.root)
+    assert "Video: Daily van inspection › at 0:06" in human.stdout
+    with Database(f"sqlite:///{tmp_path / 'moment.db'}").session() as session:
+        assert session.scalar(select(func.count(Interaction.id))) == 2
+
+
+def test_cli_ask_without_an_index(tmp_path):
+    result = _cli("ask", "anything", home=tmp_path, index=tmp_path / "empty-index")
+    assert result.returncode == 1 and "moment index" in result.stderr
+
+
+def test_cli_eval_reports_every_figure(corpus, tmp_path):
+    questions = tmp_path / "q.jsonl"
+    rows = [
+        {"question": "vpn token wont work", "gold": ["it/vpn-token.md"]},
+        {"question": "how much per mile for my car", "gold": ["hr/mileage.md"]},
+        {"question": "who won the world cup", "gold": []},
+    ]
+    questions.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    result = _cli("eval", str(questions), "--json", home=tmp_path, index=corpus.root)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    for key in ("recall@1", "recall@5", "mrr@10", "answered_when_answerable", "declined_when_unanswerable"):
+        assert key in data
+    assert set(data["systems"]) == {"moment", "bm25", "dense"}
+    assert [q["moment_rank"] for q in data["per_question"]] == [1, 1, None]
