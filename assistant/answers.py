@@ -186,6 +186,11 @@ def _source(rank, hit: DocumentHit, query, query_terms, term_ids_of, today, base
     )
 
 
+def document_url(doc, base_url: str | None) -> str | None:
+    """The address of an indexed document: its own `url`, or one under MOMENT_CONTENT_BASE_URL."""
+    return doc.meta.url or _base_link(base_url, doc.path)
+
+
 def _base_link(base_url: str | None, path: str) -> str | None:
     if not base_url:
         return None

@@ -93,6 +93,8 @@ def index_command(
             click.echo(json.dumps({"error": str(exc)}))
             sys.exit(EXIT_ERROR)
         raise click.ClickException(str(exc)) from None
+    if report.published and index_dir is None:
+        _publish_to_database(settings, report.version, quiet=as_json)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -100,6 +102,27 @@ def index_command(
     if report.version is None or (not report.published and report.failed and not report.unchanged):
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_PARTIAL if report.failed else EXIT_OK)
+
+
+def _publish_to_database(settings: Settings, version: str, *, quiet: bool) -> None:
+    """Publish a new version through the database, for web processes on other hosts."""
+    from assistant.db.database import Database, DatabaseUnavailableError
+    from assistant.operations import IndexOperations
+    from indexer.store import IndexStore
+
+    database = Database(settings.database_url)
+    try:
+        database.upgrade()
+        IndexOperations(settings, database, IndexStore(settings.index_dir, keep=settings.index_keep), None).publish(
+            version
+        )
+    except DatabaseUnavailableError as exc:
+        if not quiet:
+            click.secho(
+                f"Not published to the database ({exc}); web processes on other hosts keep the old one.", fg="yellow"
+            )
+    finally:
+        database.dispose()
 
 
 def _build(settings: Settings, content_dir: Path, index_dir: Path | None, *, full: bool, show_progress: bool):
@@ -328,6 +351,134 @@ def serve(ctx: click.Context, socket_mode: bool, port: int | None, workers: int 
             serve_http(settings, port or settings.port, workers or settings.web_workers, settings.web_threads)
     except SlackConfigError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@main.command("worker")
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run the scheduler: re-index runs and the nightly re-index, mentor deadlines, xAPI delivery,
+    the weekly digest, review reminders and retention. Run one per deployment."""
+    from assistant.slack.server import _configure_logging
+    from assistant.worker import run
+
+    _configure_logging()
+    run(_settings(ctx))
+
+
+# --- admins outside Slack -----------------------------------------------------------------------
+
+
+@main.command("report")
+@click.option("--days", type=click.IntRange(1, 3650), default=7, show_default=True, help="The period, in days.")
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True)
+@click.option("--chart", type=click.Path(path_type=Path, dir_okay=False), help="Also write the chart as a PNG here.")
+@click.pass_context
+def report_command(ctx: click.Context, days: int, fmt: str, chart: Path | None) -> None:
+    """Usage, answered and helpful rates, top content, content gaps, mentors, stale content."""
+    from assistant.reports import build_report, chart_png, to_csv, to_json, to_markdown
+
+    service = _service(ctx.obj["settings"])
+    report = build_report(service.database, days, service.retriever.embedder)
+    click.echo({"md": to_markdown, "csv": to_csv, "json": to_json}[fmt](report), nl=False)
+    if chart:
+        chart.write_bytes(chart_png(report))
+        click.echo(f"Chart written to {chart}", err=True)
+
+
+@main.command("export")
+@click.option("--days", type=click.IntRange(1, 3650), help="Only the last N days (default: everything).")
+@click.pass_context
+def export_command(ctx: click.Context, days: int | None) -> None:
+    """Every interaction as CSV on standard output."""
+    from assistant.db.database import Database
+    from assistant.reports import export_csv
+
+    database = Database(_settings(ctx).database_url)
+    database.upgrade()
+    click.echo(export_csv(database, days), nl=False)
+
+
+@main.command("forget")
+@click.argument("user_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def forget(ctx: click.Context, user_id: str, yes: bool) -> None:
+    """Delete a person's interactions, votes and mentor requests; void their xAPI records."""
+    from assistant.privacy import forget_user
+    from assistant.service import MomentService
+
+    if not yes:
+        click.confirm(f"Delete everything Moment holds about {user_id}?", abort=True)
+    service = MomentService.from_settings(_settings(ctx))
+    counts = forget_user(service, user_id)
+    click.echo(
+        f"Deleted {counts['interactions']} interactions, {counts['votes']} votes and {counts['mentor_requests']} "
+        f"mentor requests of {user_id}; {counts['voided']} xAPI statements will be voided at the next delivery."
+    )
+
+
+@main.group()
+def xapi() -> None:
+    """Statements for the Learning Record Store."""
+
+
+@xapi.command("flush")
+@click.pass_context
+def xapi_flush(ctx: click.Context) -> None:
+    """Deliver every queued statement now."""
+    from assistant.db.database import Database
+    from assistant.xapi import XapiOutbox
+
+    settings = _settings(ctx)
+    if not settings.lrs_endpoint:
+        raise click.ClickException("LRS_ENDPOINT is not set: there is no Learning Record Store to send to.")
+    database = Database(settings.database_url)
+    database.upgrade()
+    outbox = XapiOutbox(settings, database)
+    outbox.retry_now()
+    counts = outbox.flush()
+    status = outbox.status()
+    click.echo(
+        f"Sent {counts['sent']}, rejected {counts['rejected']}, deferred {counts['deferred']}. "
+        f"Now {status.queued} queued, {status.sent} sent, {status.rejected} rejected."
+    )
+    if counts["deferred"]:
+        sys.exit(EXIT_PARTIAL)
+
+
+@xapi.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def xapi_status(ctx: click.Context, as_json: bool) -> None:
+    """Queued, sent and rejected statements (with the reasons of the latest rejections)."""
+    from assistant.db.database import Database
+    from assistant.xapi import XapiOutbox
+
+    settings = _settings(ctx)
+    database = Database(settings.database_url)
+    database.upgrade()
+    outbox = XapiOutbox(settings, database)
+    status = outbox.status()
+    rejected = outbox.rejected(10)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "queued": status.queued,
+                    "sent": status.sent,
+                    "rejected": status.rejected,
+                    "oldest_queued": status.oldest_queued.isoformat() if status.oldest_queued else None,
+                    "latest_rejections": [{"id": r.id, "verb": r.verb, "reason": r.error} for r in rejected],
+                }
+            )
+        )
+        return
+    click.echo(f"LRS: {settings.lrs_endpoint or 'not configured (LRS_ENDPOINT)'}")
+    click.echo(f"queued {status.queued}, sent {status.sent}, rejected {status.rejected}")
+    if status.oldest_queued:
+        click.echo(f"oldest queued: {status.oldest_queued:%Y-%m-%d %H:%M} UTC")
+    for r in rejected:
+        click.echo(f"  rejected {r.id} ({r.verb}): {r.error}")
 
 
 DEMO_QUESTIONS = ("how do i reset my vpn token", "whats the mileage rate if i use my own car")

@@ -236,7 +236,7 @@ def fit_confidence(features: list[dict], labels: list[bool], names: list[str]) -
     return {n: float(v) for n, v in zip(names, w[1:], strict=True)}, float(w[0])
 
 
-FEATURES = ["cosine", "keyword", "known_terms", "agreement", "margin"]
+FEATURES = ["cosine", "keyword", "known_terms", "agreement", "margin", "coverage"]
 
 
 def calibrate(retriever: Retriever, questions: list[EvalQuestion]) -> dict:

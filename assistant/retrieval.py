@@ -195,7 +195,7 @@ class Retriever:
         chunks = version.chunks([h.chunk_id for h in hits])
         for hit in hits:
             hit.chunk = chunks[hit.chunk_id].chunk
-        features = confidence_features(query, hits, terms, self.embedder)
+        features = confidence_features(query, hits, terms, self.embedder, version.keywords)
         return SearchResult(hits, self._confidence(features), features, version.version, qvec[0], terms)
 
     def _confidence(self, features: dict[str, float]) -> float:
@@ -204,13 +204,15 @@ class Retriever:
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
-def confidence_features(query: str, hits: list[DocumentHit], terms: list[int], embedder: Embedder) -> dict[str, float]:
+def confidence_features(
+    query: str, hits: list[DocumentHit], terms: list[int], embedder: Embedder, keywords=None
+) -> dict[str, float]:
     """What the confidence is computed from; all in [0, 1] or close to it."""
     if not hits:
-        return {"cosine": 0.0, "keyword": 0.0, "known_terms": 0.0, "agreement": 0.0, "margin": 0.0}
+        return {"cosine": 0.0, "keyword": 0.0, "known_terms": 0.0, "agreement": 0.0, "margin": 0.0, "coverage": 0.0}
     top = hits[0]
     words = _content_words(query)
-    known = len(set(terms)) / max(1, len(words)) if words else 0.0
+    known = keywords.known_share(words) if keywords else len(set(terms)) / max(1, len(words)) if words else 0.0
     second = hits[1].cosine if len(hits) > 1 else 0.0
     return {
         "cosine": top.cosine,
@@ -219,6 +221,9 @@ def confidence_features(query: str, hits: list[DocumentHit], terms: list[int], e
         "known_terms": min(1.0, known),
         "agreement": 1.0 if top.dense_rank == 0 and top.keyword_rank == 0 else 0.0,
         "margin": max(0.0, top.cosine - second),
+        # The share (IDF-weighted) of the question's words found in the best document: low when the
+        # question's key word appears nowhere ("parental leave" against a holiday page).
+        "coverage": keywords.coverage(words, top.doc.chunk_start, top.doc.chunk_count) if keywords else 0.0,
     }
 
 

@@ -18,9 +18,12 @@ from sqlalchemy import select
 from assistant.answers import Answer, compose, unanswerable
 from assistant.db.database import Database, DatabaseUnavailableError
 from assistant.db.models import Interaction, InteractionSource, Vote, utcnow
+from assistant.handoff import Drafts, Handoff, HandoffSettings, Notifier
+from assistant.mentors import MentorError, MentorRegistry
 from assistant.questions import prepare
 from assistant.retrieval import Retriever
 from assistant.settings import Settings
+from assistant.xapi import XapiOutbox
 from indexer.store import IndexStore
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,9 @@ class MomentService:
         self.database = database
         self.retriever = retriever
         self.spool = InteractionSpool(settings.home / "spool" / "interactions.jsonl")
+        self.xapi = XapiOutbox(settings, database)
+        self.mentors = MentorRegistry(database, retriever.embedder)
+        self.drafts = Drafts(database, settings.content_dir)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, migrate: bool = True) -> MomentService:
@@ -58,12 +64,40 @@ class MomentService:
         )
         retriever = Retriever(IndexStore(settings.index_dir, keep=settings.index_keep), embedder)
         database = Database(settings.database_url)
+        service = cls(settings, database, retriever)
         if migrate:
             try:
-                database.upgrade()
+                _upgrade(database)
+                service.seed_mentors()
             except DatabaseUnavailableError as exc:
                 log.warning("database not migrated: %s", exc)
-        return cls(settings, database, retriever)
+        return service
+
+    def seed_mentors(self) -> int:
+        """Add the mentors of mentors.yml the database does not know yet (several processes may race)."""
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            added = self.mentors.seed(self.settings.mentors_file)
+        except IntegrityError:
+            return 0  # another process seeded them at the same moment
+        except MentorError as exc:
+            log.error("mentors not seeded: %s", exc)
+            return 0
+        if added:
+            log.info("added %d mentors from %s", added, self.settings.mentors_file)
+        return added
+
+    def handoff(self, notifier: Notifier) -> Handoff:
+        """Mentor hand-off, telling people through `notifier` (the Slack layer's)."""
+        s = self.settings
+        return Handoff(
+            self.database,
+            self.mentors,
+            notifier,
+            HandoffSettings(s.mentor_offer_minutes, s.mentor_max_attempts, s.mentor_follow_up_hours),
+            xapi=self.xapi,
+        )
 
     # -- questions -------------------------------------------------------------------------------
 
@@ -141,11 +175,12 @@ class MomentService:
             ],
         }
         try:
-            self.spool.replay(self.database)
+            self.spool.replay(self.database, self.xapi)
             with self.database.session() as session:
                 interaction = _interaction_from_row(row)
                 session.add(interaction)
                 session.flush()
+                self.xapi.interaction(session, interaction)
                 return interaction.id
         except DatabaseUnavailableError as exc:
             log.error("interaction spooled, database unavailable: %s", exc)
@@ -196,6 +231,9 @@ class MomentService:
                 if comment is not None or helpful:
                     vote.comment = comment
             session.flush()
+            interaction = session.get(Interaction, interaction_id)
+            if interaction is not None:
+                self.xapi.vote(session, vote, interaction)
             return vote
 
     def interaction(self, interaction_id: int) -> Interaction | None:
@@ -218,6 +256,23 @@ class MomentService:
             for row in rows:
                 _ = row.sources
             return list(rows)
+
+
+def _upgrade(database: Database, attempts: int = 4) -> None:
+    """Migrate, tolerating other processes migrating the same new database at the same moment (web
+    workers starting together): the losers fail on "already exists", then find the schema current."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    for attempt in range(attempts):
+        try:
+            database.upgrade()
+            return
+        except (DatabaseUnavailableError, SQLAlchemyError) as exc:
+            if attempt == attempts - 1:
+                raise
+            database.ping()  # unreachable: DatabaseUnavailableError now, no point in waiting
+            log.info("database upgrade raced another process (%s); retrying", str(exc).splitlines()[0][:200])
+            time.sleep(0.5 * (attempt + 1))
 
 
 def _interaction_from_row(row: dict) -> Interaction:
@@ -248,7 +303,7 @@ class InteractionSpool:
         except FileNotFoundError:
             return 0
 
-    def replay(self, database: Database) -> int:
+    def replay(self, database: Database, xapi: XapiOutbox | None = None) -> int:
         """Write spooled interactions in one transaction, then empty the spool (only once committed)."""
         if not self.path.exists():
             return 0
@@ -260,7 +315,12 @@ class InteractionSpool:
             except FileNotFoundError:
                 return 0
             with database.session() as session:
-                session.add_all(_interaction_from_row(json.loads(line)) for line in lines)
+                interactions = [_interaction_from_row(json.loads(line)) for line in lines]
+                session.add_all(interactions)
+                session.flush()
+                for interaction in interactions:
+                    if xapi is not None:
+                        xapi.interaction(session, interaction)
             self.path.unlink()
             log.info("wrote %d spooled interactions", len(lines))
         return len(lines)

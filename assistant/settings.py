@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     faiss_index: str = Field("auto", validation_alias=_env("MOMENT_FAISS_INDEX"))
     content_base_url: str | None = Field(None, validation_alias=_env("MOMENT_CONTENT_BASE_URL"))
     max_question_chars: int = Field(2000, validation_alias=_env("MOMENT_MAX_QUESTION_CHARS"))
+    # How often a web process looks for an index version published through the database (0: never)
+    index_sync_seconds: float = Field(30.0, validation_alias=_env("MOMENT_INDEX_SYNC_SECONDS"))
 
     # Slack
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
@@ -51,13 +53,23 @@ class Settings(BaseSettings):
 
     # People
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("MOMENT_ADMINS"))
+    admin_usergroup: str | None = Field(None, validation_alias=_env("MOMENT_ADMIN_USERGROUP"))
+    admin_channel: str | None = Field(None, validation_alias=_env("MOMENT_ADMIN_CHANNEL"))  # digests
+    escalation_channel: str | None = Field(None, validation_alias=_env("MOMENT_ESCALATION_CHANNEL"))
+    mentors_file_override: Path | None = Field(None, validation_alias=_env("MOMENT_MENTORS_FILE"))
+    mentor_offer_minutes: float = Field(30.0, validation_alias=_env("MOMENT_MENTOR_OFFER_MINUTES"))
+    mentor_max_attempts: int = Field(3, validation_alias=_env("MOMENT_MENTOR_MAX_ATTEMPTS"))
+    mentor_follow_up_hours: float = Field(24.0, validation_alias=_env("MOMENT_MENTOR_FOLLOW_UP_HOURS"))
     retention_days: int | None = Field(None, validation_alias=_env("MOMENT_RETENTION_DAYS"))
+    workspace_url: str = Field("https://slack.com", validation_alias=_env("MOMENT_WORKSPACE_URL"))
+    timezone: str = Field("UTC", validation_alias=_env("MOMENT_TIMEZONE"))  # schedules and reports
 
     # Learning Record Store
     lrs_endpoint: str | None = Field(None, validation_alias=_env("LRS_ENDPOINT"))
     lrs_username: str | None = Field(None, validation_alias=_env("LRS_USERNAME"))
     lrs_password: SecretStr | None = Field(None, validation_alias=_env("LRS_PASSWORD"))
     xapi_pseudonymise: bool = Field(False, validation_alias=_env("MOMENT_XAPI_PSEUDONYMISE"))
+    xapi_salt: SecretStr | None = Field(None, validation_alias=_env("MOMENT_XAPI_SALT"))  # key of the hashed ids
 
     @field_validator("admins", mode="before")
     @classmethod
@@ -70,6 +82,11 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         """The folder of index versions."""
         return self.index_dir_override or self.home / "index"
+
+    @property
+    def mentors_file(self) -> Path:
+        """The mentors to seed the registry with."""
+        return self.mentors_file_override or self.content_dir / "mentors.yml"
 
     @property
     def model_cache(self) -> Path:

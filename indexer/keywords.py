@@ -71,6 +71,37 @@ class KeywordIndex:
         ids = self._tokenizer.tokenize([query], update_vocab=False, return_as="ids", show_progress=False)[0]
         return [i for i in ids if i is not None]
 
+    def coverage(self, words: Sequence[str], first_chunk: int, chunk_count: int) -> float:
+        """How much of the question the chunks `first_chunk`..+`chunk_count` (one document) contain: the
+        IDF-weighted share of `words` whose stem occurs there. A word the content never uses weighs the
+        most, so "parental leave" against a holiday page scores low even though "leave" matches."""
+        if not words:
+            return 0.0
+        matrix = self._retriever.scores
+        indptr, indices, n = matrix["indptr"], matrix["indices"], max(1, int(matrix["num_docs"]))
+        stemmer, stems = self._tokenizer.stemmer, self._tokenizer.stem_to_sid
+        unknown_idf = float(np.log(1 + (n + 0.5) / 0.5))
+        total = present = 0.0
+        for word in words:
+            sid = stems.get(stemmer(word) if stemmer else word)
+            if sid is None:
+                total += unknown_idf
+                continue
+            postings = indices[indptr[sid] : indptr[sid + 1]]
+            df = len(postings)
+            idf = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+            total += idf
+            if np.any((postings >= first_chunk) & (postings < first_chunk + chunk_count)):
+                present += idf
+        return present / total if total else 0.0
+
+    def known_share(self, words: Sequence[str]) -> float:
+        """The share of `words` whose stem occurs anywhere in the content."""
+        if not words:
+            return 0.0
+        stemmer, stems = self._tokenizer.stemmer, self._tokenizer.stem_to_sid
+        return sum((stemmer(w) if stemmer else w) in stems for w in words) / len(words)
+
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for the query (zeros when no term is known)."""
         terms = self.query_terms(query)

@@ -168,6 +168,45 @@ class IndexStore:
         os.replace(tmp, self.root / "CURRENT")
         _fsync_dir(self.root)
 
+    def export(self, version: str) -> bytes:
+        """One published version as a gzipped tar (to publish it where other hosts can fetch it)."""
+        import io
+        import tarfile
+
+        directory = self.versions_dir / version
+        if not directory.is_dir():
+            raise IndexMissingError(f"Index version {version} does not exist in {self.root}.")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+            for path in sorted(directory.iterdir()):
+                tar.add(path, arcname=path.name)
+        return buffer.getvalue()
+
+    def install(self, version: str, archive: bytes) -> bool:
+        """Install a version exported by another host and serve it, unless it is not newer than the
+        serving one. Returns True when it now serves. Readers see the old or the new version, never a mix."""
+        import io
+        import tarfile
+
+        with self.lock():
+            current = self.current()
+            if current is not None and current >= version:
+                return False
+            if not (self.versions_dir / version).is_dir():
+                self.versions_dir.mkdir(parents=True, exist_ok=True)
+                building = self.versions_dir / f".building-{version}"
+                shutil.rmtree(building, ignore_errors=True)
+                building.mkdir()
+                with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+                    tar.extractall(building, filter="data")
+                _fsync_tree(building)
+                building.rename(self.versions_dir / version)
+                _fsync_dir(self.versions_dir)
+            IndexVersion(version, self.versions_dir / version, search=False).close()  # refuse a damaged one
+            self.set_current(version)
+            self.prune()
+            return True
+
     def prune(self) -> list[str]:
         """Delete all but the newest `keep` versions (never the serving one); returns what went."""
         current = self.current()

@@ -19,97 +19,12 @@ from assistant.questions import prepare
 from assistant.retrieval import IndexMismatchError, Retriever
 from assistant.service import Asker, MomentService
 from assistant.settings import Settings
-from indexer.build import build_index
 from indexer.embedding import EmbedderSpec
 from indexer.store import IndexMissingError, IndexStore
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_CACHE = ROOT / ".moment" / "models"
 ASKER = Asker(user_id="U0ASKER01", surface="cli", team_id="T0TEAM001", channel_id="C0GENERAL")
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory, embedder):
-    """A small content set with near neighbours, a stale page, a video and a PDF-like page."""
-    from conftest import ContentFolder
-
-    root = tmp_path_factory.mktemp("answers")
-    content = ContentFolder(root / "content")
-    content.markdown(
-        "it/vpn-token.md",
-        "Reset a VPN hardware token",
-        """
-        # Reset a VPN hardware token
-        ## Before you start
-        Find the serial number on the back of the token.
-        ## Steps
-        1. Open the self-service portal at portal.brightline.example.
-        2. Choose Reset token and enter the serial number.
-        3. Wait for the six-digit code to change, then sign in to the VPN again.
-        ## If it still fails
-        Call the IT desk on extension 4400.
-        """,
-        tags="[vpn, remote-access]",
-        reviewed="2026-09-01",
-        review_every=180,
-        url="https://intranet.brightline.example/kb/vpn-token",
-    )
-    content.markdown(
-        "it/password.md",
-        "Reset your network password",
-        """
-        ## Steps
-        1. Press Ctrl+Alt+Del and choose Change a password.
-        2. Passwords need 14 characters and expire every 90 days.
-        """,
-        tags="[password, accounts]",
-        reviewed="2026-10-01",
-        review_every=365,
-    )
-    content.markdown(
-        "hr/mileage.md",
-        "Mileage claims",
-        """
-        # Mileage claims
-        ## Rates
-        Own car: 67 cents per mile. Company vans: no mileage claim, use the fuel card.
-        ## How to claim
-        Submit the claim in Expensify within 30 days with the trip's start and end addresses.
-        """,
-        type_="procedure",
-        tags="[expenses, mileage]",
-        reviewed="2024-01-15",
-        review_every=180,
-        url="https://intranet.brightline.example/hr/mileage",
-    )
-    content.markdown(
-        "safety/loto.md",
-        "Lockout/tagout before panel work",
-        """
-        ## Steps
-        1. Tell everyone affected that the panel will be shut down.
-        2. Switch off the breaker, apply your personal padlock and a danger tag.
-        3. Test for zero energy with a voltage tester before touching any conductor.
-        """,
-        type_="procedure",
-        tags="[safety, loto]",
-    )
-    cues = [
-        ("00:00:00.000", "00:00:06.000", "Welcome to the daily van inspection walk-around."),
-        ("00:00:06.000", "00:00:14.000", "Start with the tyres: check pressure and tread depth on all four."),
-        ("00:00:14.000", "00:00:22.000", "Then check the lights, the indicators and the brake lights."),
-    ]
-    content.write(
-        "videos/van-inspection.vtt", "WEBVTT\n\n" + "".join(f"{a} --> {b}\n{t}\n\n" for a, b, t in cues), dedent=False
-    )
-    content.write(
-        "videos/van-inspection.yml",
-        "title: Daily van inspection\ntype: video\nowner: U0TESTOWN1\ntags: [vans, safety]\n"
-        "url: https://learn.brightline.example/videos/van-inspection\n",
-    )
-    store = IndexStore(root / "index")
-    build_index(content.root, store, embedder)
-    return store
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -118,3 +119,169 @@ class ProcessedEvent(Base):
 
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+# -- mentors ------------------------------------------------------------------------------------
+
+
+class Mentor(Base):
+    """A peer mentor: seeded from content/mentors.yml, then managed from Slack. The database is the truth."""
+
+    __tablename__ = "mentors"
+
+    slack_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    topics: Mapped[list] = mapped_column(JSON, default=list)
+    capacity: Mapped[int] = mapped_column(Integer, default=2)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    working_hours: Mapped[str] = mapped_column(String(16), default="09:00-17:00")
+    working_days: Mapped[list] = mapped_column(JSON, default=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    vetted_by: Mapped[str | None] = mapped_column(String(64))
+    vetted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    removed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # kept, so a re-seed does not revive
+    added_by: Mapped[str | None] = mapped_column(String(64))
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_offered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # fair sharing among equals
+
+    @property
+    def vetted(self) -> bool:
+        return self.vetted_at is not None
+
+    @property
+    def active(self) -> bool:
+        return self.removed_at is None and not self.paused
+
+
+# Lifecycle of a mentor request.
+REQUEST_OPEN = ("searching", "offered", "escalated")  # nobody owns it yet
+REQUEST_STATES = (*REQUEST_OPEN, "accepted", "resolved", "cancelled")
+
+
+class MentorRequest(Base):
+    """A question handed to people: offered to one mentor at a time until one accepts."""
+
+    __tablename__ = "mentor_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    interaction_id: Mapped[int | None] = mapped_column(ForeignKey("interactions.id", ondelete="SET NULL"))
+    asker_id: Mapped[str] = mapped_column(String(64), index=True)
+    team_id: Mapped[str | None] = mapped_column(String(64))
+    channel_id: Mapped[str | None] = mapped_column(String(64))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    question: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    offer_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    owner_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    followed_up_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    conversation_id: Mapped[str | None] = mapped_column(String(64))  # the group DM, once accepted
+    resolution: Mapped[str | None] = mapped_column(Text)
+
+    offers: Mapped[list[MentorOffer]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="MentorOffer.id"
+    )
+
+
+class MentorOffer(Base):
+    """One offer of a request to one mentor, and how it ended."""
+
+    __tablename__ = "mentor_offers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("mentor_requests.id", ondelete="CASCADE"), index=True)
+    mentor_id: Mapped[str] = mapped_column(String(64), index=True)
+    offered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(16), default="pending")  # accepted|declined|timeout|withdrawn
+    responded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text, default="")  # why this mentor, in one line
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    channel_id: Mapped[str | None] = mapped_column(String(64))  # where the offer was posted, to update it
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+
+    request: Mapped[MentorRequest] = relationship(back_populates="offers")
+
+
+class Draft(Base):
+    """A mentor's answer saved as a job-aid draft, waiting for an admin's decision."""
+
+    __tablename__ = "drafts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("mentor_requests.id", ondelete="SET NULL"))
+    author_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    path: Mapped[str] = mapped_column(String(512))  # relative to the content root (drafts/… then its home)
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)  # draft|approved|rejected
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+# -- operations ---------------------------------------------------------------------------------
+
+
+class AuditEvent(Base):
+    """Admin and mentor actions, including refused attempts."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class IndexRun(Base):
+    """One re-index: who asked, when, what it did."""
+
+    __tablename__ = "index_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    requested_by: Mapped[str | None] = mapped_column(String(64))
+    reply_channel: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)  # queued|running|done|failed
+    report: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class PublishedIndex(Base):
+    """An index version published through the database, so web processes on other hosts can fetch it."""
+
+    __tablename__ = "published_indexes"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    archive: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class XapiStatement(Base):
+    """The xAPI outbox: statements written with the interaction they describe, delivered later."""
+
+    __tablename__ = "xapi_statements"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the statement id, fixed when queued
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), index=True)  # to void on `moment forget`
+    verb: Mapped[str] = mapped_column(String(64))
+    statement: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)  # queued|sent|rejected
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)

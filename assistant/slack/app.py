@@ -23,13 +23,18 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.models.blocks import DividerBlock
 
 from assistant.answers import Answer
 from assistant.db.database import DatabaseUnavailableError
+from assistant.operations import IndexOperations, collect_status
 from assistant.retrieval import IndexMismatchError
 from assistant.service import Asker, MomentService
 from assistant.settings import Settings
+from assistant.slack import admin_blocks, mentor_blocks
 from assistant.slack import blocks as ui
+from assistant.slack.admin import AdminHandlers, Permissions
+from assistant.slack.mentoring import MentorHandlers
 from indexer.store import IndexMissingError
 
 log = logging.getLogger(__name__)
@@ -91,7 +96,10 @@ def create_app(
         client=client or web_client(settings),
         process_before_response=False,
     )
-    handlers = SlackHandlers(service)
+    permissions = Permissions(settings.admins, settings.admin_usergroup)
+    operations = IndexOperations(settings, service.database, service.retriever.store, service.retriever.embedder)
+    mentoring = MentorHandlers(service, permissions.is_admin)
+    handlers = SlackHandlers(service, mentoring, permissions)
 
     # Questions
     app.event("app_mention")(handlers.on_mention)
@@ -106,8 +114,41 @@ def create_app(
     app.action(ui.ASK_MENTOR)(handlers.on_ask_mentor)
     # App Home
     app.event("app_home_opened")(handlers.on_home_opened)
+    # Mentors and admins
+    mentoring.register(app)
+    AdminHandlers(service, operations, permissions).register(app)
     app.error(handlers.on_error)
     return app
+
+
+def publish_home(service: MomentService, client: WebClient, user: str, is_admin: bool) -> None:
+    """App Home: the person's recent questions; for mentors their queue; for admins the status."""
+    mentor_section: list = []
+    admin_section: list = []
+    try:
+        recent = [
+            {
+                "question": row.question,
+                "answered": row.answered,
+                "when": row.created_at,
+                "top_title": row.sources[0].title if row.sources else None,
+                "top_url": row.sources[0].url if row.sources else None,
+            }
+            for row in service.recent_interactions(user, limit=8)
+        ]
+        mentor = service.mentors.get(user)
+        if mentor is not None and mentor.removed_at is None:
+            offered, owned = service.handoff(None).pending_for(user)
+            mentor_section = mentor_blocks.mentor_home_section(mentor, offered, owned)
+        if is_admin:
+            operations = IndexOperations(
+                service.settings, service.database, service.retriever.store, service.retriever.embedder
+            )
+            admin_section = [DividerBlock(), *admin_blocks.status_blocks(collect_status(service, operations))]
+    except DatabaseUnavailableError:
+        log.error("App Home without history: database unavailable (user %s)", user)
+        recent = []
+    client.views_publish(user_id=user, view=ui.home_view(recent, mentor_section, admin_section))
 
 
 class OwnerNames:
@@ -142,8 +183,10 @@ class OwnerNames:
 class SlackHandlers:
     """Listeners: each one short, each one delegating to the service."""
 
-    def __init__(self, service: MomentService) -> None:
+    def __init__(self, service: MomentService, mentoring: MentorHandlers, permissions: Permissions) -> None:
         self.service = service
+        self.mentoring = mentoring
+        self.permissions = permissions
         self.names = OwnerNames()
 
     # -- questions ---------------------------------------------------------------------------
@@ -264,12 +307,8 @@ class SlackHandlers:
     def on_ask_mentor(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
         ack()
         user = body["user"]["id"]
-        self._tell(
-            client,
-            body,
-            user,
-            "Mentor hand-off is not switched on in this workspace yet, so nobody was contacted. "
-            "Ask your L&D team to add mentors with `/moment mentor add`.",
+        self.mentoring.ask_mentor(
+            client, body, int(action["value"]), user, lambda text: self._tell(client, body, user, text)
         )
 
     # -- App Home ----------------------------------------------------------------------------
@@ -278,21 +317,7 @@ class SlackHandlers:
         if event.get("tab") not in (None, "home"):
             return
         user = event["user"]
-        try:
-            recent = [
-                {
-                    "question": row.question,
-                    "answered": row.answered,
-                    "when": row.created_at,
-                    "top_title": row.sources[0].title if row.sources else None,
-                    "top_url": row.sources[0].url if row.sources else None,
-                }
-                for row in self.service.recent_interactions(user, limit=8)
-            ]
-        except DatabaseUnavailableError:
-            log.error("App Home without history: database unavailable (user %s)", user)
-            recent = []
-        client.views_publish(user_id=user, view=ui.home_view(recent))
+        publish_home(self.service, client, user, self.permissions.is_admin(client, user))
 
     def on_error(self, error: Exception, body: dict, logger: logging.Logger) -> None:
         kind = body.get("type") if isinstance(body, dict) else None

@@ -153,7 +153,8 @@ def answer_text(answer: Answer) -> str:
     if answer.outcome in ("empty", "no_words"):
         return "Ask me a question in words."
     if answer.answered:
-        return truncate(f"{answer.sources[0].title}: {answer.sources[0].snippet}", 300)
+        # Escaped like the blocks: Slack parses this text too (notifications, fallback), so <!channel> would ping.
+        return escape(truncate(f"{answer.sources[0].title}: {answer.sources[0].snippet}", 300))
     return "I don't have a vetted answer for that yet. A peer mentor can help."
 
 

@@ -51,6 +51,14 @@ class MomentWSGI:
         except Exception as exc:
             log.error("no usable index at start-up: %s", exc)
         self.bolt = SlackRequestHandler(create_app(settings, self.service), path="/slack/events")
+        # Bolt logs the whole body of a badly signed request at INFO (questions, tokens): keep it out.
+        # (Set after create_app: Bolt copies the root logger's level onto its loggers when it makes them.)
+        logging.getLogger("slack_bolt.RequestVerification").setLevel(logging.WARNING)
+        if settings.index_sync_seconds > 0:  # new versions published by a worker on another host
+            from assistant.operations import IndexOperations
+
+            store, embedder = self.service.retriever.store, self.service.retriever.embedder
+            IndexOperations(settings, self.service.database, store, embedder).start_sync(settings.index_sync_seconds)
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") == "/healthz":

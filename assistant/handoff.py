@@ -1,0 +1,566 @@
+"""Mentor hand-off: a question offered to one mentor at a time until someone accepts.
+
+States: searching → offered → accepted → resolved, with cancelled (by the asker) and escalated (to the
+admins' channel, when nobody fits or after the last attempt) on the side. Every transition is one
+conditional UPDATE (`… WHERE status IN (…) AND owner_id IS NULL`), so two mentors clicking Accept at
+the same moment, a double click, or a timeout racing a decline, in any number of processes, on SQLite
+or PostgreSQL, leave exactly one winner. Deadlines live in the database (`offer_expires_at`), and
+`sweep()` (run by the worker every few seconds) acts on the ones that have passed, so timers survive
+restarts.
+
+This module knows nothing of Slack: it tells a `Notifier` what people need to hear, after the
+transaction that made it true has committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import select, update
+
+from assistant.db.database import Database
+from assistant.db.models import REQUEST_OPEN, Draft, Interaction, Mentor, MentorOffer, MentorRequest, utcnow
+from assistant.mentors import Candidate, MentorRegistry
+
+log = logging.getLogger(__name__)
+
+
+class HandoffError(Exception):
+    """An action that cannot happen (already taken, not yours, ...); the message is for the person."""
+
+
+class Notifier(Protocol):
+    """What people hear about a request. Implemented by the Slack layer; every method must not raise."""
+
+    def offer(self, request: MentorRequest, offer: MentorOffer, mentor: Mentor) -> tuple[str | None, str | None]:
+        """Offer the request to a mentor; returns where the offer was posted (channel, ts)."""
+
+    def offer_closed(self, offer: MentorOffer, request: MentorRequest, why: str) -> None:
+        """Replace an offer's buttons with why it is closed."""
+
+    def tell_asker(self, request: MentorRequest, text: str, *, cancellable: bool = False) -> None:
+        """`text` is Slack-style mrkdwn from this module's templates (mentions by user ID, no user text)."""
+
+    def tell_mentor(self, mentor_id: str, text: str, request: MentorRequest) -> None: ...
+
+    def connect(self, request: MentorRequest) -> str | None:
+        """Open the conversation of asker, mentor and Moment, with the context; returns its id."""
+
+    def escalate(self, request: MentorRequest, why: str) -> None: ...
+
+    def resolved(self, request: MentorRequest) -> None:
+        """Tell the asker and thank the mentor, offering to save the answer as a job-aid draft."""
+
+
+@dataclass(frozen=True)
+class HandoffSettings:
+    offer_minutes: float = 30.0  # how long a mentor has to accept or decline
+    max_attempts: int = 3  # offers before the request goes to the admins' channel
+    follow_up_hours: float = 24.0  # remind the owner of an accepted, unresolved request
+
+
+class Handoff:
+    """Mentor requests from asking to resolution."""
+
+    def __init__(
+        self,
+        database: Database,
+        registry: MentorRegistry,
+        notifier: Notifier,
+        settings: HandoffSettings | None = None,
+        *,
+        xapi=None,
+    ) -> None:
+        self.database = database
+        self.registry = registry
+        self.notifier = notifier
+        self.settings = settings or HandoffSettings()
+        self.xapi = xapi  # an XapiOutbox: statements are queued in the same transaction as the change
+
+    # -- asking ----------------------------------------------------------------------------------
+
+    def request(
+        self,
+        *,
+        asker_id: str,
+        question: str,
+        interaction_id: int | None = None,
+        team_id: str | None = None,
+        channel_id: str | None = None,
+        thread_ts: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> MentorRequest:
+        """Open a request and offer it to the best mentor. Asking twice for the same answer is one request."""
+        now = now or utcnow()
+        with self.database.session() as session:
+            if interaction_id is not None:
+                existing = session.scalar(
+                    select(MentorRequest).where(
+                        MentorRequest.interaction_id == interaction_id,
+                        MentorRequest.asker_id == asker_id,
+                        MentorRequest.status.in_((*REQUEST_OPEN, "accepted")),
+                    )
+                )
+                if existing is not None:
+                    raise HandoffError("You've already asked for a mentor for this question; I'll keep you posted.")
+            request = MentorRequest(
+                asker_id=asker_id,
+                question=question,
+                interaction_id=interaction_id,
+                team_id=team_id,
+                channel_id=channel_id,
+                thread_ts=thread_ts,
+                status="searching",
+                created_at=now,
+            )
+            session.add(request)
+            session.flush()
+            request_id = request.id
+            if self.xapi is not None:
+                self.xapi.mentor_event(session, "requested-mentor", request, asker_id)
+        self._offer_next(request_id, now, first=True)
+        return self.get(request_id)
+
+    def _offer_next(self, request_id: int, now: dt.datetime, *, first: bool = False, after: str | None = None) -> None:
+        """Offer an open, unowned request to the next best mentor, or escalate it."""
+        with self.database.session() as session:
+            request = session.get(MentorRequest, request_id)
+            if request is None or request.status not in REQUEST_OPEN or request.owner_id is not None:
+                return
+            tried = {o.mentor_id for o in request.offers}
+            attempts = request.attempts
+            owners = self._owners_of_shown_content(session, request)
+            question = request.question
+            asker_id = request.asker_id
+        candidate = None
+        if attempts < self.settings.max_attempts:
+            found = self.registry.candidates(question, asker_id=asker_id, exclude=tried, owners=owners, now=now)
+            candidate = found[0] if found else None
+        if candidate is None:
+            self._escalate(request_id, now, "nobody fits" if not tried else "no mentor accepted", after=after)
+            return
+        expires = now + dt.timedelta(minutes=self.settings.offer_minutes)
+        with self.database.session() as session:
+            claimed = session.execute(
+                update(MentorRequest)
+                .where(
+                    MentorRequest.id == request_id,
+                    MentorRequest.attempts == attempts,
+                    MentorRequest.owner_id.is_(None),
+                    MentorRequest.status.in_(REQUEST_OPEN),
+                )
+                .values(status="offered", attempts=attempts + 1, offer_expires_at=expires)
+            ).rowcount
+            if not claimed:  # someone else moved it on meanwhile
+                return
+            offer = MentorOffer(
+                request_id=request_id,
+                mentor_id=candidate.slack_id,
+                offered_at=now,
+                expires_at=expires,
+                reason=candidate.reason,
+                score=candidate.score,
+            )
+            session.add(offer)
+            session.execute(update(Mentor).where(Mentor.slack_id == candidate.slack_id).values(last_offered_at=now))
+            session.flush()
+            request = session.get(MentorRequest, request_id)
+            mentor = session.get(Mentor, candidate.slack_id)
+        channel, ts = self.notifier.offer(request, offer, mentor)
+        if channel or ts:
+            with self.database.session() as session:
+                session.execute(
+                    update(MentorOffer).where(MentorOffer.id == offer.id).values(channel_id=channel, message_ts=ts)
+                )
+        lead = f"{after} " if after else ""
+        if first:
+            text = (
+                f"I've asked <@{mentor.slack_id}>, a peer mentor who knows this topic, to help with your question. "
+                f"I'll tell you as soon as they accept (they have {self._minutes()} to reply)."
+            )
+        else:
+            text = f"{lead}I've asked another mentor, <@{mentor.slack_id}>, instead. I'll keep you posted."
+        self.notifier.tell_asker(request, text, cancellable=first)
+
+    def _escalate(self, request_id: int, now: dt.datetime, why: str, *, after: str | None) -> None:
+        with self.database.session() as session:
+            changed = session.execute(
+                update(MentorRequest)
+                .where(
+                    MentorRequest.id == request_id,
+                    MentorRequest.owner_id.is_(None),
+                    MentorRequest.status.in_(("searching", "offered")),
+                )
+                .values(status="escalated", escalated_at=now, offer_expires_at=None)
+            ).rowcount
+            request = session.get(MentorRequest, request_id)
+        if not changed:
+            return
+        self.notifier.escalate(request, why)
+        lead = f"{after} " if after else ""
+        self.notifier.tell_asker(
+            request,
+            f"{lead}No mentor is free for this topic right now, so I've passed your question to the L&D team; "
+            "someone will pick it up and I'll tell you who.",
+            cancellable=after is None,
+        )
+
+    @staticmethod
+    def _owners_of_shown_content(session, request: MentorRequest) -> dict[str, list[str]]:
+        if request.interaction_id is None:
+            return {}
+        interaction = session.get(Interaction, request.interaction_id)
+        owners: dict[str, list[str]] = {}
+        for source in (interaction.answer or {}).get("sources", []) if interaction else []:
+            if source.get("owner"):
+                owners.setdefault(source["owner"], []).append(source.get("title", ""))
+        return owners
+
+    # -- mentors' answers ------------------------------------------------------------------------
+
+    def accept(
+        self, request_id: int, mentor_id: str, *, may_take_escalated: bool = False, now: dt.datetime | None = None
+    ) -> MentorRequest:
+        """The mentor takes the request. Exactly one mentor wins; anyone else gets a `HandoffError`."""
+        now = now or utcnow()
+        with self.database.session() as session:
+            request = session.get(MentorRequest, request_id)
+            if request is None:
+                raise HandoffError("That request no longer exists.")
+            offered = session.scalar(
+                select(MentorOffer).where(MentorOffer.request_id == request_id, MentorOffer.mentor_id == mentor_id)
+            )
+            if offered is None and not (request.status == "escalated" and may_take_escalated):
+                raise HandoffError("This request wasn't offered to you.")
+            if request.asker_id == mentor_id:
+                raise HandoffError("You can't take your own question.")
+            won = session.execute(
+                update(MentorRequest)
+                .where(
+                    MentorRequest.id == request_id,
+                    MentorRequest.owner_id.is_(None),
+                    MentorRequest.status.in_(REQUEST_OPEN),
+                )
+                .values(status="accepted", owner_id=mentor_id, accepted_at=now, offer_expires_at=None)
+            ).rowcount
+            if not won:
+                session.rollback()
+                raise HandoffError(self._why_closed(session.get(MentorRequest, request_id), mentor_id))
+            if offered is not None:
+                offered.outcome = "accepted"
+                offered.responded_at = now
+            others = session.scalars(
+                select(MentorOffer).where(
+                    MentorOffer.request_id == request_id,
+                    MentorOffer.mentor_id != mentor_id,
+                    MentorOffer.outcome == "pending",
+                )
+            ).all()
+            for other in others:
+                other.outcome = "withdrawn"
+                other.responded_at = now
+            session.flush()
+            request = session.get(MentorRequest, request_id)
+            session.refresh(request)
+            if self.xapi is not None:
+                self.xapi.mentor_event(session, "mentored", request, mentor_id)
+            closed = list(others)
+        for other in closed:
+            self.notifier.offer_closed(other, request, "Another mentor took this one. Thank you anyway!")
+        conversation = self.notifier.connect(request)
+        if conversation:
+            with self.database.session() as session:
+                session.execute(
+                    update(MentorRequest).where(MentorRequest.id == request_id).values(conversation_id=conversation)
+                )
+            request.conversation_id = conversation
+        self.notifier.tell_asker(
+            request, f"<@{mentor_id}> is helping you with your question: I've started a conversation with you both."
+        )
+        return request
+
+    def decline(self, request_id: int, mentor_id: str, *, now: dt.datetime | None = None) -> None:
+        """The mentor can't take it: offer it to the next one."""
+        now = now or utcnow()
+        with self.database.session() as session:
+            changed = session.execute(
+                update(MentorOffer)
+                .where(
+                    MentorOffer.request_id == request_id,
+                    MentorOffer.mentor_id == mentor_id,
+                    MentorOffer.outcome == "pending",
+                )
+                .values(outcome="declined", responded_at=now)
+            ).rowcount
+            request = session.get(MentorRequest, request_id)
+        if not changed:
+            raise HandoffError(self._why_closed(request, mentor_id) if request else "That request no longer exists.")
+        self._offer_next(request_id, now, after="The first mentor I asked can't help right now.")
+
+    def cancel(self, request_id: int, asker_id: str) -> MentorRequest:
+        """The asker no longer needs help."""
+        now = utcnow()
+        with self.database.session() as session:
+            changed = session.execute(
+                update(MentorRequest)
+                .where(
+                    MentorRequest.id == request_id,
+                    MentorRequest.asker_id == asker_id,
+                    MentorRequest.status.in_((*REQUEST_OPEN, "accepted")),
+                )
+                .values(status="cancelled", cancelled_at=now, offer_expires_at=None)
+            ).rowcount
+            request = session.get(MentorRequest, request_id)
+            if not changed:
+                if request is None or request.asker_id != asker_id:
+                    raise HandoffError("Only the person who asked can cancel this request.")
+                raise HandoffError(f"This request is already {request.status}.")
+            pending = session.scalars(
+                select(MentorOffer).where(MentorOffer.request_id == request_id, MentorOffer.outcome == "pending")
+            ).all()
+            for offer in pending:
+                offer.outcome = "withdrawn"
+                offer.responded_at = now
+            pending = list(pending)
+        for offer in pending:
+            self.notifier.offer_closed(offer, request, "The person who asked doesn't need help any more.")
+        if request.owner_id:
+            self.notifier.tell_mentor(request.owner_id, f"<@{asker_id}> cancelled their request. Thank you!", request)
+        self.notifier.tell_asker(request, "OK, I've cancelled your request for a mentor.")
+        return request
+
+    def resolve(self, request_id: int, mentor_id: str, resolution: str | None = None) -> MentorRequest:
+        """The owner marks the request resolved."""
+        now = utcnow()
+        with self.database.session() as session:
+            changed = session.execute(
+                update(MentorRequest)
+                .where(
+                    MentorRequest.id == request_id,
+                    MentorRequest.owner_id == mentor_id,
+                    MentorRequest.status == "accepted",
+                )
+                .values(status="resolved", resolved_at=now, resolution=resolution)
+            ).rowcount
+            request = session.get(MentorRequest, request_id)
+            if changed and self.xapi is not None:
+                session.refresh(request)
+                self.xapi.mentor_event(session, "resolved", request, mentor_id)
+        if not changed:
+            if request is None or request.owner_id != mentor_id:
+                raise HandoffError("Only the mentor who took this request can mark it resolved.")
+            raise HandoffError(f"This request is already {request.status}.")
+        self.notifier.resolved(request)
+        return request
+
+    def _minutes(self) -> str:
+        minutes = int(self.settings.offer_minutes)
+        return f"{minutes} minutes" if minutes < 120 else f"{minutes // 60} hours"
+
+    @staticmethod
+    def _why_closed(request: MentorRequest | None, mentor_id: str) -> str:
+        if request is None:
+            return "That request no longer exists."
+        if request.owner_id == mentor_id:
+            return "You've already accepted this request."
+        if request.owner_id:
+            return "Someone else has already accepted this request. Thank you anyway!"
+        if request.status == "cancelled":
+            return "The person who asked has cancelled this request."
+        return "This offer has lapsed and the question has moved on. Thank you anyway!"
+
+    # -- timers ----------------------------------------------------------------------------------
+
+    def sweep(self, now: dt.datetime | None = None) -> dict[str, int]:
+        """Act on passed deadlines: lapsed offers go to the next mentor; long-open requests get a
+        follow-up. Safe to run in several processes at once."""
+        now = now or utcnow()
+        timed_out = followed = 0
+        with self.database.session() as session:
+            lapsed = session.scalars(
+                select(MentorOffer).where(MentorOffer.outcome == "pending", MentorOffer.expires_at <= now)
+            ).all()
+        for offer in lapsed:
+            with self.database.session() as session:
+                won = session.execute(
+                    update(MentorOffer)
+                    .where(MentorOffer.id == offer.id, MentorOffer.outcome == "pending")
+                    .values(outcome="timeout", responded_at=now)
+                ).rowcount
+                request = session.get(MentorRequest, offer.request_id)
+            if not won:
+                continue
+            timed_out += 1
+            self.notifier.offer_closed(offer, request, "No reply in time, so I've offered it to someone else.")
+            self._offer_next(offer.request_id, now, after="The mentor I asked hasn't replied in time.")
+        cutoff = now - dt.timedelta(hours=self.settings.follow_up_hours)
+        with self.database.session() as session:
+            stale = session.scalars(
+                select(MentorRequest).where(
+                    MentorRequest.status == "accepted",
+                    MentorRequest.accepted_at <= cutoff,
+                    MentorRequest.followed_up_at.is_(None),
+                )
+            ).all()
+        for request in stale:
+            with self.database.session() as session:
+                won = session.execute(
+                    update(MentorRequest)
+                    .where(MentorRequest.id == request.id, MentorRequest.followed_up_at.is_(None))
+                    .values(followed_up_at=now)
+                ).rowcount
+            if won:
+                followed += 1
+                self.notifier.tell_mentor(
+                    request.owner_id,
+                    f"A friendly nudge: is <@{request.asker_id}>'s question sorted? "
+                    "Mark it resolved in the conversation, or from your App Home.",
+                    request,
+                )
+        return {"timed_out": timed_out, "followed_up": followed}
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def get(self, request_id: int) -> MentorRequest | None:
+        with self.database.session() as session:
+            request = session.get(MentorRequest, request_id)
+            if request is not None:
+                _ = request.offers
+            return request
+
+    def pending_for(self, mentor_id: str) -> tuple[list[MentorRequest], list[MentorRequest]]:
+        """(offered to the mentor and waiting, accepted by them and open) for their App Home."""
+        with self.database.session() as session:
+            offered = session.scalars(
+                select(MentorRequest)
+                .join(MentorOffer, MentorOffer.request_id == MentorRequest.id)
+                .where(MentorOffer.mentor_id == mentor_id, MentorOffer.outcome == "pending")
+                .order_by(MentorRequest.created_at)
+            ).all()
+            owned = session.scalars(
+                select(MentorRequest)
+                .where(MentorRequest.owner_id == mentor_id, MentorRequest.status == "accepted")
+                .order_by(MentorRequest.accepted_at)
+            ).all()
+            return list(offered), list(owned)
+
+    def open_requests(self) -> list[MentorRequest]:
+        with self.database.session() as session:
+            return list(
+                session.scalars(
+                    select(MentorRequest)
+                    .where(MentorRequest.status.in_((*REQUEST_OPEN, "accepted")))
+                    .order_by(MentorRequest.created_at)
+                ).all()
+            )
+
+
+# -- drafts: a mentor's answer becomes content ---------------------------------------------------
+
+
+class Drafts:
+    """Job-aid drafts written from resolved requests; admins approve them into the content."""
+
+    FOLDER = "drafts"  # inside the content folder; the indexer skips it
+    APPROVED_FOLDER = "mentor-answers"
+
+    def __init__(self, database: Database, content_dir: Path) -> None:
+        self.database = database
+        self.content_dir = content_dir
+
+    def save(self, *, author_id: str, title: str, body: str, request_id: int | None = None) -> Draft:
+        title = " ".join(title.split())[:200]
+        body = body.strip()
+        if not title or not body:
+            raise HandoffError("A draft needs a title and the answer.")
+        tags: list[str] = []
+        question = None
+        with self.database.session() as session:
+            if request_id is not None:
+                request = session.get(MentorRequest, request_id)
+                if request is None or request.owner_id != author_id:
+                    raise HandoffError("Only the mentor who took this request can save its answer as a draft.")
+                question = request.question
+                owner = session.get(Mentor, author_id)
+                tags = list(owner.topics[:3]) if owner else []
+            draft = Draft(author_id=author_id, title=title, body=body, tags=tags, request_id=request_id, path="")
+            session.add(draft)
+            session.flush()
+            draft.path = f"{self.FOLDER}/{_slug(title)}-{draft.id}.md"
+            self._write(draft, status="draft", question=question)
+            return draft
+
+    def pending(self) -> list[Draft]:
+        with self.database.session() as session:
+            return list(session.scalars(select(Draft).where(Draft.status == "draft").order_by(Draft.created_at)).all())
+
+    def decide(self, draft_id: int, by: str, *, approve: bool) -> Draft:
+        """Approve (move into the content, to be indexed) or reject a draft. Only a pending draft changes."""
+        now = utcnow()
+        with self.database.session() as session:
+            changed = session.execute(
+                update(Draft)
+                .where(Draft.id == draft_id, Draft.status == "draft")
+                .values(status="approved" if approve else "rejected", decided_by=by, decided_at=now)
+            ).rowcount
+            draft = session.get(Draft, draft_id)
+            if not changed:
+                raise HandoffError(
+                    "That draft no longer exists." if draft is None else f"That draft is already {draft.status}."
+                )
+            old = self.content_dir / draft.path
+            question = None
+            if draft.request_id is not None:
+                request = session.get(MentorRequest, draft.request_id)
+                question = request.question if request else None
+            if approve:
+                draft.path = f"{self.APPROVED_FOLDER}/{Path(draft.path).name}"
+                self._write(draft, status=None, question=question)
+            old.unlink(missing_ok=True)
+            return draft
+
+    def _write(self, draft: Draft, *, status: str | None, question: str | None) -> None:
+        import yaml
+
+        meta = {
+            "title": draft.title,
+            "type": "job-aid",
+            "owner": draft.author_id,
+            "tags": draft.tags,
+            "reviewed": (draft.decided_at or draft.created_at or utcnow()).date(),
+            "review_every": 180,
+        }
+        if status:
+            meta["status"] = status
+        meta["source"] = {
+            "kind": "mentor answer",
+            "request": draft.request_id,
+            "draft": draft.id,
+            "question": question,
+        }
+        path = self.content_dir / draft.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).strip()
+        tmp = path.with_name(f".{path.name}.tmp")  # a dotfile: never picked up by the indexer
+        tmp.write_text(f"---\n{front}\n---\n\n{draft.body}\n", encoding="utf-8")
+        tmp.replace(path)
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:60] or "answer"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_candidates(candidates: list[Candidate]) -> str:
+    """For logs and tests: who was considered, in order."""
+    return ", ".join(f"{c.name} ({c.score:.2f}{'' if c.available else ', off'})" for c in candidates)

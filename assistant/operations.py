@@ -1,0 +1,238 @@
+"""Re-indexing on request, index versions published through the database, and the status at a glance.
+
+`/moment reindex` queues an `IndexRun`; the worker (or, when no worker picks it up within a few
+seconds, the web process that queued it) claims queued runs one at a time, oldest first, and builds.
+Claims are conditional UPDATEs, so no run is built twice and two requests run one after the other.
+
+Every published version is also stored in the database (`published_indexes`, a gzipped tar of the
+version folder): a web process on another host fetches a newer one within `sync_interval` seconds,
+without a restart and without a shared disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, select, update
+
+from assistant.db.database import Database, DatabaseUnavailableError
+from assistant.db.models import REQUEST_OPEN, IndexRun, MentorRequest, PublishedIndex, utcnow
+from assistant.settings import Settings
+from indexer.store import IndexMissingError, IndexStore
+
+log = logging.getLogger(__name__)
+
+KEEP_PUBLISHED = 3
+
+
+class IndexOperations:
+    """Re-index runs and index publication, for one content folder and one index store."""
+
+    def __init__(self, settings: Settings, database: Database, store: IndexStore, embedder) -> None:
+        self.settings = settings
+        self.database = database
+        self.store = store
+        self.embedder = embedder
+        self._run_lock = threading.Lock()
+
+    # -- re-index runs ---------------------------------------------------------------------------
+
+    def request(self, by: str | None, reply_channel: str | None = None) -> tuple[IndexRun, int]:
+        """Queue a run; returns it and how many runs are ahead of it."""
+        with self.database.session() as session:
+            ahead = len(session.scalars(select(IndexRun.id).where(IndexRun.status.in_(("queued", "running")))).all())
+            run = IndexRun(requested_by=by, reply_channel=reply_channel, status="queued")
+            session.add(run)
+            session.flush()
+            return run, ahead
+
+    def run_queued(self, on_done: Callable[[IndexRun], None] | None = None) -> list[IndexRun]:
+        """Build every queued run, oldest first, one at a time; returns the runs this call built."""
+        done = []
+        with self._run_lock:
+            while True:
+                run = self._claim_next()
+                if run is None:
+                    return done
+                run = self._build(run)
+                done.append(run)
+                if on_done is not None:
+                    try:
+                        on_done(run)
+                    except Exception:
+                        log.exception("could not report re-index run %s", run.id)
+
+    def _claim_next(self) -> IndexRun | None:
+        with self.database.session() as session:
+            queued = session.scalars(
+                select(IndexRun).where(IndexRun.status == "queued").order_by(IndexRun.requested_at, IndexRun.id)
+            ).all()
+            for run in queued:
+                won = session.execute(
+                    update(IndexRun)
+                    .where(IndexRun.id == run.id, IndexRun.status == "queued")
+                    .values(status="running", started_at=utcnow())
+                ).rowcount
+                session.commit()
+                if won:
+                    return session.get(IndexRun, run.id)
+        return None
+
+    def _build(self, run: IndexRun) -> IndexRun:
+        from indexer.build import build_index
+
+        try:
+            report = build_index(
+                self.settings.content_dir,
+                self.store,
+                self.embedder,
+                max_file_bytes=self.settings.max_file_bytes,
+                faiss_kind=self.settings.faiss_index,
+            )
+            result = report.to_dict()
+            status, error = "done", None
+            if report.published and report.version:
+                self.publish(report.version)
+        except Exception as exc:
+            log.exception("re-index run %s failed", run.id)
+            result, status, error = None, "failed", str(exc)[:2000]
+        with self.database.session() as session:
+            session.execute(
+                update(IndexRun)
+                .where(IndexRun.id == run.id)
+                .values(status=status, finished_at=utcnow(), report=result, error=error)
+            )
+            return session.get(IndexRun, run.id)
+
+    def run_soon(self, grace: float = 8.0, on_done: Callable[[IndexRun], None] | None = None) -> threading.Thread:
+        """In a web process: if no worker has claimed the queued runs after `grace` seconds, build them here."""
+
+        def later():
+            time.sleep(grace)
+            try:
+                self.run_queued(on_done)
+            except Exception:
+                log.exception("in-process re-index failed")
+
+        thread = threading.Thread(target=later, name="moment-reindex", daemon=True)
+        thread.start()
+        return thread
+
+    def recent_runs(self, limit: int = 5) -> list[IndexRun]:
+        with self.database.session() as session:
+            return list(session.scalars(select(IndexRun).order_by(IndexRun.id.desc()).limit(limit)).all())
+
+    # -- publication through the database --------------------------------------------------------
+
+    def publish(self, version: str) -> None:
+        """Store a version in the database for web processes on other hosts; keeps the newest few."""
+        archive = self.store.export(version)
+        with self.database.session() as session:
+            if session.get(PublishedIndex, version) is None:
+                session.add(
+                    PublishedIndex(
+                        version=version,
+                        size_bytes=len(archive),
+                        sha256=hashlib.sha256(archive).hexdigest(),
+                        archive=archive,
+                    )
+                )
+            keep = session.scalars(
+                select(PublishedIndex.version).order_by(PublishedIndex.version.desc()).limit(KEEP_PUBLISHED)
+            ).all()
+            session.execute(delete(PublishedIndex).where(PublishedIndex.version.not_in(keep)))
+        log.info("published index version %s through the database (%d bytes)", version, len(archive))
+
+    def sync(self) -> str | None:
+        """Install the newest version published in the database if it is newer than the local one;
+        returns the version installed, or None."""
+        local = self.store.current()
+        with self.database.session() as session:
+            newest = session.scalar(select(PublishedIndex.version).order_by(PublishedIndex.version.desc()).limit(1))
+            if newest is None or (local is not None and newest <= local):
+                return None
+            row = session.get(PublishedIndex, newest)
+            archive, digest = row.archive, row.sha256
+        if hashlib.sha256(archive).hexdigest() != digest:
+            log.error("published index %s is corrupt (checksum mismatch); not installed", newest)
+            return None
+        if self.store.install(newest, archive):
+            log.info("installed index version %s from the database", newest)
+            return newest
+        return None
+
+    def start_sync(self, interval: float = 30.0) -> threading.Thread:
+        """A daemon thread that calls `sync()` every `interval` seconds."""
+
+        def loop():
+            while True:
+                try:
+                    self.sync()
+                except DatabaseUnavailableError as exc:
+                    log.warning("index sync skipped: %s", exc)
+                except Exception:
+                    log.exception("index sync failed")
+                time.sleep(interval)
+
+        thread = threading.Thread(target=loop, name="moment-index-sync", daemon=True)
+        thread.start()
+        return thread
+
+
+# -- status ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Status:
+    """`/moment status`: the state of the index, the runs, the content and the mentors."""
+
+    index_version: str | None = None
+    index_age: dt.timedelta | None = None
+    index_problem: str | None = None
+    by_type: dict[str, dict[str, int]] = field(default_factory=dict)
+    documents: int = 0
+    chunks: int = 0
+    stale: list[tuple[str, str, dt.date]] = field(default_factory=list)  # (path, title, due)
+    runs: list[IndexRun] = field(default_factory=list)
+    mentors_total: int = 0
+    mentors_available: int = 0
+    open_requests: dict[str, int] = field(default_factory=dict)
+    xapi: dict[str, int] = field(default_factory=dict)
+
+
+def collect_status(service, operations: IndexOperations, today: dt.date | None = None) -> Status:
+    """Everything `/moment status` shows; parts that fail are reported, not raised."""
+    today = today or dt.date.today()
+    status = Status()
+    try:
+        version = service.retriever.version()
+        status.index_version = version.version
+        status.index_age = utcnow() - version.created_at
+        status.by_type = version.meta.get("by_type", {})
+        status.documents = len(version.documents)
+        status.chunks = version.size
+        status.stale = sorted(
+            ((d.path, d.meta.title, d.meta.review_due()) for d in version.documents if d.meta.is_stale(today)),
+            key=lambda s: s[2],
+        )
+    except (IndexMissingError, Exception) as exc:
+        status.index_problem = str(exc)
+    status.runs = operations.recent_runs(5)
+    stats = service.mentors.stats()
+    status.mentors_total = sum(1 for s in stats if s.mentor.vetted)
+    status.mentors_available = sum(1 for s in stats if s.available_now)
+    with service.database.session() as session:
+        for request in session.scalars(
+            select(MentorRequest).where(MentorRequest.status.in_((*REQUEST_OPEN, "accepted")))
+        ).all():
+            status.open_requests[request.status] = status.open_requests.get(request.status, 0) + 1
+    if service.xapi.enabled:
+        x = service.xapi.status()
+        status.xapi = {"queued": x.queued, "sent": x.sent, "rejected": x.rejected}
+    return status

@@ -1,0 +1,28 @@
+"""`moment forget USER_ID`: a person's right to be forgotten."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from assistant.db.models import Interaction, MentorRequest, Vote
+
+
+def forget_user(service, user_id: str) -> dict[str, int]:
+    """Delete the person's interactions (with their sources and votes), their votes on other answers and
+    their mentor requests, in one transaction; statements about them already in the LRS are voided
+    (voiding statements are queued in the same transaction), and unsent ones are dropped."""
+    with service.database.session() as session:
+        interactions = session.scalars(select(Interaction).where(Interaction.user_id == user_id)).all()
+        for interaction in interactions:
+            session.delete(interaction)
+        votes = session.execute(delete(Vote).where(Vote.user_id == user_id)).rowcount
+        requests = session.scalars(select(MentorRequest).where(MentorRequest.asker_id == user_id)).all()
+        for request in requests:
+            session.delete(request)
+        voided = service.xapi.void_user(session, user_id)
+    return {
+        "interactions": len(interactions),
+        "votes": votes,
+        "mentor_requests": len(requests),
+        "voided": voided,
+    }

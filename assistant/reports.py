@@ -1,0 +1,357 @@
+"""What L&D reads: usage, what works, where content is missing, how mentors respond.
+
+`build_report()` gathers the figures for the last N days from the interaction log; `to_markdown`,
+`to_csv`, `to_json` and `chart_png` present them. Content gaps are questions that were not answered,
+or answered and voted not helpful, grouped by meaning (the same embedding model as the content) so
+that ten ways of asking about parental leave count as one gap with ten asks.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from assistant.db.database import Database
+from assistant.db.models import Interaction, MentorOffer, MentorRequest, utcnow
+
+GAP_SIMILARITY = 0.55  # questions at least this close (cosine) belong to one gap
+
+
+@dataclass
+class Gap:
+    topic: str  # the most typical question of the group
+    count: int
+    examples: list[str]
+    not_answered: int
+    not_helpful: int
+
+
+@dataclass
+class ContentUse:
+    path: str
+    title: str
+    type: str
+    shown: int
+    top: int  # times it was the best source
+    helpful: int
+    not_helpful: int
+
+
+@dataclass
+class MentorFigures:
+    mentor_id: str
+    offered: int
+    accepted: int
+    declined: int
+    timed_out: int
+    resolved: int
+    median_minutes_to_accept: float | None
+    median_minutes_to_resolve: float | None
+
+
+@dataclass
+class Report:
+    days: int
+    start: dt.datetime
+    end: dt.datetime
+    questions: int = 0
+    askers: int = 0
+    answered: int = 0
+    votes: int = 0
+    helpful: int = 0
+    mentor_requests: int = 0
+    by_surface: dict[str, int] = field(default_factory=dict)
+    per_day: list[dict] = field(default_factory=list)  # {date, questions, answered, helpful, votes}
+    top_content: list[ContentUse] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+    mentors: list[MentorFigures] = field(default_factory=list)
+    stale_hits: list[dict] = field(default_factory=list)  # stale content people still reach
+    median_latency_ms: float | None = None
+
+    @property
+    def answered_rate(self) -> float | None:
+        return self.answered / self.questions if self.questions else None
+
+    @property
+    def helpful_rate(self) -> float | None:
+        return self.helpful / self.votes if self.votes else None
+
+
+def build_report(database: Database, days: int = 7, embedder=None, now: dt.datetime | None = None) -> Report:
+    """The report for the `days` days up to `now`."""
+    end = now or utcnow()
+    start = end - dt.timedelta(days=days)
+    report = Report(days=days, start=start, end=end)
+    with database.session() as session:
+        rows = session.scalars(
+            select(Interaction)
+            .where(Interaction.created_at >= start, Interaction.created_at < end)
+            .options(selectinload(Interaction.sources), selectinload(Interaction.votes))
+            .order_by(Interaction.created_at)
+        ).all()
+        requests = session.scalars(
+            select(MentorRequest).where(MentorRequest.created_at >= start, MentorRequest.created_at < end)
+        ).all()
+        offers = session.scalars(
+            select(MentorOffer).where(MentorOffer.offered_at >= start, MentorOffer.offered_at < end)
+        ).all()
+        resolved = session.scalars(
+            select(MentorRequest).where(MentorRequest.resolved_at >= start, MentorRequest.resolved_at < end)
+        ).all()
+    rows = [r for r in rows if r.outcome not in ("empty", "no_words")]
+    report.questions = len(rows)
+    report.askers = len({r.user_id for r in rows})
+    report.answered = sum(r.answered for r in rows)
+    report.by_surface = dict(Counter(r.surface for r in rows))
+    report.mentor_requests = len(requests)
+    if rows:
+        report.median_latency_ms = round(float(np.median([r.latency_ms for r in rows])), 1)
+
+    days_map: dict[dt.date, dict] = {}
+    for n in range(days):
+        day = (start + dt.timedelta(days=n + 1)).date()
+        days_map[day] = {"date": day.isoformat(), "questions": 0, "answered": 0, "helpful": 0, "votes": 0}
+    uses: dict[str, ContentUse] = {}
+    stale: dict[str, dict] = {}
+    unhelpful_questions: list[tuple[str, str]] = []  # (question, why)
+    for r in rows:
+        day = days_map.setdefault(
+            r.created_at.date(),
+            {"date": r.created_at.date().isoformat(), "questions": 0, "answered": 0, "helpful": 0, "votes": 0},
+        )
+        day["questions"] += 1
+        day["answered"] += int(r.answered)
+        helpful_votes = sum(v.helpful for v in r.votes)
+        unhelpful_votes = sum(not v.helpful for v in r.votes)
+        day["helpful"] += helpful_votes
+        day["votes"] += len(r.votes)
+        report.votes += len(r.votes)
+        report.helpful += helpful_votes
+        if r.answered:
+            for s in r.sources:
+                use = uses.setdefault(s.path, ContentUse(s.path, s.title, s.type, 0, 0, 0, 0))
+                use.shown += 1
+                if s.rank == 1:
+                    use.top += 1
+                    use.helpful += helpful_votes
+                    use.not_helpful += unhelpful_votes
+                if s.stale:
+                    hit = stale.setdefault(s.path, {"path": s.path, "title": s.title, "hits": 0})
+                    hit["hits"] += 1
+        if not r.answered:
+            unhelpful_questions.append((r.question, "not answered"))
+        elif unhelpful_votes and not helpful_votes:
+            unhelpful_questions.append((r.question, "not helpful"))
+    report.per_day = [days_map[d] for d in sorted(days_map)]
+    report.top_content = sorted(uses.values(), key=lambda u: (-u.top, -u.shown, u.path))[:10]
+    report.stale_hits = sorted(stale.values(), key=lambda h: -h["hits"])
+    report.gaps = group_gaps(unhelpful_questions, embedder)
+    report.mentors = _mentor_figures(offers, resolved)
+    return report
+
+
+def group_gaps(questions: list[tuple[str, str]], embedder=None, limit: int = 10) -> list[Gap]:
+    """Group questions by meaning (greedy, around the most connected question first)."""
+    if not questions:
+        return []
+    texts = [q for q, _ in questions]
+    if embedder is not None:
+        vectors = np.asarray(embedder.encode(texts), dtype=np.float32)
+        similar = vectors @ vectors.T >= GAP_SIMILARITY
+    else:  # without a model: exact (case- and space-insensitive) repeats only
+        keys = [" ".join(t.lower().split()) for t in texts]
+        similar = np.array([[a == b for b in keys] for a in keys])
+    left = set(range(len(texts)))
+    gaps = []
+    while left:
+        centre = max(left, key=lambda i: (int(similar[i, list(left)].sum()), -i))
+        members = sorted(i for i in left if similar[centre, i])
+        left -= set(members)
+        whys = Counter(questions[i][1] for i in members)
+        examples = list(dict.fromkeys(texts[i] for i in members if i != centre))[:3]
+        gaps.append(Gap(texts[centre], len(members), examples, whys["not answered"], whys["not helpful"]))
+    gaps.sort(key=lambda g: (-g.count, g.topic))
+    return gaps[:limit]
+
+
+def _mentor_figures(offers, resolved) -> list[MentorFigures]:
+    by_mentor: dict[str, list] = defaultdict(list)
+    for offer in offers:
+        by_mentor[offer.mentor_id].append(offer)
+    resolve_minutes: dict[str, list[float]] = defaultdict(list)
+    for request in resolved:
+        if request.owner_id and request.accepted_at:
+            resolve_minutes[request.owner_id].append((request.resolved_at - request.accepted_at).total_seconds() / 60)
+    figures = []
+    for mentor_id in sorted(set(by_mentor) | set(resolve_minutes)):
+        mine = by_mentor.get(mentor_id, [])
+        accept = [
+            (o.responded_at - o.offered_at).total_seconds() / 60
+            for o in mine
+            if o.outcome == "accepted" and o.responded_at
+        ]
+        figures.append(
+            MentorFigures(
+                mentor_id=mentor_id,
+                offered=len(mine),
+                accepted=sum(o.outcome == "accepted" for o in mine),
+                declined=sum(o.outcome == "declined" for o in mine),
+                timed_out=sum(o.outcome == "timeout" for o in mine),
+                resolved=len(resolve_minutes.get(mentor_id, [])),
+                median_minutes_to_accept=_median(accept),
+                median_minutes_to_resolve=_median(resolve_minutes.get(mentor_id, [])),
+            )
+        )
+    return figures
+
+
+def _median(values: list[float]) -> float | None:
+    return round(float(np.median(values)), 1) if values else None
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+# -- presentation --------------------------------------------------------------------------------
+
+
+def to_markdown(report: Report) -> str:
+    """A report for a person: Markdown that also reads well as plain text."""
+    lines = [
+        f"# Moment report: {report.start:%-d %b} – {report.end:%-d %b %Y} ({report.days} days)",
+        "",
+        f"- Questions: **{report.questions}** from {report.askers} people"
+        + (f" ({', '.join(f'{k} {v}' for k, v in sorted(report.by_surface.items()))})" if report.by_surface else ""),
+        f"- Answered from content: **{_pct(report.answered_rate)}** ({report.answered} of {report.questions})",
+        f"- Rated helpful: **{_pct(report.helpful_rate)}** ({report.helpful} of {report.votes} votes)",
+        f"- Handed to mentors: **{report.mentor_requests}**",
+    ]
+    if report.median_latency_ms is not None:
+        lines.append(f"- Median time to answer: {report.median_latency_ms:.0f} ms")
+    lines += ["", "## Content gaps (not answered, or not helpful)", ""]
+    if report.gaps:
+        lines += ["| asks | typical question | also asked as |", "|---:|---|---|"]
+        for g in report.gaps:
+            lines.append(f"| {g.count} | {_cell(g.topic)} | {_cell('; '.join(g.examples)) or '–'} |")
+    else:
+        lines.append("None in this period.")
+    lines += ["", "## Top content", ""]
+    if report.top_content:
+        lines += ["| content | type | best answer | shown | helpful | not helpful |", "|---|---|---:|---:|---:|---:|"]
+        for u in report.top_content:
+            lines.append(
+                f"| {_cell(u.title)} (`{u.path}`) | {u.type} | {u.top} | {u.shown} | {u.helpful} | {u.not_helpful} |"
+            )
+    else:
+        lines.append("No answers in this period.")
+    lines += ["", "## Mentors", ""]
+    if report.mentors:
+        lines += [
+            "| mentor | offered | accepted | declined | timed out | resolved | median min to accept | to resolve |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for m in report.mentors:
+            lines.append(
+                f"| {m.mentor_id} | {m.offered} | {m.accepted} | {m.declined} | {m.timed_out} | {m.resolved} | "
+                f"{_num(m.median_minutes_to_accept)} | {_num(m.median_minutes_to_resolve)} |"
+            )
+    else:
+        lines.append("No mentor hand-offs in this period.")
+    lines += ["", "## Stale content people still reach", ""]
+    if report.stale_hits:
+        lines += [f"- {_cell(h['title'])} (`{h['path']}`): shown {h['hits']} times" for h in report.stale_hits]
+    else:
+        lines.append("None.")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(report: Report) -> str:
+    data = asdict(report)
+    data["start"], data["end"] = report.start.isoformat(), report.end.isoformat()
+    data["answered_rate"], data["helpful_rate"] = report.answered_rate, report.helpful_rate
+    return json.dumps(data, indent=2)
+
+
+def to_csv(report: Report) -> str:
+    """One row per day, then the gaps: for spreadsheets."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["date", "questions", "answered", "votes", "helpful"])
+    for d in report.per_day:
+        writer.writerow([d["date"], d["questions"], d["answered"], d["votes"], d["helpful"]])
+    writer.writerow([])
+    writer.writerow(["gap", "asks", "not answered", "not helpful", "examples"])
+    for g in report.gaps:
+        writer.writerow([g.topic, g.count, g.not_answered, g.not_helpful, " | ".join(g.examples)])
+    return out.getvalue()
+
+
+def chart_png(report: Report) -> bytes:
+    """Questions per day (bars) and helpful rate per day (line), as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import PercentFormatter
+
+    days = [dt.date.fromisoformat(d["date"]) for d in report.per_day]
+    questions = [d["questions"] for d in report.per_day]
+    helpful = [d["helpful"] / d["votes"] if d["votes"] else np.nan for d in report.per_day]
+    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=120)
+    ax.bar(days, questions, color="#4a90d9", label="questions")
+    ax.set_ylabel("questions")
+    ax.spines[["top"]].set_visible(False)
+    ax2 = ax.twinx()
+    ax2.plot(days, helpful, color="#2e7d32", marker="o", label="helpful rate")
+    ax2.set_ylim(0, 1.05)
+    ax2.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax2.set_ylabel("rated helpful")
+    ax2.spines[["top"]].set_visible(False)
+    ax.set_title(f"Moment: questions and helpful rate per day, {report.start:%-d %b} – {report.end:%-d %b %Y}")
+    fig.autofmt_xdate()
+    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    ax.legend(handles, ["questions", "helpful rate"], loc="upper left", frameon=False)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def export_csv(database: Database, days: int | None = None) -> str:
+    """Every interaction (optionally only the last `days`), one row each, for spreadsheets."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["id", "created_at", "user_id", "team_id", "channel_id", "surface", "question", "answered", "outcome",
+         "confidence", "latency_ms", "index_version", "top_source", "helpful_votes", "not_helpful_votes"]
+    )  # fmt: skip
+    query = select(Interaction).options(selectinload(Interaction.sources), selectinload(Interaction.votes))
+    if days:
+        query = query.where(Interaction.created_at >= utcnow() - dt.timedelta(days=days))
+    with database.session() as session:
+        for r in session.scalars(query.order_by(Interaction.id)):
+            writer.writerow(
+                [r.id, r.created_at.isoformat(), r.user_id, r.team_id or "", r.channel_id or "", r.surface, r.question,
+                 int(r.answered), r.outcome, round(r.confidence, 4), round(r.latency_ms, 1), r.index_version or "",
+                 r.sources[0].path if r.sources else "", sum(v.helpful for v in r.votes),
+                 sum(not v.helpful for v in r.votes)]
+            )  # fmt: skip
+    return out.getvalue()
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.replace("|", "/").split())[:160]
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:g}"

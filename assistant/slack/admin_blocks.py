@@ -1,0 +1,211 @@
+"""Block Kit for admins: status, reports, the mentor list, re-index summaries, help."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from assistant.db.models import IndexRun
+from assistant.mentors import MentorStats
+from assistant.operations import Status
+from assistant.reports import Report, _pct
+from assistant.slack.formatting import SECTION_TEXT_LIMIT, escape, truncate
+
+HELP = [
+    ("/ask <question>", "ask Moment privately (anyone)"),
+    ("/moment status", "index version and age, content by type, last re-index runs, stale content, mentors"),
+    ("/moment reindex", "re-index the content folder now; posts a summary when done"),
+    ("/moment report [days]", "questions, answered and helpful rates, top content, content gaps, mentors (default 7)"),
+    ("/moment mentors", "mentors with their load and response times"),
+    ("/moment mentor add @user topic, topic", "add a mentor (or set their topics); they need vetting"),
+    ("/moment mentor vet @user", "vet a mentor: they start receiving questions"),
+    ("/moment mentor remove @user", "remove a mentor"),
+    ("/moment drafts", "job-aid drafts written by mentors, to approve or reject"),
+    ("/moment help", "this list"),
+]
+
+
+def _md(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=truncate(text, SECTION_TEXT_LIMIT))
+
+
+def _age(delta: dt.timedelta | None) -> str:
+    if delta is None:
+        return "unknown"
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // 1440} days"
+
+
+def help_blocks() -> list[Block]:
+    lines = "\n".join(f"`{cmd}`  {escape(what)}" for cmd, what in HELP)
+    return [SectionBlock(text=_md(f"*Moment commands*\n{lines}"))]
+
+
+def refusal_text(command: str) -> str:
+    return (
+        f"Sorry, `{escape(command)}` is for Moment admins. If you need it, ask your L&D team to add you "
+        "to MOMENT_ADMINS. (`/ask` and `/moment help` work for everyone.)"
+    )
+
+
+def run_line(run: IndexRun) -> str:
+    when = f"{run.requested_at:%-d %b %H:%M} UTC"
+    who = f" by <@{run.requested_by}>" if run.requested_by and run.requested_by[0] in "UW" else ""
+    if run.status in ("queued", "running"):
+        return f"• {when}{who}: {run.status}"
+    if run.status == "failed":
+        return f"• {when}{who}: :x: failed: {escape(truncate(run.error or '', 200))}"
+    r = run.report or {}
+    took = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else 0
+    failed = len(r.get("failed", []))
+    mark = ":warning:" if failed else ":white_check_mark:"
+    return (
+        f"• {when}{who}: {mark} {len(r.get('added', []))} added, {len(r.get('changed', []))} changed, "
+        f"{len(r.get('removed', []))} removed, {failed} failed, {took:.1f} s"
+    )
+
+
+def reindex_summary_blocks(run: IndexRun) -> list[Block]:
+    """Posted when a re-index run ends."""
+    if run.status == "failed":
+        return [SectionBlock(text=_md(f":x: Re-index failed: {escape(truncate(run.error or 'unknown error', 1500))}"))]
+    r = run.report or {}
+    took = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else 0
+    head = (
+        f":white_check_mark: *Re-index done* in {took:.1f} s: {len(r.get('added', []))} added, "
+        f"{len(r.get('changed', []))} changed, {len(r.get('removed', []))} removed, "
+        f"{len(r.get('unchanged', []))} unchanged; {r.get('documents', 0)} documents, {r.get('chunks', 0)} chunks."
+    )
+    if not r.get("published"):
+        head += " Nothing changed, so the serving version stays."
+    elif r.get("version"):
+        head += f" Now serving version `{r['version']}`."
+    blocks: list[Block] = [SectionBlock(text=_md(head))]
+    failed = r.get("failed", [])
+    if failed:
+        lines = "\n".join(f"• `{escape(f['path'])}`: {escape(f['reason'])}" for f in failed[:15])
+        more = f"\n…and {len(failed) - 15} more" if len(failed) > 15 else ""
+        blocks.append(SectionBlock(text=_md(f":warning: *{len(failed)} could not be indexed*\n{lines}{more}")))
+    return blocks
+
+
+def status_blocks(status: Status) -> list[Block]:
+    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text="Moment status"))]
+    if status.index_problem:
+        blocks.append(SectionBlock(text=_md(f":x: *Index:* {escape(status.index_problem)}")))
+    else:
+        types = ", ".join(f"{t} {c['documents']} ({c['chunks']} chunks)" for t, c in sorted(status.by_type.items()))
+        blocks.append(
+            SectionBlock(
+                text=_md(
+                    f"*Index* `{status.index_version}`, built {_age(status.index_age)} ago: "
+                    f"{status.documents} documents, {status.chunks} chunks\n{escape(types)}"
+                )
+            )
+        )
+    if status.runs:
+        blocks.append(SectionBlock(text=_md("*Last re-index runs*\n" + "\n".join(run_line(r) for r in status.runs))))
+    stale = f"*Stale content:* {len(status.stale)} items past their review date"
+    if status.stale:
+        stale += "\n" + "\n".join(
+            f"• {escape(title)} (`{escape(path)}`), due {due:%-d %b %Y}" for path, title, due in status.stale[:8]
+        )
+    blocks.append(SectionBlock(text=_md(stale)))
+    queue = ", ".join(f"{n} {state}" for state, n in sorted(status.open_requests.items())) or "none"
+    blocks.append(
+        SectionBlock(
+            text=_md(
+                f"*Mentors:* {status.mentors_available} of {status.mentors_total} vetted mentors available now\n"
+                f"*Open mentor requests:* {queue}"
+            )
+        )
+    )
+    if status.xapi:
+        x = status.xapi
+        blocks.append(
+            ContextBlock(
+                elements=[_md(f"xAPI outbox: {x['queued']} queued, {x['sent']} sent, {x['rejected']} rejected")]
+            )
+        )
+    return blocks
+
+
+def report_blocks(report: Report) -> list[Block]:
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=f"Moment: the last {report.days} days")),
+        SectionBlock(
+            text=_md(
+                f"*{report.questions}* questions from {report.askers} people · answered from content "
+                f"*{_pct(report.answered_rate)}* · rated helpful *{_pct(report.helpful_rate)}* "
+                f"({report.votes} votes) · {report.mentor_requests} handed to mentors"
+            )
+        ),
+        DividerBlock(),
+    ]
+    if report.gaps:
+        lines = []
+        for g in report.gaps[:8]:
+            also = f" (also: {escape(truncate('; '.join(g.examples), 150))})" if g.examples else ""
+            lines.append(f"• *{g.count}×* {escape(truncate(g.topic, 120))}{also}")
+        blocks.append(
+            SectionBlock(text=_md("*Content gaps*: asked, but not answered or not helpful\n" + "\n".join(lines)))
+        )
+    else:
+        blocks.append(SectionBlock(text=_md("*Content gaps:* none this period.")))
+    if report.top_content:
+        lines = [
+            f"• {escape(u.title)}: best answer {u.top}×, :+1: {u.helpful} :-1: {u.not_helpful}"
+            for u in report.top_content[:6]
+        ]
+        blocks.append(SectionBlock(text=_md("*Top content*\n" + "\n".join(lines))))
+    if report.mentors:
+        lines = [
+            f"• <@{m.mentor_id}>: {m.accepted}/{m.offered} accepted, {m.declined} declined, {m.timed_out} timed out; "
+            f"median {_mins(m.median_minutes_to_accept)} to accept, {_mins(m.median_minutes_to_resolve)} to resolve"
+            for m in report.mentors[:8]
+        ]
+        blocks.append(SectionBlock(text=_md("*Mentors*\n" + "\n".join(lines))))
+    if report.stale_hits:
+        lines = [f"• {escape(h['title'])}: shown {h['hits']}×" for h in report.stale_hits[:6]]
+        blocks.append(SectionBlock(text=_md("*Stale content people still reach*\n" + "\n".join(lines))))
+    return blocks
+
+
+def mentors_blocks(stats: Sequence[MentorStats]) -> list[Block]:
+    if not stats:
+        return [SectionBlock(text=_md("No mentors yet. Add one with `/moment mentor add @user topic, topic`."))]
+    lines = []
+    for s in stats:
+        m = s.mentor
+        state = (
+            "paused"
+            if m.paused
+            else ("not vetted" if not m.vetted else ("available" if s.available_now else "off hours"))
+        )
+        lines.append(
+            f"• <@{m.slack_id}> ({escape(', '.join(m.topics[:4]))}): {state}, load {s.load}/{m.capacity}; "
+            f"{s.accepted}/{s.offered} accepted, {s.declined} declined, {s.timed_out} timed out; "
+            f"median {_mins(s.median_accept_minutes)} to accept"
+        )
+    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=f"Mentors ({len(stats)})"))]
+    for start in range(0, len(lines), 12):
+        blocks.append(SectionBlock(text=_md("\n".join(lines[start : start + 12]))))
+    return blocks[:50]
+
+
+def _mins(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f} min"

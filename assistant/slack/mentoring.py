@@ -1,0 +1,197 @@
+"""Listeners for mentor hand-offs: Ask a mentor, Accept / Decline, Cancel, Resolve, drafts, pause."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from slack_bolt import Ack
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from assistant.db.database import DatabaseUnavailableError
+from assistant.handoff import HandoffError
+from assistant.mentors import MentorError
+from assistant.service import MomentService
+from assistant.slack import mentor_blocks as ui
+from assistant.slack.formatting import escape
+from assistant.slack.notifier import SlackNotifier
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE = "I can't reach my database just now, so nothing changed. Please try again in a minute."
+
+
+class MentorHandlers:
+    def __init__(self, service: MomentService, is_admin) -> None:
+        self.service = service
+        self.is_admin = is_admin  # callable(client, user_id) -> bool
+
+    def handoff(self, client: WebClient):
+        s = self.service.settings
+        notifier = SlackNotifier(
+            client, self.service.database, escalation_channel=s.escalation_channel, offer_minutes=s.mentor_offer_minutes
+        )
+        return self.service.handoff(notifier)
+
+    def register(self, app) -> None:
+        app.action(ui.ACCEPT)(self.on_accept)
+        app.action(ui.DECLINE)(self.on_decline)
+        app.action(ui.CANCEL)(self.on_cancel)
+        app.action(ui.RESOLVE)(self.on_resolve)
+        app.action(ui.SAVE_DRAFT)(self.on_save_draft)
+        app.view(ui.DRAFT_MODAL)(self.on_draft_submitted)
+        app.action(ui.PAUSE)(self.on_pause)
+        app.action(ui.RESUME)(self.on_resume)
+
+    # -- the asker -------------------------------------------------------------------------------
+
+    def ask_mentor(self, client: WebClient, body: dict, interaction_id: int, user: str, tell) -> None:
+        """'Ask a mentor' on an answer."""
+        answer = self.service.answer_for(interaction_id)
+        if answer is None:
+            tell("I can't find that question any more. Ask it again and I'll find you a mentor.")
+            return
+        interaction = self.service.interaction(interaction_id)
+        try:
+            self.handoff(client).request(
+                asker_id=user,
+                question=answer.question,
+                interaction_id=interaction_id,
+                team_id=(body.get("team") or {}).get("id"),
+                channel_id=interaction.channel_id if interaction else None,
+                thread_ts=interaction.thread_ts if interaction else None,
+            )
+        except HandoffError as exc:
+            tell(str(exc))
+        except DatabaseUnavailableError:
+            tell(UNAVAILABLE)
+
+    def on_cancel(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+        ack()
+        self._run(client, body, lambda h, user: h.cancel(int(action["value"]), user))
+
+    # -- the mentor ------------------------------------------------------------------------------
+
+    def on_accept(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+        ack()
+        user = body["user"]["id"]
+
+        def accept(h, user):
+            mentor = self.service.mentors.get(user)
+            may_take = self.is_admin(client, user) or bool(mentor and mentor.vetted and mentor.active)
+            h.accept(int(action["value"]), user, may_take_escalated=may_take)
+            self._replace(client, body, f":white_check_mark: <@{user}> took this one.")
+
+        self._run(client, body, accept, user=user)
+
+    def on_decline(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+        ack()
+
+        def decline(h, user):
+            h.decline(int(action["value"]), user)
+            self._replace(client, body, "You declined this one; I've offered it to someone else. Thanks for saying so!")
+
+        self._run(client, body, decline)
+
+    def on_resolve(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+        ack()
+        self._run(client, body, lambda h, user: h.resolve(int(action["value"]), user))
+
+    def on_save_draft(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+        ack()
+        user = body["user"]["id"]
+        request = self.service.handoff(None).get(int(action["value"]))
+        if request is None or request.owner_id != user:
+            self._tell(client, body, user, "Only the mentor who took this request can save its answer as a draft.")
+            return
+        client.views_open(trigger_id=body["trigger_id"], view=ui.draft_modal(request))
+
+    def on_draft_submitted(self, ack: Ack, body: dict, view: dict, client: WebClient) -> None:
+        values = view["state"]["values"]
+        title = (values.get(ui.DRAFT_TITLE, {}).get(ui.DRAFT_TITLE, {}).get("value") or "").strip()
+        text = (values.get(ui.DRAFT_BODY, {}).get(ui.DRAFT_BODY, {}).get("value") or "").strip()
+        errors = {}
+        if len(title) < 5:
+            errors[ui.DRAFT_TITLE] = "Give the draft a title someone would search for."
+        if len(text) < 20:
+            errors[ui.DRAFT_BODY] = "Write the answer (a few steps is fine)."
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+        user = body["user"]["id"]
+        request_id = json.loads(view.get("private_metadata") or "{}").get("request_id")
+        try:
+            draft = self.service.drafts.save(author_id=user, title=title, body=text, request_id=request_id)
+        except (HandoffError, DatabaseUnavailableError) as exc:
+            self._dm(client, user, f"Your draft wasn't saved: {escape(str(exc))}")
+            return
+        self._dm(client, user, f":memo: Saved your draft “{escape(draft.title)}”. L&D will review it; thank you!")
+        if self.service.settings.admin_channel:
+            try:
+                client.chat_postMessage(
+                    channel=self.service.settings.admin_channel,
+                    text=f":memo: <@{user}> saved a job-aid draft from a mentor request. Review: `/moment drafts`.",
+                )
+            except SlackApiError as exc:
+                log.info("could not tell admins about draft %s: %s", draft.id, exc.response.get("error"))
+
+    def on_pause(self, ack: Ack, body: dict, client: WebClient) -> None:
+        ack()
+        self._set_paused(client, body, True)
+
+    def on_resume(self, ack: Ack, body: dict, client: WebClient) -> None:
+        ack()
+        self._set_paused(client, body, False)
+
+    def _set_paused(self, client: WebClient, body: dict, paused: bool) -> None:
+        user = body["user"]["id"]
+        try:
+            self.service.mentors.set_paused(user, paused)
+        except MentorError as exc:
+            self._tell(client, body, user, str(exc))
+            return
+        from assistant.slack.app import publish_home  # the App Home shows the new state
+
+        publish_home(self.service, client, user, self.is_admin(client, user))
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _run(self, client: WebClient, body: dict, step, *, user: str | None = None) -> None:
+        user = user or body["user"]["id"]
+        try:
+            step(self.handoff(client), user)
+        except HandoffError as exc:
+            self._tell(client, body, user, str(exc))
+        except DatabaseUnavailableError:
+            self._tell(client, body, user, UNAVAILABLE)
+
+    def _replace(self, client: WebClient, body: dict, text: str) -> None:
+        """Replace the buttons of the message that was clicked, so nobody clicks twice."""
+        channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id")
+        ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts")
+        if body.get("view") or not (channel and ts):
+            return  # App Home: republished instead
+        try:
+            client.chat_update(channel=channel, ts=ts, text=text, blocks=[])
+        except SlackApiError as exc:
+            log.info("could not update message: %s", exc.response.get("error"))
+
+    def _tell(self, client: WebClient, body: dict, user: str, text: str) -> None:
+        channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id")
+        try:
+            if channel:
+                client.chat_postEphemeral(channel=channel, user=user, text=text)
+            else:
+                self._dm(client, user, text)
+        except SlackApiError:
+            self._dm(client, user, text)
+
+    @staticmethod
+    def _dm(client: WebClient, user: str, text: str) -> None:
+        try:
+            channel = client.conversations_open(users=user)["channel"]["id"]
+            client.chat_postMessage(channel=channel, text=text)
+        except SlackApiError as exc:
+            log.info("could not DM %s: %s", user, exc.response.get("error"))

@@ -1,0 +1,221 @@
+"""`moment worker`: the scheduler. One per deployment, beside any number of web processes.
+
+APScheduler 3 with its SQLAlchemy job store in the application's database: the schedule survives
+restarts, and a job missed while the worker was down runs once when it is back (coalesced). Each job is
+also safe if it ever runs twice: re-index runs and mentor deadlines are claimed with conditional
+UPDATEs, xAPI statements have fixed ids, and the digest and reminders claim a key per period in
+`processed_events` before sending.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+
+from assistant.db.models import Interaction, MentorRequest, ProcessedEvent, utcnow
+from assistant.operations import IndexOperations
+from assistant.reports import build_report, chart_png, to_markdown
+from assistant.service import MomentService
+from assistant.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JOBS = {
+    # id: (function, trigger, trigger arguments)
+    "reindex-queue": ("assistant.worker:run_reindex_queue", "interval", {"seconds": 5}),
+    "nightly-reindex": ("assistant.worker:nightly_reindex", "cron", {"hour": 2, "minute": 0}),
+    "mentor-deadlines": ("assistant.worker:mentor_deadlines", "interval", {"seconds": 30}),
+    "xapi-delivery": ("assistant.worker:deliver_xapi", "interval", {"seconds": 60}),
+    "weekly-digest": ("assistant.worker:weekly_digest", "cron", {"day_of_week": "mon", "hour": 8, "minute": 0}),
+    "review-reminders": ("assistant.worker:review_reminders", "cron", {"day_of_week": "mon", "hour": 9, "minute": 0}),
+    "retention": ("assistant.worker:retention", "cron", {"hour": 3, "minute": 30}),
+}
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    service: MomentService
+    operations: IndexOperations
+    client: object | None  # a slack_sdk WebClient when SLACK_BOT_TOKEN is set
+
+
+_context: WorkerContext | None = None
+
+
+def context() -> WorkerContext:
+    if _context is None:
+        raise RuntimeError("the worker context is not set up: start it with `moment worker`")
+    return _context
+
+
+def setup(settings: Settings, service: MomentService | None = None) -> WorkerContext:
+    """Build what the jobs use (also used by tests and `moment` commands that run a job once)."""
+    global _context
+    service = service or MomentService.from_settings(settings)
+    operations = IndexOperations(settings, service.database, service.retriever.store, service.retriever.embedder)
+    client = None
+    if settings.slack_bot_token is not None:
+        from assistant.slack.app import web_client
+
+        client = web_client(settings)
+    _context = WorkerContext(settings, service, operations, client)
+    return _context
+
+
+def scheduler(settings: Settings, *, blocking: bool = True):
+    """The scheduler with every job registered in the database job store (idempotent)."""
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    kind = BlockingScheduler if blocking else BackgroundScheduler
+    sched = kind(
+        jobstores={"default": SQLAlchemyJobStore(url=settings.database_url, tablename="apscheduler_jobs")},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+        timezone=settings.timezone,
+    )
+    for job_id, (func, trigger, args) in JOBS.items():
+        sched.add_job(func, trigger, id=job_id, name=job_id, replace_existing=True, **args)
+    return sched
+
+
+def run(settings: Settings) -> None:
+    """`moment worker`: set up, then run the scheduler until stopped."""
+    ctx = setup(settings)
+    if ctx.client is None:
+        log.warning("SLACK_BOT_TOKEN is not set: digests, reminders and mentor follow-ups are not sent")
+    log.info("worker started: %s", ", ".join(JOBS))
+    scheduler(settings).start()
+
+
+# -- jobs (module-level functions, so the job store can refer to them by name) ------------------
+
+
+def run_reindex_queue() -> int:
+    ctx = context()
+    from assistant.slack.admin import post_reindex_summary
+
+    def report(run):
+        if ctx.client is not None:
+            post_reindex_summary(ctx.client, run)
+
+    return len(ctx.operations.run_queued(on_done=report))
+
+
+def nightly_reindex() -> None:
+    ctx = context()
+    ctx.operations.request("schedule", None)
+    run_reindex_queue()
+
+
+def mentor_deadlines() -> dict[str, int]:
+    ctx = context()
+    if ctx.client is None:
+        return {}
+    from assistant.slack.mentoring import MentorHandlers
+
+    return MentorHandlers(ctx.service, lambda *_: False).handoff(ctx.client).sweep()
+
+
+def deliver_xapi() -> dict[str, int]:
+    return context().service.xapi.flush()
+
+
+def weekly_digest(days: int = 7, now: dt.datetime | None = None) -> bool:
+    """The report with its chart, to the admin channel; once per day however often it is called."""
+    ctx = context()
+    channel = ctx.settings.admin_channel
+    if ctx.client is None or not channel:
+        log.warning("weekly digest skipped: set SLACK_BOT_TOKEN and MOMENT_ADMIN_CHANNEL")
+        return False
+    now = now or utcnow()
+    if not ctx.service.claim_delivery(f"digest:{now:%Y-%m-%d}"):
+        return False
+    from assistant.slack import admin_blocks
+
+    report = build_report(ctx.service.database, days, ctx.service.retriever.embedder, now=now)
+    ctx.client.chat_postMessage(
+        channel=channel, blocks=admin_blocks.report_blocks(report), text=f"Moment: the last {days} days"
+    )
+    ctx.client.files_upload_v2(
+        channel=channel,
+        content=chart_png(report),
+        filename=f"moment-{now:%Y-%m-%d}.png",
+        title=f"Questions and helpful rate per day, to {now:%-d %b %Y}",
+        initial_comment="Questions and helpful rate per day.",
+    )
+    ctx.client.files_upload_v2(
+        channel=channel,
+        content=to_markdown(report).encode(),
+        filename=f"moment-report-{now:%Y-%m-%d}.md",
+        title="The full report (Markdown)",
+    )
+    return True
+
+
+def review_reminders(today: dt.date | None = None) -> int:
+    """One DM per content owner listing their items past `reviewed + review_every`; once per week."""
+    ctx = context()
+    if ctx.client is None:
+        return 0
+    today = today or dt.date.today()
+    version = ctx.service.retriever.version()
+    by_owner: dict[str, list] = {}
+    for doc in version.documents:
+        if doc.meta.owner and doc.meta.is_stale(today):
+            by_owner.setdefault(doc.meta.owner, []).append(doc)
+    week = f"{today.isocalendar().year}-W{today.isocalendar().week:02d}"
+    sent = 0
+    from assistant.answers import document_url
+    from assistant.slack.formatting import escape, link
+
+    for owner, docs in sorted(by_owner.items()):
+        if not ctx.service.claim_delivery(f"review-reminder:{owner}:{week}"):
+            continue
+        lines = [
+            f"• {link(document_url(d, ctx.settings.content_base_url), d.meta.title)} (`{escape(d.path)}`), "
+            f"due {d.meta.review_due():%-d %b %Y}"
+            for d in sorted(docs, key=lambda d: d.meta.review_due())
+        ]
+        items = f"{len(docs)} items past their" if len(docs) != 1 else "1 item past its"
+        text = (
+            f":calendar: You own {items} review date. Please check each one and update its `reviewed:` date "
+            "(or tell L&D it can go):\n" + "\n".join(lines[:40])
+        )
+        try:
+            channel = ctx.client.conversations_open(users=owner)["channel"]["id"]
+            ctx.client.chat_postMessage(channel=channel, text=text, unfurl_links=False)
+            sent += 1
+        except Exception as exc:
+            log.error("review reminder to %s failed: %r", owner, exc)
+    return sent
+
+
+def retention(now: dt.datetime | None = None) -> int:
+    """Delete interactions older than MOMENT_RETENTION_DAYS (with their sources and votes), and old
+    de-duplication keys."""
+    ctx = context()
+    now = now or utcnow()
+    deleted = 0
+    with ctx.service.database.session() as session:
+        session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < now - dt.timedelta(days=30)))
+        if ctx.settings.retention_days:
+            cutoff = now - dt.timedelta(days=ctx.settings.retention_days)
+            old = session.scalars(select(Interaction.id).where(Interaction.created_at < cutoff)).all()
+            for start in range(0, len(old), 500):
+                ids = old[start : start + 500]
+                for row in session.scalars(select(Interaction).where(Interaction.id.in_(ids))).all():
+                    session.delete(row)  # sources and votes go with it (ORM cascade)
+            session.execute(
+                delete(MentorRequest).where(
+                    MentorRequest.created_at < cutoff, MentorRequest.status.in_(("resolved", "cancelled"))
+                )
+            )
+            deleted = len(old)
+    if deleted:
+        log.info("retention: deleted %d interactions older than %d days", deleted, ctx.settings.retention_days)
+    return deleted

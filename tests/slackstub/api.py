@@ -1,0 +1,521 @@
+"""`SlackAPIStub`: a small threaded HTTP server on 127.0.0.1 that answers like the Slack Web API.
+
+    with SlackAPIStub(token="xoxb-test") as slack:
+        client = WebClient(token="xoxb-test", base_url=slack.api_url)   # http://127.0.0.1:PORT/api/
+        ...
+        call = slack.wait_for("chat.postMessage", lambda c: c.params["channel"] == "C1")
+        call.params["blocks"]                                             # parsed JSON
+
+Every request is recorded (method, parameters from the query string, a form or a JSON body, headers,
+time, and what was answered). Messages are checked against the Block Kit limits Slack enforces, so a
+message Slack would refuse is refused here too (`invalid_blocks`, `msg_too_long`). Faults are
+programmable per method with `fail_next`. Besides `/api/<method>` it serves `/upload/<id>` (the URL
+`files.getUploadURLExternal` hands out) and `/response/<id>` (a `response_url`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+JSON_FIELDS = ("blocks", "view", "attachments", "files", "metadata")
+
+TEAM_ID = "T0MOMENT1"
+BOT_USER_ID = "U0MOMENTBOT"
+BOT_ID = "B0MOMENTBOT"
+
+
+@dataclass
+class Call:
+    """One request the stub received."""
+
+    method: str  # the API method ("chat.postMessage"), or "upload" / "response_url"
+    params: dict[str, Any]  # query string + body; JSON-valued fields (blocks, view...) parsed
+    headers: dict[str, str]
+    body: bytes
+    time: float
+    status: int = 200  # the HTTP status answered
+    response: dict[str, Any] = field(default_factory=dict)  # the JSON answered
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and bool(self.response.get("ok"))
+
+    def text(self) -> str:
+        """Every piece of text this call would show: `text` plus all the text inside blocks / view."""
+        parts = [str(self.params.get("text") or "")]
+        for key in ("blocks", "view"):
+            if self.params.get(key) is not None:
+                parts.append(json.dumps(self.params[key], ensure_ascii=False))
+        return "\n".join(parts)
+
+
+@dataclass
+class _Fault:
+    status: int
+    retry_after: int | None
+    error: str | None
+    times: int
+
+
+class SlackAPIStub:
+    """The Slack Web API on 127.0.0.1: records calls, answers like Slack, fails on demand."""
+
+    def __init__(self, token: str | None = None, team_id: str = TEAM_ID, bot_user_id: str = BOT_USER_ID) -> None:
+        self.token = token  # when set, calls without `Authorization: Bearer <token>` get invalid_auth
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self.users: dict[str, str] = {}  # user id -> real name (users.info)
+        self.usergroups: dict[str, list[str]] = {}  # usergroup id -> members (usergroups.users.list)
+        self.members: dict[str, list[str]] = {}  # channel id -> members (conversations.members)
+        self.uploads: dict[str, dict[str, Any]] = {}  # file id -> {"filename", "bytes", "title", "length"}
+        self._calls: list[Call] = []
+        self._faults: dict[str, list[_Fault]] = {}
+        self._cond = threading.Condition()
+        self._ts = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> SlackAPIStub:
+        stub = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.stub = stub
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-api-stub", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> SlackAPIStub:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "the stub is not started"
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """The value for SLACK_API_URL / WebClient(base_url=...): slack_sdk joins method names to it."""
+        return f"{self.base_url}/api/"
+
+    def response_url(self, name: str | None = None) -> str:
+        """A fresh response_url; what the app posts there is recorded as method "response_url"."""
+        return f"{self.base_url}/response/{name or next(self._ids)}"
+
+    # -- faults ----------------------------------------------------------------------------------
+
+    def fail_next(
+        self, method: str, status: int = 429, retry_after: int | None = 1, times: int = 1, error: str | None = None
+    ) -> None:
+        """The next `times` calls of `method` fail: HTTP `status` (429 with Retry-After and `ratelimited`,
+        500/503 with an error body), or, with `error`, HTTP 200 `{"ok": false, "error": error}`."""
+        with self._cond:
+            self._faults.setdefault(method, []).append(
+                _Fault(status=200 if error else status, retry_after=retry_after, error=error, times=times)
+            )
+
+    def _take_fault(self, method: str) -> _Fault | None:
+        with self._cond:
+            queue = self._faults.get(method) or []
+            if not queue:
+                return None
+            fault = queue[0]
+            fault.times -= 1
+            if fault.times <= 0:
+                queue.pop(0)
+            return fault
+
+    # -- what was called -------------------------------------------------------------------------
+
+    def calls(self, method: str | None = None, predicate=None) -> list[Call]:
+        with self._cond:
+            found = [c for c in self._calls if method is None or c.method == method]
+        return [c for c in found if predicate is None or predicate(c)]
+
+    def wait_for(self, method: str, predicate=None, timeout: float = 20.0, count: int = 1) -> Call:
+        """The first call of `method` matching `predicate` (waiting until `count` such calls exist)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [c for c in self._calls if c.method == method and (predicate is None or predicate(c))]
+                if len(found) >= count:
+                    return found[0]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [f"{c.method} {_brief(c.params)}" for c in self._calls[-15:]]
+                    raise AssertionError(
+                        f"no {method} call{' matching' if predicate else ''} within {timeout} s "
+                        f"({len(found)} of {count}); last calls:\n  " + "\n  ".join(seen)
+                    )
+                self._cond.wait(min(left, 0.5))
+
+    def clear(self) -> None:
+        with self._cond:
+            self._calls.clear()
+            self._faults.clear()
+
+    def _record(self, call: Call) -> None:
+        with self._cond:
+            self._calls.append(call)
+            self._cond.notify_all()
+
+    def next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    # -- answers -----------------------------------------------------------------------------------
+
+    def answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Slack's answer to a successful call (after auth and faults)."""
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return {"ok": False, "error": "unknown_method", "req_method": method}
+        return handler(params)
+
+    def _m_auth_test(self, p):
+        return {
+            "ok": True,
+            "url": "https://moment-test.slack.com/",
+            "team": "Moment Test",
+            "user": "moment",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _message(self, p, ts: str) -> dict:
+        msg = {"type": "message", "text": p.get("text") or "", "user": self.bot_user_id, "bot_id": BOT_ID, "ts": ts}
+        if p.get("blocks"):
+            msg["blocks"] = p["blocks"]
+        if p.get("thread_ts"):
+            msg["thread_ts"] = p["thread_ts"]
+        return msg
+
+    def _m_chat_postMessage(self, p):
+        if not p.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        problem = check_message(p)
+        if problem:
+            return {"ok": False, "error": problem}
+        ts = self.next_ts()
+        return {"ok": True, "channel": p["channel"], "ts": ts, "message": self._message(p, ts)}
+
+    def _m_chat_postEphemeral(self, p):
+        if not p.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        if not p.get("user"):
+            return {"ok": False, "error": "user_not_in_channel"}
+        problem = check_message(p)
+        if problem:
+            return {"ok": False, "error": problem}
+        return {"ok": True, "message_ts": self.next_ts()}
+
+    def _m_chat_update(self, p):
+        if not p.get("channel") or not p.get("ts"):
+            return {"ok": False, "error": "message_not_found"}
+        problem = check_message(p)
+        if problem:
+            return {"ok": False, "error": problem}
+        return {"ok": True, "channel": p["channel"], "ts": p["ts"], "text": p.get("text") or ""}
+
+    def _m_chat_delete(self, p):
+        if not p.get("channel") or not p.get("ts"):
+            return {"ok": False, "error": "message_not_found"}
+        return {"ok": True, "channel": p["channel"], "ts": p["ts"]}
+
+    def _view(self, p, view_id: str | None = None) -> dict:
+        view = p.get("view")
+        if not isinstance(view, dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        problem = check_view(view)
+        if problem:
+            return {"ok": False, "error": problem}
+        out = dict(view)
+        out.update(id=view_id or f"V{next(self._ids):08d}", team_id=self.team_id, hash=f"{time.time():.6f}")
+        return {"ok": True, "view": out}
+
+    def _m_views_publish(self, p):
+        if not p.get("user_id"):
+            return {"ok": False, "error": "invalid_arguments"}
+        return self._view(p)
+
+    def _m_views_open(self, p):
+        if not p.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        return self._view(p)
+
+    def _m_views_update(self, p):
+        if not (p.get("view_id") or p.get("external_id")):
+            return {"ok": False, "error": "not_found"}
+        return self._view(p, p.get("view_id"))
+
+    def _m_views_push(self, p):
+        return self._m_views_open(p)
+
+    def _m_conversations_open(self, p):
+        users = [u for u in str(p.get("users") or "").split(",") if u]
+        if p.get("channel"):
+            return {"ok": True, "channel": {"id": p["channel"]}}
+        if not users:
+            return {"ok": False, "error": "users_list_not_supplied"}
+        if len(users) == 1:
+            return {"ok": True, "channel": {"id": "D" + users[0].lstrip("UW")[:10]}}
+        return {"ok": True, "channel": {"id": "G" + "".join(sorted(u[-3:] for u in users))[:10]}}
+
+    def _m_conversations_members(self, p):
+        return {"ok": True, "members": list(self.members.get(p.get("channel"), [])), "response_metadata": {}}
+
+    def _m_users_info(self, p):
+        uid = p.get("user")
+        if uid not in self.users:
+            return {"ok": False, "error": "user_not_found"}
+        name = self.users[uid]
+        return {
+            "ok": True,
+            "user": {
+                "id": uid,
+                "team_id": self.team_id,
+                "name": name.lower().replace(" ", "."),
+                "real_name": name,
+                "tz": "Europe/London",
+                "profile": {"real_name": name, "display_name": name.split()[0]},
+            },
+        }
+
+    def _m_usergroups_users_list(self, p):
+        group = p.get("usergroup")
+        if group not in self.usergroups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(self.usergroups[group])}
+
+    def _m_reactions_add(self, p):
+        if not p.get("name") or not p.get("timestamp"):
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True}
+
+    def _m_files_getUploadURLExternal(self, p):
+        if not p.get("filename") or not p.get("length"):
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._ids):08d}"
+        with self._cond:
+            self.uploads[file_id] = {"filename": p["filename"], "length": int(p["length"]), "bytes": None}
+        return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    def _m_files_completeUploadExternal(self, p):
+        files = p.get("files") or []
+        done = []
+        with self._cond:
+            for f in files:
+                upload = self.uploads.get(f.get("id"))
+                if upload is None or upload["bytes"] is None:
+                    return {"ok": False, "error": "file_not_found"}
+                upload["title"] = f.get("title")
+                upload["channel"] = p.get("channel_id")
+                done.append({"id": f["id"], "title": f.get("title"), "name": upload["filename"]})
+        return {"ok": True, "files": done}
+
+
+def check_message(p: dict) -> str | None:
+    """The error Slack would answer for this message, if any (a subset of Block Kit's limits)."""
+    blocks = p.get("blocks")
+    text = p.get("text")
+    if not text and not blocks and not p.get("attachments"):
+        return "no_text"
+    if text and len(text) > 40000:
+        return "msg_too_long"
+    if blocks is not None:
+        if not isinstance(blocks, list) or len(blocks) > 50:
+            return "invalid_blocks"
+        if any(_bad_block(b) for b in blocks):
+            return "invalid_blocks"
+    return None
+
+
+def check_view(view: dict) -> str | None:
+    if view.get("type") not in ("home", "modal"):
+        return "invalid_arguments"
+    blocks = view.get("blocks") or []
+    if len(blocks) > 100 or any(_bad_block(b) for b in blocks):
+        return "invalid_arguments"
+    if view["type"] == "modal":
+        title = (view.get("title") or {}).get("text", "")
+        if not title or len(title) > 24:
+            return "invalid_arguments"
+    if len(view.get("private_metadata") or "") > 3000:
+        return "invalid_arguments"
+    return None
+
+
+def _bad_block(block: Any) -> bool:
+    if not isinstance(block, dict) or "type" not in block:
+        return True
+    kind = block["type"]
+    if kind == "section":
+        text = (block.get("text") or {}).get("text", "")
+        return (not text and not block.get("fields")) or len(text) > 3000
+    if kind == "header":
+        return len((block.get("text") or {}).get("text", "")) > 150
+    if kind == "context":
+        elements = block.get("elements") or []
+        return not elements or len(elements) > 10 or any(len(e.get("text", "")) > 3000 for e in elements)
+    if kind == "actions":
+        elements = block.get("elements") or []
+        return (
+            not elements
+            or len(elements) > 25
+            or any(len(str(e.get("value", ""))) > 2000 for e in elements)
+            or any(len((e.get("text") or {}).get("text", "")) > 75 for e in elements)
+            or len({e.get("action_id") for e in elements}) != len(elements)
+        )
+    return False
+
+
+def _brief(params: dict) -> str:
+    keep = {k: params[k] for k in ("channel", "user", "user_id", "thread_ts", "text") if k in params}
+    return json.dumps(keep, ensure_ascii=False)[:200]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    stub: SlackAPIStub
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        if url.path.startswith("/api/"):
+            self._api(url.path[len("/api/") :], url.query, body, headers)
+        elif url.path.startswith("/upload/"):
+            self._upload(url.path[len("/upload/") :], body, headers)
+        elif url.path.startswith("/response/"):
+            self._response_url(url.path[len("/response/") :], body, headers)
+        else:
+            self._send(404, {"ok": False, "error": "not_found"})
+
+    def _api(self, method: str, query: str, body: bytes, headers: dict) -> None:
+        stub = self.stub
+        params = _parse(query, body, headers.get("content-type", ""))
+        call = Call(method=method, params=params, headers=headers, body=body, time=time.time())
+        auth = headers.get("authorization", "")
+        fault = stub._take_fault(method)
+        extra: dict[str, str] = {}
+        if stub.token and auth != f"Bearer {stub.token}" and params.get("token") != stub.token:
+            call.status, call.response = 200, {"ok": False, "error": "invalid_auth"}
+        elif fault is not None and fault.error:
+            call.status, call.response = 200, {"ok": False, "error": fault.error}
+        elif fault is not None and fault.status == 429:
+            call.status, call.response = 429, {"ok": False, "error": "ratelimited"}
+            if fault.retry_after is not None:
+                extra["Retry-After"] = str(fault.retry_after)
+        elif fault is not None:
+            call.status, call.response = fault.status, {"ok": False, "error": "fatal_error"}
+        else:
+            call.response = stub.answer(method, params)
+        stub._record(call)
+        self._send(call.status, call.response, extra)
+
+    def _upload(self, file_id: str, body: bytes, headers: dict) -> None:
+        stub = self.stub
+        with stub._cond:
+            upload = stub.uploads.get(file_id)
+            if upload is not None:
+                upload["bytes"] = body
+        stub._record(
+            Call(
+                method="upload",
+                params={"file_id": file_id, "length": len(body)},
+                headers=headers,
+                body=body,
+                time=time.time(),
+                status=200 if upload is not None else 404,
+            )
+        )
+        if upload is None:
+            self._send_text(404, "not found")
+        else:
+            self._send_text(200, f"OK - {len(body)}")
+
+    def _response_url(self, name: str, body: bytes, headers: dict) -> None:
+        params = _parse("", body, headers.get("content-type", "application/json"))
+        params["response_url_id"] = name
+        call = Call("response_url", params, headers, body, time.time(), 200, {"ok": True})
+        self.stub._record(call)
+        self._send_text(200, "ok")
+
+    def _send(self, status: int, payload: dict, extra: dict | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_text(self, status: int, text: str) -> None:
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _parse(query: str, body: bytes, content_type: str) -> dict[str, Any]:
+    params: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
+    if body:
+        if "json" in content_type:
+            try:
+                loaded = json.loads(body)
+            except ValueError:
+                loaded = {}
+            if isinstance(loaded, dict):
+                params.update(loaded)
+        elif "x-www-form-urlencoded" in content_type:
+            params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    for key in JSON_FIELDS:
+        value = params.get(key)
+        if isinstance(value, str) and value[:1] in "[{":
+            with contextlib.suppress(ValueError):
+                params[key] = json.loads(value)
+    return params
