@@ -67,7 +67,7 @@ class MomentService:
         service = cls(settings, database, retriever)
         if migrate:
             try:
-                _upgrade(database)
+                database.upgrade()
                 service.seed_mentors()
             except DatabaseUnavailableError as exc:
                 log.warning("database not migrated: %s", exc)
@@ -256,23 +256,6 @@ class MomentService:
             for row in rows:
                 _ = row.sources
             return list(rows)
-
-
-def _upgrade(database: Database, attempts: int = 4) -> None:
-    """Migrate, tolerating other processes migrating the same new database at the same moment (web
-    workers starting together): the losers fail on "already exists", then find the schema current."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    for attempt in range(attempts):
-        try:
-            database.upgrade()
-            return
-        except (DatabaseUnavailableError, SQLAlchemyError) as exc:
-            if attempt == attempts - 1:
-                raise
-            database.ping()  # unreachable: DatabaseUnavailableError now, no point in waiting
-            log.info("database upgrade raced another process (%s); retrying", str(exc).splitlines()[0][:200])
-            time.sleep(0.5 * (attempt + 1))
 
 
 def _interaction_from_row(row: dict) -> Interaction:

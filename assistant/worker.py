@@ -112,13 +112,13 @@ def nightly_reindex() -> None:
     run_reindex_queue()
 
 
-def mentor_deadlines() -> dict[str, int]:
+def mentor_deadlines(now: dt.datetime | None = None) -> dict[str, int]:
     ctx = context()
     if ctx.client is None:
         return {}
     from assistant.slack.mentoring import MentorHandlers
 
-    return MentorHandlers(ctx.service, lambda *_: False).handoff(ctx.client).sweep()
+    return MentorHandlers(ctx.service, lambda *_: False).handoff(ctx.client).sweep(now)
 
 
 def deliver_xapi() -> dict[str, int]:

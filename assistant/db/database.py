@@ -13,10 +13,14 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK_KEY = 7_263_668  # pg_advisory_xact_lock key: one migrating process at a time
+# Errors that mean "the database cannot serve us now" (down, unreachable, schema missing), as opposed to
+# integrity errors, which callers handle (e.g. a Slack event id already claimed).
+UNAVAILABLE = (OperationalError, InterfaceError, ProgrammingError)
 
 
 class DatabaseUnavailableError(Exception):
@@ -49,7 +53,7 @@ class Database:
         try:
             yield session
             session.commit()
-        except OperationalError as exc:
+        except UNAVAILABLE as exc:
             session.rollback()
             raise DatabaseUnavailableError(f"The database is unavailable ({_safe(exc)}).") from exc
         except BaseException:
@@ -59,16 +63,30 @@ class Database:
             session.close()
 
     def upgrade(self) -> None:
-        """Apply every pending migration (a no-op when the schema is current)."""
+        """Apply every pending migration (a no-op when the schema is current). Safe when several
+        processes start together: PostgreSQL migrates under an advisory lock held for the transaction,
+        SQLite under a file lock beside the database file."""
         from alembic import command
 
         try:
-            with self.engine.begin() as connection:
+            with self._migration_lock(), self.engine.begin() as connection:
+                if self.dialect == "postgresql":
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
                 config = _alembic_config(self.url)
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
-        except OperationalError as exc:
+        except UNAVAILABLE as exc:
             raise DatabaseUnavailableError(f"The database is unavailable ({_safe(exc)}).") from exc
+
+    def _migration_lock(self):
+        from contextlib import nullcontext
+
+        path = self.url.split("///", 1)[-1] if self.dialect == "sqlite" else ""
+        if not path or path == ":memory:":
+            return nullcontext()
+        from filelock import FileLock
+
+        return FileLock(path + ".migrate.lock", timeout=120)
 
     def ping(self) -> None:
         """Raise `DatabaseUnavailableError` unless a trivial query succeeds."""

@@ -1,0 +1,236 @@
+"""Re-index runs, index publication through the database, reports, and the worker's jobs.
+
+Real model, FAISS, SQLite and PostgreSQL; Slack is the loopback stand-in (tests/slackstub).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import threading
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import func, select, text
+
+from assistant import worker
+from assistant.db.models import IndexRun, Interaction, PublishedIndex
+from assistant.operations import IndexOperations
+from assistant.reports import build_report, chart_png, to_csv, to_json, to_markdown
+from assistant.retrieval import Retriever
+from assistant.service import Asker, MomentService
+from assistant.settings import Settings
+from indexer.store import IndexStore
+from tests.slackstub.fixtures import BOT_TOKEN
+
+ASKER = Asker(user_id="U0ASKER01", surface="dm", team_id="T0TEAM001", channel_id="D0ASKER01")
+OTHER = Asker(user_id="U0ASKER02", surface="mention", team_id="T0TEAM001", channel_id="C0GENERAL")
+
+
+@pytest.fixture
+def content_copy(corpus, tmp_path):
+    """A content folder of our own (the session corpus's files), to change freely."""
+    from conftest import ContentFolder
+
+    source = corpus.root.parent / "content"
+    target = tmp_path / "content"
+    shutil.copytree(source, target)
+    return ContentFolder(target)
+
+
+def make_settings(tmp_path, content_dir, index_dir, **extra) -> Settings:
+    return Settings(home=tmp_path / "home", content_dir=content_dir, index_dir_override=index_dir, **extra)
+
+
+# -- re-index runs and publication -------------------------------------------------------------------------
+
+
+def test_two_reindex_requests_run_one_after_the_other(tmp_path, content_copy, database, embedder):
+    store = IndexStore(tmp_path / "index")
+    ops = IndexOperations(make_settings(tmp_path, content_copy.root, store.root), database, store, embedder)
+    first, ahead = ops.request("U0ADMIN001", "C0ADMINS")
+    second, ahead2 = ops.request("U0ADMIN002", "C0ADMINS")
+    assert (ahead, ahead2) == (0, 1)
+    done: list[IndexRun] = []
+    threads = [threading.Thread(target=lambda: done.extend(ops.run_queued())) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    runs = sorted(done, key=lambda r: r.id)
+    assert [r.id for r in runs] == [first.id, second.id]  # each built once
+    assert all(r.status == "done" for r in runs)
+    assert runs[1].started_at >= runs[0].finished_at  # not over each other
+    assert runs[0].report["published"] and not runs[1].report["published"]  # nothing changed the second time
+    assert len(runs[0].report["added"]) == runs[0].report["documents"] > 0
+
+
+def test_a_failed_run_is_reported_not_lost(tmp_path, database, embedder):
+    store = IndexStore(tmp_path / "index")
+    ops = IndexOperations(make_settings(tmp_path, tmp_path / "no-such-folder", store.root), database, store, embedder)
+    ops.request("U0ADMIN001", None)
+    (run,) = ops.run_queued()
+    assert run.status == "failed" and "does not exist" in run.error
+
+
+def test_a_new_version_reaches_another_host_through_the_database(tmp_path, content_copy, database, embedder):
+    """Host A (the worker) builds; host B (a web process) shares nothing with it but the database."""
+    store_a, store_b = IndexStore(tmp_path / "a" / "index"), IndexStore(tmp_path / "b" / "index")
+    settings_a = make_settings(tmp_path / "a", content_copy.root, store_a.root)
+    host_a = IndexOperations(settings_a, database, store_a, embedder)
+    host_b = IndexOperations(make_settings(tmp_path / "b", tmp_path / "b" / "nothing", store_b.root), database,
+                             store_b, embedder)  # fmt: skip
+    reader_b = Retriever(store_b, embedder, reload_interval=0)
+    assert host_b.sync() is None  # nothing published yet
+
+    host_a.request("U0ADMIN001", None)
+    (run,) = host_a.run_queued()
+    v1 = run.report["version"]
+    assert host_b.sync() == v1 and store_b.current() == v1
+    assert host_b.sync() is None  # already current
+    assert reader_b.version().version == v1
+
+    content_copy.markdown(
+        "hr/parental-leave.md",
+        "Parental leave",
+        "## How long\nParents get 26 weeks of parental leave on full pay, then 13 weeks unpaid.\n",
+        type_="reference",
+    )
+    host_a.request("U0ADMIN001", None)
+    (run,) = host_a.run_queued()
+    v2 = run.report["version"]
+    assert v2 > v1 and host_b.sync() == v2
+    hit = reader_b.search("how many weeks of parental leave do i get").hits[0]
+    assert hit.doc.path == "hr/parental-leave.md"  # B answers from the new version, without a restart
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(PublishedIndex)) == 2
+
+
+def test_a_corrupt_publication_is_not_installed(tmp_path, content_copy, database, embedder):
+    store_a, store_b = IndexStore(tmp_path / "a"), IndexStore(tmp_path / "b")
+    host_a = IndexOperations(make_settings(tmp_path, content_copy.root, store_a.root), database, store_a, embedder)
+    host_a.request(None, None)
+    host_a.run_queued()
+    with database.session() as session:
+        row = session.scalars(select(PublishedIndex)).one()
+        row.archive = row.archive[:-100] + b"x" * 100
+    host_b = IndexOperations(make_settings(tmp_path, content_copy.root, store_b.root), database, store_b, embedder)
+    assert host_b.sync() is None and store_b.current() is None
+
+
+# -- reports ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def service(corpus, database, embedder, tmp_path) -> MomentService:
+    return MomentService(Settings(home=tmp_path / "home", index_dir_override=corpus.root), database,
+                         Retriever(corpus, embedder))  # fmt: skip
+
+
+def test_the_report_counts_and_groups_the_content_gaps(service):
+    good = service.ask("my vpn token keeps failing how do i reset it", ASKER)
+    service.vote(good.interaction_id, "U0ASKER01", helpful=True)
+    also = service.ask("mileage rate for my own car", OTHER)
+    service.vote(also.interaction_id, "U0ASKER02", helpful=False, comment="wanted the van rate")
+    for question in ("parental leave how many weeks", "how long is paternity leave", "maternity leave weeks",
+                     "recommend a pizza place"):  # fmt: skip
+        service.ask(question, OTHER)
+    report = build_report(service.database, 7, service.retriever.embedder)
+    assert report.questions == 6 and report.askers == 2
+    assert report.votes == 2 and report.helpful == 1 and report.helpful_rate == 0.5
+    assert good.answered and report.answered >= 1 and report.answered_rate == report.answered / 6
+    leave = report.gaps[0]
+    assert leave.count == 3 and "leave" in leave.topic.lower()  # three ways to ask one missing thing
+    assert {g.count for g in report.gaps[1:]} <= {1}
+    uses = {u.path: u for u in report.top_content}
+    assert (uses["it/vpn-token.md"].top, uses["it/vpn-token.md"].helpful) == (1, 1)
+    assert (uses["hr/mileage.md"].top, uses["hr/mileage.md"].not_helpful) == (1, 1)
+    assert sum(d["questions"] for d in report.per_day) == 6
+
+    md = to_markdown(report)
+    assert "## Content gaps" in md and "| 3 |" in md and "it/vpn-token.md" in md
+    assert to_csv(report).startswith("date,questions,answered,votes,helpful")
+    assert '"gaps"' in to_json(report)
+    png = chart_png(report)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_the_report_of_an_empty_period(service):
+    report = build_report(service.database, 7, service.retriever.embedder)
+    assert report.questions == 0 and report.answered_rate is None and report.gaps == []
+    assert "None in this period." in to_markdown(report)
+    assert chart_png(report)[:4] == b"\x89PNG"
+
+
+# -- the worker's jobs ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def worker_context(tmp_path, corpus, database, embedder, slack_api):
+    settings = Settings(
+        home=tmp_path / "home",
+        index_dir_override=corpus.root,
+        slack_bot_token=SecretStr(BOT_TOKEN),
+        slack_api_url=slack_api.api_url,
+        admin_channel="C0LANDD001",
+        retention_days=30,
+    )
+    service = MomentService(settings, database, Retriever(corpus, embedder))
+    ctx = worker.setup(settings, service)
+    slack_api.clear()
+    yield ctx
+    worker._context = None
+
+
+def test_the_weekly_digest_posts_the_report_and_the_chart_once(worker_context, slack_api):
+    worker_context.service.ask("my vpn token keeps failing", ASKER)
+    now = dt.datetime.now(dt.UTC)
+    assert worker.weekly_digest(now=now)
+    assert not worker.weekly_digest(now=now)  # a second worker, or a retry, the same day: nothing more
+    post = slack_api.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "C0LANDD001")
+    assert "questions" in post.text()
+    uploads = {u["filename"]: u for u in slack_api.uploads.values()}
+    chart = uploads[f"moment-{now:%Y-%m-%d}.png"]
+    assert chart["bytes"][:8] == b"\x89PNG\r\n\x1a\n" and chart["channel"] == "C0LANDD001"
+    assert b"# Moment report" in uploads[f"moment-report-{now:%Y-%m-%d}.md"]["bytes"]
+
+
+def test_review_reminders_one_dm_per_owner_once_a_week(worker_context, slack_api):
+    today = dt.date(2027, 6, 1)  # everything with a review cycle is past due by then
+    sent = worker.review_reminders(today)
+    assert sent == 1  # the corpus has one owner
+    opened = slack_api.calls("conversations.open")
+    assert [c.params["users"] for c in opened] == ["U0TESTOWN1"]
+    dm = slack_api.calls("chat.postMessage")[0]
+    assert "past their review date" in dm.text() and "vpn-token.md" in dm.text()
+    assert worker.review_reminders(today) == 0  # once a week
+    assert worker.review_reminders(today + dt.timedelta(days=7)) == 1
+
+
+def test_retention_deletes_old_interactions_only(worker_context):
+    service = worker_context.service
+    old = service.ask("reset vpn token", ASKER)
+    new = service.ask("mileage own car", ASKER)
+    service.vote(old.interaction_id, "U0ASKER01", helpful=True)
+    with service.database.session() as session:
+        session.get(Interaction, old.interaction_id).created_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=31)
+    assert worker.retention() == 1
+    assert service.interaction(old.interaction_id) is None and service.interaction(new.interaction_id) is not None
+
+
+def test_the_schedule_lives_in_the_database_and_survives_a_restart(tmp_path, database_url):
+    settings = Settings(home=tmp_path / "home", database_url_override=database_url)
+    first = worker.scheduler(settings, blocking=False)
+    first.start(paused=True)
+    ids = sorted(job.id for job in first.get_jobs())
+    first.shutdown(wait=False)
+    again = worker.scheduler(settings, blocking=False)  # a restarted worker registers the same jobs again
+    again.start(paused=True)
+    assert sorted(job.id for job in again.get_jobs()) == ids == sorted(worker.JOBS)
+    again.shutdown(wait=False)
+    from sqlalchemy import create_engine
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM apscheduler_jobs")).scalar() == len(worker.JOBS)
+    engine.dispose()
