@@ -86,6 +86,7 @@ def index_command(
 
     settings = _settings(ctx)
     content_dir = content_dir or settings.content_dir
+    previous = _operations(settings, None).reviewed_dates() if index_dir is None else {}
     try:
         report = _build(settings, content_dir, index_dir, full=full, show_progress=not as_json)
     except (ModelError, FileNotFoundError) as exc:
@@ -94,7 +95,7 @@ def index_command(
             sys.exit(EXIT_ERROR)
         raise click.ClickException(str(exc)) from None
     if report.published and index_dir is None:
-        _publish_to_database(settings, report.version, quiet=as_json)
+        _publish_to_database(settings, report.version, previous, quiet=as_json)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -104,18 +105,15 @@ def index_command(
     sys.exit(EXIT_PARTIAL if report.failed else EXIT_OK)
 
 
-def _publish_to_database(settings: Settings, version: str, *, quiet: bool) -> None:
-    """Publish a new version through the database, for web processes on other hosts."""
+def _publish_to_database(settings: Settings, version: str, previous: dict, *, quiet: bool) -> None:
+    """Publish a new version through the database, for web processes on other hosts (and record the
+    content reviews it contains as xAPI statements)."""
     from assistant.db.database import Database, DatabaseUnavailableError
-    from assistant.operations import IndexOperations
-    from indexer.store import IndexStore
 
     database = Database(settings.database_url)
     try:
         database.upgrade()
-        IndexOperations(settings, database, IndexStore(settings.index_dir, keep=settings.index_keep), None).publish(
-            version
-        )
+        _operations(settings, database).after_publish(version, previous)
     except DatabaseUnavailableError as exc:
         if not quiet:
             click.secho(
@@ -123,6 +121,13 @@ def _publish_to_database(settings: Settings, version: str, *, quiet: bool) -> No
             )
     finally:
         database.dispose()
+
+
+def _operations(settings: Settings, database):
+    from assistant.operations import IndexOperations
+    from indexer.store import IndexStore
+
+    return IndexOperations(settings, database, IndexStore(settings.index_dir, keep=settings.index_keep), None)
 
 
 def _build(settings: Settings, content_dir: Path, index_dir: Path | None, *, full: bool, show_progress: bool):

@@ -87,6 +87,7 @@ class IndexOperations:
     def _build(self, run: IndexRun) -> IndexRun:
         from indexer.build import build_index
 
+        previous = self.reviewed_dates()
         try:
             report = build_index(
                 self.settings.content_dir,
@@ -98,7 +99,7 @@ class IndexOperations:
             result = report.to_dict()
             status, error = "done", None
             if report.published and report.version:
-                self.publish(report.version)
+                self.after_publish(report.version, previous)
         except Exception as exc:
             log.exception("re-index run %s failed", run.id)
             result, status, error = None, "failed", str(exc)[:2000]
@@ -129,6 +130,41 @@ class IndexOperations:
             return list(session.scalars(select(IndexRun).order_by(IndexRun.id.desc()).limit(limit)).all())
 
     # -- publication through the database --------------------------------------------------------
+
+    def reviewed_dates(self) -> dict[str, tuple]:
+        """{path: (reviewed, owner, title, type)} of the serving version, to spot reviews in the next build."""
+        try:
+            version = self.store.open(search=False)
+        except IndexMissingError:
+            return {}
+        try:
+            return {d.path: (d.meta.reviewed, d.meta.owner, d.meta.title, d.meta.type) for d in version.documents}
+        finally:
+            version.close()
+
+    def after_publish(self, version: str, previous: dict[str, tuple]) -> int:
+        """Publish a new version through the database, and record "reviewed" xAPI statements for items
+        whose `reviewed` date moved forward (their owner checked them). Returns how many were reviewed."""
+        from assistant.xapi import XapiOutbox
+
+        self.publish(version)
+        outbox = XapiOutbox(self.settings, self.database)
+        if not outbox.enabled or not previous:
+            return 0
+        current = self.store.open(version, search=False)
+        reviewed = [
+            d
+            for d in current.documents
+            if d.path in previous
+            and d.meta.reviewed
+            and d.meta.owner
+            and (previous[d.path][0] is None or d.meta.reviewed > previous[d.path][0])
+        ]
+        current.close()
+        with self.database.session() as session:
+            for d in reviewed:
+                outbox.reviewed(session, d.meta.owner, d.path, d.meta.title, d.meta.type)
+        return len(reviewed)
 
     def publish(self, version: str) -> None:
         """Store a version in the database for web processes on other hosts; keeps the newest few."""

@@ -356,3 +356,36 @@ def test_a_new_index_reaches_a_web_process_that_shares_only_the_database(moment_
         time.sleep(0.5)
     else:
         pytest.fail(f"host B never served {version}: {server_b.healthz().text}\n{server_b.log_tail()}")
+
+
+def test_app_home_for_mentors_pause_and_resume_and_for_admins(deployment, slack_api):
+    server, settings = deployment
+
+    def home_of(user: str):
+        slack_api.clear()
+        server.sender.event(P.event_callback(P.app_home_opened(user=user)))
+        return slack_api.wait_for("views.publish", lambda c: c.params.get("user_id") == user, timeout=30)
+
+    home = home_of(VPN_A)
+    assert "Mentoring" in home.text() and "Taking questions" in home.text()
+    pause = next(
+        b["accessory"] for b in home.params["view"]["blocks"] if b.get("accessory", {}).get("action_id") == ui.PAUSE
+    )
+    slack_api.clear()
+    payload = P.block_actions(action_id=ui.PAUSE, value=pause["value"], user=VPN_A, channel=P.dm_channel(VPN_A),
+                              response_url=slack_api.response_url())  # fmt: skip
+    payload["container"] = {"type": "view", "view_id": "V0HOME0001"}
+    payload["view"] = {"id": "V0HOME0001", "type": "home"}
+    assert server.sender.interaction(payload).status_code == 200
+    paused = slack_api.wait_for("views.publish", lambda c: c.params.get("user_id") == VPN_A, timeout=30)
+    assert "Paused" in paused.text() and ui.RESUME in paused.text()
+    database = Database(settings.database_url)
+    with database.session() as session:
+        from assistant.db.models import Mentor
+
+        assert session.get(Mentor, VPN_A).paused
+    database.dispose()
+
+    assert "Mentoring" not in home_of(ASKER).text()  # not a mentor: no mentoring section
+    admin_home = home_of(ADMIN)
+    assert "Moment status" in admin_home.text() and "documents" in admin_home.text()

@@ -161,3 +161,31 @@ def test_cli_xapi_status_and_flush(settings, service, tmp_path):
     assert (
         "Sent 2" in flushed.stdout and settings.lrs_password.get_secret_value() not in flushed.stdout + flushed.stderr
     )
+
+
+def test_a_content_review_becomes_a_reviewed_statement(tmp_path, corpus, database, embedder, lrs_server):
+    """The owner moves `reviewed:` forward; the next re-index records that they reviewed the item."""
+    import shutil
+
+    from assistant.operations import IndexOperations
+    from indexer.store import IndexStore
+
+    content = tmp_path / "content"
+    shutil.copytree(corpus.root.parent / "content", content)
+    store = IndexStore(tmp_path / "index")
+    settings = Settings(home=tmp_path / "home", content_dir=content, index_dir_override=store.root,
+                        lrs_endpoint=lrs_server.endpoint, lrs_username=lrs_server.username,
+                        lrs_password=SecretStr(lrs_server.password), workspace_url=WORKSPACE)  # fmt: skip
+    ops = IndexOperations(settings, database, store, embedder)
+    ops.request(None, None)
+    ops.run_queued()  # the first build: nothing was reviewed
+    page = content / "it" / "vpn-token.md"
+    page.write_text(page.read_text().replace("reviewed: 2026-09-01", "reviewed: 2026-11-20"))
+    ops.request(None, None)
+    ops.run_queued()
+    with database.session() as session:
+        rows = session.scalars(select(XapiStatement)).all()
+    assert [r.verb for r in rows] == ["reviewed"]
+    statement = rows[0].statement
+    assert statement["actor"]["account"]["name"] == "U0TESTOWN1"
+    assert statement["object"]["id"].endswith("/content/it/vpn-token.md")

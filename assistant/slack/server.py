@@ -54,11 +54,7 @@ class MomentWSGI:
         # Bolt logs the whole body of a badly signed request at INFO (questions, tokens): keep it out.
         # (Set after create_app: Bolt copies the root logger's level onto its loggers when it makes them.)
         logging.getLogger("slack_bolt.RequestVerification").setLevel(logging.WARNING)
-        if settings.index_sync_seconds > 0:  # new versions published by a worker on another host
-            from assistant.operations import IndexOperations
-
-            store, embedder = self.service.retriever.store, self.service.retriever.embedder
-            IndexOperations(settings, self.service.database, store, embedder).start_sync(settings.index_sync_seconds)
+        start_index_sync(settings, self.service)
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") == "/healthz":
@@ -70,6 +66,15 @@ class MomentWSGI:
             )
             return [payload]
         return self.bolt(environ, start_response)
+
+
+def start_index_sync(settings: Settings, service: MomentService) -> None:
+    """Pick up index versions published through the database by a worker on another host."""
+    if settings.index_sync_seconds > 0:
+        from assistant.operations import IndexOperations
+
+        store, embedder = service.retriever.store, service.retriever.embedder
+        IndexOperations(settings, service.database, store, embedder).start_sync(settings.index_sync_seconds)
 
 
 def wsgi_app() -> MomentWSGI:
@@ -110,6 +115,7 @@ def serve_socket_mode(settings: Settings) -> None:
     check_settings(settings, socket_mode=True)
     _configure_logging()
     service = MomentService.from_settings(settings)
+    start_index_sync(settings, service)
     app = create_app(settings, service, socket_mode=True)
     SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
 
