@@ -118,6 +118,9 @@ def unanswerable(question: Question) -> Answer:
     )
 
 
+ALSO_SEE_MARGIN = 0.15  # an extra source at most this much further (cosine) from the question than the best
+
+
 def compose(
     question: Question,
     result: SearchResult,
@@ -140,7 +143,9 @@ def compose(
     if question.non_latin and not answered:
         notices.append("I can only search content written in English so far; try asking in English.")
     if answered:
-        chosen = result.hits[:3]
+        # The best, then up to two more that are nearly as close in meaning (not whatever ranked next).
+        best = result.hits[0]
+        chosen = [best] + [h for h in result.hits[1:3] if h.cosine >= best.cosine - ALSO_SEE_MARGIN]
     else:
         # Close but not confident: show at most two, and only if they are close at all.
         chosen = [h for h in result.hits[:2] if result.confidence >= params.related_threshold]

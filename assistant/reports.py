@@ -229,7 +229,7 @@ def to_markdown(report: Report) -> str:
     lines = [
         f"# Moment report: {report.start:%-d %b} – {report.end:%-d %b %Y} ({report.days} days)",
         "",
-        f"- Questions: **{report.questions}** from {report.askers} people"
+        f"- Questions: **{report.questions}** from {report.askers} {'person' if report.askers == 1 else 'people'}"
         + (f" ({', '.join(f'{k} {v}' for k, v in sorted(report.by_surface.items()))})" if report.by_surface else ""),
         f"- Answered from content: **{_pct(report.answered_rate)}** ({report.answered} of {report.questions})",
         f"- Rated helpful: **{_pct(report.helpful_rate)}** ({report.helpful} of {report.votes} votes)",

@@ -47,6 +47,8 @@ def test_answers_with_the_right_passage_and_link(service):
     assert best.owner == "U0TESTOWN1" and best.reviewed == dt.date(2026, 9, 1) and not best.stale
     assert len({s.path for s in answer.sources}) == len(answer.sources)  # one result per document
     assert 1 <= len(answer.sources) <= 3
+    # "Also see" only shows pages nearly as close as the best, not whatever ranked next.
+    assert {s.path for s in answer.sources} <= {"it/vpn-token.md", "it/password.md"}
 
 
 def test_video_answers_link_to_the_second(service):

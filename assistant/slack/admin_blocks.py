@@ -149,7 +149,8 @@ def report_blocks(report: Report) -> list[Block]:
         HeaderBlock(text=PlainTextObject(text=f"Moment: the last {report.days} days")),
         SectionBlock(
             text=_md(
-                f"*{report.questions}* questions from {report.askers} people · answered from content "
+                f"*{report.questions}* questions from {report.askers} {'person' if report.askers == 1 else 'people'}"
+                " · answered from content "
                 f"*{_pct(report.answered_rate)}* · rated helpful *{_pct(report.helpful_rate)}* "
                 f"({report.votes} votes) · {report.mentor_requests} handed to mentors"
             )
