@@ -21,7 +21,9 @@ def _env(*names: str) -> AliasChoices:
 class Settings(BaseSettings):
     """Every setting Moment has, with its environment variable."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # Each setting is read from its own variable only (never from its field name: `home` must not come
+    # from $HOME). In code, pass settings by field name through `load_settings`.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=False)
 
     # Where things live
     home: Path = Field(Path(".moment"), validation_alias=_env("MOMENT_HOME"))
@@ -104,6 +106,11 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides) -> Settings:
-    """Read the settings; keyword arguments (field names) win over the environment."""
-    clean = {k: v for k, v in overrides.items() if v is not None}
+    """Read the settings; keyword arguments (field names, e.g. `home=`) win over the environment."""
+    clean = {}
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        alias = Settings.model_fields[name].validation_alias  # an unknown name is a KeyError, not ignored
+        clean[alias.choices[0] if isinstance(alias, AliasChoices) else name] = value
     return Settings(**clean)

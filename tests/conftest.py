@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -155,11 +156,12 @@ def _database_params() -> list:
     return params
 
 
-@pytest.fixture(params=_database_params())
-def database_url(request, tmp_path) -> str:
-    """A fresh, empty database: a SQLite file, and (with TEST_DATABASE_URL) a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'moment.db'}"
+@contextmanager
+def fresh_database(kind: str, directory: Path):
+    """The URL of a fresh, empty database: a SQLite file in `directory`, or a PostgreSQL schema of its own
+    (dropped afterwards) on TEST_DATABASE_URL."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / 'moment.db'}"
         return
     import uuid
 
@@ -171,10 +173,19 @@ def database_url(request, tmp_path) -> str:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=_database_params())
+def database_url(request, tmp_path) -> str:
+    """A fresh, empty database: a SQLite file, and (with TEST_DATABASE_URL) a PostgreSQL schema of its own."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from assistant.db.models import Interaction, Vote
 from assistant.questions import prepare
 from assistant.retrieval import IndexMismatchError, Retriever
 from assistant.service import Asker, MomentService
-from assistant.settings import Settings
+from assistant.settings import load_settings
 from indexer.embedding import EmbedderSpec
 from indexer.store import IndexMissingError, IndexStore
 
@@ -29,7 +29,7 @@ ASKER = Asker(user_id="U0ASKER01", surface="cli", team_id="T0TEAM001", channel_i
 
 @pytest.fixture
 def service(corpus, database, embedder, tmp_path) -> MomentService:
-    settings = Settings(home=tmp_path / "home", index_dir_override=corpus.root)
+    settings = load_settings(home=tmp_path / "home", index_dir_override=corpus.root)
     return MomentService(settings, database, Retriever(corpus, embedder))
 
 
@@ -90,7 +90,7 @@ def test_model_mismatch_is_refused_with_a_clear_message(corpus, embedder):
 
 
 def test_missing_index_says_how_to_build_it(tmp_path, database, embedder):
-    settings = Settings(home=tmp_path / "home")
+    settings = load_settings(home=tmp_path / "home")
     service = MomentService(settings, database, Retriever(IndexStore(tmp_path / "none"), embedder))
     with pytest.raises(IndexMissingError, match="moment index"):
         service.ask("vpn token", ASKER)
@@ -168,7 +168,7 @@ def test_one_vote_per_person_and_it_can_change(service):
 
 
 def test_nothing_is_lost_while_the_database_is_down(corpus, embedder, tmp_path):
-    settings = Settings(home=tmp_path / "home")
+    settings = load_settings(home=tmp_path / "home")
     db_file = tmp_path / "db" / "moment.db"
     # A PostgreSQL server that is not running: connections are refused.
     down = Database("postgresql+psycopg://postgres@127.0.0.1:9/moment?connect_timeout=2")

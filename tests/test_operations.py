@@ -19,7 +19,7 @@ from assistant.operations import IndexOperations
 from assistant.reports import build_report, chart_png, to_csv, to_json, to_markdown
 from assistant.retrieval import Retriever
 from assistant.service import Asker, MomentService
-from assistant.settings import Settings
+from assistant.settings import load_settings
 from indexer.store import IndexStore
 from tests.slackstub.fixtures import BOT_TOKEN
 
@@ -38,8 +38,8 @@ def content_copy(corpus, tmp_path):
     return ContentFolder(target)
 
 
-def make_settings(tmp_path, content_dir, index_dir, **extra) -> Settings:
-    return Settings(home=tmp_path / "home", content_dir=content_dir, index_dir_override=index_dir, **extra)
+def make_settings(tmp_path, content_dir, index_dir, **extra):
+    return load_settings(home=tmp_path / "home", content_dir=content_dir, index_dir_override=index_dir, **extra)
 
 
 # -- re-index runs and publication -------------------------------------------------------------------------
@@ -123,7 +123,7 @@ def test_a_corrupt_publication_is_not_installed(tmp_path, content_copy, database
 
 @pytest.fixture
 def service(corpus, database, embedder, tmp_path) -> MomentService:
-    return MomentService(Settings(home=tmp_path / "home", index_dir_override=corpus.root), database,
+    return MomentService(load_settings(home=tmp_path / "home", index_dir_override=corpus.root), database,
                          Retriever(corpus, embedder))  # fmt: skip
 
 
@@ -167,7 +167,7 @@ def test_the_report_of_an_empty_period(service):
 
 @pytest.fixture
 def worker_context(tmp_path, corpus, database, embedder, slack_api):
-    settings = Settings(
+    settings = load_settings(
         home=tmp_path / "home",
         index_dir_override=corpus.root,
         slack_bot_token=SecretStr(BOT_TOKEN),
@@ -219,7 +219,7 @@ def test_retention_deletes_old_interactions_only(worker_context):
 
 
 def test_the_schedule_lives_in_the_database_and_survives_a_restart(tmp_path, database_url):
-    settings = Settings(home=tmp_path / "home", database_url_override=database_url)
+    settings = load_settings(home=tmp_path / "home", database_url_override=database_url)
     first = worker.scheduler(settings, blocking=False)
     first.start(paused=True)
     ids = sorted(job.id for job in first.get_jobs())

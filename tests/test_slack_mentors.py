@@ -18,7 +18,7 @@ from sqlalchemy import select
 from assistant import worker
 from assistant.db.database import Database
 from assistant.db.models import AuditEvent, MentorOffer, MentorRequest
-from assistant.settings import Settings
+from assistant.settings import load_settings
 from assistant.slack import blocks as answer_ui
 from assistant.slack import mentor_blocks as ui
 from tests.slackstub import payloads as P
@@ -74,7 +74,7 @@ def deployment(moment_content, tmp_path, moment_server, database_url, slack_api)
         "MOMENT_MENTOR_MAX_ATTEMPTS": "3",
     }
     server = moment_server(database_url, env=env)
-    settings = Settings(
+    settings = load_settings(
         home=tmp_path / "worker-home",
         content_dir=content_dir,
         index_dir_override=index_dir,

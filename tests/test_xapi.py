@@ -15,7 +15,7 @@ from assistant.db.models import XapiStatement
 from assistant.privacy import forget_user
 from assistant.retrieval import Retriever
 from assistant.service import Asker, MomentService
-from assistant.settings import Settings
+from assistant.settings import load_settings
 
 ASKER = Asker(user_id="U0ASKER01", surface="dm", team_id="T0TEAM001", channel_id="D0ASKER01")
 WORKSPACE = "https://northwind.slack.com"
@@ -23,7 +23,7 @@ WORKSPACE = "https://northwind.slack.com"
 
 @pytest.fixture
 def settings(tmp_path, corpus, lrs_server):
-    return Settings(
+    return load_settings(
         home=tmp_path / "home",
         index_dir_override=corpus.root,
         lrs_endpoint=lrs_server.endpoint,
@@ -173,7 +173,7 @@ def test_a_content_review_becomes_a_reviewed_statement(tmp_path, corpus, databas
     content = tmp_path / "content"
     shutil.copytree(corpus.root.parent / "content", content)
     store = IndexStore(tmp_path / "index")
-    settings = Settings(home=tmp_path / "home", content_dir=content, index_dir_override=store.root,
+    settings = load_settings(home=tmp_path / "home", content_dir=content, index_dir_override=store.root,
                         lrs_endpoint=lrs_server.endpoint, lrs_username=lrs_server.username,
                         lrs_password=SecretStr(lrs_server.password), workspace_url=WORKSPACE)  # fmt: skip
     ops = IndexOperations(settings, database, store, embedder)

@@ -19,7 +19,6 @@ When a test fails, the tail of every running server's log is added to its report
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -300,29 +299,13 @@ def module_moment_server(slack_api, moment_content, tmp_path_factory):
     servers.stop_all()
 
 
-def _database_params() -> list[str]:
-    return ["sqlite", "postgresql"] if os.environ.get("TEST_DATABASE_URL") else ["sqlite"]
-
-
-@pytest.fixture(scope="module", params=_database_params())
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"] if os.environ.get("TEST_DATABASE_URL") else ["sqlite"])
 def module_database_url(request, tmp_path_factory):
     """Like conftest's `database_url`, for a whole module: SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("db") / "moment.db"
-        yield f"sqlite:///{path}"
-        return
-    from sqlalchemy import create_engine, text
+    from conftest import fresh_database
 
-    base = os.environ["TEST_DATABASE_URL"]
-    schema = f"t_{secrets.token_hex(6)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
+    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.hookimpl(hookwrapper=True)
