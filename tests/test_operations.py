@@ -234,3 +234,31 @@ def test_the_schedule_lives_in_the_database_and_survives_a_restart(tmp_path, dat
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM apscheduler_jobs")).scalar() == len(worker.JOBS)
     engine.dispose()
+
+
+def test_cli_report_and_export_for_admins_outside_slack(service, tmp_path):
+    import csv
+    import io
+    import json
+    import os
+    import subprocess
+    import sys
+
+    service.ask("my vpn token keeps failing", ASKER)
+    service.ask("parental leave how many weeks", OTHER)
+    env = {**os.environ, "MOMENT_HOME": str(tmp_path / "home"), "DATABASE_URL": service.database.url,
+           "MOMENT_INDEX_DIR": str(service.retriever.store.root), "HF_HUB_OFFLINE": "1"}  # fmt: skip
+
+    def moment(*args):
+        done = subprocess.run([sys.executable, "-m", "assistant.cli", *args], env=env, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    report = json.loads(moment("report", "--days", "7", "--format", "json", "--chart", str(tmp_path / "c.png")))
+    assert report["questions"] == 2 and report["gaps"][0]["topic"] == "parental leave how many weeks"
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    assert "# Moment report" in moment("report")
+    rows = list(csv.DictReader(io.StringIO(moment("export"))))
+    assert [r["question"] for r in rows] == ["my vpn token keeps failing", "parental leave how many weeks"]
+    assert rows[0]["top_source"] == "it/vpn-token.md" and rows[1]["answered"] == "0"
