@@ -9,11 +9,14 @@ event id in the database: exactly one process answers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
@@ -45,6 +48,12 @@ INDEX_PROBLEM = (
 )
 GENERIC_PROBLEM = "Something went wrong while I was looking that up. Please try again in a minute."
 NOT_SAVED = "I couldn't save this conversation just now, so voting is off for this answer."
+
+
+def _background_priority() -> None:
+    """Lower this thread's CPU priority (Linux: niceness is per thread); elsewhere a no-op."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 class SlackConfigError(Exception):
@@ -97,6 +106,11 @@ def create_app(
         signing_secret=secret,  # Socket Mode requests are not signed; HTTP ones always are, and checked
         client=client or web_client(settings),
         process_before_response=False,
+        # Listeners (retrieval, posting) run after the acknowledgement in threads of lower CPU priority,
+        # so that on a busy machine acknowledging the next request never waits behind answering this one.
+        listener_executor=ThreadPoolExecutor(
+            max_workers=settings.web_threads, thread_name_prefix="moment-listener", initializer=_background_priority
+        ),
     )
     permissions = Permissions(settings.admins, settings.admin_usergroup)
     operations = IndexOperations(settings, service.database, service.retriever.store, service.retriever.embedder)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 from assistant.service import MomentService
 from assistant.settings import Settings, load_settings
@@ -80,7 +81,17 @@ def start_index_sync(settings: Settings, service: MomentService) -> None:
 def wsgi_app() -> MomentWSGI:
     """Factory for WSGI servers: `gunicorn 'assistant.slack.server:wsgi_app()'`."""
     _configure_logging()
-    return MomentWSGI(load_settings())
+    settings = load_settings()
+    return MomentWSGI(share_cores(settings, settings.web_workers))
+
+
+def share_cores(settings: Settings, workers: int) -> Settings:
+    """Unless MOMENT_EMBEDDING_THREADS says otherwise, give each worker process its share of the cores:
+    more threads than cores make every request wait (bench/slack_ack.py)."""
+    if settings.embedding_threads is not None:
+        return settings
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    return settings.model_copy(update={"embedding_threads": threads})
 
 
 def serve_http(settings: Settings, port: int, workers: int, threads: int) -> None:
@@ -101,7 +112,7 @@ def serve_http(settings: Settings, port: int, workers: int, threads: int) -> Non
 
         def load(self):
             _configure_logging()
-            return MomentWSGI(settings)
+            return MomentWSGI(share_cores(settings, workers))
 
     Server().run()
 
