@@ -254,22 +254,13 @@ class Handoff:
             if offered is not None:
                 offered.outcome = "accepted"
                 offered.responded_at = now
-            others = session.scalars(
-                select(MentorOffer).where(
-                    MentorOffer.request_id == request_id,
-                    MentorOffer.mentor_id != mentor_id,
-                    MentorOffer.outcome == "pending",
-                )
-            ).all()
-            for other in others:
-                other.outcome = "withdrawn"
-                other.responded_at = now
+            others = _withdraw_pending(session, request_id, now)
             session.flush()
             request = session.get(MentorRequest, request_id)
             session.refresh(request)
             if self.xapi is not None:
                 self.xapi.mentor_event(session, "mentored", request, mentor_id)
-            closed = list(others)
+            closed = others
         for other in closed:
             self.notifier.offer_closed(other, request, "Another mentor took this one. Thank you anyway!")
         conversation = self.notifier.connect(request)
@@ -320,13 +311,7 @@ class Handoff:
                 if request is None or request.asker_id != asker_id:
                     raise HandoffError("Only the person who asked can cancel this request.")
                 raise HandoffError(f"This request is already {request.status}.")
-            pending = session.scalars(
-                select(MentorOffer).where(MentorOffer.request_id == request_id, MentorOffer.outcome == "pending")
-            ).all()
-            for offer in pending:
-                offer.outcome = "withdrawn"
-                offer.responded_at = now
-            pending = list(pending)
+            pending = _withdraw_pending(session, request_id, now)
         for offer in pending:
             self.notifier.offer_closed(offer, request, "The person who asked doesn't need help any more.")
         if request.owner_id:
@@ -549,6 +534,19 @@ class Drafts:
         tmp = path.with_name(f".{path.name}.tmp")  # a dotfile: never picked up by the indexer
         tmp.write_text(f"---\n{front}\n---\n\n{draft.body}\n", encoding="utf-8")
         tmp.replace(path)
+
+
+def _withdraw_pending(session, request_id: int, now: dt.datetime) -> list[MentorOffer]:
+    """Close the request's offers still waiting for an answer (it was taken, or cancelled)."""
+    pending = list(
+        session.scalars(
+            select(MentorOffer).where(MentorOffer.request_id == request_id, MentorOffer.outcome == "pending")
+        ).all()
+    )
+    for offer in pending:
+        offer.outcome = "withdrawn"
+        offer.responded_at = now
+    return pending
 
 
 def _slug(text: str) -> str:
