@@ -3,10 +3,14 @@
 1. Candidates: the top chunks by cosine (FAISS) and by BM25, unioned.
 2. Each candidate gets both scores (the cosine is computed exactly from the stored vectors, the BM25
    score from the keyword index), so a chunk found by one method is judged by both.
-3. Documents: a document's dense and keyword scores are those of its best chunk for each; documents
-   are ranked by weighted reciprocal-rank fusion of the two rankings. One result per document.
+3. Documents: a document's dense and keyword scores are those of its best chunk for each, and its
+   coverage is the IDF-weighted share of the question's words found anywhere in it. Documents are
+   ranked by a weighted sum: cosine + keyword_weight * BM25 / (the question's best BM25) +
+   coverage_weight * coverage, the weights chosen on the eval set's dev split (`moment eval
+   --calibrate`). One result per document.
 4. Confidence: a logistic model over a few features of the top result (its cosine, its keyword
-   score, how much of the question the content's vocabulary knows, whether both methods agree),
+   score, its coverage, how much of the question the content's vocabulary knows, whether both
+   methods agree),
    fitted on questions with and without an answer (`moment eval --calibrate`, stored in
    `calibration.json`). "Answered" means confidence >= the calibrated threshold.
 """
@@ -39,9 +43,8 @@ class RetrievalParams:
     """How retrieval fuses and decides; the defaults are the values chosen on the eval set."""
 
     candidates: int = 50
-    rrf_k: float = 60.0
-    dense_weight: float = 1.0
-    keyword_weight: float = 1.0
+    keyword_weight: float = 0.1  # times BM25 / the best BM25 for the question
+    coverage_weight: float = 0.15  # times the document's coverage of the question's words
     # Logistic confidence: sigmoid(bias + sum(weights[f] * feature[f])).
     weights: dict[str, float] = field(
         default_factory=lambda: {"cosine": 12.0, "keyword": 1.0, "known_terms": 2.0, "agreement": 0.5}
@@ -57,8 +60,12 @@ class RetrievalParams:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             return cls()
-        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**fields)
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RetrievalParams:
+        """Parameters from a calibration (keys that are not parameters, such as its provenance, ignored)."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -70,6 +77,7 @@ class DocumentHit:
     score: float  # fused
     cosine: float
     keyword: float  # BM25 of the document's best keyword chunk
+    coverage: float  # IDF-weighted share of the question's words found in the document
     dense_rank: int | None
     keyword_rank: int | None
     chunk: Chunk | None = None
@@ -142,8 +150,8 @@ class Retriever:
         if pool:
             _, found = version.dense.search(qvec, pool)
             dense_ids = found[0][found[0] >= 0].astype(np.int64)
-        keyword_scores = version.keywords.scores(query)
         terms = version.keywords.query_terms(query)
+        keyword_scores = version.keywords.term_scores(terms)
         keyword_ids = _top(keyword_scores, pool)
         ids = np.unique(np.concatenate([dense_ids, keyword_ids]))
         if allowed is not None and len(ids):
@@ -166,11 +174,21 @@ class Retriever:
         keyword_order = sorted(best_keyword, key=lambda d: -best_keyword[d][0])
         dense_rank = {d: r for r, d in enumerate(dense_order)}
         keyword_rank = {d: r for r, d in enumerate(keyword_order)}
+        top_keyword = max((s for s, _ in best_keyword.values()), default=0.0)
+        words = [w for w in version.keywords.words(query) if w not in _STOP]
+        candidates = [version.documents[d] for d in dense_order]
+        shares = version.keywords.coverage_by_document(
+            words, np.array([d.chunk_start for d in candidates]), np.array([d.chunk_count for d in candidates])
+        )
+        coverage = dict(zip(dense_order, shares.tolist(), strict=True))
         hits = []
         for doc in best_dense:
-            score = p.dense_weight / (p.rrf_k + dense_rank[doc] + 1)
-            if doc in keyword_rank:
-                score += p.keyword_weight / (p.rrf_k + keyword_rank[doc] + 1)
+            keyword = best_keyword.get(doc, (0.0, -1))[0]
+            score = (
+                best_dense[doc][0]
+                + p.keyword_weight * (keyword / top_keyword if top_keyword else 0.0)
+                + p.coverage_weight * coverage[doc]
+            )
             # The passage to show: the keyword chunk when both methods found the document near the top
             # and the keyword chunk is nearly as close in meaning; else the closest chunk in meaning.
             chunk_id = best_dense[doc][1]
@@ -185,7 +203,8 @@ class Retriever:
                     chunk_id=chunk_id,
                     score=score,
                     cosine=best_dense[doc][0],
-                    keyword=best_keyword.get(doc, (0.0, -1))[0],
+                    keyword=keyword,
+                    coverage=float(coverage[doc]),
                     dense_rank=dense_rank[doc],
                     keyword_rank=keyword_rank.get(doc),
                 )
@@ -195,7 +214,7 @@ class Retriever:
         chunks = version.chunks([h.chunk_id for h in hits])
         for hit in hits:
             hit.chunk = chunks[hit.chunk_id].chunk
-        features = confidence_features(query, hits, terms, self.embedder, version.keywords)
+        features = confidence_features(words, hits, version.keywords)
         return SearchResult(hits, self._confidence(features), features, version.version, qvec[0], terms)
 
     def _confidence(self, features: dict[str, float]) -> float:
@@ -204,15 +223,12 @@ class Retriever:
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
-def confidence_features(
-    query: str, hits: list[DocumentHit], terms: list[int], embedder: Embedder, keywords=None
-) -> dict[str, float]:
-    """What the confidence is computed from; all in [0, 1] or close to it."""
+def confidence_features(words: list[str], hits: list[DocumentHit], keywords) -> dict[str, float]:
+    """What the confidence is computed from (`words`: the question's content words); all in [0, 1] or close."""
     if not hits:
         return {"cosine": 0.0, "keyword": 0.0, "known_terms": 0.0, "agreement": 0.0, "margin": 0.0, "coverage": 0.0}
     top = hits[0]
-    words = _content_words(query)
-    known = keywords.known_share(words) if keywords else len(set(terms)) / max(1, len(words)) if words else 0.0
+    known = keywords.known_share(words)
     second = hits[1].cosine if len(hits) > 1 else 0.0
     return {
         "cosine": top.cosine,
@@ -222,8 +238,8 @@ def confidence_features(
         "agreement": 1.0 if top.dense_rank == 0 and top.keyword_rank == 0 else 0.0,
         "margin": max(0.0, top.cosine - second),
         # The share (IDF-weighted) of the question's words found in the best document: low when the
-        # question's key word appears nowhere ("parental leave" against a holiday page).
-        "coverage": keywords.coverage(words, top.doc.chunk_start, top.doc.chunk_count) if keywords else 0.0,
+        # question's key word appears nowhere in it.
+        "coverage": top.coverage,
     }
 
 
@@ -295,14 +311,40 @@ _STOP = frozenset(
         "pls",
         "u",
         "im",
+        # Contractions as typed without the apostrophe, and pronouns: they say nothing of the topic.
+        "cant",
+        "dont",
+        "doesnt",
+        "didnt",
+        "isnt",
+        "wont",
+        "arent",
+        "wasnt",
+        "havent",
+        "hasnt",
+        "ive",
+        "theres",
+        "thats",
+        "whats",
+        "wheres",
+        "hows",
+        "shes",
+        "hes",
+        "youre",
+        "theyre",
+        "he",
+        "she",
+        "him",
+        "his",
+        "her",
+        "himself",
+        "herself",
+        "myself",
+        "yourself",
+        "us",
+        "mine",
     ]
 )
-
-
-def _content_words(text: str) -> list[str]:
-    import re
-
-    return [w for w in re.findall(r"(?u)\b\w\w+\b", text.lower()) if w not in _STOP]
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

@@ -7,12 +7,14 @@ chunks were.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 _TOKENIZER_DIR = "tokenizer"
+_WORD = re.compile(r"(?u)\b\w\w+\b")  # bm25s's default splitter
 _INDEX_DIR = "bm25"
 
 
@@ -36,6 +38,9 @@ class KeywordIndex:
     def __init__(self, retriever, tokenizer, size: int) -> None:
         self._retriever = retriever
         self._tokenizer = tokenizer
+        self._stopwords = frozenset(tokenizer.stopwords or ())
+        self._vocabulary: list[str] | None = None
+        self._nearest_cache: dict[str, int | None] = {}  # misspelt stem -> the content's stem (or None)
         self.size = size
 
     @classmethod
@@ -66,52 +71,106 @@ class KeywordIndex:
         tokenizer.load_stopwords(str(directory / _TOKENIZER_DIR))
         return cls(retriever, tokenizer, size)
 
-    def query_terms(self, query: str) -> list[int]:
-        """Vocabulary ids of the query's terms that occur in the content (unknown terms dropped)."""
-        ids = self._tokenizer.tokenize([query], update_vocab=False, return_as="ids", show_progress=False)[0]
-        return [i for i in ids if i is not None]
+    def query_terms(self, query: str, *, fuzzy: bool = True) -> list[int]:
+        """Vocabulary ids of the query's terms that occur in the content, a misspelt word counting as the
+        word it is one slip away from (see `resolve`; `fuzzy=False`: as written); unknown terms dropped."""
+        words = self.words(query)
+        if not fuzzy:
+            stems, stemmer = self._tokenizer.stem_to_sid, self._tokenizer.stemmer
+            return [stems[s] for s in (stemmer(w) if stemmer else w for w in words) if s in stems]
+        return [sid for sid in self.resolve(words) if sid is not None]
 
-    def coverage(self, words: Sequence[str], first_chunk: int, chunk_count: int) -> float:
-        """How much of the question the chunks `first_chunk`..+`chunk_count` (one document) contain: the
-        IDF-weighted share of `words` whose stem occurs there. A word the content never uses weighs the
-        most, so "parental leave" against a holiday page scores low even though "leave" matches."""
-        if not words:
-            return 0.0
+    def words(self, text: str) -> list[str]:
+        """The text's words as the index splits them, without its stop words (not stemmed)."""
+        stop = self._stopwords
+        return [w for w in _WORD.findall(text.lower()) if w not in stop]
+
+    def resolve(self, words: Sequence[str]) -> list[int | None]:
+        """Each word's vocabulary id (of its stem), or None when the content never uses it.
+
+        People type fast in Slack: a word the content does not know, of five letters or more, counts as
+        the content's word one edit away ("pasword", "accross"; two edits from eight letters on), the
+        most common one when several are. Shorter words are taken as written: too many are one edit
+        from each other.
+        """
+        stems, stemmer = self._tokenizer.stem_to_sid, self._tokenizer.stemmer
+        out: list[int | None] = []
+        for word in words:
+            stem = stemmer(word) if stemmer else word
+            sid = stems.get(stem)
+            if sid is None and len(word) >= 5:
+                sid = self._nearest(stem, 1 if len(word) < 8 else 2)
+            out.append(sid)
+        return out
+
+    def _nearest(self, stem: str, max_edits: int) -> int | None:
+        if stem in self._nearest_cache:
+            return self._nearest_cache[stem]
+        from rapidfuzz import process
+        from rapidfuzz.distance import Levenshtein
+
+        if self._vocabulary is None:
+            self._vocabulary = list(self._tokenizer.stem_to_sid)
+        found = process.extract(stem, self._vocabulary, scorer=Levenshtein.distance, score_cutoff=max_edits, limit=8)
+        stems, frequency = self._tokenizer.stem_to_sid, self.document_frequency
+        sid = stems[min(found, key=lambda f: (f[1], -frequency(stems[f[0]])))[0]] if found else None
+        if len(self._nearest_cache) >= 10_000:
+            self._nearest_cache.clear()
+        self._nearest_cache[stem] = sid
+        return sid
+
+    def document_frequency(self, sid: int) -> int:
+        """How many chunks contain the term."""
+        indptr = self._retriever.scores["indptr"]
+        return int(indptr[sid + 1] - indptr[sid])
+
+    def coverage_by_document(self, words: Sequence[str], starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """How much of the question each document contains (document i's chunks are `starts[i]` ..
+        `starts[i] + counts[i] - 1`): the IDF-weighted share of `words` found in any of its chunks. A
+        word the content never uses weighs the most, so "parental leave" against a holiday page scores
+        low even though "leave" matches."""
+        starts = np.asarray(starts, dtype=np.int64)
+        ends = starts + np.asarray(counts, dtype=np.int64)
+        result = np.zeros(len(starts), dtype=np.float64)
+        if not words or not len(starts):
+            return result
         matrix = self._retriever.scores
         indptr, indices, n = matrix["indptr"], matrix["indices"], max(1, int(matrix["num_docs"]))
-        stemmer, stems = self._tokenizer.stemmer, self._tokenizer.stem_to_sid
         unknown_idf = float(np.log(1 + (n + 0.5) / 0.5))
-        total = present = 0.0
-        for word in words:
-            sid = stems.get(stemmer(word) if stemmer else word)
+        total = 0.0
+        for sid in self.resolve(words):
             if sid is None:
                 total += unknown_idf
                 continue
-            postings = indices[indptr[sid] : indptr[sid + 1]]
-            df = len(postings)
-            idf = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+            postings = indices[indptr[sid] : indptr[sid + 1]]  # sorted chunk ids
+            idf = float(np.log(1 + (n - len(postings) + 0.5) / (len(postings) + 0.5)))
             total += idf
-            if np.any((postings >= first_chunk) & (postings < first_chunk + chunk_count)):
-                present += idf
-        return present / total if total else 0.0
+            # The first chunk at or after each document's start: inside the document, or not there.
+            first = np.searchsorted(postings, starts)
+            inside = first < len(postings)
+            inside[inside] = postings[first[inside]] < ends[inside]
+            result[inside] += idf
+        return result / total if total else result
 
     def known_share(self, words: Sequence[str]) -> float:
-        """The share of `words` whose stem occurs anywhere in the content."""
+        """The share of `words` the content uses (misspellings counted as the word meant)."""
         if not words:
             return 0.0
-        stemmer, stems = self._tokenizer.stemmer, self._tokenizer.stem_to_sid
-        return sum((stemmer(w) if stemmer else w) in stems for w in words) / len(words)
+        return sum(sid is not None for sid in self.resolve(words)) / len(words)
 
-    def scores(self, query: str) -> np.ndarray:
+    def scores(self, query: str, *, fuzzy: bool = True) -> np.ndarray:
         """BM25 score of every chunk for the query (zeros when no term is known)."""
-        terms = self.query_terms(query)
+        return self.term_scores(self.query_terms(query, fuzzy=fuzzy))
+
+    def term_scores(self, terms: list[int]) -> np.ndarray:
+        """BM25 score of every chunk for the query terms `query_terms` found."""
         if not terms or self.size == 0:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._retriever.get_scores_from_ids(terms), dtype=np.float32)
 
-    def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query: str, k: int, *, fuzzy: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """The top `k` chunk ids and their scores, best first; only chunks with a positive score."""
-        scores = self.scores(query)
+        scores = self.scores(query, fuzzy=fuzzy)
         if not scores.any():
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         k = min(k, int((scores > 0).sum()))

@@ -9,14 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
 from assistant.answers import deep_link, snippet
 from assistant.db.database import Database
 from assistant.db.models import Interaction, Vote
+from assistant.evaluation import COVERAGE_WEIGHTS, FEATURES, KEYWORD_WEIGHTS, EvalQuestion, calibrate, evaluate
 from assistant.questions import prepare
-from assistant.retrieval import IndexMismatchError, Retriever
+from assistant.retrieval import IndexMismatchError, RetrievalParams, Retriever
 from assistant.service import Asker, MomentService
 from assistant.settings import load_settings
 from indexer.embedding import EmbedderSpec
@@ -261,3 +263,72 @@ def test_cli_eval_reports_every_figure(corpus, tmp_path):
         assert key in data
     assert set(data["systems"]) == {"moment", "bm25", "dense"}
     assert [q["moment_rank"] for q in data["per_question"]] == [1, 1, None]
+
+
+def test_coverage_counts_each_documents_share_of_the_question(corpus):
+    version = corpus.open()
+    docs = {d.path: i for i, d in enumerate(version.documents)}
+    starts = np.array([d.chunk_start for d in version.documents])
+    counts = np.array([d.chunk_count for d in version.documents])
+    coverage = version.keywords.coverage_by_document(["padlock", "breaker"], starts, counts)
+    assert coverage[docs["safety/loto.md"]] == pytest.approx(1.0)
+    assert coverage[docs["it/vpn-token.md"]] == 0.0
+    # "breaker" alone: only the lockout page; the share is per document, whichever chunk holds the word.
+    assert version.keywords.coverage_by_document(["breaker"], starts, counts).tolist() == [
+        1.0 if path == "safety/loto.md" else 0.0 for path in docs
+    ]
+    # A word the content never uses weighs the most: "bereavement" leaves the padlock page below half.
+    partial = version.keywords.coverage_by_document(["bereavement", "padlock"], starts, counts)
+    assert 0.0 < partial[docs["safety/loto.md"]] < 0.5
+    assert not version.keywords.coverage_by_document([], starts, counts).any()
+
+
+def test_misspelt_words_count_as_the_word_meant(corpus, embedder):
+    keywords = corpus.open().keywords
+    right, typo = keywords.query_terms("expensify password"), keywords.query_terms("expensfy pasword")
+    assert typo == right and len(right) == 2
+    # As typed, the misspellings are unknown words (the plain BM25 baseline keeps them so).
+    assert keywords.query_terms("expensfy pasword", fuzzy=False) == []
+    # Short words are taken as written; so is a word two slips from anything the content uses.
+    assert keywords.resolve(["pin", "bereavement"]) == [None, None]
+    assert keywords.known_share(["pasword", "bereavement"]) == 0.5
+    hits = Retriever(corpus, embedder).search("my pasword expird").hits
+    assert hits[0].doc.path == "it/password.md" and hits[0].keyword > 0
+
+
+def test_a_documents_score_is_its_cosine_plus_weighted_keyword_and_coverage(corpus, embedder):
+    plain = Retriever(corpus, embedder, RetrievalParams(keyword_weight=0.0, coverage_weight=0.0))
+    fused = Retriever(corpus, embedder, RetrievalParams(keyword_weight=0.5, coverage_weight=1.0))
+    question = "submit expensify claim"
+    a, b = plain.search(question), fused.search(question)
+    assert [h.score for h in a.hits] == pytest.approx([h.cosine for h in a.hits])
+    top = b.hits[0]
+    # Only the mileage page holds "expensify" and "submit"; it has the best BM25, so its share is 1.
+    assert top.doc.path == "hr/mileage.md" and top.coverage == pytest.approx(1.0)
+    assert top.score == pytest.approx(top.cosine + 0.5 + 1.0)
+    for hit in b.hits[1:]:
+        assert hit.coverage < 0.5
+        assert hit.score == pytest.approx(hit.cosine + 0.5 * hit.keyword / top.keyword + hit.coverage)
+
+
+def test_calibration_chooses_weights_and_a_threshold_that_separates(corpus, embedder):
+    questions = [
+        EvalQuestion("vpn token wont work", ("it/vpn-token.md",)),
+        EvalQuestion("token code keeps changing cant log in", ("it/vpn-token.md",)),
+        EvalQuestion("how much per mile for my car", ("hr/mileage.md",)),
+        EvalQuestion("mileage claim deadline", ("hr/mileage.md",)),
+        EvalQuestion("password expired", ("it/password.md",)),
+        EvalQuestion("what do i lock before working on a panel", ("safety/loto.md",)),
+        EvalQuestion("tyre tread check on the van", ("videos/van-inspection.vtt",)),
+        EvalQuestion("who won the world cup", ()),
+        EvalQuestion("best pizza near the office", ()),
+        EvalQuestion("how tall is mount everest", ()),
+    ]
+    params = calibrate(Retriever(corpus, embedder), questions)
+    assert params["keyword_weight"] in KEYWORD_WEIGHTS and params["coverage_weight"] in COVERAGE_WEIGHTS
+    assert set(params["weights"]) == set(FEATURES)
+    tuned = Retriever(corpus, embedder, RetrievalParams.from_dict(params))
+    report = evaluate(tuned, questions, ["moment"])
+    moment = report.systems["moment"]
+    assert moment.recall_at_1 == 1.0
+    assert moment.answered_when_answerable == 1.0 and moment.declined_when_unanswerable == 1.0
