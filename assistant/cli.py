@@ -320,6 +320,12 @@ def eval_command(ctx, questions_file, k, content_dir, index_dir, split, compare,
         for q in data["per_question"]
         if (q["gold"] and not q.get("answered")) or (not q["gold"] and q.get("answered"))
     ]
+    kinds = data["declined_by_kind"]
+    if kinds:
+        click.echo(
+            "\nDeclined, by kind of unanswerable question: "
+            + ", ".join(f"{kind} {v['declined']}/{v['questions']}" for kind, v in sorted(kinds.items()))
+        )
     if misses:
         click.echo(f"\nNot in Moment's top 5 ({len(misses)}):")
         for q in misses[:15]:

@@ -173,6 +173,7 @@ class EvalReport:
             # The headline figures (Moment's), at the top level for other tools.
             **(moment.to_dict() if moment else {}),
             "systems": {name: report.to_dict() for name, report in self.systems.items()},
+            "declined_by_kind": self.declined_by_kind(),
             "per_question": [
                 {
                     "question": q.question,
@@ -192,6 +193,18 @@ class EvalReport:
                 for i, q in enumerate(self.questions)
             ],
         }
+
+    def declined_by_kind(self) -> dict[str, dict[str, int]]:
+        """Moment's declines among unanswerable questions, per `kind` ("near-miss", "off-topic", or
+        "unlabelled"): where the decision fails is as telling as how often."""
+        out: dict[str, dict[str, int]] = {}
+        for q, ranked in zip(self.questions, self.rankings.get("moment", []), strict=False):
+            if q.answerable:
+                continue
+            entry = out.setdefault(q.kind or "unlabelled", {"declined": 0, "questions": 0})
+            entry["questions"] += 1
+            entry["declined"] += int(not ranked.answered)
+        return out
 
     def table(self) -> str:
         """A Markdown table of every system's figures."""

@@ -263,6 +263,7 @@ def test_cli_eval_reports_every_figure(corpus, tmp_path):
         assert key in data
     assert set(data["systems"]) == {"moment", "bm25", "dense"}
     assert [q["moment_rank"] for q in data["per_question"]] == [1, 1, None]
+    assert data["declined_by_kind"] == {"unlabelled": {"declined": 1, "questions": 1}}
 
 
 def test_coverage_counts_each_documents_share_of_the_question(corpus):
