@@ -7,14 +7,12 @@ chunks were.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 _TOKENIZER_DIR = "tokenizer"
-_WORD = re.compile(r"(?u)\b\w\w+\b")  # bm25s's default splitter
 _INDEX_DIR = "bm25"
 
 
@@ -72,33 +70,29 @@ class KeywordIndex:
         return cls(retriever, tokenizer, size)
 
     def query_terms(self, query: str, *, fuzzy: bool = True) -> list[int]:
-        """Vocabulary ids of the query's terms that occur in the content, a misspelt word counting as the
-        word it is one slip away from (see `resolve`; `fuzzy=False`: as written); unknown terms dropped."""
-        words = self.words(query)
-        if not fuzzy:
-            stems, stemmer = self._tokenizer.stem_to_sid, self._tokenizer.stemmer
-            return [stems[s] for s in (stemmer(w) if stemmer else w for w in words) if s in stems]
-        return [sid for sid in self.resolve(words) if sid is not None]
+        """Vocabulary ids of the query's terms that occur in the content (see `resolve`); unknown terms
+        dropped."""
+        return [sid for sid in self.resolve(self.words(query), fuzzy=fuzzy) if sid is not None]
 
     def words(self, text: str) -> list[str]:
-        """The text's words as the index splits them, without its stop words (not stemmed)."""
+        """The text's words as the index's tokenizer splits them, without its stop words (not stemmed)."""
         stop = self._stopwords
-        return [w for w in _WORD.findall(text.lower()) if w not in stop]
+        return [w for w in self._tokenizer.splitter(text.lower()) if w not in stop]
 
-    def resolve(self, words: Sequence[str]) -> list[int | None]:
+    def resolve(self, words: Sequence[str], *, fuzzy: bool = True) -> list[int | None]:
         """Each word's vocabulary id (of its stem), or None when the content never uses it.
 
-        People type fast in Slack: a word the content does not know, of five letters or more, counts as
-        the content's word one edit away ("pasword", "accross"; two edits from eight letters on), the
-        most common one when several are. Shorter words are taken as written: too many are one edit
-        from each other.
+        People type fast in Slack: unless `fuzzy` is off, a word the content does not know, of five
+        letters or more, counts as the content's word one edit away ("pasword", "accross"; two edits
+        from eight letters on), the most common one when several are. Shorter words are taken as
+        written: too many are one edit from each other.
         """
         stems, stemmer = self._tokenizer.stem_to_sid, self._tokenizer.stemmer
         out: list[int | None] = []
         for word in words:
             stem = stemmer(word) if stemmer else word
             sid = stems.get(stem)
-            if sid is None and len(word) >= 5:
+            if sid is None and fuzzy and len(word) >= 5:
                 sid = self._nearest(stem, 1 if len(word) < 8 else 2)
             out.append(sid)
         return out
