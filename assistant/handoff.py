@@ -343,6 +343,37 @@ class Handoff:
         self.notifier.resolved(request)
         return request
 
+    def resolve_by_asker(self, request_id: int, asker_id: str) -> MentorRequest:
+        """The asker says their question is sorted (from their thread): the request is resolved."""
+        now = utcnow()
+        with self.database.session() as session:
+            changed = session.execute(
+                update(MentorRequest)
+                .where(
+                    MentorRequest.id == request_id,
+                    MentorRequest.asker_id == asker_id,
+                    MentorRequest.status == "accepted",
+                )
+                .values(status="resolved", resolved_at=now)
+            ).rowcount
+            request = session.get(MentorRequest, request_id)
+            if changed and self.xapi is not None:
+                session.refresh(request)
+                self.xapi.mentor_event(session, "resolved", request, asker_id)
+        if not changed:
+            if request is None or request.asker_id != asker_id:
+                raise HandoffError("Only the person who asked can mark this resolved here.")
+            raise HandoffError(f"This request is already {request.status}.")
+        self.notifier.tell_mentor(
+            request.owner_id, f"<@{asker_id}> marked their question resolved. Thank you for helping!", request
+        )
+        return request
+
+    def set_thread_note(self, request_id: int, ts: str | None) -> None:
+        """Where the "… is helping" note was posted in the asker's thread (to update it later)."""
+        with self.database.session() as session:
+            session.execute(update(MentorRequest).where(MentorRequest.id == request_id).values(thread_note_ts=ts))
+
     def _minutes(self) -> str:
         minutes = int(self.settings.offer_minutes)
         return f"{minutes} minutes" if minutes < 120 else f"{minutes // 60} hours"

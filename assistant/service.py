@@ -199,6 +199,71 @@ class MomentService:
             answer.interaction_id = row.id
             return answer
 
+    def ask_in_thread(self, text: str | None, previous: str | None, asker: Asker, **kwargs) -> Answer:
+        """A follow-up in a thread, searched with the thread's earlier question when it leans on it
+        ("what about out of hours?")."""
+        from assistant.followups import with_context
+
+        return self.ask(with_context(text or "", previous), asker, **kwargs)
+
+    def ask_in_scope(
+        self,
+        text: str | None,
+        asker: Asker,
+        *,
+        types: list[str] | None = None,
+        tags: list[str] | None = None,
+        folders: list[str] | None = None,
+    ) -> Answer:
+        """`ask`, restricted to content types, tags and folders (a help channel's scope)."""
+        if not folders:
+            return self.ask(text, asker, types=types or None, tags=tags or None)
+        answer = self.ask(text, asker, types=types or None, tags=tags or None, log_interaction=False)
+        answer = within_folders(answer, folders)
+        if answer.outcome not in ("empty", "no_words"):
+            answer.interaction_id = self._record(answer, asker, len(text or ""), None)
+        return answer
+
+    def help_channels(self):
+        """Help channels and their answer queues."""
+        from assistant.helpchannels import HelpChannels
+
+        return HelpChannels(self.database, self.settings.channel_min_confidence)
+
+    def follow_question(self, interaction_id: int, user_id: str) -> bool:
+        """`user_id` has the same question as the interaction's asker; False when already following."""
+        from sqlalchemy.exc import IntegrityError
+
+        from assistant.db.models import QuestionFollower
+
+        try:
+            with self.database.session() as session:
+                session.add(QuestionFollower(interaction_id=interaction_id, user_id=user_id))
+        except IntegrityError:
+            return False
+        return True
+
+    def followers(self, interaction_id: int | None) -> list[str]:
+        from assistant.db.models import QuestionFollower
+
+        if interaction_id is None:
+            return []
+        with self.database.session() as session:
+            return list(
+                session.scalars(
+                    select(QuestionFollower.user_id)
+                    .where(QuestionFollower.interaction_id == interaction_id)
+                    .order_by(QuestionFollower.id)
+                ).all()
+            )
+
+    def audit(self, user_id: str, action: str, allowed: bool, detail: str | None = None) -> None:
+        """Write an audit event (admin commands, and what Slack tells us about the installation)."""
+        from assistant.db.models import AuditEvent
+
+        with self.database.session() as session:
+            session.add(AuditEvent(user_id=user_id, action=action, allowed=allowed, detail=detail))
+
     # -- Slack deliveries ---------------------------------------------------------------------
 
     def claim_delivery(self, key: str) -> bool:
@@ -216,6 +281,15 @@ class MomentService:
         except IntegrityError:
             return False
         return True
+
+    def release_delivery(self, key: str) -> None:
+        """Give back a claim whose delivery failed, so that a later attempt can make it."""
+        from sqlalchemy import delete
+
+        from assistant.db.models import ProcessedEvent
+
+        with self.database.session() as session:
+            session.execute(delete(ProcessedEvent).where(ProcessedEvent.key == key[:128]))
 
     # -- votes -----------------------------------------------------------------------------------
 
@@ -256,6 +330,21 @@ class MomentService:
             for row in rows:
                 _ = row.sources
             return list(rows)
+
+
+def within_folders(answer: Answer, folders: list[str]) -> Answer:
+    """Keep only sources under one of `folders` (path prefixes in the content folder). When the best
+    source was outside them, the answer becomes a decline (with whatever inside is related)."""
+    prefixes = tuple(f.strip().strip("/") + "/" for f in folders if f.strip().strip("/"))
+    if not prefixes:
+        return answer
+    inside = [s for s in answer.sources if s.path.startswith(prefixes)]
+    if answer.answered and (not answer.sources or answer.sources[0] not in inside):
+        answer.answered = False
+        answer.outcome = "not_answered"
+        answer.offer_mentor = True
+    answer.sources = inside
+    return answer
 
 
 def _interaction_from_row(row: dict) -> Interaction:

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     mentor_offer_minutes: float = Field(30.0, validation_alias=_env("MOMENT_MENTOR_OFFER_MINUTES"))
     mentor_max_attempts: int = Field(3, validation_alias=_env("MOMENT_MENTOR_MAX_ATTEMPTS"))
     mentor_follow_up_hours: float = Field(24.0, validation_alias=_env("MOMENT_MENTOR_FOLLOW_UP_HOURS"))
+    # Help channels: how sure an unasked answer must be (a channel can set its own), and the pace of posts
+    channel_min_confidence: float = Field(0.85, validation_alias=_env("MOMENT_CHANNEL_MIN_CONFIDENCE"))
+    channel_post_interval: float = Field(1.1, validation_alias=_env("MOMENT_CHANNEL_POST_INTERVAL"))
     retention_days: int | None = Field(None, validation_alias=_env("MOMENT_RETENTION_DAYS"))
     workspace_url: str = Field("https://slack.com", validation_alias=_env("MOMENT_WORKSPACE_URL"))
     timezone: str = Field("UTC", validation_alias=_env("MOMENT_TIMEZONE"))  # schedules and reports

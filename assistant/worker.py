@@ -29,7 +29,9 @@ JOBS = {
     "nightly-reindex": ("assistant.worker:nightly_reindex", "cron", {"hour": 2, "minute": 0}),
     "mentor-deadlines": ("assistant.worker:mentor_deadlines", "interval", {"seconds": 30}),
     "xapi-delivery": ("assistant.worker:deliver_xapi", "interval", {"seconds": 60}),
-    "weekly-digest": ("assistant.worker:weekly_digest", "cron", {"day_of_week": "mon", "hour": 8, "minute": 0}),
+    # Hourly on Monday from 08:00: the first run posts, later ones only if it failed (claimed per day).
+    "weekly-digest": ("assistant.worker:weekly_digest", "cron", {"day_of_week": "mon", "hour": "8-20", "minute": 0}),
+    "help-channel-queues": ("assistant.worker:help_channel_queues", "interval", {"seconds": 60}),
     "review-reminders": ("assistant.worker:review_reminders", "cron", {"day_of_week": "mon", "hour": 9, "minute": 0}),
     "retention": ("assistant.worker:retention", "cron", {"hour": 3, "minute": 30}),
 }
@@ -121,6 +123,16 @@ def mentor_deadlines(now: dt.datetime | None = None) -> dict[str, int]:
     return MentorHandlers(ctx.service, lambda *_: False).handoff(ctx.client).sweep(now)
 
 
+def help_channel_queues() -> int:
+    """Answer help-channel questions a stopped web process left queued."""
+    ctx = context()
+    if ctx.client is None:
+        return 0
+    from assistant.slack.channels import HelpChannelHandlers
+
+    return HelpChannelHandlers(ctx.service).sweep(ctx.client)
+
+
 def deliver_xapi() -> dict[str, int]:
     return context().service.xapi.flush()
 
@@ -133,14 +145,22 @@ def weekly_digest(days: int = 7, now: dt.datetime | None = None) -> bool:
         log.warning("weekly digest skipped: set SLACK_BOT_TOKEN and MOMENT_ADMIN_CHANNEL")
         return False
     now = now or utcnow()
-    if not ctx.service.claim_delivery(f"digest:{now:%Y-%m-%d}"):
+    key = f"digest:{now:%Y-%m-%d}"
+    if not ctx.service.claim_delivery(key):
         return False
     from assistant.slack import admin_blocks
+    from assistant.slack.posting import post_message
 
-    report = build_report(ctx.service.database, days, ctx.service.retriever.embedder, now=now)
-    ctx.client.chat_postMessage(
-        channel=channel, blocks=admin_blocks.report_blocks(report), text=f"Moment: the last {days} days"
-    )
+    try:
+        report = build_report(ctx.service.database, days, ctx.service.retriever.embedder, now=now)
+        post_message(
+            ctx.client, channel=channel, blocks=admin_blocks.report_blocks(report), text=f"Moment: the last {days} days"
+        )
+    except Exception as exc:
+        # Not delivered: give the claim back, so the next run (within the hour) sends this week's digest.
+        ctx.service.release_delivery(key)
+        log.error("weekly digest not posted (will retry): %r", getattr(exc, "response", {}).get("error") or exc)
+        return False
     ctx.client.files_upload_v2(
         channel=channel,
         content=chart_png(report),

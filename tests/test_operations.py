@@ -195,6 +195,19 @@ def test_the_weekly_digest_posts_the_report_and_the_chart_once(worker_context, s
     assert b"# Moment report" in uploads[f"moment-report-{now:%Y-%m-%d}.md"]["bytes"]
 
 
+def test_a_digest_that_fails_to_post_is_sent_by_the_next_run(worker_context, slack_api):
+    now = dt.datetime.now(dt.UTC)
+    uploaded = len(slack_api.uploads)
+    slack_api.fail_next("chat.postMessage", error="not_in_channel")
+    assert not worker.weekly_digest(now=now)  # failed: the day's claim is given back
+    assert len(slack_api.uploads) == uploaded
+    assert worker.weekly_digest(now=now)  # the next hourly run posts it
+    assert not worker.weekly_digest(now=now)
+    posts = slack_api.calls("chat.postMessage", lambda c: c.params.get("channel") == "C0LANDD001")
+    assert [c.ok for c in posts] == [False, True]
+    assert len(slack_api.uploads) == uploaded + 2
+
+
 def test_review_reminders_one_dm_per_owner_once_a_week(worker_context, slack_api):
     today = dt.date(2027, 6, 1)  # everything with a review cycle is past due by then
     sent = worker.review_reminders(today)

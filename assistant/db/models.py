@@ -46,7 +46,7 @@ class Base(DeclarativeBase):
 
 
 # Where a question came from.
-SURFACES = ("mention", "dm", "slash_command", "shortcut", "app_home", "cli", "api")
+SURFACES = ("mention", "dm", "slash_command", "shortcut", "app_home", "cli", "api", "help_channel")
 
 
 class Interaction(Base):
@@ -181,6 +181,7 @@ class MentorRequest(Base):
     escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     followed_up_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     conversation_id: Mapped[str | None] = mapped_column(String(64))  # the group DM, once accepted
+    thread_note_ts: Mapped[str | None] = mapped_column(String(32))  # "… is helping" in the asker's thread
     resolution: Mapped[str | None] = mapped_column(Text)
 
     offers: Mapped[list[MentorOffer]] = relationship(
@@ -285,3 +286,56 @@ class XapiStatement(Base):
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+# -- help channels ------------------------------------------------------------------------------
+
+
+class HelpChannel(Base):
+    """A channel where Moment answers people's questions unasked (chosen by admins with /moment channel)."""
+
+    __tablename__ = "help_channels"
+
+    channel_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    types: Mapped[list] = mapped_column(JSON, default=list)  # content scope: empty means every type
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    folders: Mapped[list] = mapped_column(JSON, default=list)  # path prefixes inside the content folder
+    answer_bots: Mapped[bool] = mapped_column(Boolean, default=False)  # bots and Workflow Builder forms
+    offer_mentor: Mapped[bool] = mapped_column(Boolean, default=True)  # unconfident: a private offer
+    min_confidence: Mapped[float | None] = mapped_column(Float)  # None: the deployment's default
+    added_by: Mapped[str | None] = mapped_column(String(64))
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # One process at a time answers a channel's queue, in order, paced (a lease, not a lock).
+    drainer: Mapped[str | None] = mapped_column(String(64))
+    drain_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class HelpQueueItem(Base):
+    """A top-level message in a help channel that looked like a question, waiting for its turn."""
+
+    __tablename__ = "help_queue"
+    __table_args__ = (UniqueConstraint("channel_id", "message_ts", name="uq_help_queue_message"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(64), index=True)
+    message_ts: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(64))
+    team_id: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)  # queued|answered|silent|...
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    interaction_id: Mapped[int | None] = mapped_column(ForeignKey("interactions.id", ondelete="SET NULL"))
+
+
+class QuestionFollower(Base):
+    """Someone who said "I have this question too" on another person's answer: they hear how it ends."""
+
+    __tablename__ = "question_followers"
+    __table_args__ = (UniqueConstraint("interaction_id", "user_id", name="uq_question_follower"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    interaction_id: Mapped[int] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from assistant.db.database import DatabaseUnavailableError
 from assistant.db.models import AuditEvent
 from assistant.handoff import HandoffError
+from assistant.helpchannels import ChannelScope, HelpChannelError
 from assistant.mentors import MentorError
 from assistant.operations import IndexOperations, collect_status
 from assistant.reports import build_report
@@ -29,6 +30,41 @@ from assistant.slack.formatting import escape
 log = logging.getLogger(__name__)
 
 USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+CHANNEL_REF = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
+_OPTION = re.compile(r"\b(types?|tags?|folders?|bots|mentor|threshold|confidence)\s*:\s*", re.IGNORECASE)
+_ON = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}
+
+
+def parse_scope(text: str) -> ChannelScope:
+    """`[type: procedure, job-aid] [tag: vpn] [folder: it/] [bots: on] [mentor: off] [threshold: 0.9]`."""
+    parts = _OPTION.split(text.replace("[", " ").replace("]", " "))
+    scope = ChannelScope()
+    if parts[0].strip():
+        scope.unknown.append(parts[0].strip()[:60])
+    for key, value in zip(parts[1::2], parts[2::2], strict=True):
+        key, value = key.lower().rstrip("s"), value.strip()
+        items = [v.strip() for v in re.split(r"[,\s]+", value) if v.strip()]
+        if key == "type":
+            scope.types = [v.lower() for v in items]
+        elif key == "tag":
+            scope.tags = [v.lower().lstrip("#") for v in items]
+        elif key == "folder":
+            scope.folders = [v.strip("/") for v in items]
+        elif key in ("bot", "mentor"):
+            flag = _ON.get(value.lower())
+            if flag is None:
+                scope.unknown.append(f"{key}: {value[:20]} (use on or off)")
+            elif key == "bot":
+                scope.answer_bots = flag
+            else:
+                scope.offer_mentor = flag
+        else:  # threshold / confidence
+            try:
+                scope.min_confidence = float(value)
+            except ValueError:
+                scope.unknown.append(f"threshold: {value[:20]}")
+                scope.min_confidence = None
+    return scope
 
 
 class Permissions:
@@ -125,6 +161,8 @@ class AdminHandlers:
             respond(blocks=ui.mentors_blocks(self.service.mentors.stats()), text="Mentors", response_type="ephemeral")
         elif verb == "mentor":
             respond(text=self._mentor(args, text, user, client), response_type="ephemeral")
+        elif verb == "channel":
+            respond(text=self._channel(args, text, user, client), response_type="ephemeral")
         elif verb == "drafts":
             drafts = self.service.drafts.pending()
             respond(blocks=mentor_blocks.drafts_blocks(drafts), text="Job-aid drafts", response_type="ephemeral")
@@ -153,6 +191,46 @@ class AdminHandlers:
             return f"<@{user}> is no longer a mentor. Their open requests stay with them until resolved."
         except MentorError as exc:
             return str(exc)
+
+    def _channel(self, args: list[str], text: str, by: str, client: WebClient) -> str:
+        """`/moment channel add #c [scope]`, `list`, `remove #c`."""
+        sub = args[0].lower() if args else ""
+        channels = self.service.help_channels()
+        if sub == "list":
+            return ui.help_channels_text(channels.all(), channels.default_min_confidence)
+        ref = CHANNEL_REF.search(text)
+        if sub not in ("add", "remove") or ref is None:
+            return (
+                "Use `/moment channel add #channel [type: procedure, job-aid] [tag: vpn] [folder: it] "
+                "[bots: off] [mentor: on] [threshold: 0.85]`, `/moment channel list` "
+                "or `/moment channel remove #channel`."
+            )
+        channel_id, name = ref.group(1), ref.group(2)
+        if sub == "remove":
+            if channels.remove(channel_id):
+                return f"I'll no longer answer unasked questions in <#{channel_id}>. (@mentions still work there.)"
+            return f"<#{channel_id}> isn't a help channel."
+        try:
+            channel, created = channels.configure(channel_id, name, parse_scope(text[ref.end() :]), by)
+        except HelpChannelError as exc:
+            return escape(str(exc))
+        done = "is now a help channel" if created else "settings updated"
+        settings = ui.scope_text(channel, channels.min_confidence(channel))
+        reply = f":white_check_mark: <#{channel_id}> {done}: {settings}."
+        if not self._is_member(client, channel_id):
+            reply += (
+                f"\n:warning: I'm not a member of <#{channel_id}> yet, so I can't read it: "
+                "type `/invite @Moment` there."
+            )
+        return reply
+
+    @staticmethod
+    def _is_member(client: WebClient, channel_id: str) -> bool:
+        try:
+            return bool(client.conversations_info(channel=channel_id)["channel"].get("is_member"))
+        except (SlackApiError, KeyError) as exc:
+            log.info("cannot tell whether Moment is in %s: %r", channel_id, exc)
+            return False
 
     @staticmethod
     def _name(client: WebClient, user: str) -> str | None:

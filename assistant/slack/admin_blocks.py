@@ -31,6 +31,12 @@ HELP = [
     ("/moment mentor vet @user", "vet a mentor: they start receiving questions"),
     ("/moment mentor remove @user", "remove a mentor"),
     ("/moment drafts", "job-aid drafts written by mentors, to approve or reject"),
+    (
+        "/moment channel add #channel [type: …] [tag: …] [folder: …] [bots: off] [mentor: on] [threshold: 0.85]",
+        "answer questions in a help channel, when sure, in their thread",
+    ),
+    ("/moment channel list", "the help channels and their settings"),
+    ("/moment channel remove #channel", "stop answering unasked questions in a channel"),
     ("/moment help", "this list"),
 ]
 
@@ -210,3 +216,25 @@ def mentors_blocks(stats: Sequence[MentorStats]) -> list[Block]:
 
 def _mins(value: float | None) -> str:
     return "–" if value is None else f"{value:.0f} min"
+
+
+def scope_text(channel, min_confidence: float) -> str:
+    """One line: a help channel's settings (admin-typed names escaped)."""
+    parts = []
+    for label, values in (("types", channel.types), ("tags", channel.tags), ("folders", channel.folders)):
+        if values:
+            parts.append(f"{label} {escape(', '.join(values))}")
+    scope = "; ".join(parts) or "all content"
+    bots = "bots and forms answered" if channel.answer_bots else "bots and forms ignored"
+    mentor = "private mentor offer when unsure" if channel.offer_mentor else "silent when unsure"
+    return f"{scope} · {bots} · {mentor} · answers when confidence ≥ {min_confidence:.2f}"
+
+
+def help_channels_text(channels, default_min_confidence: float) -> str:
+    if not channels:
+        return "No help channels yet. Add one with `/moment channel add #channel`."
+    lines = ["*Help channels*"]
+    for channel in channels[:50]:
+        bar = channel.min_confidence if channel.min_confidence is not None else default_min_confidence
+        lines.append(f"• <#{channel.channel_id}>: {scope_text(channel, bar)}")
+    return "\n".join(lines)

@@ -17,15 +17,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.models.blocks import DividerBlock
 
 from assistant.answers import Answer
@@ -37,7 +34,10 @@ from assistant.settings import Settings
 from assistant.slack import admin_blocks, mentor_blocks
 from assistant.slack import blocks as ui
 from assistant.slack.admin import AdminHandlers, Permissions
+from assistant.slack.channels import HelpChannelHandlers, previous_question
+from assistant.slack.formatting import escape
 from assistant.slack.mentoring import MentorHandlers
+from assistant.slack.posting import IdempotentServerErrorRetryHandler, post_message
 from indexer.store import IndexMissingError
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,21 @@ INDEX_PROBLEM = (
 )
 GENERIC_PROBLEM = "Something went wrong while I was looking that up. Please try again in a minute."
 NOT_SAVED = "I couldn't save this conversation just now, so voting is off for this answer."
+NO_FILES = "I can't read screenshots or files yet: tell me in words what you're trying to do, or what the error says."
+# Why a post failed, in words for the asker (Slack's error codes), and whether the channel is unusable.
+POST_FAILURES = {
+    "is_archived": ("that conversation is archived", True),
+    "channel_not_found": ("I can't see that conversation", True),
+    "not_in_channel": ("I'm not a member of that channel (invite me with `/invite @Moment`)", True),
+    "missing_scope": ("I'm missing a permission there (the Moment admins can see which in the logs)", True),
+    "restricted_action": ("posting there is restricted", True),
+    "msg_too_long": ("my answer was too long for Slack", False),
+    "invalid_blocks": ("Slack refused my answer's layout", False),
+}
+# How long "Not helpful" may wait for the database before opening its modal (the trigger id lives 3 s).
+MODAL_DATABASE_BUDGET = 1.2
+# Subtypes of a direct message that are still a person asking (a screenshot, a reply also sent to the DM).
+DM_SUBTYPES = (None, "file_share", "thread_broadcast")
 
 
 def _background_priority() -> None:
@@ -91,7 +106,8 @@ def web_client(settings: Settings) -> WebClient:
         retry_handlers=[
             ConnectionErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),
-            ServerErrorRetryHandler(max_retry_count=2),
+            # 5xx: only calls that are safe to repeat; posts are made idempotent by `posting.post_message`.
+            IdempotentServerErrorRetryHandler(max_retry_count=2),
         ],
     )
 
@@ -115,7 +131,8 @@ def create_app(
     permissions = Permissions(settings.admins, settings.admin_usergroup)
     operations = IndexOperations(settings, service.database, service.retriever.store, service.retriever.embedder)
     mentoring = MentorHandlers(service, permissions.is_admin)
-    handlers = SlackHandlers(service, mentoring, permissions)
+    channels = HelpChannelHandlers(service)
+    handlers = SlackHandlers(service, mentoring, permissions, channels)
 
     # Questions
     app.event("app_mention")(handlers.on_mention)
@@ -128,6 +145,10 @@ def create_app(
     app.view(ui.FEEDBACK_MODAL)(handlers.on_feedback_submitted)
     app.action(ui.SHARE_ANSWER)(handlers.on_share)
     app.action(ui.ASK_MENTOR)(handlers.on_ask_mentor)
+    app.action(ui.SAME_QUESTION)(handlers.on_same_question)
+    # The installation
+    app.event("app_uninstalled")(handlers.on_uninstalled)
+    app.event("tokens_revoked")(handlers.on_tokens_revoked)
     # App Home
     app.event("app_home_opened")(handlers.on_home_opened)
     # Mentors and admins
@@ -199,11 +220,20 @@ class OwnerNames:
 class SlackHandlers:
     """Listeners: each one short, each one delegating to the service."""
 
-    def __init__(self, service: MomentService, mentoring: MentorHandlers, permissions: Permissions) -> None:
+    def __init__(
+        self,
+        service: MomentService,
+        mentoring: MentorHandlers,
+        permissions: Permissions,
+        channels: HelpChannelHandlers | None = None,
+    ) -> None:
         self.service = service
         self.mentoring = mentoring
         self.permissions = permissions
         self.names = OwnerNames()
+        self.channels = channels or HelpChannelHandlers(service)
+        self.channels.names = self.names
+        self._reader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="moment-read")
 
     # -- questions ---------------------------------------------------------------------------
 
@@ -218,23 +248,43 @@ class SlackHandlers:
             channel_id=event["channel"],
             thread_ts=event.get("thread_ts") or event["ts"],
         )
-        self._answer(client, event.get("text", ""), asker, self._poster(client, event["channel"], asker.thread_ts))
+        previous = self._previous(client, event)
+        self._answer(
+            client,
+            event.get("text", ""),
+            asker,
+            self._poster(client, event["channel"], asker.thread_ts),
+            previous=previous,
+        )
 
-    def on_message(self, event: dict, body: dict, client: WebClient) -> None:
-        """A direct message: answer in the DM (in the thread, for a follow-up asked in one)."""
-        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+    def on_message(self, event: dict, body: dict, client: WebClient, context: BoltContext) -> None:
+        """A direct message: answer in the DM (in the thread, for a follow-up asked in one). In a help
+        channel: answer questions nobody asked Moment, when sure (see channels.py)."""
+        if event.get("channel_type") in ("channel", "group"):
+            self.channels.on_message(event, body, client, context)
+            return
+        if event.get("channel_type") != "im" or event.get("subtype") not in DM_SUBTYPES or event.get("bot_id"):
             return  # edits, deletions, joins, bots (and our own messages) are not questions
         if not self._first_delivery(body):
             return
+        thread_ts = event.get("thread_ts")
+        if event.get("subtype") == "thread_broadcast":
+            thread_ts = thread_ts or event["ts"]
         asker = Asker(
             user_id=event.get("user", "unknown"),
             surface="dm",
             team_id=body.get("team_id"),
             channel_id=event["channel"],
-            thread_ts=event.get("thread_ts"),
+            thread_ts=thread_ts,
         )
+        notices = [NO_FILES] if event.get("files") and not (event.get("text") or "").strip() else []
         self._answer(
-            client, event.get("text", ""), asker, self._poster(client, event["channel"], event.get("thread_ts"))
+            client,
+            event.get("text", ""),
+            asker,
+            self._poster(client, event["channel"], thread_ts),
+            previous=self._previous(client, event),
+            notices=notices,
         )
 
     def on_ask_command(self, ack: Ack, command: dict, client: WebClient, respond) -> None:
@@ -247,7 +297,7 @@ class SlackHandlers:
             channel_id=command["channel_id"],
         )
 
-        def post(blocks, text):
+        def post(blocks, text, payload=None):  # an ephemeral message carries no metadata
             try:
                 client.chat_postEphemeral(
                     channel=command["channel_id"], user=command["user_id"], blocks=blocks, text=text
@@ -276,15 +326,32 @@ class SlackHandlers:
             self._tell(client, body, user, ":pray: Thanks, noted as helpful.")
 
     def on_vote_not_helpful(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+        """Open "What were you looking for?" first (the trigger id lives 3 seconds; a slow database must
+        not outlive it), then record the vote."""
         ack()
+        deadline = time.monotonic() + MODAL_DATABASE_BUDGET
         interaction_id = int(action["value"])
         user = body["user"]["id"]
-        if not self._vote(client, body, interaction_id, user, helpful=False):
-            return
-        answer = self.service.answer_for(interaction_id)
-        client.views_open(
-            trigger_id=body["trigger_id"], view=ui.feedback_modal(interaction_id, answer.question if answer else "")
-        )
+        vote = self._reader.submit(self._vote, client, body, interaction_id, user, helpful=False)
+        question = self._question_of(interaction_id, deadline)
+        with contextlib.suppress(FutureTimeout):
+            if not vote.result(timeout=max(0.0, deadline - time.monotonic())):
+                return  # not recorded (the person was told): no modal for a vote that isn't there
+        client.views_open(trigger_id=body["trigger_id"], view=ui.feedback_modal(interaction_id, question))
+        vote.result()  # a slow write finishes after the modal is open
+
+    def _question_of(self, interaction_id: int, deadline: float) -> str:
+        """The question an answer was for, if the database says so before `deadline` ("" if not)."""
+        future = self._reader.submit(self.service.answer_for, interaction_id)
+        try:
+            answer = future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            log.warning("feedback modal opened without the question: the database was too slow")
+            return ""
+        except Exception as exc:
+            log.warning("feedback modal opened without the question: %r", exc)
+            return ""
+        return answer.question if answer else ""
 
     def on_feedback_submitted(self, ack: Ack, body: dict, view: dict) -> None:
         ack()
@@ -323,9 +390,55 @@ class SlackHandlers:
     def on_ask_mentor(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
         ack()
         user = body["user"]["id"]
-        self.mentoring.ask_mentor(
-            client, body, int(action["value"]), user, lambda text: self._tell(client, body, user, text)
+        interaction_id = int(action["value"])
+        asked = self.service.interaction(interaction_id)
+        if asked is not None and asked.user_id != user:
+            # A bystander on someone else's answer: the hand-off is the asker's to start. They can join it.
+            self._tell(
+                client,
+                body,
+                user,
+                f"Only <@{asked.user_id}>, who asked, can ask a mentor for this question. "
+                "If you have the same question, say so: you'll hear when it's answered.",
+                blocks=ui.same_question_blocks(asked.user_id, interaction_id),
+            )
+            return
+        self.mentoring.ask_mentor(client, body, interaction_id, user, lambda text: self._tell(client, body, user, text))
+
+    def on_same_question(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+        """ "I have this question too": join the asker's request (told when it is taken and resolved)."""
+        ack()
+        user = body["user"]["id"]
+        interaction_id = int(action["value"])
+        try:
+            new = self.service.follow_question(interaction_id, user)
+        except DatabaseUnavailableError:
+            self._tell(client, body, user, "I couldn't note that just now. Please try again in a minute.")
+            return
+        text = (
+            ":raised_hands: Noted: you have this question too. I'll tell you when a mentor has answered it."
+            if new
+            else "You're already following this question; I'll tell you when it's answered."
         )
+        self._tell(client, body, user, text)
+
+    # -- the installation ------------------------------------------------------------------------
+
+    def on_uninstalled(self, event: dict, body: dict) -> None:
+        log.warning("Moment was uninstalled from workspace %s: its token no longer works", body.get("team_id"))
+        self._audit_install("app_uninstalled", body, None)
+
+    def on_tokens_revoked(self, event: dict, body: dict) -> None:
+        tokens = event.get("tokens") or {}
+        detail = f"bot tokens: {len(tokens.get('bot') or [])}, user tokens: {len(tokens.get('oauth') or [])}"
+        log.warning("Slack revoked Moment's tokens in workspace %s (%s)", body.get("team_id"), detail)
+        self._audit_install("tokens_revoked", body, detail)
+
+    def _audit_install(self, action: str, body: dict, detail: str | None) -> None:
+        try:
+            self.service.audit("slack", action, True, detail or f"team {body.get('team_id')}")
+        except DatabaseUnavailableError:
+            log.error("audit event not stored (database unavailable): %s", action)
 
     # -- App Home ----------------------------------------------------------------------------
 
@@ -352,28 +465,100 @@ class SlackHandlers:
             log.error("cannot de-duplicate event %s: database unavailable; answering anyway", event_id)
             return True
 
-    def _poster(self, client: WebClient, channel: str, thread_ts: str | None) -> Callable[[list, str], None]:
-        def post(blocks, text):
-            client.chat_postMessage(channel=channel, thread_ts=thread_ts, blocks=blocks, text=text, unfurl_links=False)
+    def _poster(self, client: WebClient, channel: str, thread_ts: str | None) -> Callable[..., None]:
+        def post(blocks, text, payload=None):
+            post_message(
+                client,
+                channel=channel,
+                thread_ts=thread_ts,
+                payload=payload,
+                blocks=blocks,
+                text=text,
+                unfurl_links=False,
+            )
 
         return post
 
-    def _answer(self, client: WebClient, text: str, asker: Asker, post, *, shareable: bool = False) -> Answer | None:
+    def _previous(self, client: WebClient, event: dict) -> str | None:
+        """The earlier question of the thread a message was posted in (None at the top level)."""
+        thread_ts = event.get("thread_ts")
+        if not thread_ts or thread_ts == event.get("ts"):
+            return None
+        return previous_question(client, event["channel"], thread_ts, event["ts"])
+
+    def _answer(
+        self,
+        client: WebClient,
+        text: str,
+        asker: Asker,
+        post,
+        *,
+        shareable: bool = False,
+        previous: str | None = None,
+        notices: list[str] | None = None,
+    ) -> Answer | None:
         try:
-            answer = self.service.ask(text, asker)
+            answer = self.service.ask_in_thread(text, previous, asker) if previous else self.service.ask(text, asker)
         except (IndexMissingError, IndexMismatchError) as exc:
             log.error("no usable index for %s in %s: %s", asker.user_id, asker.channel_id, exc)
-            post(ui.problem_blocks(INDEX_PROBLEM), INDEX_PROBLEM)
+            self._post_or_report(client, asker, post, ui.problem_blocks(INDEX_PROBLEM), INDEX_PROBLEM)
             return None
         except Exception:
             log.exception("answering failed for %s in %s (%s)", asker.user_id, asker.channel_id, asker.surface)
-            post(ui.problem_blocks(GENERIC_PROBLEM), GENERIC_PROBLEM)
+            self._post_or_report(client, asker, post, ui.problem_blocks(GENERIC_PROBLEM), GENERIC_PROBLEM)
             return None
+        answer.notices[:0] = notices or []
         if answer.interaction_id is None and answer.outcome not in ("empty", "no_words"):
             answer.notices.append(NOT_SAVED)
         names = self.names.lookup(client, {s.owner for s in answer.sources if s.owner})
-        post(ui.answer_blocks(answer, owner_names=names, shareable=shareable), ui.answer_text(answer))
+        self._post_or_report(
+            client,
+            asker,
+            post,
+            ui.answer_blocks(answer, owner_names=names, shareable=shareable),
+            ui.answer_text(answer),
+            payload=ui.answer_metadata(answer),
+            answer=answer,
+        )
         return answer
+
+    def _post_or_report(self, client: WebClient, asker: Asker, post, blocks, text, *, payload=None, answer=None):
+        """Post; when Slack refuses (archived, too long, no permission...), tell the asker another way and log it."""
+        try:
+            post(blocks, text, payload)
+            return
+        except SlackApiError as exc:
+            error = exc.response.get("error") or f"HTTP {exc.response.status_code}"
+        except Exception as exc:  # connection errors after the client's retries
+            error = type(exc).__name__
+        log.error("could not post to %s for %s (%s): %s", asker.channel_id, asker.user_id, asker.surface, error)
+        why, channel_unusable = POST_FAILURES.get(error, (f"Slack said `{escape(error)}`", False))
+        where = f"<#{asker.channel_id}>" if (asker.channel_id or "")[:1] in ("C", "G") else "our conversation"
+        note = f":warning: I couldn't post my reply in {where}: {why}."
+        if answer is not None and answer.answered and answer.sources:
+            best = answer.sources[0]
+            note += f" The best match was {ui.source_title_link(best)}."
+        elif answer is not None:
+            note += " I didn't have a vetted answer; a peer mentor can help (try `/ask` again, or DM me)."
+        self._tell_asker_privately(client, asker, note, ephemeral_first=not channel_unusable)
+
+    def _tell_asker_privately(self, client: WebClient, asker: Asker, text: str, *, ephemeral_first: bool) -> None:
+        is_dm = (asker.channel_id or "").startswith("D")
+        if ephemeral_first and asker.channel_id and not is_dm:
+            try:
+                client.chat_postEphemeral(
+                    channel=asker.channel_id, user=asker.user_id, text=text, thread_ts=asker.thread_ts
+                )
+                return
+            except SlackApiError as exc:
+                log.info("ephemeral note failed too: %s", exc.response.get("error"))
+        try:
+            dm = client.conversations_open(users=asker.user_id)["channel"]["id"]
+            if is_dm and dm == asker.channel_id and not ephemeral_first:
+                return  # the DM itself is what failed
+            client.chat_postMessage(channel=dm, text=text, unfurl_links=False)
+        except SlackApiError as exc:
+            log.error("could not tell %s that their reply failed: %s", asker.user_id, exc.response.get("error"))
 
     def _vote(self, client: WebClient, body: dict, interaction_id: int, user: str, *, helpful: bool) -> bool:
         try:
@@ -383,13 +568,13 @@ class SlackHandlers:
             return False
         return True
 
-    def _tell(self, client: WebClient, body: dict, user: str, text: str) -> None:
+    def _tell(self, client: WebClient, body: dict, user: str, text: str, blocks=None) -> None:
         """A private note to `user` where they clicked."""
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
         thread_ts = (body.get("message") or {}).get("thread_ts")
         if channel is None:
             return
         try:
-            client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread_ts)
+            client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread_ts, blocks=blocks)
         except SlackApiError as exc:
             log.info("could not post a note to %s: %s", user, exc.response.get("error"))

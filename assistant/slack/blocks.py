@@ -44,6 +44,8 @@ FEEDBACK_MODAL = "moment_feedback_modal"
 FEEDBACK_BLOCK = "feedback"
 FEEDBACK_INPUT = "looking_for"
 ASK_SHORTCUT = "ask_moment"
+SAME_QUESTION = "moment_same_question"
+METADATA_QUESTION_CHARS = 500  # the question an answer was for, kept in its metadata for thread follow-ups
 
 TYPE_EMOJI = {
     "job-aid": ":clipboard:",
@@ -156,6 +158,53 @@ def answer_text(answer: Answer) -> str:
         # Escaped like the blocks: Slack parses this text too (notifications, fallback), so <!channel> would ping.
         return escape(truncate(f"{answer.sources[0].title}: {answer.sources[0].snippet}", 300))
     return "I don't have a vetted answer for that yet. A peer mentor can help."
+
+
+def answer_metadata(answer: Answer) -> dict:
+    """What an answer message carries in its metadata: the question, for follow-ups in its thread."""
+    return {"question": truncate(answer.question, METADATA_QUESTION_CHARS), "interaction_id": answer.interaction_id}
+
+
+def source_title_link(source: Source) -> str:
+    return link(source.url, source.title)
+
+
+def same_question_blocks(asker_id: str, interaction_id: int) -> list[Block]:
+    """To a bystander who clicked Ask a mentor on someone else's answer."""
+    return [
+        SectionBlock(
+            text=_mrkdwn(
+                f"Only <@{asker_id}>, who asked, can ask a mentor for this question. "
+                "If you have the same question, say so: you'll hear when it's answered."
+            )
+        ),
+        ActionsBlock(
+            elements=[
+                ButtonElement(text="I have this question too", action_id=SAME_QUESTION, value=str(interaction_id))
+            ]
+        ),
+    ]
+
+
+def channel_offer_blocks(answer: Answer) -> list[Block]:
+    """In a help channel, only to the asker, when Moment is not sure enough to answer in public."""
+    return [
+        SectionBlock(
+            text=_mrkdwn(
+                ":wave: I don't have an answer I'm sure of for this, so I've stayed quiet in the channel. "
+                "A peer mentor who knows the topic can help: they get your question with what I found."
+            )
+        ),
+        ActionsBlock(
+            block_id="moment_answer_actions",
+            elements=[
+                ButtonElement(
+                    text="Ask a mentor", action_id=ASK_MENTOR, value=str(answer.interaction_id), style="primary"
+                )
+            ],
+        ),
+        ContextBlock(elements=[_mrkdwn("Only you can see this.")]),
+    ]
 
 
 def problem_blocks(message: str) -> list[Block]:

@@ -7,10 +7,15 @@ is echoed, so it can neither ping a channel nor break the message's formatting.
 
 from __future__ import annotations
 
+import re
+
 SECTION_TEXT_LIMIT = 3000  # Block Kit: section text
 CONTEXT_TEXT_LIMIT = 2000
 MESSAGE_TEXT_LIMIT = 3000  # the fallback `text` we send (Slack truncates at 40,000; keep it readable)
 BLOCKS_LIMIT = 50
+
+# An entity (`&amp;`) or a mention / link (`<https://x|label>`) left open at the end of a cut.
+_OPEN_AT_END = re.compile(r"&#?[A-Za-z0-9]*$|<[^>]*$")
 
 
 def escape(text: str | None) -> str:
@@ -21,13 +26,20 @@ def escape(text: str | None) -> str:
 
 
 def truncate(text: str, limit: int) -> str:
-    """Cut text to `limit` characters at a word boundary, with an ellipsis."""
+    """Cut text to `limit` characters at a word boundary, with an ellipsis. Safe on escaped mrkdwn: the cut
+    never ends inside an entity (`&amp;`) or a link or mention (`<url|label>`), which would show as debris
+    or, for a half `<!channel>`, be repaired by nobody."""
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
     if " " in cut[limit // 2 :]:
         cut = cut[: cut.rfind(" ")]
-    return cut + "…"
+    return _OPEN_AT_END.sub("", cut).rstrip() + "…"
+
+
+def escaped(text: str | None, limit: int) -> str:
+    """User or content text for mrkdwn: cut to `limit` first, then escaped (so no entity is cut)."""
+    return escape(truncate(text or "", limit))
 
 
 def quote(text: str) -> str:

@@ -33,6 +33,7 @@ DRAFT_TITLE = "draft_title"
 DRAFT_BODY = "draft_body"
 APPROVE_DRAFT = "moment_draft_approve"
 REJECT_DRAFT = "moment_draft_reject"
+RESOLVE_IN_THREAD = "moment_request_resolve_in_thread"
 PAUSE = "moment_mentor_pause"
 RESUME = "moment_mentor_resume"
 
@@ -115,6 +116,32 @@ def conversation_blocks(request: MentorRequest, mentor_name: str, shown: Sequenc
             ]
         ),
     ]
+
+
+def helping_note_blocks(request: MentorRequest) -> list[Block]:
+    """In the thread where the question was asked, once a mentor has taken it."""
+    return [
+        SectionBlock(
+            text=_md(
+                f":handshake: <@{request.owner_id}>, a peer mentor, is helping <@{request.asker_id}> with this "
+                "in a direct conversation."
+            )
+        ),
+        ActionsBlock(
+            elements=[
+                ButtonElement(text="Mark resolved", action_id=RESOLVE_IN_THREAD, value=str(request.id), style="primary")
+            ]
+        ),
+        ContextBlock(elements=[_md("Only the person who asked (or the mentor) can mark it resolved.")]),
+    ]
+
+
+def resolved_note_blocks(request: MentorRequest, job_aid: str | None = None) -> list[Block]:
+    """The thread's note once the question is resolved; `job_aid` is mrkdwn (already escaped)."""
+    text = f":white_check_mark: Resolved: <@{request.owner_id}> helped <@{request.asker_id}> with this."
+    if job_aid:
+        text += f"\n:memo: The answer is {job_aid}."
+    return [SectionBlock(text=_md(text))]
 
 
 def escalation_blocks(request: MentorRequest, why: str, tried: Sequence[str]) -> list[Block]:

@@ -14,8 +14,9 @@ from assistant.handoff import HandoffError
 from assistant.mentors import MentorError
 from assistant.service import MomentService
 from assistant.slack import mentor_blocks as ui
-from assistant.slack.formatting import escape
+from assistant.slack.formatting import escape, escaped
 from assistant.slack.notifier import SlackNotifier
+from assistant.slack.posting import post_message
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class MentorHandlers:
         app.action(ui.DECLINE)(self.on_decline)
         app.action(ui.CANCEL)(self.on_cancel)
         app.action(ui.RESOLVE)(self.on_resolve)
+        app.action(ui.RESOLVE_IN_THREAD)(self.on_resolve_in_thread)
         app.action(ui.SAVE_DRAFT)(self.on_save_draft)
         app.view(ui.DRAFT_MODAL)(self.on_draft_submitted)
         app.action(ui.PAUSE)(self.on_pause)
@@ -80,8 +82,10 @@ class MentorHandlers:
         def accept(h, user):
             mentor = self.service.mentors.get(user)
             may_take = self.is_admin(client, user) or bool(mentor and mentor.vetted and mentor.active)
-            h.accept(int(action["value"]), user, may_take_escalated=may_take)
+            request = h.accept(int(action["value"]), user, may_take_escalated=may_take)
             self._replace(client, body, f":white_check_mark: <@{user}> took this one.")
+            self._note_in_thread(client, h, request)
+            self._tell_followers(client, request, f"<@{user}>, a peer mentor, is now helping with")
 
         self._run(client, body, accept, user=user)
 
@@ -96,7 +100,74 @@ class MentorHandlers:
 
     def on_resolve(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
         ack()
-        self._run(client, body, lambda h, user: h.resolve(int(action["value"]), user))
+
+        def resolve(h, user):
+            self._resolved(client, h.resolve(int(action["value"]), user))
+
+        self._run(client, body, resolve)
+
+    def on_resolve_in_thread(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+        """ "Mark resolved" on the note in the asker's thread: the asker (or the mentor) may."""
+        ack()
+        request_id = int(action["value"])
+
+        def resolve(h, user):
+            request = h.get(request_id)
+            if request is not None and request.owner_id == user:
+                request = h.resolve(request_id, user)
+            else:
+                request = h.resolve_by_asker(request_id, user)
+                self._dm_blocks(client, request.owner_id, ui.resolved_blocks(request), "Resolved, thank you!")
+            self._resolved(client, request)
+
+        self._run(client, body, resolve)
+
+    # -- the asker's thread ----------------------------------------------------------------------
+
+    def _note_in_thread(self, client: WebClient, h, request) -> None:
+        """Say in the thread where the question was asked who is helping (channels and DM threads)."""
+        if not (request.channel_id and request.thread_ts):
+            return
+        try:
+            posted = post_message(
+                client,
+                channel=request.channel_id,
+                thread_ts=request.thread_ts,
+                blocks=ui.helping_note_blocks(request),
+                text=f"<@{request.owner_id}> is helping <@{request.asker_id}> with this.",
+            )
+            h.set_thread_note(request.id, posted["ts"])
+        except (SlackApiError, DatabaseUnavailableError) as exc:
+            log.info("could not note the hand-off in the thread of request %s: %r", request.id, exc)
+
+    def _resolved(self, client: WebClient, request, job_aid: str | None = None) -> None:
+        """The thread says it is resolved (the note is replaced, or a new one posted), and followers hear."""
+        if request.channel_id and request.thread_ts:
+            blocks = ui.resolved_note_blocks(request, job_aid)
+            text = "Resolved."
+            try:
+                if request.thread_note_ts:
+                    client.chat_update(channel=request.channel_id, ts=request.thread_note_ts, blocks=blocks, text=text)
+                elif job_aid is None:
+                    post_message(
+                        client, channel=request.channel_id, thread_ts=request.thread_ts, blocks=blocks, text=text
+                    )
+            except SlackApiError as exc:
+                log.info("could not mark request %s resolved in its thread: %s", request.id, exc.response.get("error"))
+        if job_aid is None:
+            self._tell_followers(client, request, "Resolved:")
+
+    def _tell_followers(self, client: WebClient, request, lead: str) -> None:
+        where = f" in <#{request.channel_id}>" if (request.channel_id or "")[:1] in ("C", "G") else ""
+        for user in self.service.followers(request.interaction_id):
+            self._dm(client, user, f"{lead} the question you also had{where}: _{escaped(request.question, 200)}_")
+
+    def _dm_blocks(self, client: WebClient, user: str, blocks, text: str) -> None:
+        try:
+            channel = client.conversations_open(users=user)["channel"]["id"]
+            client.chat_postMessage(channel=channel, blocks=blocks, text=text)
+        except SlackApiError as exc:
+            log.info("could not DM %s: %s", user, exc.response.get("error"))
 
     def on_save_draft(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
         ack()
@@ -128,6 +199,10 @@ class MentorHandlers:
             self._dm(client, user, f"Your draft wasn't saved: {escape(str(exc))}")
             return
         self._dm(client, user, f":memo: Saved your draft “{escape(draft.title)}”. L&D will review it; thank you!")
+        if request_id is not None:
+            request = self.service.handoff(None).get(int(request_id))
+            if request is not None and request.status == "resolved":
+                self._resolved(client, request, job_aid=f"being written up as a job aid, “{escape(draft.title)}”")
         if self.service.settings.admin_channel:
             try:
                 client.chat_postMessage(

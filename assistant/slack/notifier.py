@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from assistant.db.database import Database
 from assistant.db.models import Interaction, Mentor, MentorOffer, MentorRequest
 from assistant.slack import mentor_blocks as ui
-from assistant.slack.formatting import truncate
+from assistant.slack.formatting import escaped
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class SlackNotifier:
 
     def offer(self, request: MentorRequest, offer: MentorOffer, mentor: Mentor) -> tuple[str | None, str | None]:
         blocks = ui.offer_blocks(request, offer, self._shown(request), self.offer_minutes)
-        text = f"Can you help with a question? {truncate(request.question, 150)}"
+        text = f"Can you help with a question? {escaped(request.question, 150)}"
         response = self._dm(mentor.slack_id, blocks, text)
         return (response["channel"], response["ts"]) if response else (None, None)
 
@@ -84,7 +84,7 @@ class SlackNotifier:
             self.client.chat_postMessage,
             channel=self.escalation_channel,
             blocks=ui.escalation_blocks(request, why, tried),
-            text=f"A question needs a person: {truncate(request.question, 150)}",
+            text=f"A question needs a person: {escaped(request.question, 150)}",
         )
 
     def resolved(self, request: MentorRequest) -> None:

@@ -63,6 +63,7 @@ class _Fault:
     retry_after: int | None
     error: str | None
     times: int
+    after_success: bool = False  # do the work (a message is posted), then answer `status` anyway
 
 
 class SlackAPIStub:
@@ -76,6 +77,10 @@ class SlackAPIStub:
         self.usergroups: dict[str, list[str]] = {}  # usergroup id -> members (usergroups.users.list)
         self.members: dict[str, list[str]] = {}  # channel id -> members (conversations.members)
         self.uploads: dict[str, dict[str, Any]] = {}  # file id -> {"filename", "bytes", "title", "length"}
+        self.bot_channels: set[str] = set()  # channels Moment is a member of (conversations.info is_member)
+        self.messages: dict[str, list[dict]] = {}  # channel id -> messages (posted, or seeded with add_message)
+        self.min_post_interval: float | None = None  # when set, faster chat.postMessage per channel gets 429
+        self._last_post: dict[str, float] = {}
         self._calls: list[Call] = []
         self._faults: dict[str, list[_Fault]] = {}
         self._cond = threading.Condition()
@@ -135,13 +140,27 @@ class SlackAPIStub:
     # -- faults ----------------------------------------------------------------------------------
 
     def fail_next(
-        self, method: str, status: int = 429, retry_after: int | None = 1, times: int = 1, error: str | None = None
+        self,
+        method: str,
+        status: int = 429,
+        retry_after: int | None = 1,
+        times: int = 1,
+        error: str | None = None,
+        after_success: bool = False,
     ) -> None:
         """The next `times` calls of `method` fail: HTTP `status` (429 with Retry-After and `ratelimited`,
-        500/503 with an error body), or, with `error`, HTTP 200 `{"ok": false, "error": error}`."""
+        500/503 with an error body), or, with `error`, HTTP 200 `{"ok": false, "error": error}`.
+        `after_success`: the call takes effect (a message is posted) and still answers `status`, as Slack
+        sometimes does when it times out internally after posting."""
         with self._cond:
             self._faults.setdefault(method, []).append(
-                _Fault(status=200 if error else status, retry_after=retry_after, error=error, times=times)
+                _Fault(
+                    status=200 if error else status,
+                    retry_after=retry_after,
+                    error=error,
+                    times=times,
+                    after_success=after_success,
+                )
             )
 
     def _take_fault(self, method: str) -> _Fault | None:
@@ -183,6 +202,21 @@ class SlackAPIStub:
         with self._cond:
             self._calls.clear()
             self._faults.clear()
+
+    def add_message(
+        self, channel: str, text: str, *, user: str, ts: str | None = None, thread_ts: str | None = None, **extra
+    ) -> dict:
+        """A message people wrote (seen by conversations.history / conversations.replies)."""
+        msg = {"type": "message", "text": text, "user": user, "ts": ts or self.next_ts(), **extra}
+        if thread_ts:
+            msg["thread_ts"] = thread_ts
+        with self._cond:
+            self.messages.setdefault(channel, []).append(msg)
+        return msg
+
+    def channel_messages(self, channel: str) -> list[dict]:
+        with self._cond:
+            return list(self.messages.get(channel, []))
 
     def _record(self, call: Call) -> None:
         with self._cond:
@@ -228,7 +262,53 @@ class SlackAPIStub:
         if problem:
             return {"ok": False, "error": problem}
         ts = self.next_ts()
-        return {"ok": True, "channel": p["channel"], "ts": ts, "message": self._message(p, ts)}
+        message = self._message(p, ts)
+        if isinstance(p.get("metadata"), dict):
+            message["metadata"] = p["metadata"]
+        with self._cond:
+            self.messages.setdefault(p["channel"], []).append(message)
+        return {"ok": True, "channel": p["channel"], "ts": ts, "message": message}
+
+    def _rate_limited(self, method: str, params: dict) -> bool:
+        """With `min_post_interval` set: a second chat.postMessage to one channel too soon is refused."""
+        if method != "chat.postMessage" or self.min_post_interval is None:
+            return False
+        channel, now = params.get("channel"), time.monotonic()
+        with self._cond:
+            last = self._last_post.get(channel)
+            if last is not None and now - last < self.min_post_interval:
+                return True
+            self._last_post[channel] = now
+        return False
+
+    def _m_conversations_replies(self, p):
+        root = p.get("ts")
+        msgs = [m for m in self.channel_messages(p.get("channel")) if m["ts"] == root or m.get("thread_ts") == root]
+        if not msgs:
+            return {"ok": False, "error": "thread_not_found"}
+        msgs.sort(key=lambda m: float(m["ts"]))
+        return {"ok": True, "messages": msgs[: int(p.get("limit") or 1000)], "has_more": False}
+
+    def _m_conversations_history(self, p):
+        msgs = self.channel_messages(p.get("channel"))
+        msgs = [m for m in msgs if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
+        oldest = float(p.get("oldest") or 0)
+        msgs = sorted((m for m in msgs if float(m["ts"]) >= oldest), key=lambda m: -float(m["ts"]))
+        return {"ok": True, "messages": msgs[: int(p.get("limit") or 100)], "has_more": False}
+
+    def _m_conversations_info(self, p):
+        channel = p.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        return {
+            "ok": True,
+            "channel": {"id": channel, "is_member": channel in self.bot_channels, "is_archived": False},
+        }
+
+    def _m_reactions_remove(self, p):
+        if not p.get("name") or not p.get("timestamp"):
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True}
 
     def _m_chat_postEphemeral(self, p):
         if not p.get("channel"):
@@ -443,11 +523,16 @@ class _Handler(BaseHTTPRequestHandler):
             call.status, call.response = 200, {"ok": False, "error": "invalid_auth"}
         elif fault is not None and fault.error:
             call.status, call.response = 200, {"ok": False, "error": fault.error}
+        elif fault is None and stub._rate_limited(method, params):
+            call.status, call.response = 429, {"ok": False, "error": "ratelimited"}
+            extra["Retry-After"] = "1"
         elif fault is not None and fault.status == 429:
             call.status, call.response = 429, {"ok": False, "error": "ratelimited"}
             if fault.retry_after is not None:
                 extra["Retry-After"] = str(fault.retry_after)
         elif fault is not None:
+            if fault.after_success:
+                stub.answer(method, params)  # it happened; the answer is lost
             call.status, call.response = fault.status, {"ok": False, "error": "fatal_error"}
         else:
             call.response = stub.answer(method, params)

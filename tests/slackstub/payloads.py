@@ -398,3 +398,68 @@ def button(blocks: list[dict], action_id: str) -> dict | None:
             if element.get("action_id") == action_id:
                 return element
     return None
+
+
+def channel_message(
+    text: str,
+    *,
+    user: str,
+    channel: str,
+    ts: str | None = None,
+    thread_ts: str | None = None,
+    channel_type: str = "channel",
+    subtype: str | None = None,
+    files: list[dict] | None = None,
+) -> dict:
+    """A person's message in a channel (`message.channels`; `channel_type="group"` for a private one,
+    `"im"` for a DM)."""
+    ts = ts or new_ts()
+    event = {
+        "client_msg_id": secrets.token_hex(16),
+        "type": "message",
+        "text": text,
+        "user": user,
+        "ts": ts,
+        "blocks": _rich_text(text),
+        "team": TEAM_ID,
+        "channel": channel,
+        "event_ts": ts,
+        "channel_type": channel_type,
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+        event["parent_user_id"] = user
+    if subtype:
+        event["subtype"] = subtype
+    if files:
+        event["files"] = files
+        event["upload"] = False
+    return event
+
+
+def screenshot(name: str = "image.png") -> dict:
+    """A file as it appears in a `file_share` message."""
+    return {
+        "id": "F" + uid("", 10),
+        "name": name,
+        "title": name,
+        "mimetype": "image/png",
+        "filetype": "png",
+        "size": 48211,
+        "url_private": f"https://files.slack.com/files-pri/{TEAM_ID}-F1/{name}",
+    }
+
+
+def workflow_message(text: str, *, channel: str, bot_id: str = "B0WORKFLOW1") -> dict:
+    """A Workflow Builder form posted in a channel (a bot message, with the workflow's bot id)."""
+    event = bot_message(text, channel=channel, channel_type="channel", bot_id=bot_id)
+    event["bot_profile"] = {"id": bot_id, "name": "Workflow Builder", "app_id": "A0WORKFLOW"}
+    return event
+
+
+def app_uninstalled() -> dict:
+    return {"type": "app_uninstalled"}
+
+
+def tokens_revoked(*, bot: list[str] | None = None, oauth: list[str] | None = None) -> dict:
+    return {"type": "tokens_revoked", "tokens": {"oauth": oauth or [], "bot": bot or [BOT_USER_ID]}}

@@ -1,0 +1,188 @@
+"""Help channels: channels where Moment answers people's questions without being asked.
+
+Admins choose the channels and, per channel, the content scope, whether posts from bots and forms count,
+whether an unconfident question gets a private mentor offer, and how confident an answer must be. Each
+message that looks like a question is queued (one row per message: a redelivered event or a second
+process cannot queue it twice), and one process at a time answers a channel's queue, oldest first, at
+the pace Slack allows (a lease taken with a conditional UPDATE, so it survives a crashed process).
+
+This module knows nothing of Slack.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from assistant.db.database import Database
+from assistant.db.models import HelpChannel, HelpQueueItem, utcnow
+
+CONTENT_TYPES = ("job-aid", "procedure", "reference", "video")
+MAX_QUEUE_AGE = dt.timedelta(minutes=10)  # older than this when its turn comes: the moment has passed
+
+
+class HelpChannelError(Exception):
+    """A setting that cannot be used; the message is for the admin."""
+
+
+@dataclass
+class ChannelScope:
+    """What an admin chose for a channel (`None`: leave as it is, or the default for a new channel)."""
+
+    types: list[str] | None = None
+    tags: list[str] | None = None
+    folders: list[str] | None = None
+    answer_bots: bool | None = None
+    offer_mentor: bool | None = None
+    min_confidence: float | None = None
+    unknown: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        if self.unknown:
+            raise HelpChannelError(f"I don't know these settings: {', '.join(self.unknown)}.")
+        bad = [t for t in self.types or [] if t not in CONTENT_TYPES]
+        if bad:
+            raise HelpChannelError(
+                f"Unknown content type {', '.join(bad)}: use {', '.join(CONTENT_TYPES)}."  # names typed by an admin
+            )
+        if self.min_confidence is not None and not 0.0 < self.min_confidence <= 1.0:
+            raise HelpChannelError("The confidence bar is a number above 0 and at most 1, e.g. 0.85.")
+
+
+class HelpChannels:
+    """The configured channels and their answer queues."""
+
+    def __init__(self, database: Database, default_min_confidence: float) -> None:
+        self.database = database
+        self.default_min_confidence = default_min_confidence
+
+    # -- configuration -----------------------------------------------------------------------------
+
+    def configure(self, channel_id: str, name: str | None, scope: ChannelScope, by: str) -> tuple[HelpChannel, bool]:
+        """Add a channel or change its settings; returns it and whether it is new."""
+        scope.check()
+        with self.database.session() as session:
+            channel = session.get(HelpChannel, channel_id)
+            created = channel is None
+            if created:
+                channel = HelpChannel(
+                    channel_id=channel_id, types=[], tags=[], folders=[], answer_bots=False, offer_mentor=True
+                )
+                session.add(channel)
+            channel.name = name or channel.name
+            channel.added_by = by if created else channel.added_by
+            for attr in ("types", "tags", "folders", "answer_bots", "offer_mentor", "min_confidence"):
+                value = getattr(scope, attr)
+                if value is not None:
+                    setattr(channel, attr, value)
+            session.flush()
+            return channel, created
+
+    def remove(self, channel_id: str) -> bool:
+        with self.database.session() as session:
+            channel = session.get(HelpChannel, channel_id)
+            if channel is None:
+                return False
+            session.delete(channel)
+            session.execute(
+                update(HelpQueueItem)
+                .where(HelpQueueItem.channel_id == channel_id, HelpQueueItem.status == "queued")
+                .values(status="dropped", done_at=utcnow())
+            )
+            return True
+
+    def get(self, channel_id: str) -> HelpChannel | None:
+        with self.database.session() as session:
+            return session.get(HelpChannel, channel_id)
+
+    def all(self) -> list[HelpChannel]:
+        with self.database.session() as session:
+            return list(session.scalars(select(HelpChannel).order_by(HelpChannel.name, HelpChannel.channel_id)).all())
+
+    def min_confidence(self, channel: HelpChannel) -> float:
+        return channel.min_confidence if channel.min_confidence is not None else self.default_min_confidence
+
+    # -- the queue -------------------------------------------------------------------------------
+
+    def enqueue(self, channel_id: str, message_ts: str, user_id: str, text: str, team_id: str | None = None) -> bool:
+        """Queue a message; False when it is already queued (a redelivery, or another process)."""
+        try:
+            with self.database.session() as session:
+                session.add(
+                    HelpQueueItem(
+                        channel_id=channel_id, message_ts=message_ts, user_id=user_id, team_id=team_id, text=text
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def claim(self, channel_id: str, holder: str, seconds: float, now: dt.datetime | None = None) -> bool:
+        """Take (or extend) the right to answer the channel's queue for `seconds`."""
+        now = now or utcnow()
+        with self.database.session() as session:
+            won = session.execute(
+                update(HelpChannel)
+                .where(
+                    HelpChannel.channel_id == channel_id,
+                    or_(
+                        HelpChannel.drainer.is_(None),
+                        HelpChannel.drainer == holder,
+                        HelpChannel.drain_until < now,
+                    ),
+                )
+                .values(drainer=holder, drain_until=now + dt.timedelta(seconds=seconds))
+            ).rowcount
+        return bool(won)
+
+    def release(self, channel_id: str, holder: str) -> None:
+        with self.database.session() as session:
+            session.execute(
+                update(HelpChannel)
+                .where(HelpChannel.channel_id == channel_id, HelpChannel.drainer == holder)
+                .values(drainer=None, drain_until=None)
+            )
+
+    def next_queued(self, channel_id: str) -> HelpQueueItem | None:
+        """The oldest message still waiting in the channel (by its Slack timestamp)."""
+        with self.database.session() as session:
+            return session.scalars(
+                select(HelpQueueItem)
+                .where(HelpQueueItem.channel_id == channel_id, HelpQueueItem.status == "queued")
+                .order_by(HelpQueueItem.message_ts, HelpQueueItem.id)
+                .limit(1)
+            ).first()
+
+    def has_queued(self, channel_id: str) -> bool:
+        return self.next_queued(channel_id) is not None
+
+    def finish(self, item_id: int, status: str, interaction_id: int | None = None) -> None:
+        with self.database.session() as session:
+            session.execute(
+                update(HelpQueueItem)
+                .where(HelpQueueItem.id == item_id)
+                .values(status=status, done_at=utcnow(), interaction_id=interaction_id)
+            )
+
+    def waiting_channels(self, now: dt.datetime | None = None) -> list[str]:
+        """Channels with queued messages and nobody answering them (a process stopped mid-queue)."""
+        now = now or utcnow()
+        with self.database.session() as session:
+            return list(
+                session.scalars(
+                    select(HelpQueueItem.channel_id)
+                    .join(HelpChannel, HelpChannel.channel_id == HelpQueueItem.channel_id)
+                    .where(
+                        HelpQueueItem.status == "queued",
+                        or_(HelpChannel.drainer.is_(None), HelpChannel.drain_until < now),
+                    )
+                    .distinct()
+                ).all()
+            )
+
+
+def too_old(item: HelpQueueItem, now: dt.datetime | None = None) -> bool:
+    return (now or utcnow()) - item.created_at > MAX_QUEUE_AGE
