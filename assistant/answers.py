@@ -165,10 +165,18 @@ def compose(
     )
 
 
+def passage_of(hit: DocumentHit, query_terms, term_ids_of=None) -> str:
+    """The passage shown for a hit: the reader's choice when it read the page, else the sentences of
+    the best chunk that match the question's words."""
+    if hit.passage is not None:
+        return hit.passage
+    return snippet(hit.chunk.text, query_terms, term_ids_of)
+
+
 def _source(rank, hit: DocumentHit, query, query_terms, term_ids_of, today, base_url) -> Source:
     meta = hit.doc.meta
     chunk = hit.chunk
-    passage = snippet(chunk.text, query_terms, term_ids_of)
+    passage = passage_of(hit, query_terms, term_ids_of)
     start = chunk.start_seconds
     if chunk.cue_starts and passage:
         offset = chunk.text.find(passage.split("\n")[0].rstrip("…")[:40])

@@ -41,7 +41,7 @@ def main(ctx: click.Context, home: Path | None) -> None:
 
 @main.group()
 def model() -> None:
-    """The embedding model."""
+    """The embedding model and the reader."""
 
 
 @model.command("prepare")
@@ -60,6 +60,51 @@ def model_prepare(ctx: click.Context) -> None:
     except ModelError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Model ready: {embedder.spec.describe()}")
+
+
+@model.command("train-reader")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="The training corpora: one folder per source with questions.jsonl and corpus/ (shared/corpora/training).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the ONNX reader goes (default: the shipped one, assistant/reader/model).",
+)
+@click.option("--minutes", default=80.0, show_default=True, help="Stop training after this long.")
+@click.option("--epochs", default=3.0, show_default=True, help="Passes over the training groups.")
+@click.option("--layers", default=3, show_default=True, help="Transformer layers kept from all-MiniLM-L6-v2.")
+@click.option("--seed", default=13, show_default=True)
+@click.pass_context
+def model_train_reader(
+    ctx, data_dir: Path, out_dir: Path | None, minutes: float, epochs: float, layers: int, seed: int
+):
+    """Train the reader (a cross-encoder) on CPU from the bundled weights and export it to int8 ONNX.
+
+    About 80 minutes on 2 cores with the defaults; never needed by the set-up (the trained reader ships).
+    """
+    import logging
+
+    from assistant.reader.model import MODEL_DIR
+    from assistant.reader.train import TrainConfig, train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    settings = _settings(ctx)
+    config = TrainConfig(minutes=minutes, epochs=epochs, layers=layers, seed=seed)
+    work = settings.home / "reader-train"
+    work.mkdir(parents=True, exist_ok=True)
+    record = train(data_dir, out_dir or MODEL_DIR, work, config, settings.model_cache)
+    best = record["best"]
+    click.echo(
+        f"Reader written to {out_dir or MODEL_DIR}: validation accuracy {best['accuracy']:.3f} "
+        f"(bi-encoder {record['baseline']['accuracy']:.3f}), AUC {best['auc']:.3f} "
+        f"(bi-encoder {record['baseline']['auc']:.3f}); {record['steps']} steps in {record['seconds']} s."
+    )
 
 
 # --- index --------------------------------------------------------------------------------------
@@ -268,22 +313,58 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, types: tuple, t
     "--calibrate", is_flag=True, help="Choose fusion and the answer threshold on these questions and save them."
 )
 @click.option(
+    "--remove-gold-pages",
+    "remove_every",
+    type=click.IntRange(min=2),
+    help="Near-miss test: index --content without every N-th page that is some question's only gold page; "
+    "the questions that lose their page must be declined.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object with every figure and each question's rank."
 )
 @click.pass_context
-def eval_command(ctx, questions_file, k, content_dir, index_dir, split, compare, calibrate, as_json) -> None:
+def eval_command(ctx, questions_file, k, content_dir, index_dir, split, compare, calibrate, remove_every, as_json):
     """Measure retrieval on QUESTIONS_FILE (JSON lines: {"question", "gold": [paths]}; gold [] = no answer).
 
-    Reports recall@1, recall@5 and MRR@10 over answerable questions, the share of answerable questions
-    answered and of unanswerable ones declined, and each question's rank. With --content, the index is
-    (re)built from that folder first (incrementally), into --index or a folder beside the default one.
+    Reports recall@1, recall@5 and MRR@10 over answerable questions, first passage right (questions with
+    an `answer`), the share of answerable questions answered and of unanswerable ones declined, the AUC
+    of the confidence, and each question's rank. With the reader on, Moment without it is measured in the
+    same run (`moment-retrieval`). With --content, the index is (re)built from that folder first
+    (incrementally), into --index or a folder beside the default one.
     """
+    import shutil
+
     from assistant import evaluation
-    from assistant.retrieval import CALIBRATION_FILE, Retriever
+    from assistant.reader import reader_for
+    from assistant.retrieval import CALIBRATION_FILE, READER_CALIBRATION_FILE, RetrievalParams, Retriever
     from indexer.embedding import load_embedder
     from indexer.store import IndexStore
 
     settings = _settings(ctx)
+    try:
+        questions = evaluation.load_questions(questions_file, split)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not questions:
+        raise click.ClickException("No questions to evaluate.")
+    if remove_every:
+        if content_dir is None:
+            raise click.ClickException("--remove-gold-pages needs --content (the folder to take pages out of).")
+        removed, questions = evaluation.remove_gold_pages(questions, remove_every)
+        source = content_dir
+        content_dir = settings.home / "eval-content" / f"{source.resolve().name}-minus-every-{remove_every}"
+        shutil.rmtree(content_dir, ignore_errors=True)
+        gone = {(source / p).resolve() for p in removed}
+        shutil.copytree(
+            source, content_dir, ignore=lambda d, names: [n for n in names if (Path(d) / n).resolve() in gone]
+        )
+        if not as_json:
+            click.echo(
+                f"Removed {len(removed)} gold pages; {sum(not q.answerable for q in questions)} questions "
+                f"now have no answer in {content_dir}.",
+                err=True,
+            )
+        index_dir = index_dir or settings.home / "eval-indexes" / content_dir.name
     if content_dir is not None and index_dir is None:
         index_dir = settings.home / "eval-indexes" / content_dir.resolve().name
     if content_dir is not None:
@@ -292,26 +373,28 @@ def eval_command(ctx, questions_file, k, content_dir, index_dir, split, compare,
             raise click.ClickException(f"Could not index {content_dir}: {report.failed[:3]}")
     store = IndexStore(index_dir or settings.index_dir, keep=settings.index_keep)
     embedder = load_embedder(settings.embedding_model, settings.embedding_backend, settings.model_cache)
-    retriever = Retriever(store, embedder)
-    questions = evaluation.load_questions(questions_file, split)
-    if not questions:
-        raise click.ClickException("No questions to evaluate.")
+    reader, reader_state = reader_for(settings)
+    if reader_state.problem:
+        click.secho(f"Warning: {reader_state.problem} Measuring retrieval alone.", fg="yellow", err=True)
+    retrieval_only = Retriever(store, embedder)
+    retriever = Retriever(store, embedder, reader=reader) if reader else retrieval_only
     if calibrate:
-        params = evaluation.calibrate(retriever, questions)
-        CALIBRATION_FILE.write_text(json.dumps(params, indent=2) + "\n")
-        click.echo(f"Saved calibration to {CALIBRATION_FILE}: {json.dumps(params)}", err=True)
-        from assistant.retrieval import RetrievalParams
-
-        retriever = Retriever(store, embedder, RetrievalParams.load())
-    systems = ["moment", "bm25", "dense"] if compare else ["moment"]
-    result = evaluation.evaluate(retriever, questions, systems, k)
-    if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
-        return
+        target = READER_CALIBRATION_FILE if reader else CALIBRATION_FILE
+        params = evaluation.calibrate(retriever, questions, base=retrieval_only.params)
+        target.write_text(json.dumps(params, indent=2) + "\n")
+        click.echo(f"Saved calibration to {target}: {json.dumps(params)}", err=True)
+        retriever = Retriever(store, embedder, RetrievalParams.load(target), reader=reader)
+    systems = ["moment"] + (["moment-retrieval"] if reader else []) + (["bm25", "dense"] if compare else [])
+    result = evaluation.evaluate(retriever, questions, systems, k, {"moment-retrieval": retrieval_only})
     data = result.to_dict()
+    data["reader"] = {"on": reader_state.on, "description": reader_state.description, "problem": reader_state.problem}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
     click.echo(
         f"{data['questions']} questions ({data['answerable']} answerable, {data['unanswerable']} without an answer)"
         f"{' in split ' + split if split else ''}, index {retriever.version().version}\n"
+        f"Reader: {reader_state.description}\n"
     )
     click.echo(result.table())
     misses = [q for q in data["per_question"] if q["gold"] and (q.get("moment_rank") is None or q["moment_rank"] > 5)]

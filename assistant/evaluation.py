@@ -2,10 +2,20 @@
 
 A questions file has one JSON object per line: {"question": str, "gold": [paths relative to the
 content root]}; `"gold": []` marks a question the content cannot answer. Optional keys: `split`
-("dev" or "test": tune on dev, report test), `kind`, `note`.
+("dev" or "test": tune on dev, report test), `kind` ("near-miss", "off-topic", ...), `answer` (or
+`answer_text`: the text of the section that answers, for "first passage right"), `note`.
+
+Passages: "first passage right" means the first source is a gold page and the passage shown lies in
+the answering section: at least half of the passage's content words (lower-cased words of two
+letters or more, stop words left out) occur in the answer's text.
+
+Deciding: beside the answer and decline rates at the calibrated threshold, the AUC of the
+confidence (answerable questions against unanswerable ones, and against near-misses alone) and the
+share of unanswerable questions declined at the threshold that answers 90% of answerable ones.
 
 Systems compared in one run, on the same index:
-- `moment`: the fused retriever with its calibrated answer/decline decision;
+- `moment`: the fused retriever and the reader with their calibrated answer/decline decision;
+- `moment-retrieval`: the same without the reader (`MOMENT_READER=off`), when the reader is on;
 - `bm25`: plain keyword search (the same BM25 index, words as typed), documents ranked by their best
   chunk;
 - `dense`: the plain vector search most bots do: one vector per chunk, flat search, documents in
@@ -16,12 +26,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from assistant.answers import passage_of
 from assistant.questions import prepare
 from assistant.retrieval import Retriever
 
@@ -32,6 +44,7 @@ class EvalQuestion:
     gold: tuple[str, ...]
     split: str | None = None
     kind: str | None = None
+    answer: str | None = None
 
     @property
     def answerable(self) -> bool:
@@ -47,13 +60,38 @@ def load_questions(path: Path, split: str | None = None) -> list[EvalQuestion]:
         try:
             data = json.loads(line)
             item = EvalQuestion(
-                str(data["question"]), tuple(data.get("gold") or ()), data.get("split"), data.get("kind")
+                str(data["question"]),
+                tuple(data.get("gold") or ()),
+                data.get("split"),
+                data.get("kind"),
+                data.get("answer") or data.get("answer_text") or None,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}, line {number}: not a question object ({exc})") from None
         if split is None or item.split in (None, split):
             questions.append(item)
     return questions
+
+
+def remove_gold_pages(questions: list[EvalQuestion], every: int) -> tuple[list[str], list[EvalQuestion]]:
+    """A near-miss set from an answerable one: every `every`-th page (in path order) that is the single
+    gold page of some question is removed; questions left without a gold page become unanswerable
+    near-misses (`gold: []`, kind "near-miss"), with the related pages still there."""
+    from dataclasses import replace
+
+    if every < 1:
+        raise ValueError("every must be at least 1")
+    singles = sorted({q.gold[0] for q in questions if len(q.gold) == 1})
+    removed = singles[every - 1 :: every]
+    gone = set(removed)
+    out = []
+    for q in questions:
+        gold = tuple(g for g in q.gold if g not in gone)
+        if q.gold and not gold:
+            out.append(replace(q, gold=(), kind="near-miss", answer=None))
+        else:
+            out.append(replace(q, gold=gold))
+    return removed, out
 
 
 @dataclass
@@ -64,6 +102,7 @@ class Ranked:
     confidence: float | None = None
     answered: bool | None = None
     features: dict | None = None
+    passage: str | None = None  # the first source's passage, as shown
 
 
 @dataclass
@@ -75,14 +114,27 @@ class SystemReport:
     answered_when_answerable: float | None
     declined_when_unanswerable: float | None
     ranks: list[int | None] = field(default_factory=list)  # rank of the first gold page, 1-based
+    first_passage_right: float | None = None
+    passage_questions: int = 0  # answerable questions with an answer text
+    passage_right: list[bool | None] = field(default_factory=list)
+    auc: float | None = None  # confidence, answerable vs unanswerable
+    near_miss_auc: float | None = None  # confidence, answerable vs near-misses
+    declined_at_90: float | None = None  # unanswerable declined when 90% of answerable are answered
+    near_miss_declined_at_90: float | None = None
 
     def to_dict(self) -> dict:
         return {
             "recall@1": round(self.recall_at_1, 4),
             "recall@5": round(self.recall_at_5, 4),
             "mrr@10": round(self.mrr_at_10, 4),
+            "first_passage_right": _round(self.first_passage_right),
+            "passage_questions": self.passage_questions,
             "answered_when_answerable": _round(self.answered_when_answerable),
             "declined_when_unanswerable": _round(self.declined_when_unanswerable),
+            "auc": _round(self.auc),
+            "near_miss_auc": _round(self.near_miss_auc),
+            "declined_at_90_answered": _round(self.declined_at_90),
+            "near_miss_declined_at_90_answered": _round(self.near_miss_declined_at_90),
         }
 
 
@@ -103,6 +155,24 @@ def score_system(name: str, questions: list[EvalQuestion], rankings: list[Ranked
         return sum(1 for i in ids if test(i)) / len(ids) if ids else float("nan")
 
     decides = all(r.answered is not None for r in rankings)
+    passage_right: list[bool | None] = [
+        (r.paths[:1] != [] and r.paths[0] in q.gold and passage_inside(r.passage or "", q.answer))
+        if q.answerable and q.answer
+        else None
+        for q, r in zip(questions, rankings, strict=True)
+    ]
+    judged = [x for x in passage_right if x is not None]
+    deciding: dict = {}
+    if decides and answerable and unanswerable:
+        pos = [rankings[i].confidence or 0.0 for i in answerable]
+        neg = [rankings[i].confidence or 0.0 for i in unanswerable]
+        near = [rankings[i].confidence or 0.0 for i in unanswerable if questions[i].kind == "near-miss"]
+        deciding = {
+            "auc": auc(pos, neg),
+            "declined_at_90": declined_at(pos, neg, 0.9),
+            "near_miss_auc": auc(pos, near) if near else None,
+            "near_miss_declined_at_90": declined_at(pos, near, 0.9) if near else None,
+        }
     return SystemReport(
         name=name,
         recall_at_1=share(answerable, lambda i: ranks[i] == 1),
@@ -115,44 +185,96 @@ def score_system(name: str, questions: list[EvalQuestion], rankings: list[Ranked
         if decides and unanswerable
         else None,
         ranks=ranks,
+        first_passage_right=sum(judged) / len(judged) if judged else None,
+        passage_questions=len(judged),
+        passage_right=passage_right,
+        **deciding,
     )
 
 
+_WORD = re.compile(r"[a-z0-9][a-z0-9'’-]*[a-z0-9]")
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-cased words of two letters or more, without stop words (the overlap rule's unit)."""
+    from assistant.retrieval import _STOP
+
+    return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+
+
+def passage_inside(passage: str, answer: str | None, share: float = 0.5) -> bool:
+    """True when at least `share` of the passage's content words occur in the answering section."""
+    if not answer:
+        return False
+    words = content_words(passage)
+    if not words:
+        return False
+    known = set(content_words(answer))
+    return sum(w in known for w in words) >= share * len(words)
+
+
+def auc(positive: list[float], negative: list[float]) -> float | None:
+    """The probability that a random positive scores above a random negative (ties count half)."""
+    if not positive or not negative:
+        return None
+    pos = np.asarray(positive)[:, None]
+    neg = np.asarray(negative)[None, :]
+    return float(((pos > neg).sum() + 0.5 * (pos == neg).sum()) / (pos.size * neg.size))
+
+
+def declined_at(positive: list[float], negative: list[float], answered: float = 0.9) -> float | None:
+    """The share of `negative` declined by the threshold that answers `answered` of `positive`."""
+    if not positive or not negative:
+        return None
+    threshold = np.quantile(np.asarray(positive), 1 - answered, method="lower")
+    return float(np.mean(np.asarray(negative) < threshold))
+
+
 def rank_moment(retriever: Retriever, question: str, k: int = 10) -> Ranked:
+    """Moment as the asker gets it: the same search and the same passage as `MomentService.ask`."""
     prepared = prepare(question)
     if not prepared.searchable:
         return Ranked([], 0.0, False, {})
     result = retriever.search(prepared.text, k=k)
     answered = bool(result.hits) and result.confidence >= retriever.params.threshold
-    return Ranked([h.doc.path for h in result.hits], result.confidence, answered, result.features)
+    passage = None
+    if result.hits:
+        keywords = retriever.version().keywords
+        passage = passage_of(result.hits[0], result.query_terms, lambda texts: [keywords.query_terms(t) for t in texts])
+    return Ranked([h.doc.path for h in result.hits], result.confidence, answered, result.features, passage)
 
 
 def rank_bm25(retriever: Retriever, question: str, k: int = 10) -> Ranked:
     version = retriever.version()
     ids, _ = version.keywords.search(prepare(question).text, 200, fuzzy=False)
-    return Ranked(_first_per_document(version, ids, k))
+    return _first_per_document(version, ids, k)
 
 
 def rank_dense(retriever: Retriever, question: str, k: int = 10) -> Ranked:
     version = retriever.version()
     query = retriever.embedder.encode([prepare(question).text or " "])
     _, ids = version.dense.search(query, min(version.size, 200))
-    return Ranked(_first_per_document(version, [int(i) for i in ids[0] if i >= 0], k))
+    return _first_per_document(version, [int(i) for i in ids[0] if i >= 0], k)
 
 
-def _first_per_document(version, chunk_ids, k: int) -> list[str]:
+def _first_per_document(version, chunk_ids, k: int) -> Ranked:
+    """Documents in order of their first chunk; the passage is the first document's best chunk."""
     seen: list[str] = []
+    first_chunk = None
     for cid in chunk_ids:
         path = version.documents[int(version.chunk_doc[int(cid)])].path
         if path not in seen:
             seen.append(path)
+            first_chunk = int(cid) if first_chunk is None else first_chunk
             if len(seen) == k:
                 break
-    return seen
+    passage = version.chunks([first_chunk])[first_chunk].chunk.text if first_chunk is not None else None
+    return Ranked(seen, passage=passage)
 
 
 SYSTEMS: dict[str, Callable[[Retriever, str, int], Ranked]] = {
     "moment": rank_moment,
+    "moment-retrieval": rank_moment,  # run on a retriever without the reader
     "bm25": rank_bm25,
     "dense": rank_dense,
 }
@@ -185,6 +307,8 @@ class EvalReport:
                             "answered": self.rankings["moment"][i].answered,
                             "confidence": round(self.rankings["moment"][i].confidence or 0.0, 4),
                             "top": self.rankings["moment"][i].paths[:1],
+                            "passage_right": self.systems["moment"].passage_right[i],
+                            "passage": self.rankings["moment"][i].passage,
                         }
                         if "moment" in self.rankings
                         else {}
@@ -209,13 +333,18 @@ class EvalReport:
     def table(self) -> str:
         """A Markdown table of every system's figures."""
         lines = [
-            "| system | recall@1 | recall@5 | MRR@10 | answers answerable | declines unanswerable |",
-            "|---|---|---|---|---|---|",
+            "| system | recall@1 | recall@5 | MRR@10 | first passage right | answers answerable "
+            "| declines unanswerable | AUC (near-miss AUC) | declined at 90% answered (near-misses) |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for name, r in self.systems.items():
+            near_auc = f" ({_num(r.near_miss_auc)})" if r.near_miss_auc is not None else ""
+            near_declined = f" ({_pct(r.near_miss_declined_at_90)})" if r.near_miss_declined_at_90 is not None else ""
             lines.append(
                 f"| {name} | {r.recall_at_1:.3f} | {r.recall_at_5:.3f} | {r.mrr_at_10:.3f} | "
-                f"{_pct(r.answered_when_answerable)} | {_pct(r.declined_when_unanswerable)} |"
+                f"{_num(r.first_passage_right)} | "
+                f"{_pct(r.answered_when_answerable)} | {_pct(r.declined_when_unanswerable)} | "
+                f"{_num(r.auc)}{near_auc} | {_pct(r.declined_at_90)}{near_declined} |"
             )
         return "\n".join(lines)
 
@@ -224,9 +353,23 @@ def _pct(value: float | None) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:.0%}"
 
 
-def evaluate(retriever: Retriever, questions: list[EvalQuestion], systems: list[str], k: int = 10) -> EvalReport:
-    """Run every named system on every question."""
-    rankings = {name: [SYSTEMS[name](retriever, q.question, k) for q in questions] for name in systems}
+def _num(value: float | None) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+def evaluate(
+    retriever: Retriever,
+    questions: list[EvalQuestion],
+    systems: list[str],
+    k: int = 10,
+    retrievers: dict[str, Retriever] | None = None,
+) -> EvalReport:
+    """Run every named system on every question (`retrievers` gives a system its own retriever, e.g.
+    `moment-retrieval` one without the reader)."""
+    retrievers = retrievers or {}
+    rankings = {
+        name: [SYSTEMS[name](retrievers.get(name, retriever), q.question, k) for q in questions] for name in systems
+    }
     reports = {name: score_system(name, questions, rankings[name], k) for name in systems}
     return EvalReport(questions, reports, rankings)
 
@@ -256,41 +399,78 @@ COVERAGE_WEIGHTS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
 FEATURES = ["cosine", "keyword", "known_terms", "agreement", "margin", "coverage"]
 
 
-def calibrate(retriever: Retriever, questions: list[EvalQuestion]) -> dict:
+READER_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
+READER_PRIOR_WEIGHTS = (0.0, 3.0, 6.0, 10.0)
+
+
+class _ScoreCache:
+    """The reader with its scores remembered, so a calibration grid reads each passage once."""
+
+    def __init__(self, reader) -> None:
+        self._reader = reader
+        self._seen: dict[tuple[str, str], float] = {}
+
+    def __getattr__(self, name):
+        return getattr(self._reader, name)
+
+    def score(self, question: str, passages) -> np.ndarray:
+        missing = [p for p in dict.fromkeys(passages) if (question, p) not in self._seen]
+        if missing:
+            for p, value in zip(missing, self._reader.score(question, missing).tolist(), strict=True):
+                self._seen[(question, p)] = value
+        return np.array([self._seen[(question, p)] for p in passages], dtype=np.float32)
+
+
+def calibrate(retriever: Retriever, questions: list[EvalQuestion], base=None) -> dict:
     """Choose fusion weights and the answer/decline model on `questions` (the dev split).
 
+    Without the reader:
     1. Fusion: the keyword and coverage weights with the best recall@5 + MRR@10 on answerable questions.
-    2. Confidence: logistic regression of "has an answer in the content" on the top result's features.
+    With the reader (the retrieval weights of `base`, the reader-off calibration, are kept):
+    1. The reader's weight in the page order: the best recall@5 + MRR@10 + first passage right.
+    Then, either way:
+    2. Confidence: logistic regression of "has an answer in the content" on the top result's features
+       (with the reader: its probability for the first passage too).
     3. Threshold: the one that maximises the worse of the answer rate (answerable questions) and the
        decline rate (unanswerable ones), so neither is bought with the other.
     """
     from dataclasses import replace
 
-    base = retriever.params
+    base = base or retriever.params
+    reader = retriever.reader
+    if reader is not None:
+        from assistant.reader.reading import PassageReader
+
+        reader = PassageReader(_ScoreCache(reader.reader), reader.pages, reader.windows, reader.focus_margin)
+
+    def trial(params) -> tuple[float, list[Ranked]]:
+        candidate = Retriever(retriever.store, retriever.embedder, params, reader=reader)
+        rankings = [rank_moment(candidate, q.question) for q in questions]
+        report = score_system("trial", questions, rankings)
+        return report.recall_at_5 + report.mrr_at_10 + (report.first_passage_right or 0.0), rankings
+
     best = None
-    for keyword_weight in KEYWORD_WEIGHTS:
-        for coverage_weight in COVERAGE_WEIGHTS:
-            trial = Retriever(
-                retriever.store,
-                retriever.embedder,
-                replace(base, keyword_weight=keyword_weight, coverage_weight=coverage_weight),
-            )
-            report = score_system("trial", questions, [rank_moment(trial, q.question) for q in questions])
-            objective = report.recall_at_5 + report.mrr_at_10
-            if best is None or objective > best[0] + 1e-9:
-                best = (objective, keyword_weight, coverage_weight)
-    _, keyword_weight, coverage_weight = best
-    tuned = Retriever(
-        retriever.store,
-        retriever.embedder,
-        replace(base, keyword_weight=keyword_weight, coverage_weight=coverage_weight),
-    )
-    rankings = [rank_moment(tuned, q.question) for q in questions]
+    if reader is None:
+        grid = [
+            replace(base, keyword_weight=kw, coverage_weight=cw) for kw in KEYWORD_WEIGHTS for cw in COVERAGE_WEIGHTS
+        ]
+    else:
+        grid = [
+            replace(base, reader_weight=w, reader_prior_weight=pw)
+            for w in READER_WEIGHTS
+            for pw in READER_PRIOR_WEIGHTS
+        ]
+    for params in grid:
+        objective, rankings = trial(params)
+        if best is None or objective > best[0] + 1e-9:
+            best = (objective, params, rankings)
+    _, tuned, rankings = best
+    names = FEATURES + (["reader"] if reader is not None else [])
     features = [r.features or {} for r in rankings]
     labels = [q.answerable for q in questions]
-    weights, bias = fit_confidence(features, labels, FEATURES)
+    weights, bias = fit_confidence(features, labels, names)
     confidences = [
-        1 / (1 + math.exp(-(bias + sum(weights[n] * f.get(n, 0.0) for n in FEATURES)))) if f else 0.0 for f in features
+        1 / (1 + math.exp(-(bias + sum(weights[n] * f.get(n, 0.0) for n in names)))) if f else 0.0 for f in features
     ]
     best_t, best_score = 0.5, -1.0
     for t in np.linspace(0.05, 0.95, 91):
@@ -304,8 +484,10 @@ def calibrate(retriever: Retriever, questions: list[EvalQuestion]) -> dict:
             best_t, best_score = float(t), float(score)
     return {
         "candidates": base.candidates,
-        "keyword_weight": keyword_weight,
-        "coverage_weight": coverage_weight,
+        "keyword_weight": tuned.keyword_weight,
+        "coverage_weight": tuned.coverage_weight,
+        "reader_weight": tuned.reader_weight,
+        "reader_prior_weight": tuned.reader_prior_weight,
         "weights": {k: round(v, 4) for k, v in weights.items()},
         "bias": round(bias, 4),
         "threshold": round(best_t, 3),

@@ -27,11 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.reader.reading import PassageReader, sigmoid
 from indexer.documents import Chunk
 from indexer.embedding import Embedder
 from indexer.store import IndexedDocument, IndexStore, IndexVersion
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+# The calibration used when the reader is on (its weight in the page order, its confidence feature).
+READER_CALIBRATION_FILE = Path(__file__).with_name("calibration-reader.json")
 
 
 class IndexMismatchError(Exception):
@@ -52,6 +55,8 @@ class RetrievalParams:
     bias: float = -8.0
     threshold: float = 0.5
     related_threshold: float = 0.2  # below this, not even "possibly related"
+    reader_weight: float = 0.0  # times the reader's probability for a page's best passage (reader on)
+    reader_prior_weight: float = 0.0  # a passage's score: the reader's logit + this times its retrieval prior
 
     @classmethod
     def load(cls, path: Path = CALIBRATION_FILE) -> RetrievalParams:
@@ -81,6 +86,8 @@ class DocumentHit:
     dense_rank: int | None
     keyword_rank: int | None
     chunk: Chunk | None = None
+    passage: str | None = None  # the passage the reader chose (reader on); else composed from `chunk`
+    reader_logit: float | None = None
 
 
 @dataclass
@@ -104,10 +111,12 @@ class Retriever:
         embedder: Embedder,
         params: RetrievalParams | None = None,
         reload_interval: float = 1.0,
+        reader: PassageReader | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
-        self.params = params or RetrievalParams.load()
+        self.reader = reader
+        self.params = params or RetrievalParams.load(READER_CALIBRATION_FILE if reader else CALIBRATION_FILE)
         self.reload_interval = reload_interval
         self._version: IndexVersion | None = None
         self._checked = 0.0
@@ -214,8 +223,24 @@ class Retriever:
         chunks = version.chunks([h.chunk_id for h in hits])
         for hit in hits:
             hit.chunk = chunks[hit.chunk_id].chunk
+        if self.reader is not None:
+            self._read(query, hits, version, qvec[0], terms)
         features = confidence_features(words, hits, version.keywords)
         return SearchResult(hits, self._confidence(features), features, version.version, qvec[0], terms)
+
+    def _read(self, query: str, hits: list[DocumentHit], version: IndexVersion, qvec, terms) -> None:
+        """Let the reader choose the passages of the top pages and weigh in on their order."""
+        keywords = version.keywords
+        self.reader.read(
+            query,
+            hits,
+            version,
+            qvec,
+            terms,
+            lambda texts: [keywords.query_terms(t) for t in texts],
+            reader_weight=self.params.reader_weight,
+            prior_weight=self.params.reader_prior_weight,
+        )
 
     def _confidence(self, features: dict[str, float]) -> float:
         p = self.params
@@ -230,7 +255,9 @@ def confidence_features(words: list[str], hits: list[DocumentHit], keywords) -> 
     top = hits[0]
     known = keywords.known_share(words)
     second = hits[1].cosine if len(hits) > 1 else 0.0
+    read = {} if top.reader_logit is None else {"reader": sigmoid(top.reader_logit)}
     return {
+        **read,
         "cosine": top.cosine,
         # BM25 grows with the number of matched terms: squash it per query term into [0, 1).
         "keyword": 1.0 - math.exp(-top.keyword / max(1.0, len(words))),

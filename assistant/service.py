@@ -21,6 +21,7 @@ from assistant.db.models import Interaction, InteractionSource, Vote, utcnow
 from assistant.handoff import Drafts, Handoff, HandoffSettings, Notifier
 from assistant.mentors import MentorError, MentorRegistry
 from assistant.questions import prepare
+from assistant.reader import ReaderState, reader_for
 from assistant.retrieval import Retriever
 from assistant.settings import Settings
 from assistant.xapi import XapiOutbox
@@ -45,8 +46,13 @@ class Asker:
 class MomentService:
     """Answers questions, records every interaction and vote."""
 
-    def __init__(self, settings: Settings, database: Database, retriever: Retriever) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, retriever: Retriever, reader_state: ReaderState | None = None
+    ) -> None:
         self.settings = settings
+        self.reader_state = reader_state or ReaderState(
+            retriever.reader is not None, "on" if retriever.reader else "off"
+        )
         self.database = database
         self.retriever = retriever
         self.spool = InteractionSpool(settings.home / "spool" / "interactions.jsonl")
@@ -62,9 +68,10 @@ class MomentService:
         embedder = load_embedder(
             settings.embedding_model, settings.embedding_backend, settings.model_cache, settings.embedding_threads
         )
-        retriever = Retriever(IndexStore(settings.index_dir, keep=settings.index_keep), embedder)
+        reader, reader_state = reader_for(settings)
+        retriever = Retriever(IndexStore(settings.index_dir, keep=settings.index_keep), embedder, reader=reader)
         database = Database(settings.database_url)
-        service = cls(settings, database, retriever)
+        service = cls(settings, database, retriever, reader_state)
         if migrate:
             try:
                 database.upgrade()

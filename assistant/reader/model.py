@@ -1,0 +1,101 @@
+"""The reader at run time: a small cross-encoder on onnxruntime that scores (question, passage) pairs.
+
+It reads question and passage together, so it can tell the section that answers from its siblings
+on the same page, and from pages that are merely about the same thing. Its weights ship with the
+package (`assistant/reader/model/`, made by `moment model train-reader`); only onnxruntime and
+tokenizers are needed to run it.
+
+    >>> reader = load_reader()
+    >>> reader.score("how do i reset my vpn token", ["VPN > Resync\\n1. Open NW-Key ...", "..."])
+    array([ 3.1, -2.4], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+MODEL_DIR = Path(__file__).with_name("model")
+MODEL_FILE = "reader.onnx"
+
+
+class ReaderError(Exception):
+    """The reader's files are missing or unreadable; the message names the file."""
+
+
+class Reader:
+    """Scores passages for a question; higher means more likely to answer it (a logit)."""
+
+    def __init__(self, model_dir: Path = MODEL_DIR, threads: int | None = None) -> None:
+        model_dir = Path(model_dir)
+        config_file = model_dir / "reader.json"
+        try:
+            config = json.loads(config_file.read_text())
+            self.max_length = int(config["max_length"])
+            self.question_tokens = int(config["question_tokens"])
+        except FileNotFoundError:
+            raise ReaderError(f"The reader's settings file {config_file} is missing.") from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ReaderError(f"The reader's settings file {config_file} is unreadable ({exc}).") from None
+        self.record = config.get("training", {})
+        self.path = model_dir / MODEL_FILE
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime and tokenizers raise their own types for a bad file
+            missing = [f for f in (self.path, model_dir / "tokenizer.json") if not f.is_file()]
+            what = f"{missing[0]} is missing" if missing else f"{self.path} or its tokenizer is unreadable ({exc})"
+            raise ReaderError(f"The reader cannot be loaded: {what}.") from None
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        self._cls = self.tokenizer.token_to_id("[CLS]")
+        self._sep = self.tokenizer.token_to_id("[SEP]")
+        self._inputs = {i.name for i in self.session.get_inputs()}
+
+    def describe(self) -> str:
+        best = self.record.get("best", {})
+        layers = self.record.get("config", {}).get("layers", "?")
+        return f"cross-encoder ({layers} layers, validation accuracy {best.get('accuracy', float('nan')):.2f})"
+
+    def encode_pairs(self, question: str, passages: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Token ids, mask and segment ids: [CLS] question [SEP] passage [SEP], the question cut to
+        `question_tokens` word pieces and each passage trimmed to fit `max_length`."""
+        q = self.tokenizer.encode(question, add_special_tokens=False).ids[: self.question_tokens]
+        room = max(8, self.max_length - len(q) - 3)
+        encoded = self.tokenizer.encode_batch(list(passages), add_special_tokens=False)
+        rows = [[self._cls, *q, self._sep, *e.ids[:room], self._sep] for e in encoded]
+        width = max(len(r) for r in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        segments = np.zeros_like(ids)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+            segments[i, len(q) + 2 : len(row)] = 1
+        return ids, mask, segments
+
+    def score(self, question: str, passages: Sequence[str]) -> np.ndarray:
+        """One logit per passage (float32)."""
+        if not passages:
+            return np.zeros(0, dtype=np.float32)
+        ids, mask, segments = self.encode_pairs(question, passages)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = segments
+        return self.session.run(None, feeds)[0][:, 0].astype(np.float32)
+
+
+def load_reader(model_dir: Path | None = None, threads: int | None = None) -> Reader:
+    """The shipped reader (or one from `model_dir`); raises `ReaderError` with the file at fault."""
+    return Reader(model_dir or MODEL_DIR, threads=threads)

@@ -1,0 +1,224 @@
+"""Retrieval proposes, the reader decides.
+
+After retrieval has ranked pages, `PassageReader.read` takes the top pages' chunks, cuts them into
+windows of about the size the reader was trained on, keeps the most promising windows (by the
+stored chunk vectors' cosine and the question's words), and lets the reader score them. Then:
+
+- each page's passage is its best window, widened to whole list items so steps are not cut off;
+- the top pages are re-ordered by their retrieval score plus `reader_weight` times the reader's
+  probability for their best window (the weight chosen on the eval set's dev split);
+- the reader's probability for the first page's passage becomes a confidence feature (`reader`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.reader.model import Reader
+from indexer.chunking import split_sentences
+from indexer.documents import Chunk
+
+WINDOW_WORDS = 110  # about the passage size the reader was trained on
+SHOWN_CHARS = 900  # the passage shown: up to this long, widened to whole list items
+MIN_SHOWN_CHARS = 120  # a focused passage shorter than this takes the next line too
+FOCUS_MARGIN = 1.5  # lines within this many logits of the best line are shown with it
+
+
+@dataclass
+class Window:
+    hit: int  # index into the hits
+    chunk_id: int
+    chunk: Chunk
+    start: int  # first unit (line or sentence) of the chunk in the window
+    end: int  # one past the last unit
+    units: list[str]  # the chunk's units (shared by its windows)
+    prior: float = 0.0
+    logit: float = float("-inf")
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.units[self.start : self.end])
+
+
+def chunk_units(text: str) -> list[str]:
+    """A chunk's lines, with long lines (and transcripts, one long line) split into sentences."""
+    return [u for line in text.split("\n") for u in (split_sentences(line) if len(line) > 300 else [line]) if u.strip()]
+
+
+def windows_of(units: list[str], words: int = WINDOW_WORDS) -> list[tuple[int, int]]:
+    """(start, end) unit ranges of about `words` words each, in order, covering every unit."""
+    out, start, used = [], 0, 0
+    for i, unit in enumerate(units):
+        n = len(unit.split())
+        if i > start and used + n > words:
+            out.append((start, i))
+            start, used = i, 0
+        used += n
+    if start < len(units):
+        out.append((start, len(units)))
+    return out
+
+
+def widen(units: list[str], start: int, end: int, limit: int = SHOWN_CHARS) -> tuple[int, int]:
+    """Grow a window so that a list it starts or ends inside is shown whole, within `limit` chars."""
+
+    def size(a: int, b: int) -> int:
+        return sum(len(u) + 1 for u in units[a:b])
+
+    # Forward: finish the list the window ends in (and a lead-in ending with ':' gets its list).
+    while end < len(units) and (_is_item(units[end]) and (_is_item(units[end - 1]) or units[end - 1].endswith(":"))):
+        if size(start, end + 1) > limit:
+            break
+        end += 1
+    # Backward: a numbered list seen from step 1, and the sentence that introduces it.
+    while start > 0 and _is_item(units[start]) and (_is_item(units[start - 1]) or units[start - 1].endswith(":")):
+        if size(start - 1, end) > limit:
+            break
+        start -= 1
+        if not _is_item(units[start]):
+            break
+    return start, end
+
+
+def _is_item(unit: str) -> bool:
+    return bool(re.match(r"^\s*(\d+[.)]|-|\*|•)\s", unit)) or _is_row(unit)
+
+
+def _is_row(unit: str) -> bool:
+    return " | " in unit
+
+
+def shown_text(units: list[str], start: int, end: int, limit: int = SHOWN_CHARS) -> str:
+    """The passage as shown: whole units up to `limit` chars (a single long unit cut at a word)."""
+    out, used = [], 0
+    for unit in units[start:end]:
+        if out and used + len(unit) + 1 > limit:
+            break
+        out.append(unit)
+        used += len(unit) + 1
+    text = "\n".join(out)
+    if len(text) > limit:
+        text = text[: limit - 1].rsplit(" ", 1)[0] + "…"
+    return text
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
+
+
+class PassageReader:
+    """Chooses each top page's passage with the reader, re-orders the top pages, and focuses the first
+    page's passage on the lines that answer."""
+
+    def __init__(self, reader: Reader, pages: int = 5, windows: int = 12, focus_margin: float = FOCUS_MARGIN) -> None:
+        self.reader = reader
+        self.pages = pages
+        self.windows = windows
+        self.focus_margin = focus_margin
+
+    def read(
+        self,
+        question: str,
+        hits: list,
+        version,
+        query_vector: np.ndarray,
+        query_terms,
+        term_ids_of,
+        *,
+        reader_weight: float = 0.0,
+        prior_weight: float = 0.0,
+    ) -> None:
+        """Score the top pages' windows and act on it, in place: each read hit gets `reader_logit`,
+        `chunk` and `passage`; the read hits are re-ordered by score + `reader_weight` times the reader's
+        probability; a window's score is its logit + `prior_weight` times its prior (chunk cosine and
+        shared words)."""
+        top = hits[: self.pages]
+        if not top:
+            return
+        ids = [cid for h in top for cid in range(h.doc.chunk_start, h.doc.chunk_start + h.doc.chunk_count)]
+        stored = version.chunks(ids)
+        cosines = np.asarray(version.embeddings[np.array(ids, dtype=np.int64)]) @ query_vector
+        cos_of = dict(zip(ids, cosines.tolist(), strict=True))
+        wanted = set(query_terms)
+        candidates: list[Window] = []
+        for index, hit in enumerate(top):
+            first = hit.doc.chunk_start
+            for cid in range(first, first + hit.doc.chunk_count):
+                chunk = stored[cid].chunk
+                units = chunk_units(chunk.text)
+                for a, b in windows_of(units):
+                    candidates.append(Window(index, cid, chunk, a, b, units))
+        if not candidates:
+            return
+        overlaps = [len(wanted & set(t)) for t in term_ids_of([w.text for w in candidates])] if wanted else None
+        for i, w in enumerate(candidates):
+            w.prior = cos_of[w.chunk_id] + (0.03 * overlaps[i] if overlaps else 0.0) - 0.02 * w.hit
+        chosen = self._choose(candidates, len(top))
+        titles = [h.doc.meta.title for h in top]
+        logits = self.reader.score(question, [_render(titles[w.hit], w.chunk, w.text) for w in chosen])
+        for w, logit in zip(chosen, logits.tolist(), strict=True):
+            w.logit = logit
+        best_of: dict[int, Window] = {}
+        for index, hit in enumerate(top):
+            mine = [w for w in chosen if w.hit == index]
+            best = max(mine, key=lambda w: w.logit + prior_weight * w.prior)
+            start, end = widen(best.units, best.start, best.end)
+            hit.chunk_id = best.chunk_id
+            hit.chunk = best.chunk
+            hit.passage = shown_text(best.units, start, end)
+            hit.reader_logit = best.logit
+            best_of[id(hit)] = best
+        for hit in top:
+            hit.score += reader_weight * sigmoid(hit.reader_logit)
+        top.sort(key=lambda h: (-h.score, -h.cosine))
+        hits[: len(top)] = top
+        first = top[0]
+        first.passage = self.focus(question, first.doc.meta.title, best_of[id(first)])
+
+    def focus(self, question: str, title: str, window: Window) -> str:
+        """The lines of `window` that answer, by the reader: the best line with its neighbours that score
+        nearly as well; a list shown whole; a table row with the table's header row."""
+        units, a, b = window.units, window.start, window.end
+        if b - a <= 1:
+            return shown_text(units, *widen(units, a, b))
+        scores = self.reader.score(question, [_render(title, window.chunk, u) for u in units[a:b]]).tolist()
+        best = a + int(np.argmax(scores))
+        floor = max(scores) - self.focus_margin
+        if _is_row(units[best]):
+            top_row = best
+            while top_row > 0 and _is_row(units[top_row - 1]):
+                top_row -= 1
+            rows = [i for i in range(a, b) if _is_row(units[i]) and scores[i - a] >= floor and i != top_row]
+            lines = [units[top_row], *(units[i] for i in rows)]
+            return shown_text(lines, 0, len(lines))
+        start, end = best, best + 1
+        while start > a and scores[start - 1 - a] >= floor:
+            start -= 1
+        while end < b and scores[end - a] >= floor:
+            end += 1
+        if sum(len(u) for u in units[start:end]) < MIN_SHOWN_CHARS and end < b:
+            end += 1
+        return shown_text(units, *widen(units, start, end))
+
+    def _choose(self, candidates: list[Window], pages: int) -> list[Window]:
+        """Each page's two most promising windows, then the most promising of the rest."""
+        by_prior = sorted(candidates, key=lambda w: -w.prior)
+        chosen: list[Window] = []
+        per_page = [0] * pages
+        for w in by_prior:
+            if per_page[w.hit] < 2:
+                chosen.append(w)
+                per_page[w.hit] += 1
+        taken = {id(w) for w in chosen}
+        rest = [w for w in by_prior if id(w) not in taken]
+        chosen += rest[: max(0, self.windows - len(chosen))]
+        return chosen
+
+
+def _render(title: str, chunk: Chunk, text: str) -> str:
+    context = " > ".join((title, *chunk.heading_path)) if chunk.heading_path else title
+    return f"{context}\n{text}"

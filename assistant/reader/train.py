@@ -1,0 +1,275 @@
+"""Train the reader: a small cross-encoder that scores (question, passage) pairs.
+
+It starts from the bundled all-MiniLM-L6-v2 weights: the first `layers` transformer layers of its
+BERT encoder and a new scoring head (`AutoModelForSequenceClassification`, one label). Each step
+sees groups of one answering passage and its hard negatives (`training_data.build_groups`); the
+loss is a listwise softmax over the group (pick the passage that answers) plus a pointwise
+logistic loss (an absolute score, so that "nothing here answers" can be read off it too).
+
+Deterministic given the seed and thread count; bounded by `minutes`; the best checkpoint by
+validation accuracy (held-out whole sources) is exported to ONNX and quantised to int8.
+
+    moment model train-reader --data ../shared/corpora/training --out assistant/reader/model
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.reader.training_data import VALIDATION_SOURCES, Group, build_groups
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    layers: int = 3
+    max_length: int = 160
+    question_tokens: int = 40
+    group_negatives: int = 7
+    groups_per_step: int = 4
+    epochs: float = 3.0
+    minutes: float = 80.0
+    lr: float = 1.5e-4
+    head_lr: float = 1e-3
+    warmup: float = 0.05
+    pointwise_weight: float = 0.5
+    seed: int = 13
+    threads: int = 2
+    eval_every: int = 200
+
+
+def _bundled_model_dir() -> Path:
+    from indexer.embedding import model_source
+
+    return Path(model_source("all-MiniLM-L6-v2"))
+
+
+def load_groups(data_dir: Path, cache: Path, config: TrainConfig, model_cache: Path) -> list[Group]:
+    """Build (or read from `cache`) the training groups, with dense negatives from the bundled model."""
+    if cache.is_file():
+        return [Group(**json.loads(line)) for line in cache.read_text().splitlines() if line]
+    from indexer.embedding import load_embedder
+
+    embedder = load_embedder("all-MiniLM-L6-v2", "onnx", model_cache, threads=config.threads)
+    started = time.time()
+    groups = build_groups(data_dir, embedder.encode, negatives=config.group_negatives, seed=config.seed)
+    log.info("built %d groups in %.0f s", len(groups), time.time() - started)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text("".join(json.dumps(g.to_dict()) + "\n" for g in groups))
+    return groups
+
+
+def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, model_cache: Path) -> dict:
+    """Train, keep the best checkpoint by validation accuracy, export it; returns the training record."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.set_num_threads(config.threads)
+
+    key = hashlib.sha256(f"{Path(data_dir).resolve()}|{config.group_negatives}|{config.seed}".encode()).hexdigest()
+    groups = load_groups(data_dir, work_dir / f"groups-{key[:12]}.jsonl", config, model_cache)
+    train_groups = [g for g in groups if g.source not in VALIDATION_SOURCES]
+    valid_groups = [g for g in groups if g.source in VALIDATION_SOURCES]
+    log.info("%d training groups, %d validation groups (%s)", len(train_groups), len(valid_groups), VALIDATION_SOURCES)
+
+    base = _bundled_model_dir()
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    model = AutoModelForSequenceClassification.from_pretrained(str(base), num_labels=1)
+    model.bert.encoder.layer = model.bert.encoder.layer[: config.layers]
+    model.config.num_hidden_layers = config.layers
+
+    def encode(questions: list[str], passages: list[str]):
+        qs = [_cut_question(tokenizer, q, config.question_tokens) for q in questions]
+        return tokenizer(
+            qs, passages, truncation="only_second", max_length=config.max_length, padding=True, return_tensors="pt"
+        )
+
+    head = [p for n, p in model.named_parameters() if n.startswith("classifier")]
+    body = [p for n, p in model.named_parameters() if not n.startswith("classifier")]
+    optimiser = torch.optim.AdamW(
+        [{"params": body, "lr": config.lr}, {"params": head, "lr": config.head_lr}], weight_decay=0.01
+    )
+    steps_per_epoch = math.ceil(len(train_groups) / config.groups_per_step)
+    total_steps = max(1, int(steps_per_epoch * config.epochs))
+    warmup = max(1, int(total_steps * config.warmup))
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.05, 1 - (step - warmup) / max(1, total_steps - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, schedule)
+    rng = random.Random(config.seed)
+    deadline = time.time() + config.minutes * 60
+    best = {"accuracy": -1.0}
+    history = []
+    step = 0
+    started = time.time()
+    checkpoint = work_dir / "best"
+
+    def evaluate() -> dict:
+        model.eval()
+        correct, pos_scores, neg_scores = 0, [], []
+        with torch.no_grad():
+            for g in valid_groups:
+                passages = [g.positive, *g.negatives]
+                scores = model(**encode([g.question] * len(passages), passages)).logits[:, 0].numpy()
+                correct += int(scores.argmax() == 0)
+                pos_scores.append(float(scores[0]))
+                neg_scores.extend(float(s) for s in scores[1:])
+        model.train()
+        return {"accuracy": correct / len(valid_groups), "auc": _auc(pos_scores, neg_scores)}
+
+    model.train()
+    stop = False
+    while not stop:
+        order = list(range(len(train_groups)))
+        rng.shuffle(order)
+        for start in range(0, len(order), config.groups_per_step):
+            batch = [train_groups[i] for i in order[start : start + config.groups_per_step]]
+            questions, passages, labels, sizes = [], [], [], []
+            for g in batch:
+                negs = g.negatives[: config.group_negatives]
+                items = [g.positive, *negs]
+                questions += [g.question] * len(items)
+                passages += items
+                labels += [1.0] + [0.0] * len(negs)
+                sizes.append(len(items))
+            logits = model(**encode(questions, passages)).logits[:, 0]
+            target = torch.tensor(labels)
+            listwise = 0.0
+            offset = 0
+            for size in sizes:
+                listwise = listwise - torch.log_softmax(logits[offset : offset + size], dim=0)[0]
+                offset += size
+            listwise = listwise / len(sizes)
+            pointwise = torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, target, pos_weight=torch.tensor(float(config.group_negatives))
+            )
+            loss = listwise + config.pointwise_weight * pointwise
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            scheduler.step()
+            optimiser.zero_grad()
+            step += 1
+            if step % 10 == 0:
+                log.info("step %d/%d loss %.4f (%.0f s)", step, total_steps, float(loss), time.time() - started)
+            last = step >= total_steps or time.time() > deadline
+            if step % config.eval_every == 0 or last:
+                metrics = evaluate()
+                metrics.update(step=step, seconds=round(time.time() - started))
+                history.append(metrics)
+                log.info("validation at step %d: %s", step, metrics)
+                if metrics["accuracy"] > best["accuracy"]:
+                    best = metrics
+                    if checkpoint.exists():
+                        shutil.rmtree(checkpoint)
+                    model.save_pretrained(str(checkpoint))
+                    tokenizer.save_pretrained(str(checkpoint))
+            if last:
+                stop = True
+                break
+
+    record = {
+        "config": asdict(config),
+        "training_groups": len(train_groups),
+        "validation_groups": len(valid_groups),
+        "validation_sources": list(VALIDATION_SOURCES),
+        "steps": step,
+        "seconds": round(time.time() - started),
+        "best": best,
+        "history": history,
+        "baseline": bi_encoder_baseline(valid_groups, model_cache, config),
+    }
+    export(checkpoint, out_dir, config, record)
+    return record
+
+
+def bi_encoder_baseline(groups: list[Group], model_cache: Path, config: TrainConfig) -> dict:
+    """The bundled bi-encoder choosing within the same validation groups: the bar to beat."""
+    from indexer.embedding import load_embedder
+
+    embedder = load_embedder("all-MiniLM-L6-v2", "onnx", model_cache, threads=config.threads)
+    correct, pos, neg = 0, [], []
+    for g in groups:
+        passages = [g.positive, *g.negatives]
+        vectors = embedder.encode([g.question, *passages])
+        scores = vectors[1:] @ vectors[0]
+        correct += int(scores.argmax() == 0)
+        pos.append(float(scores[0]))
+        neg.extend(float(s) for s in scores[1:])
+    return {"accuracy": correct / max(1, len(groups)), "auc": _auc(pos, neg)}
+
+
+def _cut_question(tokenizer, question: str, limit: int) -> str:
+    ids = tokenizer(question, add_special_tokens=False)["input_ids"]
+    return question if len(ids) <= limit else tokenizer.decode(ids[:limit])
+
+
+def _auc(pos: list[float], neg: list[float]) -> float:
+    if not pos or not neg:
+        return float("nan")
+    scores = np.array(pos + neg)
+    ranks = scores.argsort().argsort() + 1
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def export(checkpoint: Path, out_dir: Path, config: TrainConfig, record: dict) -> None:
+    """Write the checkpoint as ONNX (full precision, then int8) with its tokenizer and record."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(checkpoint)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
+    tmp = out_dir.parent / (out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    sample = tokenizer(["a question"], ["a passage"], return_tensors="pt")
+    fp32 = tmp / "reader-fp32.onnx"
+    torch.onnx.export(
+        model,
+        (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
+        str(fp32),
+        input_names=["input_ids", "attention_mask", "token_type_ids"],
+        output_names=["logits"],
+        dynamic_axes={n: {0: "batch", 1: "tokens"} for n in ("input_ids", "attention_mask", "token_type_ids")}
+        | {"logits": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    quantize_dynamic(str(fp32), str(tmp / "reader.onnx"), weight_type=QuantType.QInt8)
+    tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
+    (tmp / "reader.json").write_text(
+        json.dumps(
+            {
+                "max_length": config.max_length,
+                "question_tokens": config.question_tokens,
+                "layers": config.layers,
+                "training": record,
+            },
+            indent=1,
+        )
+    )
+    # The full-precision export stays with the checkpoint (for comparison); only int8 ships.
+    shutil.move(str(fp32), str(checkpoint / "reader-fp32.onnx"))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)

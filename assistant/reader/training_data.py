@@ -1,0 +1,211 @@
+"""Training groups for the reader, built from the handbooks in `shared/corpora/training/`.
+
+Each answerable question becomes a group: its own section (the positive) and hard negatives
+(the near-miss case the reader exists for):
+
+- sibling sections of the same page (same parent heading): on the subject, not the answer;
+- other sections of the same page;
+- sections of other pages of the same handbook that BM25 or the embedding model rank high.
+
+Passages are rendered exactly as the index renders chunks (`indexer.sources.markdown_sections`,
+then "title > heading path" and the text), cut to about `PASSAGE_WORDS` words. A section's own
+heading is left out of every passage in training: the questions were made from those headings, so
+keeping them would teach the model to match headings, not to read.
+
+Whole sources are held out for validation (never questions of the same page), and nothing here
+reads the test sets (CivicActions, the demo content).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from indexer.sources import markdown_sections
+
+PASSAGE_WORDS = 110
+VALIDATION_SOURCES = ("carpentries-handbook", "turing-reg-handbook")
+
+
+@dataclass
+class Passage:
+    page: str
+    heading_path: tuple[str, ...]  # parents only (the section's own heading left out)
+    text: str
+
+    def render(self, title: str) -> str:
+        return passage_text(title, self.heading_path, self.text)
+
+
+@dataclass
+class Group:
+    """One question, its answering passage and its negatives (passage texts, rendered)."""
+
+    source: str
+    question: str
+    positive: str
+    negatives: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)  # why each negative was chosen
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "question": self.question,
+            "positive": self.positive,
+            "negatives": self.negatives,
+            "kinds": self.kinds,
+        }
+
+
+def passage_text(title: str, heading_path, text: str) -> str:
+    """How a passage is shown to the reader (the same shape as `Chunk.search_text`)."""
+    context = " > ".join([title, *heading_path]) if heading_path else title
+    return f"{context}\n{text}"
+
+
+def cut_words(text: str, words: int = PASSAGE_WORDS) -> str:
+    """The first `words` words of `text`, keeping its line breaks."""
+    out, used = [], 0
+    for line in text.split("\n"):
+        parts = line.split()
+        if not parts:
+            continue
+        if used + len(parts) > words:
+            out.append(" ".join(parts[: max(0, words - used)]))
+            break
+        out.append(line.strip())
+        used += len(parts)
+    return "\n".join(x for x in out if x)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\W+", " ", text).strip().lower()
+
+
+def page_passages(page: str, text: str) -> tuple[str, list[tuple[tuple[str, ...], Passage]]]:
+    """The page's title and its sections as passages, each with its full heading path."""
+    sections, first_h1 = markdown_sections(text)
+    title = first_h1 or Path(page).stem.replace("-", " ")
+    out = []
+    for s in sections:
+        path = s.heading_path
+        if path and _norm(path[0]) == _norm(title):
+            path = path[1:]
+        body = cut_words("\n".join(s.blocks))
+        if len(body.split()) < 8:
+            continue
+        out.append((tuple(path), Passage(page, tuple(path[:-1]), body)))
+    return title, out
+
+
+def build_groups(
+    data_dir: Path,
+    embed=None,
+    *,
+    negatives: int = 7,
+    seed: int = 13,
+    sources: list[str] | None = None,
+) -> list[Group]:
+    """Groups for every answerable question of every source under `data_dir`.
+
+    `embed(texts) -> normalised vectors` finds dense hard negatives (skipped when None).
+    """
+    rng = random.Random(seed)
+    groups: list[Group] = []
+    for source_dir in sorted(p for p in Path(data_dir).iterdir() if (p / "questions.jsonl").is_file()):
+        if sources and source_dir.name not in sources:
+            continue
+        groups.extend(_source_groups(source_dir, embed, negatives, rng))
+    return groups
+
+
+def _source_groups(source_dir: Path, embed, negatives: int, rng: random.Random) -> list[Group]:
+    import bm25s
+    import Stemmer
+
+    questions = [json.loads(line) for line in (source_dir / "questions.jsonl").read_text().splitlines() if line]
+    pages: dict[str, tuple[str, list]] = {}
+    for page in sorted({q["page"] for q in questions} | _all_pages(source_dir)):
+        path = source_dir / "corpus" / page
+        try:
+            pages[page] = page_passages(page, path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            continue
+    flat: list[tuple[str, tuple[str, ...], Passage]] = [
+        (page, full, passage) for page, (_, items) in pages.items() for full, passage in items
+    ]
+    rendered = [p.render(pages[page][0]) for page, _, p in flat]
+    stemmer = Stemmer.Stemmer("english")
+    tokens = bm25s.tokenize(rendered, stopwords="en", stemmer=stemmer, show_progress=False)
+    bm25 = bm25s.BM25()
+    bm25.index(tokens, show_progress=False)
+    vectors = embed(rendered) if embed is not None else None
+
+    usable = [q for q in questions if q.get("answer_text") and q["page"] in pages]
+    q_tokens = bm25s.tokenize([q["question"] for q in usable], stopwords="en", stemmer=stemmer, show_progress=False)
+    k = min(30, len(flat))
+    kw_ids, _ = bm25.retrieve(q_tokens, k=k, show_progress=False)
+    dense_ids = None
+    if vectors is not None:
+        qv = embed([q["question"] for q in usable])
+        dense_ids = np.argsort(-(qv @ vectors.T), axis=1)[:, :k]
+
+    groups = []
+    for qi, q in enumerate(usable):
+        title, items = pages[q["page"]]
+        answer = _norm(q["answer_text"])[:200]
+        own = tuple(q["heading_path"][1:]) + ((q["source_heading"],) if q["heading_level"] else ())
+
+        whole_page = q["origin"] == "page_title"
+
+        def answers(full: tuple[str, ...], passage: Passage, own=own, answer=answer, whole_page=whole_page) -> bool:
+            # The answer section itself, its subsections, and any passage that repeats the answer.
+            if whole_page:
+                return False
+            if own and full[: len(own)] == own:
+                return True
+            text = _norm(passage.text)[:200]
+            return bool(text) and (text[:80] in answer or answer[:80] in text)
+
+        parent = own[:-1] if own else ()
+        same_page = [(full, p) for full, p in items if not answers(full, p)]
+        siblings = [p for full, p in same_page if full[:-1] == parent and q["origin"] != "page_title"]
+        others_same = [p for full, p in same_page if p not in siblings]
+        chosen: list[tuple[str, str]] = []
+        rng.shuffle(siblings)
+        rng.shuffle(others_same)
+        chosen += [(p.render(title), "sibling") for p in siblings[:3]]
+        chosen += [(p.render(title), "same-page") for p in others_same[: max(1, 4 - len(chosen))]]
+        ranked = list(kw_ids[qi]) + (list(dense_ids[qi]) if dense_ids is not None else [])
+        if dense_ids is not None:
+            # Interleave: best of BM25, best of dense, second of each, ...
+            ranked = [x for pair in zip(kw_ids[qi], dense_ids[qi], strict=False) for x in pair]
+        seen = {text for text, _ in chosen}
+        for idx in ranked:
+            if len(chosen) >= negatives:
+                break
+            page, _, passage = flat[int(idx)]
+            if page == q["page"]:
+                continue
+            text = rendered[int(idx)]
+            if text in seen or _norm(passage.text)[:80] in answer:
+                continue
+            seen.add(text)
+            chosen.append((text, "other-page"))
+        if not chosen:
+            continue
+        positive = passage_text(title, tuple(q["heading_path"][1:]), cut_words(q["answer_text"]))
+        groups.append(Group(source_dir.name, q["question"], positive, [t for t, _ in chosen], [k for _, k in chosen]))
+    return groups
+
+
+def _all_pages(source_dir: Path) -> set[str]:
+    sections = source_dir / "sections.jsonl"
+    if not sections.is_file():
+        return set()
+    return {json.loads(line)["page"] for line in sections.read_text().splitlines() if line}
