@@ -6,6 +6,7 @@ Slack sends it, answering into the Web API stand-in. Only Slack is replaced.
 from __future__ import annotations
 
 import itertools
+import shutil
 import textwrap
 import time
 
@@ -40,13 +41,14 @@ mentors:
 
 
 @pytest.fixture(scope="module")
-def server(module_moment_server, module_database_url, slack_api, tmp_path_factory):
-    mentors = tmp_path_factory.mktemp("mentors") / "mentors.yml"
-    mentors.write_text(textwrap.dedent(MENTORS), encoding="utf-8")
+def server(module_moment_server, module_database_url, slack_api, moment_content, tmp_path_factory):
+    content = tmp_path_factory.mktemp("help-content") / "content"
+    shutil.copytree(moment_content[0], content)  # drafts are written into it
+    (content / "mentors.yml").write_text(textwrap.dedent(MENTORS), encoding="utf-8")
     slack_api.users.update({OWNER: "Olive Owner", VPN_MENTOR: "Vera Token"})
     env = {
         "MOMENT_ADMINS": ADMIN,
-        "MOMENT_MENTORS_FILE": str(mentors),
+        "MOMENT_CONTENT_DIR": str(content),
         "MOMENT_ESCALATION_CHANNEL": ESCALATION,
     }
     return module_moment_server(module_database_url, env=env)
@@ -356,6 +358,20 @@ def test_the_thread_shows_who_is_helping_and_when_it_is_resolved_and_only_the_as
     with db_session(server.database_url) as session:
         request = session.scalars(select(MentorRequest).where(MentorRequest.asker_id == asker)).one()
         assert request.status == "resolved" and request.thread_note_ts == note.response["ts"]
+
+    # The mentor writes the answer up as a job aid: the thread says so.
+    thanks = slack_api.calls("chat.postMessage", lambda c: c.params.get("channel") == P.dm_channel(VPN_MENTOR)
+                             and P.button(c.params.get("blocks"), mentor_ui.SAVE_DRAFT))[-1]  # fmt: skip
+    click(server, slack_api, VPN_MENTOR, thanks, mentor_ui.SAVE_DRAFT)
+    modal = slack_api.wait_for("views.open", lambda c: c.params["view"].get("callback_id") == mentor_ui.DRAFT_MODAL)
+    values = {
+        mentor_ui.DRAFT_TITLE: {mentor_ui.DRAFT_TITLE: "Fix VPN token error 42 <after> a firmware update"},
+        mentor_ui.DRAFT_BODY: {mentor_ui.DRAFT_BODY: "1. Open the self-service portal.\n2. Resync the token."},
+    }
+    server.sender.interaction(P.view_submission(modal.params["view"], user=VPN_MENTOR, values=values))
+    written = slack_api.wait_for("chat.update", lambda c: c.params.get("ts") == note.response["ts"] and "job aid"
+                                 in c.text(), timeout=20)  # fmt: skip
+    assert "&lt;after&gt;" in written.text() and "<after>" not in written.text()
 
 
 # --- defects found in Slack trials --------------------------------------------------------------------

@@ -263,6 +263,9 @@ class AdminHandlers:
         if approve:
             self.operations.request(user, (body.get("channel") or {}).get("id"))
             self.operations.run_soon(on_done=lambda r: post_reindex_summary(client, r))
+            from assistant.slack.mentoring import MentorHandlers
+
+            MentorHandlers(self.service, self.permissions.is_admin).job_aid_approved(client, draft)
             note = (
                 f":white_check_mark: Approved “{escape(draft.title)}”: it is now `{escape(draft.path)}` "
                 "and is being indexed."

@@ -112,6 +112,9 @@ class HelpChannelHandlers:
         ).start()
 
     def _drain(self, client: WebClient, channel_id: str) -> None:
+        from assistant.slack.app import _background_priority  # (imported here: app imports this module)
+
+        _background_priority()  # answering never delays acknowledging the next request
         holder = f"{os.uname().nodename[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         channels = self.channels
         try:

@@ -14,7 +14,7 @@ from assistant.handoff import HandoffError
 from assistant.mentors import MentorError
 from assistant.service import MomentService
 from assistant.slack import mentor_blocks as ui
-from assistant.slack.formatting import escape, escaped
+from assistant.slack.formatting import escape, escaped, link
 from assistant.slack.notifier import SlackNotifier
 from assistant.slack.posting import post_message
 
@@ -156,6 +156,15 @@ class MentorHandlers:
                 log.info("could not mark request %s resolved in its thread: %s", request.id, exc.response.get("error"))
         if job_aid is None:
             self._tell_followers(client, request, "Resolved:")
+
+    def job_aid_approved(self, client: WebClient, draft) -> None:
+        """A draft from a resolved request is now content: its thread's note links to it."""
+        request = self.service.handoff(None).get(draft.request_id) if draft.request_id else None
+        if request is None or request.status != "resolved" or not request.thread_note_ts:
+            return
+        base = self.service.settings.content_base_url
+        url = f"{base.rstrip('/')}/{draft.path}" if base else None
+        self._resolved(client, request, job_aid=f"now a job aid: {link(url, draft.title)}")
 
     def _tell_followers(self, client: WebClient, request, lead: str) -> None:
         where = f" in <#{request.channel_id}>" if (request.channel_id or "")[:1] in ("C", "G") else ""
