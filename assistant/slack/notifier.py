@@ -15,6 +15,7 @@ from assistant.db.database import Database
 from assistant.db.models import Interaction, Mentor, MentorOffer, MentorRequest
 from assistant.slack import mentor_blocks as ui
 from assistant.slack.formatting import escaped
+from assistant.slack.posting import post_message
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,10 @@ class SlackNotifier:
         self.database = database
         self.escalation_channel = escalation_channel
         self.offer_minutes = int(offer_minutes)
+
+    def _post(self, **kwargs):
+        """chat.postMessage, once (retried after a 5xx only when Slack did not post it)."""
+        return post_message(self.client, **kwargs)
 
     def offer(self, request: MentorRequest, offer: MentorOffer, mentor: Mentor) -> tuple[str | None, str | None]:
         blocks = ui.offer_blocks(request, offer, self._shown(request), self.offer_minutes)
@@ -66,7 +71,7 @@ class SlackNotifier:
         name = mentor.name if mentor else request.owner_id
         self._call(
             "chat.postMessage",
-            self.client.chat_postMessage,
+            self._post,
             channel=channel,
             blocks=ui.conversation_blocks(request, name, self._shown(request)),
             text=f"{name} is here to help with your question.",
@@ -81,7 +86,7 @@ class SlackNotifier:
             tried = [o.mentor_id for o in session.get(MentorRequest, request.id).offers]
         self._call(
             "chat.postMessage",
-            self.client.chat_postMessage,
+            self._post,
             channel=self.escalation_channel,
             blocks=ui.escalation_blocks(request, why, tried),
             text=f"A question needs a person: {escaped(request.question, 150)}",
@@ -105,9 +110,7 @@ class SlackNotifier:
         if not opened:
             return None
         kwargs = {"blocks": blocks} if blocks else {}
-        return self._call(
-            "chat.postMessage", self.client.chat_postMessage, channel=opened["channel"]["id"], text=text, **kwargs
-        )
+        return self._call("chat.postMessage", self._post, channel=opened["channel"]["id"], text=text, **kwargs)
 
     @staticmethod
     def _call(name: str, method, **kwargs):
