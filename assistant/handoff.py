@@ -321,52 +321,49 @@ class Handoff:
 
     def resolve(self, request_id: int, mentor_id: str, resolution: str | None = None) -> MentorRequest:
         """The owner marks the request resolved."""
-        now = utcnow()
-        with self.database.session() as session:
-            changed = session.execute(
-                update(MentorRequest)
-                .where(
-                    MentorRequest.id == request_id,
-                    MentorRequest.owner_id == mentor_id,
-                    MentorRequest.status == "accepted",
-                )
-                .values(status="resolved", resolved_at=now, resolution=resolution)
-            ).rowcount
-            request = session.get(MentorRequest, request_id)
-            if changed and self.xapi is not None:
-                session.refresh(request)
-                self.xapi.mentor_event(session, "resolved", request, mentor_id)
-        if not changed:
-            if request is None or request.owner_id != mentor_id:
-                raise HandoffError("Only the mentor who took this request can mark it resolved.")
-            raise HandoffError(f"This request is already {request.status}.")
+        request = self._mark_resolved(
+            request_id,
+            MentorRequest.owner_id == mentor_id,
+            mentor_id,
+            "Only the mentor who took this request can mark it resolved.",
+            resolution=resolution,
+        )
         self.notifier.resolved(request)
         return request
 
     def resolve_by_asker(self, request_id: int, asker_id: str) -> MentorRequest:
         """The asker says their question is sorted (from their thread): the request is resolved."""
-        now = utcnow()
+        request = self._mark_resolved(
+            request_id,
+            MentorRequest.asker_id == asker_id,
+            asker_id,
+            "Only the person who asked can mark this resolved here.",
+        )
+        self.notifier.tell_mentor(
+            request.owner_id, f"<@{asker_id}> marked their question resolved. Thank you for helping!", request
+        )
+        return request
+
+    def _mark_resolved(self, request_id: int, allowed, by: str, not_allowed: str, resolution: str | None = None):
+        """accepted → resolved when `allowed` (a condition on the request) holds: one conditional UPDATE."""
         with self.database.session() as session:
             changed = session.execute(
                 update(MentorRequest)
-                .where(
-                    MentorRequest.id == request_id,
-                    MentorRequest.asker_id == asker_id,
-                    MentorRequest.status == "accepted",
-                )
-                .values(status="resolved", resolved_at=now)
+                .where(MentorRequest.id == request_id, allowed, MentorRequest.status == "accepted")
+                .values(status="resolved", resolved_at=utcnow(), resolution=resolution)
             ).rowcount
             request = session.get(MentorRequest, request_id)
             if changed and self.xapi is not None:
                 session.refresh(request)
-                self.xapi.mentor_event(session, "resolved", request, asker_id)
+                self.xapi.mentor_event(session, "resolved", request, by)
+            mine = bool(changed) or (
+                request is not None
+                and session.scalar(select(MentorRequest.id).where(MentorRequest.id == request_id, allowed)) is not None
+            )
         if not changed:
-            if request is None or request.asker_id != asker_id:
-                raise HandoffError("Only the person who asked can mark this resolved here.")
+            if not mine:
+                raise HandoffError(not_allowed)
             raise HandoffError(f"This request is already {request.status}.")
-        self.notifier.tell_mentor(
-            request.owner_id, f"<@{asker_id}> marked their question resolved. Thank you for helping!", request
-        )
         return request
 
     def set_thread_note(self, request_id: int, ts: str | None) -> None:

@@ -19,6 +19,7 @@ from assistant.slack import mentor_blocks as mentor_ui
 from tests.slackstub import payloads as P
 from tests.slackstub.fixtures import OWNER
 from tests.test_slack_app import PINGS, assert_stays, db_session, interactions, posted_to, section_texts
+from tests.test_slack_mentors import click as click_posted
 
 pytestmark = pytest.mark.slow
 
@@ -99,6 +100,10 @@ def audit(url: str, action_prefix: str) -> list[AuditEvent]:
 
 
 def click(server, slack_api, user: str, call, action_id: str, *, channel: str | None = None, ephemeral=False):
+    """Click a button in a posted message (`test_slack_mentors.click`), or in an ephemeral one (which
+    Slack sends back without the message)."""
+    if not ephemeral:
+        return click_posted(server, slack_api, user, call, action_id, channel=channel)
     element = P.button(call.params.get("blocks"), action_id)
     assert element is not None, f"no {action_id} button in {call.params.get('blocks')}"
     payload = P.block_actions(
@@ -107,8 +112,7 @@ def click(server, slack_api, user: str, call, action_id: str, *, channel: str | 
         user=user,
         channel=channel or call.params["channel"],
         response_url=slack_api.response_url(),
-        message=None if ephemeral else P.posted_message(call),
-        ephemeral=ephemeral,
+        ephemeral=True,
     )
     assert server.sender.interaction(payload).status_code == 200
     return payload

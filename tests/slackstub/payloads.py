@@ -102,21 +102,10 @@ def app_mention(text: str, *, user: str, channel: str, ts: str | None = None, th
 
 def im_message(text: str, *, user: str, channel: str | None = None, ts: str | None = None, thread_ts=None) -> dict:
     """A direct message to the app."""
-    ts = ts or new_ts()
-    event = {
-        "client_msg_id": secrets.token_hex(16),
-        "type": "message",
-        "text": text,
-        "user": user,
-        "ts": ts,
-        "blocks": _rich_text(text),
-        "team": TEAM_ID,
-        "channel": channel or dm_channel(user),
-        "event_ts": ts,
-        "channel_type": "im",
-    }
+    event = channel_message(
+        text, user=user, channel=channel or dm_channel(user), ts=ts, thread_ts=thread_ts, channel_type="im"
+    )
     if thread_ts:
-        event["thread_ts"] = thread_ts
         event["parent_user_id"] = BOT_USER_ID
     return event
 
