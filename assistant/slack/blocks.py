@@ -162,7 +162,10 @@ def answer_text(answer: Answer) -> str:
 
 def answer_metadata(answer: Answer) -> dict:
     """What an answer message carries in its metadata: the question, for follow-ups in its thread."""
-    return {"question": truncate(answer.question, METADATA_QUESTION_CHARS), "interaction_id": answer.interaction_id}
+    payload = {"question": truncate(answer.question, METADATA_QUESTION_CHARS)}
+    if answer.interaction_id is not None:
+        payload["interaction_id"] = answer.interaction_id
+    return payload
 
 
 def source_title_link(source: Source) -> str:
