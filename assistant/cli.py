@@ -374,18 +374,27 @@ def eval_command(ctx, questions_file, k, content_dir, index_dir, split, compare,
     store = IndexStore(index_dir or settings.index_dir, keep=settings.index_keep)
     embedder = load_embedder(settings.embedding_model, settings.embedding_backend, settings.model_cache)
     reader, reader_state = reader_for(settings)
-    if reader_state.problem:
-        click.secho(f"Warning: {reader_state.problem} Measuring retrieval alone.", fg="yellow", err=True)
+    # Both in one run: the configured Moment, and the same with the reader switched the other way.
+    other, other_state = (None, None) if settings.reader else reader_for(settings, force=True)
+    problem = reader_state.problem or (other_state.problem if other_state else None)
+    if problem:
+        click.secho(f"Warning: {problem} Measuring retrieval alone.", fg="yellow", err=True)
     retrieval_only = Retriever(store, embedder)
     retriever = Retriever(store, embedder, reader=reader) if reader else retrieval_only
+    alternatives = {}
+    if reader:
+        alternatives["moment-retrieval"] = retrieval_only
+    elif other:
+        alternatives["moment-reader"] = Retriever(store, embedder, reader=other)
     if calibrate:
         target = READER_CALIBRATION_FILE if reader else CALIBRATION_FILE
         params = evaluation.calibrate(retriever, questions, base=retrieval_only.params)
         target.write_text(json.dumps(params, indent=2) + "\n")
         click.echo(f"Saved calibration to {target}: {json.dumps(params)}", err=True)
         retriever = Retriever(store, embedder, RetrievalParams.load(target), reader=reader)
-    systems = ["moment"] + (["moment-retrieval"] if reader else []) + (["bm25", "dense"] if compare else [])
-    result = evaluation.evaluate(retriever, questions, systems, k, {"moment-retrieval": retrieval_only})
+        alternatives.pop("moment-reader", None)  # its calibration is not the one just made
+    systems = ["moment", *alternatives] + (["bm25", "dense"] if compare else [])
+    result = evaluation.evaluate(retriever, questions, systems, k, alternatives)
     data = result.to_dict()
     data["reader"] = {"on": reader_state.on, "description": reader_state.description, "problem": reader_state.problem}
     if as_json:

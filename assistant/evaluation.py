@@ -15,7 +15,8 @@ share of unanswerable questions declined at the threshold that answers 90% of an
 
 Systems compared in one run, on the same index:
 - `moment`: the fused retriever and the reader with their calibrated answer/decline decision;
-- `moment-retrieval`: the same without the reader (`MOMENT_READER=off`), when the reader is on;
+- `moment-reader` / `moment-retrieval`: the same with the reader switched the other way than configured
+  (`MOMENT_READER`), so that both are measured in one run;
 - `bm25`: plain keyword search (the same BM25 index, words as typed), documents ranked by their best
   chunk;
 - `dense`: the plain vector search most bots do: one vector per chunk, flat search, documents in
@@ -226,7 +227,9 @@ def declined_at(positive: list[float], negative: list[float], answered: float = 
     """The share of `negative` declined by the threshold that answers `answered` of `positive`."""
     if not positive or not negative:
         return None
-    threshold = np.quantile(np.asarray(positive), 1 - answered, method="lower")
+    # The highest threshold that still answers at least `answered` of the positives.
+    ranked = sorted(positive)
+    threshold = ranked[min(len(ranked) - 1, math.floor((1 - answered) * len(ranked) + 1e-9))]
     return float(np.mean(np.asarray(negative) < threshold))
 
 
@@ -275,6 +278,7 @@ def _first_per_document(version, chunk_ids, k: int) -> Ranked:
 SYSTEMS: dict[str, Callable[[Retriever, str, int], Ranked]] = {
     "moment": rank_moment,
     "moment-retrieval": rank_moment,  # run on a retriever without the reader
+    "moment-reader": rank_moment,  # run on a retriever with the reader
     "bm25": rank_bm25,
     "dense": rank_dense,
 }
@@ -400,7 +404,7 @@ FEATURES = ["cosine", "keyword", "known_terms", "agreement", "margin", "coverage
 
 
 READER_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
-READER_PRIOR_WEIGHTS = (0.0, 3.0, 6.0, 10.0)
+READER_PRIOR_WEIGHTS = (0.0, 5.0, 10.0, 20.0)
 
 
 class _ScoreCache:

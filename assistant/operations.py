@@ -240,6 +240,8 @@ class Status:
     mentors_available: int = 0
     open_requests: dict[str, int] = field(default_factory=dict)
     xapi: dict[str, int] = field(default_factory=dict)
+    reader: str = ""  # the reader's state in words ("on: cross-encoder ...", "off ...", "unavailable ...")
+    reader_problem: str | None = None  # why the reader could not be loaded
 
 
 def collect_status(service, operations: IndexOperations, today: dt.date | None = None) -> Status:
@@ -259,6 +261,8 @@ def collect_status(service, operations: IndexOperations, today: dt.date | None =
         )
     except (IndexMissingError, Exception) as exc:
         status.index_problem = str(exc)
+    status.reader = service.reader_state.description
+    status.reader_problem = service.reader_state.problem
     status.runs = operations.recent_runs(5)
     stats = service.mentors.stats()
     status.mentors_total = sum(1 for s in stats if s.mentor.vetted)

@@ -100,6 +100,8 @@ class SearchResult:
     version: str
     query_vector: np.ndarray | None = None
     query_terms: list[int] = field(default_factory=list)
+    # Where the time went, ms: embed, dense, keyword, fuse (coverage, order, passages), read (the reader).
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 class Retriever:
@@ -151,7 +153,9 @@ class Retriever:
         """Rank documents for `query`; `types` and `tags` restrict which documents may be returned."""
         version = self.version()
         p = self.params
+        clock = _Clock()
         qvec = self.embedder.encode([query])
+        clock.lap("embed")
         n = version.size
         allowed = _allowed_docs(version, types, tags)
         pool = min(n, p.candidates * (4 if allowed is not None else 1))
@@ -159,14 +163,16 @@ class Retriever:
         if pool:
             _, found = version.dense.search(qvec, pool)
             dense_ids = found[0][found[0] >= 0].astype(np.int64)
+        clock.lap("dense")
         terms = version.keywords.query_terms(query)
         keyword_scores = version.keywords.term_scores(terms)
         keyword_ids = _top(keyword_scores, pool)
+        clock.lap("keyword")
         ids = np.unique(np.concatenate([dense_ids, keyword_ids]))
         if allowed is not None and len(ids):
             ids = ids[np.isin(np.asarray(version.chunk_doc)[ids], allowed)]
         if not len(ids):
-            return SearchResult([], 0.0, {}, version.version, qvec[0], terms)
+            return SearchResult([], 0.0, {}, version.version, qvec[0], terms, clock.laps)
         cosines = np.asarray(version.embeddings[ids]) @ qvec[0]
         bm25 = keyword_scores[ids]
         docs = np.asarray(version.chunk_doc)[ids]
@@ -223,10 +229,12 @@ class Retriever:
         chunks = version.chunks([h.chunk_id for h in hits])
         for hit in hits:
             hit.chunk = chunks[hit.chunk_id].chunk
+        clock.lap("fuse")
         if self.reader is not None:
             self._read(query, hits, version, qvec[0], terms)
+            clock.lap("read")
         features = confidence_features(words, hits, version.keywords)
-        return SearchResult(hits, self._confidence(features), features, version.version, qvec[0], terms)
+        return SearchResult(hits, self._confidence(features), features, version.version, qvec[0], terms, clock.laps)
 
     def _read(self, query: str, hits: list[DocumentHit], version: IndexVersion, qvec, terms) -> None:
         """Let the reader choose the passages of the top pages and weigh in on their order."""
@@ -246,6 +254,19 @@ class Retriever:
         p = self.params
         z = p.bias + sum(p.weights.get(name, 0.0) * value for name, value in features.items())
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+class _Clock:
+    """Milliseconds between laps."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = (now - self._last) * 1000
+        self._last = now
 
 
 def confidence_features(words: list[str], hits: list[DocumentHit], keywords) -> dict[str, float]:

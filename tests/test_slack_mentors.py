@@ -151,7 +151,14 @@ def ask_and_request_mentor(server, slack_api, question: str = QUESTION):
 
 def test_the_whole_hand_off_from_question_to_new_job_aid(deployment, slack_api):
     server, settings = deployment
-    ask_and_request_mentor(server, slack_api)
+    answer = ask_and_request_mentor(server, slack_api)
+    shown = [
+        line[1:]
+        for block in answer.params["blocks"]
+        if block.get("type") == "section"
+        for line in block["text"]["text"].split("\n")
+        if line.startswith(">") and len(line) > 20
+    ]
 
     # 1. Offered to a mentor who knows VPN (never the payroll one), with the question and why them.
     knows_vpn = (VPN_A, VPN_B, IT_DESK)
@@ -174,6 +181,11 @@ def test_the_whole_hand_off_from_question_to_new_job_aid(deployment, slack_api):
     assert first_mentor in knows_vpn
     assert QUESTION in first.text() and "You know" in first.text() and "vpn" in first.text()
     assert f"<@{ASKER}>" in first.text()
+    # The mentor sees the passage the asker was shown.
+    offered = [
+        line for b in first.params["blocks"] if b.get("type") == "section" for line in b["text"]["text"].split("\n")
+    ]
+    assert shown and f">{shown[0]}" in offered
     to_asker(slack_api, "I've asked")
 
     # 2. Declined: offered to the next one; the first offer's buttons are replaced.
@@ -309,6 +321,7 @@ def test_admin_commands_and_refusals(deployment, slack_api):
     moment("status")
     status = slack_api.wait_for("response_url", lambda c: "Moment status" in c.text(), timeout=30)
     assert "documents" in status.text() and "vetted mentors available now" in status.text()
+    assert "Reader off" in status.text()
 
     slack_api.clear()
     moment("mentor add <@U0NEWMENT1|newbie> fleet, fuel cards")

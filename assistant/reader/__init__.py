@@ -1,7 +1,7 @@
 """The reader: a cross-encoder trained here that reads question and passage together.
 
-`reader_for(settings)` gives the service its reader, or None with the reason (switched off by
-`MOMENT_READER=off`, or its files missing or broken: then answers come from retrieval alone and
+`reader_for(settings)` gives the service its reader, or None with the reason (off unless
+`MOMENT_READER=on`, or its files missing or broken: then answers come from retrieval alone and
 `/moment status` and `moment eval` say so).
 """
 
@@ -22,10 +22,11 @@ class ReaderState:
     problem: str | None = None  # set when the reader should be on but could not be loaded
 
 
-def reader_for(settings, threads: int | None = None):
-    """The `PassageReader` the settings ask for (or None) and its `ReaderState`."""
-    if not settings.reader:
-        return None, ReaderState(False, "off (MOMENT_READER=off): passages and confidence come from retrieval alone")
+def reader_for(settings, threads: int | None = None, *, force: bool = False):
+    """The `PassageReader` the settings ask for (or None) and its `ReaderState`; `force` loads it even when
+    the settings leave it off (`moment eval` measures both)."""
+    if not settings.reader and not force:
+        return None, ReaderState(False, "off (MOMENT_READER=on to use it): passages and confidence come from retrieval")
     from assistant.reader.model import ReaderError, load_reader
     from assistant.reader.reading import PassageReader
 

@@ -13,11 +13,12 @@ tokenizers are needed to run it.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from indexer.inference import inference_slot, session_options
 
 MODEL_DIR = Path(__file__).with_name("model")
 MODEL_FILE = "reader.onnx"
@@ -48,11 +49,9 @@ class Reader:
             from tokenizers import Tokenizer
 
             self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
-            options.inter_op_num_threads = 1
-            options.log_severity_level = 3
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                str(self.path), session_options(threads), providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # onnxruntime and tokenizers raise their own types for a bad file
             missing = [f for f in (self.path, model_dir / "tokenizer.json") if not f.is_file()]
             what = f"{missing[0]} is missing" if missing else f"{self.path} or its tokenizer is unreadable ({exc})"
@@ -93,7 +92,8 @@ class Reader:
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = segments
-        return self.session.run(None, feeds)[0][:, 0].astype(np.float32)
+        with inference_slot():
+            return self.session.run(None, feeds)[0][:, 0].astype(np.float32)
 
 
 def load_reader(model_dir: Path | None = None, threads: int | None = None) -> Reader:

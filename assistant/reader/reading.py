@@ -12,6 +12,7 @@ stored chunk vectors' cosine and the question's words), and lets the reader scor
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -44,9 +45,14 @@ class Window:
         return "\n".join(self.units[self.start : self.end])
 
 
-def chunk_units(text: str) -> list[str]:
-    """A chunk's lines, with long lines (and transcripts, one long line) split into sentences."""
-    return [u for line in text.split("\n") for u in (split_sentences(line) if len(line) > 300 else [line]) if u.strip()]
+def chunk_units(chunk: Chunk) -> list[str]:
+    """The units a passage is made of: a transcript's cues (each keeps its second), else the chunk's
+    lines, with long lines split into sentences."""
+    text = chunk.text
+    if chunk.cue_starts:
+        offsets = [o for o, _ in chunk.cue_starts] + [len(text)]
+        return [u for a, b in itertools.pairwise(offsets) if (u := text[a:b].strip())]
+    return [u for line in text.split("\n") for u in (split_sentences(line) if len(line) > 160 else [line]) if u.strip()]
 
 
 def windows_of(units: list[str], words: int = WINDOW_WORDS) -> list[tuple[int, int]]:
@@ -149,7 +155,7 @@ class PassageReader:
             first = hit.doc.chunk_start
             for cid in range(first, first + hit.doc.chunk_count):
                 chunk = stored[cid].chunk
-                units = chunk_units(chunk.text)
+                units = chunk_units(chunk)
                 for a, b in windows_of(units):
                     candidates.append(Window(index, cid, chunk, a, b, units))
         if not candidates:

@@ -1,7 +1,7 @@
 """Train the reader: a small cross-encoder that scores (question, passage) pairs.
 
 It starts from the bundled all-MiniLM-L6-v2 weights: the first `layers` transformer layers of its
-BERT encoder and a new scoring head (`AutoModelForSequenceClassification`, one label). Each step
+BERT encoder, reading question and passage together, and a similarity head (`scorer.PairScorer`). Each step
 sees groups of one answering passage and its hard negatives (`training_data.build_groups`); the
 loss is a listwise softmax over the group (pick the passage that answers) plus a pointwise
 logistic loss (an absolute score, so that "nothing here answers" can be read off it too).
@@ -41,7 +41,7 @@ class TrainConfig:
     groups_per_step: int = 4
     epochs: float = 3.0
     minutes: float = 80.0
-    lr: float = 1.5e-4
+    lr: float = 6e-5
     head_lr: float = 1e-3
     warmup: float = 0.05
     pointwise_weight: float = 0.5
@@ -74,7 +74,9 @@ def load_groups(data_dir: Path, cache: Path, config: TrainConfig, model_cache: P
 def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, model_cache: Path) -> dict:
     """Train, keep the best checkpoint by validation accuracy, export it; returns the training record."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from assistant.reader.scorer import PairScorer
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.manual_seed(config.seed)
@@ -90,9 +92,7 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
 
     base = _bundled_model_dir()
     tokenizer = AutoTokenizer.from_pretrained(str(base))
-    model = AutoModelForSequenceClassification.from_pretrained(str(base), num_labels=1)
-    model.bert.encoder.layer = model.bert.encoder.layer[: config.layers]
-    model.config.num_hidden_layers = config.layers
+    model = PairScorer.from_pretrained(base, config.layers)
 
     def encode(questions: list[str], passages: list[str]):
         qs = [_cut_question(tokenizer, q, config.question_tokens) for q in questions]
@@ -100,8 +100,8 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
             qs, passages, truncation="only_second", max_length=config.max_length, padding=True, return_tensors="pt"
         )
 
-    head = [p for n, p in model.named_parameters() if n.startswith("classifier")]
-    body = [p for n, p in model.named_parameters() if not n.startswith("classifier")]
+    head = model.head_parameters()
+    body = list(model.bert.parameters())
     optimiser = torch.optim.AdamW(
         [{"params": body, "lr": config.lr}, {"params": head, "lr": config.head_lr}], weight_decay=0.01
     )
@@ -129,7 +129,7 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
         with torch.no_grad():
             for g in valid_groups:
                 passages = [g.positive, *g.negatives]
-                scores = model(**encode([g.question] * len(passages), passages)).logits[:, 0].numpy()
+                scores = model(**encode([g.question] * len(passages), passages))[:, 0].numpy()
                 correct += int(scores.argmax() == 0)
                 pos_scores.append(float(scores[0]))
                 neg_scores.extend(float(s) for s in scores[1:])
@@ -151,7 +151,7 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
                 passages += items
                 labels += [1.0] + [0.0] * len(negs)
                 sizes.append(len(items))
-            logits = model(**encode(questions, passages)).logits[:, 0]
+            logits = model(**encode(questions, passages))[:, 0]
             target = torch.tensor(labels)
             listwise = 0.0
             offset = 0
@@ -181,7 +181,7 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
                     best = metrics
                     if checkpoint.exists():
                         shutil.rmtree(checkpoint)
-                    model.save_pretrained(str(checkpoint))
+                    model.save(checkpoint)
                     tokenizer.save_pretrained(str(checkpoint))
             if last:
                 stop = True
@@ -235,9 +235,11 @@ def export(checkpoint: Path, out_dir: Path, config: TrainConfig, record: dict) -
     """Write the checkpoint as ONNX (full precision, then int8) with its tokenizer and record."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    model = AutoModelForSequenceClassification.from_pretrained(str(checkpoint)).eval()
+    from assistant.reader.scorer import PairScorer
+
+    model = PairScorer.load(checkpoint)
     tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
     tmp = out_dir.parent / (out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

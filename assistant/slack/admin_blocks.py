@@ -123,6 +123,12 @@ def status_blocks(status: Status) -> list[Block]:
                 )
             )
         )
+    if status.reader_problem:
+        blocks.append(
+            SectionBlock(text=_md(f":warning: *Reader* {escape(status.reader)}: {escape(status.reader_problem)}"))
+        )
+    elif status.reader:
+        blocks.append(ContextBlock(elements=[_md(f"Reader {escape(status.reader)}")]))
     if status.runs:
         blocks.append(SectionBlock(text=_md("*Last re-index runs*\n" + "\n".join(run_line(r) for r in status.runs))))
     stale = f"*Stale content:* {len(status.stale)} items past their review date"

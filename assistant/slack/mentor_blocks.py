@@ -46,11 +46,17 @@ def _where(request: MentorRequest) -> str:
     return f" in <#{request.channel_id}>" if request.channel_id and request.channel_id[0] in "CG" else ""
 
 
+SHOWN_PASSAGE_CHARS = 600
+
+
 def _shown(request: MentorRequest, shown: Sequence[dict]) -> str:
     if not shown:
         return "_Moment found nothing close in the content._"
     lines = [f"• {link(s.get('url'), s.get('title', 'untitled'))}" for s in shown[:3]]
-    return "*What Moment showed*\n" + "\n".join(lines)
+    passage = shown[0].get("snippet")
+    # The passage the asker saw, so the mentor starts where Moment left off.
+    quoted = "\n" + quote(truncate(passage, SHOWN_PASSAGE_CHARS)) if passage else ""
+    return "*What Moment showed*\n" + lines[0] + quoted + "".join("\n" + line for line in lines[1:])
 
 
 def offer_blocks(request: MentorRequest, offer: MentorOffer, shown: Sequence[dict], minutes: int) -> list[Block]:

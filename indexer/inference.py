@@ -1,0 +1,61 @@
+"""How many model runs (ONNX sessions: the embedder, the reader) a process lets run at once.
+
+Each run already uses several threads. When more questions arrive at once than the cores can
+serve, letting every run start makes them all slow down together (threads wait for a CPU and
+onnxruntime's spinning threads burn what is left); queueing them behind a gate sized to the cores
+keeps each run at full speed, so the answer p95 and the throughput both improve
+(`bench/answer_latency.py --concurrency 4`).
+
+    with inference_slot():
+        session.run(...)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+
+_lock = threading.Lock()
+_gate: threading.BoundedSemaphore | None = None
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def configure(threads_per_run: int) -> None:
+    """Size the gate: as many runs at once as there are cores for runs of `threads_per_run` threads.
+    The first session created in a process decides (all of a process's sessions use the same count)."""
+    global _gate
+    with _lock:
+        if _gate is None:
+            _gate = threading.BoundedSemaphore(max(1, usable_cores() // max(1, threads_per_run)))
+
+
+@contextmanager
+def inference_slot():
+    """Hold one of the process's run slots for the duration of a model run."""
+    if _gate is None:
+        configure(usable_cores())
+    with _gate:
+        yield
+
+
+def session_options(threads: int | None):
+    """onnxruntime options for a run of `threads` threads (default: the usable cores, at most 4), with
+    spinning off so that idle pool threads give the cores back; sizes the gate too."""
+    import onnxruntime as ort
+
+    threads = threads or min(4, usable_cores())
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    configure(threads)
+    return options

@@ -1,0 +1,265 @@
+"""The reader: the shipped cross-encoder on onnxruntime, choosing passages and judging answerability,
+on real indexes built with the real embedding model."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.evaluation import (
+    EvalQuestion,
+    auc,
+    declined_at,
+    evaluate,
+    passage_inside,
+    remove_gold_pages,
+)
+from assistant.reader import reader_for
+from assistant.reader.model import MODEL_DIR, Reader, ReaderError, load_reader
+from assistant.reader.reading import PassageReader, chunk_units, widen, windows_of
+from assistant.retrieval import Retriever
+from assistant.service import Asker, MomentService
+from assistant.settings import load_settings
+from indexer.documents import Chunk
+
+ASKER = Asker(user_id="U0ASKER01", surface="cli")
+
+
+@pytest.fixture(scope="module")
+def reader() -> Reader:
+    return load_reader()
+
+
+# --- the model ------------------------------------------------------------------------------------
+
+
+def test_the_answering_passage_outscores_its_siblings(reader):
+    question = "how do I reset my vpn token"
+    passages = [
+        "Reset a VPN hardware token > Steps\n1. Open the self-service portal.\n2. Choose Reset token and enter "
+        "the serial number.\n3. Wait for the six-digit code to change, then sign in again.",
+        "Reset a VPN hardware token > Before you start\nFind the serial number on the back of the token.",
+        "Holiday entitlement > Carrying over\nYou may carry over up to five days into the next holiday year.",
+    ]
+    scores = reader.score(question, passages)
+    assert scores.dtype == np.float32 and scores.shape == (3,)
+    assert scores[0] > scores[1] > scores[2]
+
+
+def test_a_huge_question_is_cut_and_the_passage_trimmed_never_an_error(reader):
+    question = "my token " * 5000
+    ids, mask, segments = reader.encode_pairs(question, ["short passage", "word " * 2000])
+    assert ids.shape[1] <= reader.max_length
+    # The question keeps at most its budget; every pair still ends in [SEP] and has passage tokens.
+    assert (segments.sum(axis=1) > 1).all()
+    for row, length in zip(ids, mask.sum(axis=1), strict=True):
+        assert row[length - 1] == reader._sep and row[0] == reader._cls
+    assert np.isfinite(reader.score(question, ["short passage", "word " * 2000])).all()
+    assert reader.score("anything", []).shape == (0,)
+
+
+@pytest.mark.parametrize("damage", ["missing-model", "corrupt-model", "missing-settings", "corrupt-settings"])
+def test_a_missing_or_corrupt_reader_names_the_file(tmp_path, damage):
+    broken = tmp_path / "reader"
+    shutil.copytree(MODEL_DIR, broken)
+    if damage == "missing-model":
+        (broken / "reader.onnx").unlink()
+    elif damage == "corrupt-model":
+        (broken / "reader.onnx").write_bytes(b"\x00not an onnx file" * 100)
+    elif damage == "missing-settings":
+        (broken / "reader.json").unlink()
+    else:
+        (broken / "reader.json").write_text("{not json")
+    with pytest.raises(ReaderError) as caught:
+        Reader(broken)
+    named = "reader.json" if "settings" in damage else "reader.onnx"
+    assert str(broken / named) in str(caught.value)
+
+
+# --- choosing and showing the passage --------------------------------------------------------------
+
+
+def test_windows_cover_every_unit_in_order():
+    units = [f"line {i} " + "word " * 30 for i in range(10)]
+    ranges = windows_of(units, words=100)
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(units)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+    assert all(sum(len(u.split()) for u in units[a:b]) <= 100 or b - a == 1 for a, b in ranges)
+    # A long line is cut into sentences; a transcript into its cues, whatever their length.
+    assert len(chunk_units(Chunk("a.md", 0, (), "Start here. " * 40))) == 40
+    video = Chunk("v.vtt", 0, (), "Welcome. Start with the tyres.", cue_starts=((0, 0.0), (9, 6.0)))
+    assert chunk_units(video) == ["Welcome.", "Start with the tyres."]
+
+
+def test_a_passage_that_starts_or_ends_inside_a_list_is_widened_to_the_whole_list():
+    units = ["To resync the token:", "1. Open NW-Key.", "2. Choose Resync.", "3. Enter two codes.", "Then sign in."]
+    assert widen(units, 2, 3) == (0, 4)  # from the lead-in to the last step, not the sentence after
+    assert widen(units, 4, 5) == (4, 5)  # plain prose is left alone
+    long = ["Steps:"] + [f"{i}. " + "do this " * 40 for i in range(1, 8)]
+    start, end = widen(long, 1, 2, limit=900)
+    assert sum(len(u) + 1 for u in long[start:end]) <= 900
+
+
+def test_the_reader_chooses_the_section_that_answers(corpus, embedder, reader):
+    plain = Retriever(corpus, embedder)
+    read = Retriever(corpus, embedder, reader=PassageReader(reader))
+    question = "what is the phone number of the IT desk if the token reset fails"
+    hit = read.search(question).hits[0]
+    assert hit.doc.path == "it/vpn-token.md"
+    assert "extension 4400" in hit.passage and hit.reader_logit is not None
+    assert "reader" in read.search(question).features
+    assert "reader" not in plain.search(question).features
+    steps = read.search("how do I reset my vpn token").hits[0]
+    # The steps are shown whole: the first and the last.
+    assert "1. Open the self-service portal" in steps.passage and "3. Wait for the six-digit code" in steps.passage
+
+
+def test_the_service_shows_the_readers_passage_and_falls_back_without_it(corpus, database, embedder, tmp_path):
+    settings = load_settings(home=tmp_path / "home", index_dir_override=corpus.root, reader=True)
+    reader, state = reader_for(settings)
+    assert state.on and state.problem is None and "cross-encoder" in state.description
+    service = MomentService(settings, database, Retriever(corpus, embedder, reader=reader), state)
+    answer = service.ask("who do I call if the token reset still fails", ASKER)
+    assert "extension 4400" in answer.sources[0].snippet
+
+    off = load_settings(home=tmp_path / "home", index_dir_override=corpus.root)  # the default
+    none, state = reader_for(off)
+    assert none is None and not state.on and "MOMENT_READER=on" in state.description
+
+    (tmp_path / "broken").mkdir()
+    broken = load_settings(home=tmp_path / "home", reader_dir_override=tmp_path / "broken", reader=True)
+    none, state = reader_for(broken)
+    assert none is None and state.problem and str(tmp_path / "broken" / "reader.json") in state.problem
+    fallback = MomentService(settings, database, Retriever(corpus, embedder), state)
+    assert fallback.ask("how do I reset my vpn token", ASKER).sources[0].path == "it/vpn-token.md"
+
+
+# --- measuring it ------------------------------------------------------------------------------
+
+
+def test_the_passage_overlap_rule():
+    answer = "Call the IT Service Desk on 0161 555 0142, option 4. Out of hours, call Dispatch on extension 2200."
+    assert passage_inside("Out of hours, call Dispatch on extension 2200.", answer)
+    assert not passage_inside("After 5 wrong codes in a row the token is locked for 30 minutes.", answer)
+    # Half the content words is enough; stop words do not count either way.
+    assert passage_inside("call dispatch about the rota changes", answer) is False
+    assert passage_inside("call dispatch rota", answer) is True
+    assert not passage_inside("", answer) and not passage_inside("anything", None)
+
+
+def test_auc_and_declined_at_90_percent_answered():
+    assert auc([0.9, 0.8, 0.7], [0.1, 0.2]) == 1.0
+    assert auc([0.5], [0.5]) == 0.5
+    assert auc([], [0.1]) is None
+    answerable = [float(x) for x in np.linspace(0.5, 1.0, 10)]
+    # The threshold that answers 9 of 10 is the second lowest, 0.5556: 0.5 and 0.55 fall below it.
+    assert declined_at(answerable, [0.5, 0.55, 0.6, 0.9]) == 0.5
+
+
+def test_removing_gold_pages_makes_near_misses():
+    questions = [
+        EvalQuestion("a", ("p1.md",)),
+        EvalQuestion("b", ("p2.md",)),
+        EvalQuestion("c", ("p2.md", "p3.md")),
+        EvalQuestion("d", ("p3.md",)),
+        EvalQuestion("e", ("p4.md",), answer="text"),
+        EvalQuestion("f", ()),
+    ]
+    removed, changed = remove_gold_pages(questions, 2)
+    assert removed == ["p2.md", "p4.md"]
+    assert [q.gold for q in changed] == [("p1.md",), (), ("p3.md",), ("p3.md",), (), ()]
+    assert [q.kind for q in changed] == [None, "near-miss", None, None, "near-miss", None]
+    assert changed[4].answer is None
+
+
+def test_eval_scores_the_first_passage(corpus, embedder, reader):
+    questions = [
+        EvalQuestion(
+            "who do I call if the token reset still fails",
+            ("it/vpn-token.md",),
+            answer="Call the IT desk on extension 4400.",
+        ),
+        EvalQuestion(
+            "how much per mile for my own car",
+            ("hr/mileage.md",),
+            answer="Own car: 67 cents per mile. Company vans: no mileage claim, use the fuel card.",
+        ),
+        EvalQuestion("who won the world cup", ()),
+    ]
+    plain = Retriever(corpus, embedder)
+    read = Retriever(corpus, embedder, reader=PassageReader(reader))
+    report = evaluate(read, questions, ["moment", "moment-retrieval", "dense"], retrievers={"moment-retrieval": plain})
+    moment = report.systems["moment"]
+    assert moment.passage_questions == 2 and moment.first_passage_right == 1.0
+    assert moment.passage_right == [True, True, None]
+    assert report.to_dict()["per_question"][0]["passage_right"] is True
+    # The plain baselines are judged on their best chunk, whole.
+    assert report.systems["dense"].passage_questions == 2
+
+
+def test_cli_eval_near_miss_set_and_reader_comparison(corpus, tmp_path, monkeypatch):
+    from tests.test_answers import _cli
+
+    content = tmp_path / "content"
+    content.mkdir()
+    # The corpus fixture's content folder sits beside its index.
+    shutil.copytree(Path(corpus.root).parent / "content", content, dirs_exist_ok=True)
+    rows = [
+        {"question": "vpn token wont work", "gold": ["it/vpn-token.md"]},
+        {"question": "how much per mile for my car", "gold": ["hr/mileage.md"]},
+        {"question": "password expired", "gold": ["it/password.md"]},
+        {"question": "who won the world cup", "gold": []},
+    ]
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    result = _cli(
+        "eval", str(questions), "--content", str(content), "--remove-gold-pages", "2", "--json", home=tmp_path / "home"
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data["systems"]) == {"moment", "moment-reader", "bm25", "dense"}
+    assert data["reader"]["on"] is False
+    # hr/mileage.md, it/password.md, it/vpn-token.md: the second (it/password.md) is gone.
+    assert [q["gold"] for q in data["per_question"]][2] == []
+    assert data["unanswerable"] == 2 and data["systems"]["moment"]["near_miss_auc"] is not None
+    assert not (tmp_path / "home" / "eval-content" / "content-minus-every-2" / "it" / "password.md").exists()
+
+    # With the reader switched on, the same run measures Moment without it.
+    monkeypatch.setenv("MOMENT_READER", "on")
+    result = _cli("eval", str(questions), "--json", home=tmp_path / "home", index=corpus.root)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data["systems"]) == {"moment", "moment-retrieval", "bm25", "dense"} and data["reader"]["on"] is True
+    # A broken reader: a warning that names the file, and retrieval alone is measured.
+    monkeypatch.setenv("MOMENT_READER_DIR", str(tmp_path / "nowhere"))
+    result = _cli("eval", str(questions), "--json", home=tmp_path / "home", index=corpus.root)
+    assert result.returncode == 0 and str(tmp_path / "nowhere" / "reader.json") in result.stderr
+    assert json.loads(result.stdout)["reader"]["problem"]
+    monkeypatch.delenv("MOMENT_READER")
+    monkeypatch.delenv("MOMENT_READER_DIR")
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "fine", "gold": []}\n{not json\n')
+    result = _cli("eval", str(bad), home=tmp_path / "home", index=corpus.root)
+    assert result.returncode == 1 and "line 2" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_status_warns_when_the_reader_is_unavailable():
+    from assistant.operations import Status
+    from assistant.slack.admin_blocks import status_blocks
+
+    def text(status: Status) -> str:
+        return json.dumps([b.to_dict() for b in status_blocks(status)])
+
+    broken = Status(
+        index_problem="no index",
+        reader="unavailable: answers use retrieval alone",
+        reader_problem="The reader cannot be loaded: /srv/reader/reader.onnx is missing.",
+    )
+    assert ":warning: *Reader* unavailable" in text(broken) and "/srv/reader/reader.onnx is missing" in text(broken)
+    assert "Reader on: cross-encoder" in text(Status(index_problem="no index", reader="on: cross-encoder (3 layers)"))

@@ -1,0 +1,129 @@
+"""Training the reader: the groups it learns from, and the whole path from corpora to a loadable
+int8 ONNX reader (a tiny run: one layer, a few steps)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from assistant.reader.training_data import build_groups, cut_words
+
+PAGE = """\
+# Expenses at Example Co
+
+Everything about spending the company's money.
+
+## Travel
+
+### How do I book a train?
+
+Book every train through TravelDesk at least 7 days ahead; first class is never refunded.
+
+### Can I take a taxi?
+
+Taxis are refunded only after 22:00 or when no bus runs; keep the receipt and add it within 30 days.
+
+## Meals
+
+Meals are capped at 15 pounds a day when you are away overnight, drinks included.
+"""
+
+OTHER = """\
+# Laptops
+
+## Lost laptop
+
+Report a lost laptop to the service desk within one hour so it can be wiped remotely.
+
+## New laptop
+
+New starters get a laptop on their first morning from the IT bar on floor 2.
+"""
+
+
+def _source(root: Path, name: str) -> Path:
+    source = root / name
+    (source / "corpus").mkdir(parents=True)
+    (source / "corpus" / "expenses.md").write_text(PAGE)
+    (source / "corpus" / "laptops.md").write_text(OTHER)
+    questions = []
+    for heading in ("### How do I book a train?", "### Can I take a taxi?"):
+        start = PAGE.index(heading)
+        body_start = start + len(heading) + 2
+        end = PAGE.index("\n\n#", body_start) if "\n\n#" in PAGE[body_start:] else len(PAGE)
+        questions.append(
+            {
+                "question": heading.lstrip("# "),
+                "page": "expenses.md",
+                "origin": "heading",
+                "heading_level": 3,
+                "source_heading": heading.lstrip("# "),
+                "heading_path": ["Expenses at Example Co", "Travel"],
+                "answer_text": PAGE[body_start:end].strip(),
+            }
+        )
+    questions.append(
+        {
+            "question": "What do I do if I lose my laptop?",
+            "page": "laptops.md",
+            "origin": "heading",
+            "heading_level": 2,
+            "source_heading": "Lost laptop",
+            "heading_path": ["Laptops"],
+            "answer_text": "Report a lost laptop to the service desk within one hour so it can be wiped remotely.",
+        }
+    )
+    (source / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
+    return source
+
+
+def test_groups_pair_each_question_with_its_section_and_hard_negatives(tmp_path):
+    _source(tmp_path, "handbook")
+    groups = build_groups(tmp_path, None, negatives=3)
+    assert len(groups) == 3
+    train, taxi, laptop = groups
+    assert train.question == "How do I book a train?"
+    # The positive: the answer under the parents' path, without the question heading itself.
+    assert (
+        train.positive == "Expenses at Example Co > Travel\nBook every train through TravelDesk at least 7 days ahead; "
+        "first class is never refunded."
+    )
+    assert "How do I book a train" not in train.positive
+    # The sibling section comes first (the near-miss case), then other parts of the page, then other pages.
+    assert train.kinds[0] == "sibling" and "Taxis are refunded" in train.negatives[0]
+    assert "Can I take a taxi" not in train.negatives[0]
+    assert all("Book every train" not in n for n in train.negatives)
+    assert "other-page" in laptop.kinds or "same-page" in laptop.kinds
+    assert all("Report a lost laptop" not in n for n in laptop.negatives)
+    assert taxi.negatives and all(n != taxi.positive for n in taxi.negatives)
+
+
+def test_passages_are_cut_to_the_training_size():
+    text = "\n".join(textwrap.wrap("word " * 300, 60))
+    assert len(cut_words(text, 110).split()) == 110
+    assert cut_words("one two\nthree", 2) == "one two"
+
+
+@pytest.mark.slow
+def test_training_exports_a_reader_that_loads_and_scores(tmp_path):
+    from assistant.reader.model import Reader
+    from assistant.reader.train import TrainConfig, train
+    from tests.conftest import MODEL_CACHE
+
+    data = tmp_path / "data"
+    for name in ("handbook", "carpentries-handbook"):  # the second is held out for validation
+        _source(data, name)
+    out = tmp_path / "reader"
+    config = TrainConfig(
+        layers=1, max_length=64, epochs=1, minutes=2, groups_per_step=2, group_negatives=3, eval_every=1
+    )
+    record = train(data, out, tmp_path / "work", config, MODEL_CACHE)
+    assert record["training_groups"] == 3 and record["validation_groups"] == 3
+    assert record["steps"] == 2 and 0.0 <= record["best"]["accuracy"] <= 1.0
+    assert {p.name for p in out.iterdir()} == {"reader.onnx", "tokenizer.json", "reader.json"}
+    reader = Reader(out)
+    assert reader.max_length == 64 and reader.record["config"]["layers"] == 1
+    assert reader.score("how do I book a train", ["Book through TravelDesk.", "Laptops"]).shape == (2,)
