@@ -103,7 +103,12 @@ class SlackNotifier:
             return []
         with self.database.session() as session:
             interaction = session.get(Interaction, request.interaction_id)
-            return list((interaction.answer or {}).get("sources", [])) if interaction else []
+            answer = (interaction.answer or {}) if interaction else {}
+        sources = list(answer.get("sources", []))
+        if not answer.get("answered"):
+            # The asker saw only titles ("possibly related"): so does the mentor, as what Moment showed.
+            sources = [{k: v for k, v in s.items() if k != "snippet"} for s in sources]
+        return sources
 
     def _dm(self, user_id: str, blocks, text: str):
         opened = self._call("conversations.open", self.client.conversations_open, users=user_id)
