@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from assistant.questions import Question
+from assistant.reader.reading import shown_text
 from assistant.retrieval import DocumentHit, RetrievalParams, SearchResult
 from indexer.chunking import split_sentences
 
@@ -242,16 +243,7 @@ def snippet(text: str, query_terms: list[int], term_ids_of=None, limit: int = SN
     best = max(range(len(units)), key=lambda i: (scores[i], -i)) if any(scores) else 0
     # Start one unit earlier when the best one continues a list (keep steps in order and in context).
     start = best - 1 if best > 0 and _is_list_item(units[best]) and _is_list_item(units[best - 1]) else best
-    out, used = [], 0
-    for unit in units[start:]:
-        if out and used + len(unit) + 1 > limit:
-            break
-        out.append(unit)
-        used += len(unit) + 1
-    result = "\n".join(out)
-    if len(result) > limit:
-        result = result[: limit - 1].rsplit(" ", 1)[0] + "…"
-    return result
+    return shown_text(units, start, len(units), limit)
 
 
 def _is_list_item(unit: str) -> bool:
