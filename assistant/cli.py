@@ -254,12 +254,13 @@ def _print_build_report(report, content_dir: Path) -> None:
 
 
 def _service(settings: Settings):
+    from assistant.retrieval import CalibrationError
     from assistant.service import MomentService
     from indexer.embedding import ModelError
 
     try:
         return MomentService.from_settings(settings)
-    except ModelError as exc:
+    except (ModelError, CalibrationError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -336,7 +337,13 @@ def eval_command(ctx, questions_file, k, content_dir, index_dir, split, compare,
 
     from assistant import evaluation
     from assistant.reader import reader_for
-    from assistant.retrieval import CALIBRATION_FILE, READER_CALIBRATION_FILE, RetrievalParams, Retriever
+    from assistant.retrieval import (
+        CALIBRATION_FILE,
+        READER_CALIBRATION_FILE,
+        CalibrationError,
+        RetrievalParams,
+        Retriever,
+    )
     from indexer.embedding import load_embedder
     from indexer.store import IndexStore
 
@@ -379,13 +386,16 @@ def eval_command(ctx, questions_file, k, content_dir, index_dir, split, compare,
     problem = reader_state.problem or (other_state.problem if other_state else None)
     if problem:
         click.secho(f"Warning: {problem} Measuring retrieval alone.", fg="yellow", err=True)
-    retrieval_only = Retriever(store, embedder)
-    retriever = Retriever(store, embedder, reader=reader) if reader else retrieval_only
-    alternatives = {}
-    if reader:
-        alternatives["moment-retrieval"] = retrieval_only
-    elif other:
-        alternatives["moment-reader"] = Retriever(store, embedder, reader=other)
+    try:
+        retrieval_only = Retriever(store, embedder)
+        retriever = Retriever(store, embedder, reader=reader) if reader else retrieval_only
+        alternatives = {}
+        if reader:
+            alternatives["moment-retrieval"] = retrieval_only
+        elif other:
+            alternatives["moment-reader"] = Retriever(store, embedder, reader=other)
+    except CalibrationError as exc:
+        raise click.ClickException(str(exc)) from None
     if calibrate:
         target = READER_CALIBRATION_FILE if reader else CALIBRATION_FILE
         params = evaluation.calibrate(retriever, questions, base=retrieval_only.params)

@@ -37,6 +37,10 @@ CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 READER_CALIBRATION_FILE = Path(__file__).with_name("calibration-reader.json")
 
 
+class CalibrationError(Exception):
+    """A calibration file is missing or unreadable; the message names it and says how to make it."""
+
+
 class IndexMismatchError(Exception):
     """The index was built with another model than the one configured; the message says what to do."""
 
@@ -60,12 +64,18 @@ class RetrievalParams:
 
     @classmethod
     def load(cls, path: Path = CALIBRATION_FILE) -> RetrievalParams:
-        """The calibrated parameters, or the defaults when no calibration was saved."""
+        """The calibrated parameters. A missing or corrupt file is an error, never a silent fall back to
+        the defaults: those are not calibrated, and answers and confidences would quietly change."""
         try:
-            data = json.loads(path.read_text())
+            return cls.from_dict(json.loads(path.read_text()))
         except FileNotFoundError:
-            return cls()
-        return cls.from_dict(data)
+            raise CalibrationError(
+                f"The calibration file {path} is missing: reinstall Moment, or make it with "
+                "`moment eval content/eval/questions.jsonl --split dev --calibrate` (with MOMENT_READER=on for the "
+                "reader's)."
+            ) from None
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            raise CalibrationError(f"The calibration file {path} is unreadable ({exc}).") from None
 
     @classmethod
     def from_dict(cls, data: dict) -> RetrievalParams:

@@ -263,3 +263,17 @@ def test_status_warns_when_the_reader_is_unavailable():
     )
     assert ":warning: *Reader* unavailable" in text(broken) and "/srv/reader/reader.onnx is missing" in text(broken)
     assert "Reader on: cross-encoder" in text(Status(index_problem="no index", reader="on: cross-encoder (3 layers)"))
+
+
+def test_a_missing_or_corrupt_calibration_is_an_error_never_a_silent_default(tmp_path):
+    from assistant.retrieval import CALIBRATION_FILE, READER_CALIBRATION_FILE, CalibrationError, RetrievalParams
+
+    with pytest.raises(CalibrationError, match=str(tmp_path / "gone.json")):
+        RetrievalParams.load(tmp_path / "gone.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(CalibrationError, match="unreadable"):
+        RetrievalParams.load(tmp_path / "bad.json")
+    # Both shipped calibrations load, and are not the uncalibrated defaults.
+    for path in (CALIBRATION_FILE, READER_CALIBRATION_FILE):
+        assert RetrievalParams.load(path) != RetrievalParams()
+    assert "reader" in RetrievalParams.load(READER_CALIBRATION_FILE).weights

@@ -19,7 +19,7 @@ from assistant.slack import mentor_blocks as mentor_ui
 from tests.slackstub import payloads as P
 from tests.slackstub.fixtures import OWNER
 from tests.test_slack_app import PINGS, assert_stays, db_session, interactions, posted_to, section_texts
-from tests.test_slack_mentors import click as click_posted
+from tests.test_slack_mentors import click
 
 pytestmark = pytest.mark.slow
 
@@ -97,25 +97,6 @@ def audit(url: str, action_prefix: str) -> list[AuditEvent]:
     with db_session(url) as session:
         rows = session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
         return [r for r in rows if r.action.startswith(action_prefix)]
-
-
-def click(server, slack_api, user: str, call, action_id: str, *, channel: str | None = None, ephemeral=False):
-    """Click a button in a posted message (`test_slack_mentors.click`), or in an ephemeral one (which
-    Slack sends back without the message)."""
-    if not ephemeral:
-        return click_posted(server, slack_api, user, call, action_id, channel=channel)
-    element = P.button(call.params.get("blocks"), action_id)
-    assert element is not None, f"no {action_id} button in {call.params.get('blocks')}"
-    payload = P.block_actions(
-        action_id=action_id,
-        value=element["value"],
-        user=user,
-        channel=channel or call.params["channel"],
-        response_url=slack_api.response_url(),
-        ephemeral=True,
-    )
-    assert server.sender.interaction(payload).status_code == 200
-    return payload
 
 
 def no_pings_anywhere(slack_api, since: float) -> None:

@@ -94,8 +94,9 @@ def dm_channel_of(slack_api, user: str) -> str:
     return P.dm_channel(user)
 
 
-def click(server, slack_api, user: str, call, action_id: str, *, channel: str | None = None):
-    """Click the button `action_id` in the message posted by `call`."""
+def click(server, slack_api, user: str, call, action_id: str, *, channel: str | None = None, ephemeral=False):
+    """Click the button `action_id` in the message posted by `call` (an ephemeral one: Slack sends the
+    click back without the message)."""
     element = P.button(call.params.get("blocks"), action_id)
     assert element is not None, f"no {action_id} button in {call.params.get('blocks')}"
     payload = P.block_actions(
@@ -104,7 +105,8 @@ def click(server, slack_api, user: str, call, action_id: str, *, channel: str | 
         user=user,
         channel=channel or call.params["channel"],
         response_url=slack_api.response_url(),
-        message=P.posted_message(call),
+        message=None if ephemeral else P.posted_message(call),
+        ephemeral=ephemeral,
     )
     response = server.sender.interaction(payload)
     assert response.status_code == 200, response.text

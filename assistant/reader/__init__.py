@@ -22,7 +22,7 @@ class ReaderState:
     problem: str | None = None  # set when the reader should be on but could not be loaded
 
 
-def reader_for(settings, threads: int | None = None, *, force: bool = False):
+def reader_for(settings, *, force: bool = False):
     """The `PassageReader` the settings ask for (or None) and its `ReaderState`; `force` loads it even when
     the settings leave it off (`moment eval` measures both)."""
     if not settings.reader and not force:
@@ -31,7 +31,7 @@ def reader_for(settings, threads: int | None = None, *, force: bool = False):
     from assistant.reader.reading import PassageReader
 
     try:
-        reader = load_reader(settings.reader_dir_override, threads=threads or settings.embedding_threads)
+        reader = load_reader(settings.reader_dir_override, threads=settings.embedding_threads)
     except ReaderError as exc:
         log.warning("%s Answers use retrieval alone.", exc)
         return None, ReaderState(False, "unavailable: answers use retrieval alone", str(exc))
