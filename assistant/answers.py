@@ -15,9 +15,8 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from assistant.questions import Question
-from assistant.reader.reading import shown_text
+from assistant.reader.reading import shown_text, text_units
 from assistant.retrieval import DocumentHit, RetrievalParams, SearchResult
-from indexer.chunking import split_sentences
 
 TYPE_LABELS = {"job-aid": "Job aid", "procedure": "Procedure", "reference": "Reference", "video": "Video"}
 SNIPPET_CHARS = 480
@@ -141,7 +140,7 @@ def compose(
     notices = []
     if question.truncated:
         notices.append(f"Your question was long, so I searched for its first {len(question.text):,} characters.")
-    if question.non_latin and not answered:
+    if question.other_language and not answered:
         notices.append("I can only search content written in English so far; try asking in English.")
     if answered:
         # The best, then up to two more that are nearly as close in meaning (not whatever ranked next).
@@ -232,7 +231,7 @@ def deep_link(url: str | None, anchor: str | None, page: int | None, start_secon
 
 def snippet(text: str, query_terms: list[int], term_ids_of=None, limit: int = SNIPPET_CHARS) -> str:
     """The run of sentences (or list lines) in `text` that best matches the question, up to `limit` chars."""
-    units = [u for line in text.split("\n") for u in (split_sentences(line) if len(line) > 160 else [line]) if u]
+    units = text_units(text)
     if not units:
         return ""
     wanted = set(query_terms)

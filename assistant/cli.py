@@ -13,18 +13,93 @@ from pathlib import Path
 import click
 
 from assistant.settings import Settings, load_settings
+from indexer.documents import CONTENT_TYPES
 
-# Exit statuses shared by every command.
+# Exit statuses shared by every command (README, "Commands").
 EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_PARTIAL = 2  # `moment index`: published, but some files failed
+EXIT_ERROR = 1  # an error, or a mistake in the command line: the message says which
+EXIT_PARTIAL = 2  # `moment index`: published, but some files failed; `moment xapi flush`: some deferred
+
+
+class _MomentGroup(click.Group):
+    """The `moment` group: a mistyped command or option exits 1 with click's message, like every other
+    mistake, so that exit status 2 keeps its documented meaning (click's own is 2)."""
+
+    group_class = type  # `model` and `xapi` are groups of this kind too
+
+    def make_context(self, *args, **kwargs) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_ERROR
+            raise
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_ERROR
+            raise
 
 
 def _settings(ctx: click.Context) -> Settings:
     return ctx.obj["settings"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _require_folder(path: Path, option: str) -> None:
+    """A content folder that does not exist stops the command before the model is loaded (loading it
+    into a fresh data folder takes seconds and writes there)."""
+    if not path.is_dir():
+        raise click.ClickException(
+            f"The content folder {path} does not exist. Run Moment in the folder it was set up in, or give {option}."
+        )
+
+
+def _require_index(settings: Settings, index_dir: Path | None = None) -> None:
+    """Stop before the model is loaded when there is no index to answer from."""
+    from indexer.store import IndexMissingError, IndexStore
+
+    try:
+        IndexStore(index_dir or settings.index_dir).open(search=False).close()
+    except IndexMissingError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _require_known_tags(settings: Settings, tags: tuple[str, ...]) -> None:
+    """A tag no indexed content carries would silently filter every answer out: refuse it by name."""
+    from indexer.store import IndexStore
+
+    if not tags:
+        return
+    version = IndexStore(settings.index_dir).open(search=False)
+    try:
+        known = sorted({tag for document in version.documents for tag in document.meta.tags})
+    finally:
+        version.close()
+    unknown = [tag for tag in tags if tag.lower() not in known]
+    if unknown:
+        raise click.ClickException(
+            f"No content is tagged {', '.join(repr(t) for t in unknown)}. Tags in the index: {', '.join(known)}."
+        )
+
+
+def _require_database(settings: Settings):
+    """The interaction database, migrated; a SQLite file that does not exist yet is an error here (a
+    wrong working directory, or a data folder nothing was asked in), not a new empty database."""
+    from assistant.db.database import Database
+
+    url = settings.database_url
+    if url == f"sqlite:///{(settings.home / 'moment.db').as_posix()}" and not (settings.home / "moment.db").is_file():
+        raise click.ClickException(
+            f"No interaction database in {settings.home}: nothing has been asked with this data folder. Run Moment "
+            "in the folder it runs in, or set MOMENT_HOME (or DATABASE_URL)."
+        )
+    database = Database(url)
+    database.upgrade()
+    return database
+
+
+@click.group(cls=_MomentGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", type=click.Path(path_type=Path), help="Data folder (default .moment, or $MOMENT_HOME).")
 @click.pass_context
 def main(ctx: click.Context, home: Path | None) -> None:
@@ -131,6 +206,7 @@ def index_command(
 
     settings = _settings(ctx)
     content_dir = content_dir or settings.content_dir
+    _require_folder(content_dir, "--content or MOMENT_CONTENT_DIR")
     previous = _operations(settings, None).reviewed_dates() if index_dir is None else {}
     try:
         report = _build(settings, content_dir, index_dir, full=full, show_progress=not as_json)
@@ -145,9 +221,9 @@ def index_command(
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         _print_build_report(report, content_dir)
-    if report.version is None or (not report.published and report.failed and not report.unchanged):
-        sys.exit(EXIT_ERROR)
-    sys.exit(EXIT_PARTIAL if report.failed else EXIT_OK)
+    if report.failed:
+        sys.exit(EXIT_PARTIAL if report.published else EXIT_ERROR)
+    sys.exit(EXIT_OK if report.version else EXIT_ERROR)
 
 
 def _publish_to_database(settings: Settings, version: str, previous: dict, *, quiet: bool) -> None:
@@ -267,12 +343,17 @@ def _service(settings: Settings):
 @main.command("ask")
 @click.argument("question", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: answered, confidence, sources, ...")
-@click.option("--type", "types", multiple=True, help="Only this content type (job-aid, procedure, reference, video).")
+@click.option(
+    "--type", "types", multiple=True, type=click.Choice(CONTENT_TYPES, case_sensitive=False), help="Only this type."
+)
 @click.option("--tag", "tags", multiple=True, help="Only content with this tag.")
-@click.option("--user", default=None, help="Who is asking, for the log (default: your login name).")
+@click.option("--user", default=None, help="Who is asking, for the log (default: cli:your login name).")
 @click.pass_context
 def ask(ctx: click.Context, question: str | None, as_json: bool, types: tuple, tags: tuple, user: str | None) -> None:
-    """Answer QUESTION from the indexed content (reads standard input when QUESTION is '-')."""
+    """Answer QUESTION from the indexed content (reads standard input when QUESTION is '-').
+
+    The question is searched as typed (Slack's markup is Slack's: `<@U123>` or `:emoji:` here are words).
+    """
     import getpass
 
     from assistant.retrieval import IndexMismatchError
@@ -282,6 +363,8 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, types: tuple, t
     if question == "-":
         question = sys.stdin.read()
     settings = _settings(ctx)
+    _require_index(settings)
+    _require_known_tags(settings, tags)
     service = _service(settings)
     asker = Asker(user_id=user or f"cli:{getpass.getuser()}", surface="cli")
     try:
@@ -354,6 +437,10 @@ def eval_command(ctx, questions_file, k, content_dir, index_dir, split, compare,
         raise click.ClickException(str(exc)) from None
     if not questions:
         raise click.ClickException("No questions to evaluate.")
+    if content_dir is not None:
+        _require_folder(content_dir, "the folder the questions' gold paths refer to as --content")
+    else:
+        _require_index(settings, index_dir)
     if remove_every:
         if content_dir is None:
             raise click.ClickException("--remove-gold-pages needs --content (the folder to take pages out of).")
@@ -484,17 +571,32 @@ def worker(ctx: click.Context) -> None:
 @main.command("report")
 @click.option("--days", type=click.IntRange(1, 3650), default=7, show_default=True, help="The period, in days.")
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True)
-@click.option("--chart", type=click.Path(path_type=Path, dir_okay=False), help="Also write the chart as a PNG here.")
+@click.option(
+    "--chart",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the chart here (.png, .jpg, .svg or .pdf, by the file's ending).",
+)
 @click.pass_context
 def report_command(ctx: click.Context, days: int, fmt: str, chart: Path | None) -> None:
     """Usage, answered and helpful rates, top content, content gaps, mentors, stale content."""
-    from assistant.reports import build_report, chart_png, to_csv, to_json, to_markdown
+    from assistant.reports import CHART_FORMATS, build_report, chart_image, to_csv, to_json, to_markdown
 
-    service = _service(ctx.obj["settings"])
-    report = build_report(service.database, days, service.retriever.embedder)
+    settings = _settings(ctx)
+    if chart is not None:
+        if chart.suffix.lower().lstrip(".") not in CHART_FORMATS:
+            raise click.ClickException(
+                f"{chart}: Moment writes charts as .png, .jpg, .svg or .pdf; give the file one of those endings."
+            )
+        if not chart.parent.is_dir():
+            raise click.ClickException(
+                f"The folder {chart.parent} does not exist: create it, or write the chart elsewhere."
+            )
+    database = _require_database(settings)
+    service = _service(settings)
+    report = build_report(database, days, service.retriever.embedder)
     click.echo({"md": to_markdown, "csv": to_csv, "json": to_json}[fmt](report), nl=False)
     if chart:
-        chart.write_bytes(chart_png(report))
+        chart.write_bytes(chart_image(report, chart.suffix.lower().lstrip(".")))
         click.echo(f"Chart written to {chart}", err=True)
 
 
@@ -502,13 +604,11 @@ def report_command(ctx: click.Context, days: int, fmt: str, chart: Path | None) 
 @click.option("--days", type=click.IntRange(1, 3650), help="Only the last N days (default: everything).")
 @click.pass_context
 def export_command(ctx: click.Context, days: int | None) -> None:
-    """Every interaction as CSV on standard output."""
-    from assistant.db.database import Database
+    """Every interaction as CSV on standard output (cells that a spreadsheet would run as a formula are
+    prefixed with ')."""
     from assistant.reports import export_csv
 
-    database = Database(_settings(ctx).database_url)
-    database.upgrade()
-    click.echo(export_csv(database, days), nl=False)
+    click.echo(export_csv(_require_database(_settings(ctx)), days), nl=False)
 
 
 @main.command("forget")
@@ -517,17 +617,26 @@ def export_command(ctx: click.Context, days: int | None) -> None:
 @click.pass_context
 def forget(ctx: click.Context, user_id: str, yes: bool) -> None:
     """Delete a person's interactions, votes and mentor requests; void their xAPI records."""
-    from assistant.privacy import forget_user
-    from assistant.service import MomentService
+    from assistant.privacy import forget_user, held_about
+    from assistant.reports import counted
 
+    settings = _settings(ctx)
+    _require_database(settings)
     if not yes:
         click.confirm(f"Delete everything Moment holds about {user_id}?", abort=True)
-    service = MomentService.from_settings(_settings(ctx))
+    service = _service(settings)
     counts = forget_user(service, user_id)
     click.echo(
-        f"Deleted {counts['interactions']} interactions, {counts['votes']} votes and {counts['mentor_requests']} "
-        f"mentor requests of {user_id}; {counts['voided']} xAPI statements will be voided at the next delivery."
+        f"Deleted {counted(counts['interactions'], 'interaction')}, {counted(counts['votes'], 'vote')} and "
+        f"{counted(counts['mentor_requests'], 'mentor request')} of {user_id}; "
+        f"{counted(counts['voided'], 'xAPI statement')} will be voided at the next delivery."
     )
+    cli_user = f"cli:{user_id}"
+    if not counts["interactions"] and ":" not in user_id and (held := held_about(service, cli_user)):
+        click.echo(
+            f"Questions asked from the command line are stored under cli:<login name>: {counted(held, 'interaction')} "
+            f"of {cli_user}. To delete them too: moment forget {cli_user}"
+        )
 
 
 @main.group()
@@ -539,15 +648,12 @@ def xapi() -> None:
 @click.pass_context
 def xapi_flush(ctx: click.Context) -> None:
     """Deliver every queued statement now."""
-    from assistant.db.database import Database
     from assistant.xapi import XapiOutbox
 
     settings = _settings(ctx)
     if not settings.lrs_endpoint:
         raise click.ClickException("LRS_ENDPOINT is not set: there is no Learning Record Store to send to.")
-    database = Database(settings.database_url)
-    database.upgrade()
-    outbox = XapiOutbox(settings, database)
+    outbox = XapiOutbox(settings, _require_database(settings))
     outbox.retry_now()
     counts = outbox.flush()
     status = outbox.status()
@@ -564,13 +670,10 @@ def xapi_flush(ctx: click.Context) -> None:
 @click.pass_context
 def xapi_status(ctx: click.Context, as_json: bool) -> None:
     """Queued, sent and rejected statements (with the reasons of the latest rejections)."""
-    from assistant.db.database import Database
     from assistant.xapi import XapiOutbox
 
     settings = _settings(ctx)
-    database = Database(settings.database_url)
-    database.upgrade()
-    outbox = XapiOutbox(settings, database)
+    outbox = XapiOutbox(settings, _require_database(settings))
     status = outbox.status()
     rejected = outbox.rejected(10)
     if as_json:
@@ -606,6 +709,7 @@ def demo(ctx: click.Context, questions: tuple[str, ...]) -> None:
     from assistant.service import Asker
 
     settings = _settings(ctx)
+    _require_folder(settings.content_dir, "MOMENT_CONTENT_DIR")
     report = _build(settings, settings.content_dir, None, full=False, show_progress=True)
     _print_build_report(report, settings.content_dir)
     if report.version is None:

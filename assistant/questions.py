@@ -16,6 +16,26 @@ _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]*))?>")
 _SPECIAL = re.compile(r"<!(?:here|channel|everyone)(?:\|[^>]*)?>|<!subteam\^[A-Z0-9]+(?:\|[^>]*)?>|<![^>]*>")
 _EMOJI_CODE = re.compile(r":[a-z0-9_+\-]+:")
 _ENTITIES = {"&amp;": "&", "&lt;": "<", "&gt;": ">"}
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Function words that are not English words: two or more different ones of one language, and more of
+# them than of English's, mark a question written in that language (the content is in English).
+_ENGLISH = _words("a an the is are was how what where when why who do does i my me to for of in on at with and or "
+                  "can it you we our this that")  # fmt: skip
+_OTHER_LANGUAGES = (
+    _words("ich wie wo wann warum wer der das und ist nicht mein meine meinen kann ein eine einen für mit auf zu "
+           "den dem bei wir muss habe kein keine auch oder noch mich mir bitte viele wieviel"),  # German
+    _words("je comment est le la les une des du pour avec mon ma mes et que qui pas ne sur dans où quand pourquoi "
+           "nous vous combien"),  # French
+    _words("cómo como el la los las una del para con mi mis que qué y es por dónde cuándo cuántos cuántas "
+           "puedo"),  # Spanish
+    _words("hoe wat waar wanneer waarom ik mijn het een voor met en niet kan bij"),  # Dutch
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -27,6 +47,7 @@ class Question:
     truncated: bool
     problem: str | None  # "empty" | "no_words": nothing to search for
     non_latin: bool  # mostly written in a script the (English) content does not use
+    other_language: bool = False  # written in another language (non-Latin script, or German, French, ...)
 
     @property
     def searchable(self) -> bool:
@@ -45,10 +66,11 @@ def clean_slack_text(text: str) -> str:
     return text
 
 
-def prepare(raw: str | None, max_chars: int = 2000) -> Question:
-    """Clean a question; never raises, whatever arrives."""
+def prepare(raw: str | None, max_chars: int = 2000, *, slack_markup: bool = True) -> Question:
+    """Clean a question; never raises, whatever arrives. With `slack_markup` off (typed in a terminal)
+    the text is searched as typed: `<@U123>`, `&amp;` or `:word:` are not Slack's markup there."""
     original = raw or ""
-    text = clean_slack_text(original)
+    text = clean_slack_text(original) if slack_markup else original
     text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\n\t" else " " for ch in text)
     text = re.sub(r"\s+", " ", text).strip()
     truncated = len(text) > max_chars
@@ -63,4 +85,18 @@ def prepare(raw: str | None, max_chars: int = 2000) -> Question:
         problem = "no_words"
     latin = sum(1 for ch in letters if "LATIN" in unicodedata.name(ch, ""))
     non_latin = bool(letters) and latin / len(letters) < 0.5
-    return Question(original=original, text=text, truncated=truncated, problem=problem, non_latin=non_latin)
+    return Question(
+        original=original,
+        text=text,
+        truncated=truncated,
+        problem=problem,
+        non_latin=non_latin,
+        other_language=non_latin or _in_another_language(text),
+    )
+
+
+def _in_another_language(text: str) -> bool:
+    words = set(_WORD.findall(text.lower()))
+    english = sum(w in _ENGLISH for w in words)
+    other = max(sum(w in language for w in words) for language in _OTHER_LANGUAGES)
+    return other >= 2 and other > english

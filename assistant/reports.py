@@ -1,9 +1,11 @@
 """What L&D reads: usage, what works, where content is missing, how mentors respond.
 
-`build_report()` gathers the figures for the last N days from the interaction log; `to_markdown`,
-`to_csv`, `to_json` and `chart_png` present them. Content gaps are questions that were not answered,
-or answered and voted not helpful, grouped by meaning (the same embedding model as the content) so
-that ten ways of asking about parental leave count as one gap with ten asks.
+`build_report()` gathers the figures for the last N days (today and the N - 1 days before it, UTC)
+from the interaction log; `to_markdown`, `to_csv`, `to_json` and `chart_image` present them. Content
+gaps are questions that were not answered, or answered and voted not helpful, grouped by meaning (the
+same embedding model as the content) so that ten ways of asking about parental leave count as one gap
+with ten asks. A question that could not be searched (no index: a system error) is counted apart, never
+as a gap in the content.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from assistant.db.database import Database
 from assistant.db.models import Interaction, MentorOffer, MentorRequest, utcnow
 
 GAP_SIMILARITY = 0.55  # questions at least this close (cosine) belong to one gap
+CHART_FORMATS = ("png", "jpg", "jpeg", "svg", "pdf")
+# A cell starting with one of these is run as a formula by spreadsheets (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -65,11 +70,12 @@ class Report:
     questions: int = 0
     askers: int = 0
     answered: int = 0
+    errors: int = 0  # questions not searched because of a system error (no index)
     votes: int = 0
     helpful: int = 0
     mentor_requests: int = 0
     by_surface: dict[str, int] = field(default_factory=dict)
-    per_day: list[dict] = field(default_factory=list)  # {date, questions, answered, helpful, votes}
+    per_day: list[dict] = field(default_factory=list)  # {date, questions, answered, errors, helpful, votes}
     top_content: list[ContentUse] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
     mentors: list[MentorFigures] = field(default_factory=list)
@@ -78,7 +84,9 @@ class Report:
 
     @property
     def answered_rate(self) -> float | None:
-        return self.answered / self.questions if self.questions else None
+        """Answered from content, of the questions that were searched (system errors left out)."""
+        searched = self.questions - self.errors
+        return self.answered / searched if searched else None
 
     @property
     def helpful_rate(self) -> float | None:
@@ -86,9 +94,10 @@ class Report:
 
 
 def build_report(database: Database, days: int = 7, embedder=None, now: dt.datetime | None = None) -> Report:
-    """The report for the `days` days up to `now`."""
+    """The report for `days` days: the day of `now` (UTC) and the `days` - 1 days before it."""
     end = now or utcnow()
-    start = end - dt.timedelta(days=days)
+    first_day = end.date() - dt.timedelta(days=days - 1)
+    start = dt.datetime.combine(first_day, dt.time(), tzinfo=dt.UTC)
     report = Report(days=days, start=start, end=end)
     with database.session() as session:
         rows = session.scalars(
@@ -110,25 +119,24 @@ def build_report(database: Database, days: int = 7, embedder=None, now: dt.datet
     report.questions = len(rows)
     report.askers = len({r.user_id for r in rows})
     report.answered = sum(r.answered for r in rows)
+    report.errors = sum(r.outcome == "error" for r in rows)
     report.by_surface = dict(Counter(r.surface for r in rows))
     report.mentor_requests = len(requests)
     if rows:
         report.median_latency_ms = round(float(np.median([r.latency_ms for r in rows])), 1)
 
-    days_map: dict[dt.date, dict] = {}
-    for n in range(days):
-        day = (start + dt.timedelta(days=n + 1)).date()
-        days_map[day] = {"date": day.isoformat(), "questions": 0, "answered": 0, "helpful": 0, "votes": 0}
+    days_map = {
+        day: {"date": day.isoformat(), "questions": 0, "answered": 0, "errors": 0, "helpful": 0, "votes": 0}
+        for day in (first_day + dt.timedelta(days=n) for n in range(days))
+    }
     uses: dict[str, ContentUse] = {}
     stale: dict[str, dict] = {}
     unhelpful_questions: list[tuple[str, str]] = []  # (question, why)
     for r in rows:
-        day = days_map.setdefault(
-            r.created_at.date(),
-            {"date": r.created_at.date().isoformat(), "questions": 0, "answered": 0, "helpful": 0, "votes": 0},
-        )
+        day = days_map[r.created_at.date()]
         day["questions"] += 1
         day["answered"] += int(r.answered)
+        day["errors"] += int(r.outcome == "error")
         helpful_votes = sum(v.helpful for v in r.votes)
         unhelpful_votes = sum(not v.helpful for v in r.votes)
         day["helpful"] += helpful_votes
@@ -146,6 +154,8 @@ def build_report(database: Database, days: int = 7, embedder=None, now: dt.datet
                 if s.stale:
                     hit = stale.setdefault(s.path, {"path": s.path, "title": s.title, "hits": 0})
                     hit["hits"] += 1
+        if r.outcome == "error":
+            continue  # the content was never searched: not a gap in it
         if not r.answered:
             unhelpful_questions.append((r.question, "not answered"))
         elif unhelpful_votes and not helpful_votes:
@@ -221,6 +231,18 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
 
 
+def counted(n: int, thing: str, things: str | None = None) -> str:
+    """`1 question`, `2 questions` (`things` when the plural is not `thing` + s)."""
+    return f"{n} {thing if n == 1 else things or thing + 's'}"
+
+
+def spreadsheet_cell(value):
+    """A value as a spreadsheet may safely read it: text that would run as a formula gets a leading '."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 # -- presentation --------------------------------------------------------------------------------
 
 
@@ -229,12 +251,15 @@ def to_markdown(report: Report) -> str:
     lines = [
         f"# Moment report: {report.start:%-d %b} – {report.end:%-d %b %Y} ({report.days} days)",
         "",
-        f"- Questions: **{report.questions}** from {report.askers} {'person' if report.askers == 1 else 'people'}"
+        f"- Questions: **{report.questions}** from {counted(report.askers, 'person', 'people')}"
         + (f" ({', '.join(f'{k} {v}' for k, v in sorted(report.by_surface.items()))})" if report.by_surface else ""),
-        f"- Answered from content: **{_pct(report.answered_rate)}** ({report.answered} of {report.questions})",
-        f"- Rated helpful: **{_pct(report.helpful_rate)}** ({report.helpful} of {report.votes} votes)",
+        f"- Answered from content: **{_pct(report.answered_rate)}** "
+        f"({report.answered} of {report.questions - report.errors} searched)",
+        f"- Rated helpful: **{_pct(report.helpful_rate)}** ({report.helpful} of {counted(report.votes, 'vote')})",
         f"- Handed to mentors: **{report.mentor_requests}**",
     ]
+    if report.errors:
+        lines.append(f"- Not searched because of a system error (no index): **{report.errors}**")
     if report.median_latency_ms is not None:
         lines.append(f"- Median time to answer: {report.median_latency_ms:.0f} ms")
     lines += ["", "## Content gaps (not answered, or not helpful)", ""]
@@ -268,7 +293,9 @@ def to_markdown(report: Report) -> str:
         lines.append("No mentor hand-offs in this period.")
     lines += ["", "## Stale content people still reach", ""]
     if report.stale_hits:
-        lines += [f"- {_cell(h['title'])} (`{h['path']}`): shown {h['hits']} times" for h in report.stale_hits]
+        lines += [
+            f"- {_cell(h['title'])} (`{h['path']}`): shown {counted(h['hits'], 'time')}" for h in report.stale_hits
+        ]
     else:
         lines.append("None.")
     return "\n".join(lines) + "\n"
@@ -282,53 +309,82 @@ def to_json(report: Report) -> str:
 
 
 def to_csv(report: Report) -> str:
-    """One row per day, then the gaps: for spreadsheets."""
+    """One table for spreadsheets: a row per day, then a row per content gap, with the same columns.
+
+    `questions`, `answered` and `not_answered` count questions on both kinds of row (a gap's answered
+    questions are those voted not helpful); the votes are per day; `question` and `examples` are a gap's.
+    """
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["date", "questions", "answered", "votes", "helpful"])
+    writer.writerow(["kind", "date", "question", "questions", "answered", "not_answered", "errors",
+                     "helpful_votes", "not_helpful_votes", "examples"])  # fmt: skip
     for d in report.per_day:
-        writer.writerow([d["date"], d["questions"], d["answered"], d["votes"], d["helpful"]])
-    writer.writerow([])
-    writer.writerow(["gap", "asks", "not answered", "not helpful", "examples"])
+        not_answered = d["questions"] - d["answered"] - d["errors"]
+        writer.writerow(["day", d["date"], "", d["questions"], d["answered"], not_answered, d["errors"],
+                         d["helpful"], d["votes"] - d["helpful"], ""])  # fmt: skip
     for g in report.gaps:
-        writer.writerow([g.topic, g.count, g.not_answered, g.not_helpful, " | ".join(g.examples)])
+        writer.writerow(map(spreadsheet_cell, ["gap", "", g.topic, g.count, g.not_helpful, g.not_answered, 0, "", "",
+                                               " | ".join(g.examples)]))  # fmt: skip
     return out.getvalue()
 
 
-def chart_png(report: Report) -> bytes:
-    """Questions per day (bars) and helpful rate per day (line), as a PNG."""
+def chart_figure(report: Report):
+    """The chart as a matplotlib figure: questions per day (bars); answered rate and helpful rate per day
+    (lines), each helpful point labelled with its number of votes; the legend below the plot."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     days = [dt.date.fromisoformat(d["date"]) for d in report.per_day]
-    questions = [d["questions"] for d in report.per_day]
+    searched = [d["questions"] - d["errors"] for d in report.per_day]
+    answered = [d["answered"] / n if n else np.nan for d, n in zip(report.per_day, searched, strict=True)]
     helpful = [d["helpful"] / d["votes"] if d["votes"] else np.nan for d in report.per_day]
-    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=120)
-    ax.bar(days, questions, color="#4a90d9", label="questions")
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=120, layout="constrained")
+    ax.bar(days, [d["questions"] for d in report.per_day], color="#a9c8ec", label="questions")
     ax.set_ylabel("questions")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.spines[["top"]].set_visible(False)
-    ax2 = ax.twinx()
-    ax2.plot(days, helpful, color="#2e7d32", marker="o", label="helpful rate")
-    ax2.set_ylim(0, 1.05)
-    ax2.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax2.set_ylabel("rated helpful")
-    ax2.spines[["top"]].set_visible(False)
-    ax.set_title(f"Moment: questions and helpful rate per day, {report.start:%-d %b} – {report.end:%-d %b %Y}")
+    rates = ax.twinx()
+    rates.plot(days, answered, color="#1f4e8c", marker="s", label="answered rate")
+    rates.plot(days, helpful, color="#2e7d32", marker="o", label="helpful rate")
+    for day, rate, d in zip(days, helpful, report.per_day, strict=True):
+        if d["votes"]:  # a rate on one or two votes swings: say how many
+            rates.annotate(counted(d["votes"], "vote"), (day, rate), xytext=(6, 5), textcoords="offset points",
+                           fontsize=8, color="#2e7d32")  # fmt: skip
+    rates.set_ylim(0, 1.1)
+    rates.yaxis.set_major_formatter(PercentFormatter(1.0))
+    rates.set_ylabel("rate")
+    rates.spines[["top"]].set_visible(False)
+    ax.set_title(f"Moment per day, {report.start:%-d %b} – {report.end:%-d %b %Y}")
     fig.autofmt_xdate()
-    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-    ax.legend(handles, ["questions", "helpful rate"], loc="upper left", frameon=False)
-    fig.tight_layout()
+    handles = ax.get_legend_handles_labels()[0] + rates.get_legend_handles_labels()[0]
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
+    return fig
+
+
+def chart_image(report: Report, fmt: str = "png") -> bytes:
+    """The chart as an image file's bytes, in one of `CHART_FORMATS`."""
+    import matplotlib.pyplot as plt
+
+    if fmt not in CHART_FORMATS:
+        raise ValueError(f"charts are written as {', '.join(CHART_FORMATS)}, not {fmt}")
+    fig = chart_figure(report)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    fig.savefig(buffer, format=fmt)
     plt.close(fig)
     return buffer.getvalue()
 
 
+def chart_png(report: Report) -> bytes:
+    """The chart as a PNG (the weekly digest's)."""
+    return chart_image(report, "png")
+
+
 def export_csv(database: Database, days: int | None = None) -> str:
-    """Every interaction (optionally only the last `days`), one row each, for spreadsheets."""
+    """Every interaction (optionally only the last `days`), one row each, for spreadsheets (formula-like
+    cells neutralised: `spreadsheet_cell`)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -340,12 +396,12 @@ def export_csv(database: Database, days: int | None = None) -> str:
         query = query.where(Interaction.created_at >= utcnow() - dt.timedelta(days=days))
     with database.session() as session:
         for r in session.scalars(query.order_by(Interaction.id)):
-            writer.writerow(
+            writer.writerow(map(spreadsheet_cell,
                 [r.id, r.created_at.isoformat(), r.user_id, r.team_id or "", r.channel_id or "", r.surface, r.question,
                  int(r.answered), r.outcome, round(r.confidence, 4), round(r.latency_ms, 1), r.index_version or "",
                  r.sources[0].path if r.sources else "", sum(v.helpful for v in r.votes),
                  sum(not v.helpful for v in r.votes)]
-            )  # fmt: skip
+            ))  # fmt: skip
     return out.getvalue()
 
 

@@ -42,6 +42,11 @@ class Asker:
     channel_id: str | None = None
     thread_ts: str | None = None
 
+    @property
+    def in_slack(self) -> bool:
+        """The question arrived from Slack, written in its markup (mentions, links, emoji codes)."""
+        return self.surface not in ("cli", "api")
+
 
 class MomentService:
     """Answers questions, records every interaction and vote."""
@@ -124,7 +129,7 @@ class MomentService:
         written when the database is back.
         """
         started = time.perf_counter()
-        question = prepare(text, self.settings.max_question_chars)
+        question = prepare(text, self.settings.max_question_chars, slack_markup=asker.in_slack)
         features = None
         if not question.searchable:
             answer = unanswerable(question)

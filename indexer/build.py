@@ -24,6 +24,10 @@ from indexer.store import IndexedDocument, IndexMissingError, IndexStore, IndexV
 
 ProgressCallback = Callable[[int, int], None]  # (chunks embedded so far, chunks to embed)
 EMBED_BATCH = 256
+SYMLINK_SKIPPED = (
+    "Skipped: a symbolic link, which Moment does not follow (it could bring any file on the host into answers). "
+    "Copy the file or folder into the content folder instead."
+)
 
 
 @dataclass
@@ -67,8 +71,10 @@ def build_index(
         )
         old_docs = previous.by_path if previous else {}
 
-        files, rejected = sources.discover(content_dir, max_file_bytes)
+        links: list[str] = []
+        files, rejected = sources.discover(content_dir, max_file_bytes, links)
         report.failed.extend(Failure(path, reason) for path, reason in rejected)
+        report.warnings.extend(Failure(path, SYMLINK_SKIPPED) for path in links)
         chunker = Chunker(embedder.count_tokens)
         planned: list[_Planned] = []
         for source in files:

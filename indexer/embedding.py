@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -122,10 +125,13 @@ def prepare_onnx(name: str, cache_dir: Path) -> Path:
             ) from None
         tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=cache_dir))
         try:
-            model = SentenceTransformer(model_source(name), device="cpu", backend="onnx", model_kwargs={"export": True})
-            model.save_pretrained(str(tmp))
-            # avx2 kernels: every x86-64 server of the last decade has them, AVX-512 is not assumed.
-            export_dynamic_quantized_onnx_model(model, "avx2", str(tmp))
+            with _libraries_quiet():
+                model = SentenceTransformer(
+                    model_source(name), device="cpu", backend="onnx", model_kwargs={"export": True}
+                )
+                model.save_pretrained(str(tmp))
+                # avx2 kernels: every x86-64 server of the last decade has them, AVX-512 is not assumed.
+                export_dynamic_quantized_onnx_model(model, "avx2", str(tmp))
             (tmp / "moment-export.json").write_text(json.dumps({"model": name, "source": model_source(name)}))
             if target.exists():
                 shutil.rmtree(target)
@@ -133,6 +139,23 @@ def prepare_onnx(name: str, cache_dir: Path) -> Path:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+@contextmanager
+def _libraries_quiet():
+    """The export's libraries warn about their own internals (a deprecated argument, tracing constants,
+    "save the exported model", which this does): nothing an operator can act on, so not shown."""
+    loggers = [logging.getLogger(name) for name in ("transformers", "optimum", "sentence_transformers", "torch")]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
 
 
 class OnnxEmbedder:

@@ -49,15 +49,22 @@ class SourceFile:
     digest: str | None  # None when the file is too large to read
 
 
-def discover(root: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> tuple[list[SourceFile], list[tuple[str, str]]]:
+def discover(
+    root: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES, links: list[str] | None = None
+) -> tuple[list[SourceFile], list[tuple[str, str]]]:
     """List the content files below `root`, sorted by path.
 
     Returns the files and a list of (path, reason) for files that cannot be content at all
-    (unsupported formats), so the owner hears about them.
+    (unsupported formats), so the owner hears about them. Symbolic links are not followed (one could
+    bring a file from anywhere on the host into answers); their paths are added to `links`, when given.
     """
     found: list[SourceFile] = []
     rejected: list[tuple[str, str]] = []
-    for file in sorted(_walk(root)):
+    skipped_links: list[Path] = []
+    files = sorted(_walk(root, skipped_links))
+    if links is not None:
+        links.extend(sorted(link.relative_to(root).as_posix() for link in skipped_links))
+    for file in files:
         rel = file.relative_to(root).as_posix()
         suffix = file.suffix.lower()
         if suffix in SIDECAR_SUFFIXES or suffix in ASSET_SUFFIXES or file.name in SKIPPED_FILES:
@@ -83,14 +90,17 @@ def discover(root: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> tuple[list[
     return found, rejected
 
 
-def _walk(root: Path) -> Iterator[Path]:
+def _walk(root: Path, links: list[Path]) -> Iterator[Path]:
     for entry in root.iterdir():
-        if entry.name.startswith(".") or entry.is_symlink():
+        if entry.name.startswith("."):
+            continue
+        if entry.is_symlink():
+            links.append(entry)
             continue
         if entry.is_dir():
             if entry.parent == root and entry.name in SKIPPED_DIRS:
                 continue
-            yield from _walk(entry)
+            yield from _walk(entry, links)
         elif entry.is_file():
             yield entry
 

@@ -115,7 +115,8 @@ BAD_INPUTS = {
 
 @pytest.mark.parametrize("name", list(BAD_INPUTS))
 def test_bad_input_gets_a_clear_reply_and_is_logged(service, name):
-    answer = service.ask(BAD_INPUTS[name], ASKER)
+    slack_asker = Asker(user_id="U0ASKER01", surface="mention", team_id="T0TEAM001", channel_id="C0GENERAL")
+    answer = service.ask(BAD_INPUTS[name], slack_asker if name == "slack-markup" else ASKER)
     assert answer.interaction_id is not None
     record = service.interaction(answer.interaction_id)
     assert record.question_chars == len(BAD_INPUTS[name]) and len(record.question) <= 4000
@@ -138,6 +139,27 @@ def test_question_cleaning():
     assert q.text == "hi see the page & mailto:a@b.c"
     assert prepare("").problem == "empty" and prepare("?!").problem == "no_words"
     assert prepare("Привет, как дела").non_latin and not prepare("café crème").non_latin
+
+
+@pytest.mark.parametrize(
+    "text, other",
+    [
+        ("wie viele Urlaubstage habe ich im Jahr", True),
+        ("combien de jours de congé pour un déménagement", True),
+        ("cómo pido mis vacaciones", True),
+        ("how do i reset my vpn token", False),
+        ("die cast tool for the van", False),
+        ("la la land parking rules", False),
+    ],
+)
+def test_a_question_in_another_language_is_recognised(text, other):
+    assert prepare(text).other_language is other
+
+
+def test_a_declined_question_in_german_gets_the_language_note(service):
+    answer = service.ask("wie viele Urlaubstage habe ich im Jahr", ASKER)
+    assert not answer.answered
+    assert any("English" in notice for notice in answer.notices)
 
 
 # --- the interaction log ----------------------------------------------------------------------------

@@ -149,7 +149,7 @@ def test_the_report_counts_and_groups_the_content_gaps(service):
 
     md = to_markdown(report)
     assert "## Content gaps" in md and "| 3 |" in md and "it/vpn-token.md" in md
-    assert to_csv(report).startswith("date,questions,answered,votes,helpful")
+    assert to_csv(report).startswith("kind,date,question,questions,answered,not_answered")
     assert '"gaps"' in to_json(report)
     png = chart_png(report)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
@@ -188,7 +188,7 @@ def test_the_weekly_digest_posts_the_report_and_the_chart_once(worker_context, s
     assert worker.weekly_digest(now=now)
     assert not worker.weekly_digest(now=now)  # a second worker, or a retry, the same day: nothing more
     post = slack_api.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "C0LANDD001")
-    assert "questions" in post.text()
+    assert "*1* question from 1 person" in post.text()
     uploads = {u["filename"]: u for u in slack_api.uploads.values()}
     chart = uploads[f"moment-{now:%Y-%m-%d}.png"]
     assert chart["bytes"][:8] == b"\x89PNG\r\n\x1a\n" and chart["channel"] == "C0LANDD001"

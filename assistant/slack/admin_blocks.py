@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import (
 from assistant.db.models import IndexRun
 from assistant.mentors import MentorStats
 from assistant.operations import Status
-from assistant.reports import Report, _pct
+from assistant.reports import Report, _pct, counted
 from assistant.slack.formatting import SECTION_TEXT_LIMIT, escape, truncate
 
 HELP = [
@@ -161,10 +161,11 @@ def report_blocks(report: Report) -> list[Block]:
         HeaderBlock(text=PlainTextObject(text=f"Moment: the last {report.days} days")),
         SectionBlock(
             text=_md(
-                f"*{report.questions}* questions from {report.askers} {'person' if report.askers == 1 else 'people'}"
-                " · answered from content "
+                f"*{report.questions}* {'question' if report.questions == 1 else 'questions'} "
+                f"from {counted(report.askers, 'person', 'people')} · answered from content "
                 f"*{_pct(report.answered_rate)}* · rated helpful *{_pct(report.helpful_rate)}* "
-                f"({report.votes} votes) · {report.mentor_requests} handed to mentors"
+                f"({counted(report.votes, 'vote')}) · {report.mentor_requests} handed to mentors"
+                + (f" · {report.errors} not searched (system error: no index)" if report.errors else "")
             )
         ),
         DividerBlock(),
