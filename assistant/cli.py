@@ -394,7 +394,9 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, types: tuple, t
 @click.option("--split", type=click.Choice(["dev", "test"]), help="Only questions of this split.")
 @click.option("--compare/--no-compare", default=True, show_default=True, help="Also run BM25 alone and dense alone.")
 @click.option(
-    "--calibrate", is_flag=True, help="Choose fusion and the answer threshold on these questions and save them."
+    "--calibrate",
+    is_flag=True,
+    help="Choose fusion and the answer threshold on these questions and save them in the data folder.",
 )
 @click.option(
     "--remove-gold-pages",
@@ -420,13 +422,7 @@ def eval_command(ctx, questions_file, k, content_dir, index_dir, split, compare,
 
     from assistant import evaluation
     from assistant.reader import reader_for
-    from assistant.retrieval import (
-        CALIBRATION_FILE,
-        READER_CALIBRATION_FILE,
-        CalibrationError,
-        RetrievalParams,
-        Retriever,
-    )
+    from assistant.retrieval import CalibrationError, RetrievalParams, Retriever, calibration_file
     from indexer.embedding import load_embedder
     from indexer.store import IndexStore
 
@@ -473,21 +469,34 @@ def eval_command(ctx, questions_file, k, content_dir, index_dir, split, compare,
     problem = reader_state.problem or (other_state.problem if other_state else None)
     if problem:
         click.secho(f"Warning: {problem} Measuring retrieval alone.", fg="yellow", err=True)
+    home = settings.home
     try:
-        retrieval_only = Retriever(store, embedder)
-        retriever = Retriever(store, embedder, reader=reader) if reader else retrieval_only
+        retrieval_only = Retriever(store, embedder, RetrievalParams.calibrated(home))
+        retriever = (
+            Retriever(store, embedder, RetrievalParams.calibrated(home, reader=True), reader=reader)
+            if reader
+            else retrieval_only
+        )
         alternatives = {}
         if reader:
             alternatives["moment-retrieval"] = retrieval_only
         elif other:
-            alternatives["moment-reader"] = Retriever(store, embedder, reader=other)
+            alternatives["moment-reader"] = Retriever(
+                store, embedder, RetrievalParams.calibrated(home, reader=True), reader=other
+            )
     except CalibrationError as exc:
         raise click.ClickException(str(exc)) from None
     if calibrate:
-        target = READER_CALIBRATION_FILE if reader else CALIBRATION_FILE
+        # Into the data folder, where it wins over the packaged one; never into the installed package.
+        target = home / calibration_file(reader=reader is not None).name
         params = evaluation.calibrate(retriever, questions, base=retrieval_only.params)
+        home.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(params, indent=2) + "\n")
-        click.echo(f"Saved calibration to {target}: {json.dumps(params)}", err=True)
+        click.echo(
+            f"Saved calibration to {target} (it wins over the packaged one for this data folder; to ship it, copy it "
+            f"to assistant/{target.name}): {json.dumps(params)}",
+            err=True,
+        )
         retriever = Retriever(store, embedder, RetrievalParams.load(target), reader=reader)
         alternatives.pop("moment-reader", None)  # its calibration is not the one just made
     systems = ["moment", *alternatives] + (["bm25", "dense"] if compare else [])

@@ -32,9 +32,18 @@ from indexer.documents import Chunk
 from indexer.embedding import Embedder
 from indexer.store import IndexedDocument, IndexStore, IndexVersion
 
+# The calibrations shipped in the package; a data folder's own (`moment eval --calibrate`) wins.
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 # The calibration used when the reader is on (its weight in the page order, its confidence feature).
 READER_CALIBRATION_FILE = Path(__file__).with_name("calibration-reader.json")
+
+
+def calibration_file(home: Path | None = None, *, reader: bool = False) -> Path:
+    """The calibration in force: the data folder's (`<home>/calibration.json`, or `calibration-reader.json`
+    with the reader on) when it has one, else the one shipped in the package."""
+    packaged = READER_CALIBRATION_FILE if reader else CALIBRATION_FILE
+    own = Path(home) / packaged.name if home is not None else None
+    return own if own is not None and own.exists() else packaged
 
 
 class CalibrationError(Exception):
@@ -70,12 +79,17 @@ class RetrievalParams:
             return cls.from_dict(json.loads(path.read_text()))
         except FileNotFoundError:
             raise CalibrationError(
-                f"The calibration file {path} is missing: reinstall Moment, or make it with "
+                f"The calibration file {path} is missing: reinstall Moment, or make one in the data folder with "
                 "`moment eval content/eval/questions.jsonl --split dev --calibrate` (with MOMENT_READER=on for the "
                 "reader's)."
             ) from None
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             raise CalibrationError(f"The calibration file {path} is unreadable ({exc}).") from None
+
+    @classmethod
+    def calibrated(cls, home: Path | None = None, *, reader: bool = False) -> RetrievalParams:
+        """The parameters in force for a data folder (`calibration_file`)."""
+        return cls.load(calibration_file(home, reader=reader))
 
     @classmethod
     def from_dict(cls, data: dict) -> RetrievalParams:

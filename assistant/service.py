@@ -22,7 +22,7 @@ from assistant.handoff import Drafts, Handoff, HandoffSettings, Notifier
 from assistant.mentors import MentorError, MentorRegistry
 from assistant.questions import prepare
 from assistant.reader import ReaderState, reader_for
-from assistant.retrieval import Retriever
+from assistant.retrieval import RetrievalParams, Retriever
 from assistant.settings import Settings
 from assistant.xapi import XapiOutbox
 from indexer.store import IndexStore
@@ -74,7 +74,8 @@ class MomentService:
             settings.embedding_model, settings.embedding_backend, settings.model_cache, settings.embedding_threads
         )
         reader, reader_state = reader_for(settings)
-        retriever = Retriever(IndexStore(settings.index_dir, keep=settings.index_keep), embedder, reader=reader)
+        params = RetrievalParams.calibrated(settings.home, reader=reader is not None)
+        retriever = Retriever(IndexStore(settings.index_dir, keep=settings.index_keep), embedder, params, reader=reader)
         database = Database(settings.database_url)
         service = cls(settings, database, retriever, reader_state)
         if migrate:

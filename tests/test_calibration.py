@@ -1,0 +1,143 @@
+"""Calibration is data: shipped in the package, overridden from the data folder, written there by
+`moment eval --calibrate`; a built wheel answers exactly as the checkout.
+
+The real `moment` command in subprocesses, the real model and FAISS; the wheel is built with the
+project venv's setuptools (no network) and installed with pip into a folder of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant.retrieval import CALIBRATION_FILE, READER_CALIBRATION_FILE
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL_CACHE = ROOT / ".moment" / "models"
+QUESTIONS = ("how do i reset my vpn token", "what is the mileage rate for my own car", "check the van tyres")
+
+
+def moment(*args, cwd: Path, pythonpath: Path | None = None, **settings) -> subprocess.CompletedProcess:
+    """`moment ARGS` in `cwd` with only the given settings (and, with `pythonpath`, Moment imported from it)."""
+    own = ("MOMENT_", "DATABASE_URL", "SLACK_", "LRS_", "PYTHONPATH")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
+    env.update(HF_HUB_OFFLINE="1", MOMENT_MODEL_CACHE=str(MODEL_CACHE), **{k: str(v) for k, v in settings.items()})
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    return subprocess.run([sys.executable, "-m", "assistant.cli", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def asked(question: str, cwd: Path, **settings) -> dict:
+    done = moment("ask", question, "--json", cwd=cwd, **settings)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _never_answering(packaged: Path) -> str:
+    return json.dumps({**json.loads(packaged.read_text()), "threshold": 1.01})
+
+
+# --- the data folder's calibration wins ------------------------------------------------------------------
+
+
+def test_the_data_folders_calibration_wins_over_the_packaged_one(corpus, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "calibration.json").write_text(_never_answering(CALIBRATION_FILE))
+    assert asked(QUESTIONS[0], tmp_path, MOMENT_HOME=home, MOMENT_INDEX_DIR=corpus.root)["answered"] is False
+
+
+def test_the_data_folders_reader_calibration_wins_when_the_reader_is_on(corpus, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "calibration-reader.json").write_text(_never_answering(READER_CALIBRATION_FILE))
+    answer = asked(QUESTIONS[0], tmp_path, MOMENT_HOME=home, MOMENT_INDEX_DIR=corpus.root, MOMENT_READER="on")
+    assert answer["answered"] is False
+
+
+def test_a_corrupt_calibration_in_the_data_folder_is_an_error_naming_it(corpus, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "calibration.json").write_text("{not json")
+    done = moment("ask", QUESTIONS[0], cwd=tmp_path, MOMENT_HOME=home, MOMENT_INDEX_DIR=corpus.root)
+    assert done.returncode == 1
+    assert f"The calibration file {home / 'calibration.json'} is unreadable" in done.stderr
+
+
+def test_calibrating_writes_to_the_data_folder_never_into_the_package(corpus, tmp_path):
+    gold = {"token code keeps changing": "it/vpn-token.md", "mileage claim deadline": "hr/mileage.md",
+            "password expired": "it/password.md", "best pizza near the office": None}  # fmt: skip
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("".join(json.dumps({"question": q, "gold": [g] if g else []}) + "\n" for q, g in gold.items()))
+    packaged = CALIBRATION_FILE.read_bytes()
+    home = tmp_path / "home"
+    done = moment("eval", questions, "--calibrate", "--no-compare", "--json", cwd=tmp_path, MOMENT_HOME=home,
+                  MOMENT_INDEX_DIR=corpus.root)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads((home / "calibration.json").read_text())["weights"]) >= {"cosine", "keyword"}
+    assert CALIBRATION_FILE.read_bytes() == packaged
+
+
+# --- a built wheel answers as the checkout ------------------------------------------------------------------
+
+
+def test_every_package_data_pattern_names_files():
+    import tomllib
+
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    patterns = [(package, pattern) for package, patterns in package_data.items() for pattern in patterns]
+    assert [p for p in patterns if not list((ROOT / p[0]).glob(p[1]))] == []
+
+
+@pytest.fixture(scope="module")
+def installed_wheel(tmp_path_factory) -> Path:
+    """The project built as a wheel (from a copy of the sources: nothing is written into the checkout) and
+    installed with pip into a folder of its own, without dependencies (they are the project venv's)."""
+    work = tmp_path_factory.mktemp("wheel")
+    source = work / "source"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("assistant", "indexer"):
+        shutil.copytree(ROOT / name, source / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    built = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", work / "dist",
+                            source], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (work / "dist").glob("moment-*.whl")
+    target = work / "site"
+    done = subprocess.run([*pip, "install", "--no-deps", "--no-index", "--target", target, wheel],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return target
+
+
+@pytest.mark.slow
+def test_the_installed_wheel_is_the_one_running(installed_wheel, tmp_path):
+    where = subprocess.run(
+        [sys.executable, "-c", "import assistant.retrieval as r; print(r.CALIBRATION_FILE)"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(installed_wheel)}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert Path(where.stdout.strip()) == installed_wheel / "assistant" / "calibration.json"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reader", ["off", "on"])
+def test_the_installed_wheel_answers_exactly_as_the_checkout(installed_wheel, corpus, tmp_path, reader):
+    outside = tmp_path / "elsewhere"  # not the checkout: nothing of it on the import path
+    outside.mkdir()
+    settings = {"MOMENT_INDEX_DIR": corpus.root, "MOMENT_READER": reader}
+    for n, question in enumerate(QUESTIONS):
+        checkout = asked(question, ROOT, MOMENT_HOME=tmp_path / f"checkout-{n}", **settings)
+        wheel = asked(question, outside, pythonpath=installed_wheel, MOMENT_HOME=tmp_path / f"wheel-{n}", **settings)
+        assert (wheel["answered"], wheel["confidence"]) == (checkout["answered"], checkout["confidence"])
+        assert [(s["path"], s["snippet"]) for s in wheel["sources"]] == [
+            (s["path"], s["snippet"]) for s in checkout["sources"]
+        ]
