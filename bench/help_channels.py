@@ -44,7 +44,7 @@ CHIT_CHAT = [
 
 
 def configure(sender, stub, channels: list[str]) -> None:
-    from tests.slackstub import payloads
+    from slackstub import payloads
 
     base = stub.api_url.rsplit("/api/", 1)[0]
     for i, channel in enumerate(channels):
@@ -64,7 +64,7 @@ def configure(sender, stub, channels: list[str]) -> None:
 def one_round(sender, stub, questions: list[str], help_channels: list[str], other: list[str], tag: str) -> dict:
     from slack_ack import send_concurrently
 
-    from tests.slackstub import payloads
+    from slackstub import payloads
 
     channels = help_channels + other
     envelopes = []
@@ -120,7 +120,7 @@ def main() -> dict:
     from servers import BOT_TOKEN, SIGNING_SECRET, start_moment
     from slack_stub_proc import RemoteStub
 
-    from tests.slackstub.signing import SlackSender
+    from slackstub.signing import SlackSender
 
     index = real_index(CONTENT_DIR)
     questions = [q["question"] for q in eval_questions() if q["gold"]]

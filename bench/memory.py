@@ -26,8 +26,8 @@ from common import ROOT, common_args, eval_questions, fmt, ratio, side_by_side, 
 def measure(server, stub, questions: list[str], tag: str) -> dict:
     from servers import SIGNING_SECRET
 
-    from tests.slackstub import payloads
-    from tests.slackstub.signing import SlackSender
+    from slackstub import payloads
+    from slackstub.signing import SlackSender
 
     print(f"starting {server.name} ...", flush=True)
     ready = server.wait_ready(timeout=600)

@@ -1,5 +1,5 @@
-"""Starting `moment serve` and the plain Slack app against the Slack stand-in (tests/slackstub), as
-tests/slackstub/fixtures.py does; reading their resident memory from /proc."""
+"""Starting `moment serve` and the plain Slack app against the Slack stand-in (slackstub/), as
+tests/slack_fixtures.py does; reading their resident memory from /proc."""
 
 from __future__ import annotations
 

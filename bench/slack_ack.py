@@ -1,8 +1,8 @@
 """Slack acknowledgement under load: 50 concurrent signed requests to `moment serve` over loopback.
 
-The Slack Web API is the test suite's stand-in (tests/slackstub: `SlackAPIStub`, `SlackSender`,
+The Slack Web API is the test suite's stand-in (slackstub/: `SlackAPIStub`, `SlackSender`,
 `payloads`); Moment is the real `moment serve` (gunicorn, its default 2 workers and 8 threads, the
-demo content's index, its own SQLite database), started as tests/slackstub/fixtures.py starts it.
+demo content's index, its own SQLite database), started as tests/slack_fixtures.py starts it.
 The plain approach is bench/plain_slack_app.py: Bolt with the same defaults under the same gunicorn
 settings, answering with sentence-transformers on PyTorch and one FAISS flat index.
 
@@ -45,7 +45,7 @@ def send_concurrently(
     import json as _json
     from urllib.parse import urlsplit
 
-    from tests.slackstub.signing import SLACK_USER_AGENT, signature
+    from slackstub.signing import SLACK_USER_AGENT, signature
 
     url = urlsplit(sender.base_url + sender.path)
     secret = sender.signing_secret + ("-wrong" if bad_signature else "")
@@ -98,8 +98,8 @@ def floors(moment_url: str, questions: list[str], concurrency: int, rounds: int)
     answers 200 at once): the floor set by the client, loopback and gunicorn."""
     from servers import SIGNING_SECRET
 
-    from tests.slackstub import payloads
-    from tests.slackstub.signing import SlackSender
+    from slackstub import payloads
+    from slackstub.signing import SlackSender
 
     def envelopes(tag: str) -> list[dict]:
         return [
@@ -135,7 +135,7 @@ def floors(moment_url: str, questions: list[str], concurrency: int, rounds: int)
 def burst(
     sender, stub, questions: list[str], concurrency: int, retries: int, tag: str, post_timeout: float, server=None
 ) -> dict:
-    from tests.slackstub import payloads
+    from slackstub import payloads
 
     envelopes = []
     for i in range(concurrency):
@@ -204,7 +204,7 @@ def main() -> dict:
     from servers import BOT_TOKEN, SIGNING_SECRET, plain_dir_for, start_moment, start_plain
     from slack_stub_proc import RemoteStub
 
-    from tests.slackstub.signing import SlackSender
+    from slackstub.signing import SlackSender
 
     index = real_index(CONTENT_DIR)
     plain_dir = plain_dir_for(index, "demo")

@@ -1,4 +1,4 @@
-"""The Slack Web API stand-in (tests/slackstub `SlackAPIStub`) in a process of its own, so that it
+"""The Slack Web API stand-in (slackstub/ `SlackAPIStub`) in a process of its own, so that it
 does not share a GIL with the load generator that times the acknowledgements.
 
 `RemoteStub` starts it and reads the calls it records (one JSON line per call, in a file).
@@ -82,7 +82,7 @@ def _serve(token: str, log: str) -> None:
     sys.path.insert(0, str(ROOT))
     import threading
 
-    from tests.slackstub.api import SlackAPIStub
+    from slackstub.api import SlackAPIStub
 
     lock = threading.Lock()
     fh = open(log, "a", encoding="utf-8")  # noqa: SIM115 - open for the life of the process

@@ -11,7 +11,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-pytest_plugins = ["tests.lrs", "tests.slackstub.fixtures"]
+pytest_plugins = ["tests.lrs", "tests.slack_fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_CACHE = Path(os.environ.get("MOMENT_MODEL_CACHE", ROOT / ".moment" / "models"))
@@ -51,6 +51,44 @@ class ContentFolder:
     def remove(self, rel: str) -> None:
         (self.root / rel).unlink()
 
+    def vpn_token_page(self, owner: str = "U0TESTOWN1") -> Path:
+        """A job aid with a heading per step of the procedure, reviewed on 2026-09-01."""
+        return self.markdown(
+            "it/vpn-token.md",
+            "Reset a VPN hardware token",
+            """
+            # Reset a VPN hardware token
+            ## Before you start
+            Find the serial number on the back of the token.
+            ## Steps
+            1. Open the self-service portal at portal.brightline.example.
+            2. Choose Reset token and enter the serial number.
+            3. Wait for the six-digit code to change, then sign in to the VPN again.
+            ## If it still fails
+            Call the IT desk on extension 4400.
+            """,
+            owner=owner,
+            tags="[vpn, remote-access]",
+            reviewed="2026-09-01",
+            review_every=180,
+            url="https://intranet.brightline.example/kb/vpn-token",
+        )
+
+    def van_inspection_video(self) -> None:
+        """A training video: a WebVTT transcript of three cues and its sidecar."""
+        cues = [
+            ("00:00:00.000", "00:00:06.000", "Welcome to the daily van inspection walk-around."),
+            ("00:00:06.000", "00:00:14.000", "Start with the tyres: check pressure and tread depth on all four."),
+            ("00:00:14.000", "00:00:22.000", "Then check the lights, the indicators and the brake lights."),
+        ]
+        vtt = "WEBVTT\n\n" + "".join(f"{a} --> {b}\n{t}\n\n" for a, b, t in cues)
+        self.write("videos/van-inspection.vtt", vtt, dedent=False)
+        self.write(
+            "videos/van-inspection.yml",
+            "title: Daily van inspection\ntype: video\nowner: U0TESTOWN1\ntags: [vans, safety]\n"
+            "url: https://learn.brightline.example/videos/van-inspection\n",
+        )
+
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory, embedder):
@@ -60,25 +98,7 @@ def corpus(tmp_path_factory, embedder):
 
     root = tmp_path_factory.mktemp("answers")
     content = ContentFolder(root / "content")
-    content.markdown(
-        "it/vpn-token.md",
-        "Reset a VPN hardware token",
-        """
-        # Reset a VPN hardware token
-        ## Before you start
-        Find the serial number on the back of the token.
-        ## Steps
-        1. Open the self-service portal at portal.brightline.example.
-        2. Choose Reset token and enter the serial number.
-        3. Wait for the six-digit code to change, then sign in to the VPN again.
-        ## If it still fails
-        Call the IT desk on extension 4400.
-        """,
-        tags="[vpn, remote-access]",
-        reviewed="2026-09-01",
-        review_every=180,
-        url="https://intranet.brightline.example/kb/vpn-token",
-    )
+    content.vpn_token_page()
     content.markdown(
         "it/password.md",
         "Reset your network password",
@@ -119,19 +139,7 @@ def corpus(tmp_path_factory, embedder):
         type_="procedure",
         tags="[safety, loto]",
     )
-    cues = [
-        ("00:00:00.000", "00:00:06.000", "Welcome to the daily van inspection walk-around."),
-        ("00:00:06.000", "00:00:14.000", "Start with the tyres: check pressure and tread depth on all four."),
-        ("00:00:14.000", "00:00:22.000", "Then check the lights, the indicators and the brake lights."),
-    ]
-    content.write(
-        "videos/van-inspection.vtt", "WEBVTT\n\n" + "".join(f"{a} --> {b}\n{t}\n\n" for a, b, t in cues), dedent=False
-    )
-    content.write(
-        "videos/van-inspection.yml",
-        "title: Daily van inspection\ntype: video\nowner: U0TESTOWN1\ntags: [vans, safety]\n"
-        "url: https://learn.brightline.example/videos/van-inspection\n",
-    )
+    content.van_inspection_video()
     store = IndexStore(root / "index")
     build_index(content.root, store, embedder)
     return store

@@ -129,6 +129,15 @@ def test_the_installed_wheel_is_the_one_running(installed_wheel, tmp_path):
 
 
 @pytest.mark.slow
+def test_the_wheel_ships_no_test_code(installed_wheel):
+    assert sorted(p.name for p in installed_wheel.iterdir() if not p.name.endswith(".dist-info")) == [
+        "assistant",
+        "bin",
+        "indexer",
+    ]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("reader", ["off", "on"])
 def test_the_installed_wheel_answers_exactly_as_the_checkout(installed_wheel, corpus, tmp_path, reader):
     outside = tmp_path / "elsewhere"  # not the checkout: nothing of it on the import path

@@ -1,6 +1,6 @@
 """Re-index runs, index publication through the database, reports, and the worker's jobs.
 
-Real model, FAISS, SQLite and PostgreSQL; Slack is the loopback stand-in (tests/slackstub).
+Real model, FAISS, SQLite and PostgreSQL; Slack is the loopback stand-in (slackstub/).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from assistant.retrieval import Retriever
 from assistant.service import Asker, MomentService
 from assistant.settings import load_settings
 from indexer.store import IndexStore
-from tests.slackstub.fixtures import BOT_TOKEN
+from tests.slack_fixtures import BOT_TOKEN
 
 ASKER = Asker(user_id="U0ASKER01", surface="dm", team_id="T0TEAM001", channel_id="D0ASKER01")
 OTHER = Asker(user_id="U0ASKER02", surface="mention", team_id="T0TEAM001", channel_id="C0GENERAL")

@@ -1,7 +1,7 @@
 """The Slack app end to end: the real `moment serve` (gunicorn, 2 workers) with the real index, model and
 database, driven by signed HTTP requests shaped as Slack sends them, answering into a Web API stand-in.
 
-Only Slack is replaced (tests/slackstub). Assertions are on what the app really sent to the Web API.
+Only Slack is replaced (slackstub/). Assertions are on what the app really sent to the Web API.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from sqlalchemy import select
 from assistant.db.database import Database
 from assistant.db.models import Interaction, ProcessedEvent, Vote
 from assistant.slack import blocks as ui
-from tests.slackstub import payloads as P
-from tests.slackstub.fixtures import OWNER, free_port
+from slackstub import payloads as P
+from tests.slack_fixtures import OWNER, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from assistant.db.models import AuditEvent, HelpQueueItem, MentorRequest, QuestionFollower
 from assistant.slack import blocks as ui
 from assistant.slack import mentor_blocks as mentor_ui
-from tests.slackstub import payloads as P
-from tests.slackstub.fixtures import OWNER
+from slackstub import payloads as P
+from tests.slack_fixtures import OWNER
 from tests.test_slack_app import PINGS, assert_stays, db_session, interactions, posted_to, section_texts
 from tests.test_slack_mentors import click
 

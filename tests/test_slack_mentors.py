@@ -21,8 +21,8 @@ from assistant.db.models import AuditEvent, MentorOffer, MentorRequest
 from assistant.settings import load_settings
 from assistant.slack import blocks as answer_ui
 from assistant.slack import mentor_blocks as ui
-from tests.slackstub import payloads as P
-from tests.slackstub.fixtures import BOT_TOKEN, MODEL_CACHE, MOMENT
+from slackstub import payloads as P
+from tests.slack_fixtures import BOT_TOKEN, MODEL_CACHE, MOMENT
 
 pytestmark = pytest.mark.slow
 

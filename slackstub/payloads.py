@@ -10,7 +10,7 @@ import secrets
 import string
 import time
 
-from tests.slackstub.api import BOT_ID, BOT_USER_ID, TEAM_ID
+from slackstub.api import BOT_ID, BOT_USER_ID, TEAM_ID
 
 APP_ID = "A0MOMENT01"
 TEAM_DOMAIN = "moment-test"

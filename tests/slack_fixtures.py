@@ -30,10 +30,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.slackstub.api import SlackAPIStub
-from tests.slackstub.signing import SlackSender
+from slackstub.api import SlackAPIStub
+from slackstub.signing import SlackSender
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 MOMENT = ROOT / ".venv" / "bin" / "moment"
 MODEL_CACHE = Path(os.environ.get("MOMENT_MODEL_CACHE", ROOT / ".moment" / "models"))
 BOT_TOKEN = "xoxb-1111-2222-momenttesttoken"
@@ -176,26 +176,7 @@ def _write_content(root: Path) -> None:
     from conftest import ContentFolder  # tests/ is on sys.path (rootdir conftest)
 
     content = ContentFolder(root)
-    content.markdown(
-        "it/vpn-token.md",
-        "Reset a VPN hardware token",
-        """
-        # Reset a VPN hardware token
-        ## Before you start
-        Find the serial number on the back of the token.
-        ## Steps
-        1. Open the self-service portal at portal.brightline.example.
-        2. Choose Reset token and enter the serial number.
-        3. Wait for the six-digit code to change, then sign in to the VPN again.
-        ## If it still fails
-        Call the IT desk on extension 4400.
-        """,
-        owner=OWNER,
-        tags="[vpn, remote-access]",
-        reviewed="2026-09-01",
-        review_every=180,
-        url="https://intranet.brightline.example/kb/vpn-token",
-    )
+    content.vpn_token_page(owner=OWNER)
     content.markdown(
         "finance/mileage.md",
         "Mileage and travel expenses",
@@ -243,19 +224,7 @@ def _write_content(root: Path) -> None:
         owner=OWNER,
         tags="[rooms, calendar]",
     )
-    cues = [
-        ("00:00:00.000", "00:00:06.000", "Welcome to the daily van inspection walk-around."),
-        ("00:00:06.000", "00:00:14.000", "Start with the tyres: check pressure and tread depth on all four."),
-        ("00:00:14.000", "00:00:22.000", "Then check the lights, the indicators and the brake lights."),
-    ]
-    content.write(
-        "videos/van-inspection.vtt", "WEBVTT\n\n" + "".join(f"{a} --> {b}\n{t}\n\n" for a, b, t in cues), dedent=False
-    )
-    content.write(
-        "videos/van-inspection.yml",
-        "title: Daily van inspection\ntype: video\nowner: U0TESTOWN1\ntags: [vans, safety]\n"
-        "url: https://learn.brightline.example/videos/van-inspection\n",
-    )
+    content.van_inspection_video()
 
 
 @pytest.fixture(scope="session")

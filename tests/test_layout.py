@@ -1,0 +1,32 @@
+"""Where things live: the benchmarks use the Slack stand-in (slackstub/), never the test suite."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def test_the_benchmarks_import_nothing_from_the_tests():
+    offenders = {
+        path.name: sorted(m for m in _imported_modules(path) if m == "tests" or m.startswith("tests."))
+        for path in sorted((ROOT / "bench").glob("*.py"))
+    }
+    assert {name: modules for name, modules in offenders.items() if modules} == {}
+
+
+def test_the_slack_stand_in_is_importable_without_pytest():
+    imported = set().union(*(_imported_modules(path) for path in (ROOT / "slackstub").glob("*.py")))
+    assert {m for m in imported if m.split(".")[0] in ("pytest", "tests")} == set()
