@@ -269,7 +269,7 @@ class Retriever:
             version,
             qvec,
             terms,
-            lambda texts: [keywords.query_terms(t) for t in texts],
+            keywords.passage_terms,
             reader_weight=self.params.reader_weight,
             prior_weight=self.params.reader_prior_weight,
         )

@@ -74,6 +74,21 @@ class KeywordIndex:
         dropped."""
         return [sid for sid in self.resolve(self.words(query), fuzzy=fuzzy) if sid is not None]
 
+    def passage_terms(self, texts: Sequence[str]) -> list[list[int]]:
+        """Vocabulary ids of each text's terms, for content (taken as written: no fuzzy matching); a word
+        is stemmed once per call however often it occurs (pages repeat their words)."""
+        memo: dict[str, int | None] = {}
+        out = []
+        for text in texts:
+            ids = []
+            for word in self.words(text):
+                if word not in memo:
+                    memo[word] = self.resolve([word], fuzzy=False)[0]
+                if (sid := memo[word]) is not None:
+                    ids.append(sid)
+            out.append(ids)
+        return out
+
     def words(self, text: str) -> list[str]:
         """The text's words as the index's tokenizer splits them, without its stop words (not stemmed)."""
         stop = self._stopwords

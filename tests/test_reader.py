@@ -3,7 +3,6 @@ on real indexes built with the real embedding model."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import shutil
 from pathlib import Path
@@ -84,12 +83,14 @@ def test_a_missing_or_corrupt_reader_names_the_file(tmp_path, damage):
 # --- choosing and showing the passage --------------------------------------------------------------
 
 
-def test_windows_cover_every_unit_in_order():
-    units = [f"line {i} " + "word " * 30 for i in range(10)]
+def test_a_window_starts_at_every_unit_and_holds_as_many_whole_units_as_fit():
+    units = [f"line {i} " + "word " * 30 for i in range(10)]  # 32 words each
     ranges = windows_of(units, words=100)
-    assert ranges[0][0] == 0 and ranges[-1][1] == len(units)
-    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
-    assert all(sum(len(u.split()) for u in units[a:b]) <= 100 or b - a == 1 for a, b in ranges)
+    assert [a for a, _ in ranges] == list(range(10))
+    assert ranges[0] == (0, 3) and ranges[-1] == (9, 10)
+    assert all(sum(len(u.split()) for u in units[a:b]) <= 100 for a, b in ranges)
+    # A unit longer than the window is a window of its own.
+    assert windows_of(["word " * 150, "short line"], words=100) == [(0, 1), (1, 2)]
     # A long line is cut into sentences; a transcript into its cues, whatever their length.
     assert len(chunk_units(Chunk("a.md", 0, (), "Start here. " * 40))) == 40
     video = Chunk("v.vtt", 0, (), "Welcome. Start with the tyres.", cue_starts=((0, 0.0), (9, 6.0)))

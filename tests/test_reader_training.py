@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.reader.training_data import build_groups, cut_words
+from assistant.reader.training_data import build_groups, build_window_groups, cut_words, strip_question_headings
 
 PAGE = """\
 # Expenses at Example Co
@@ -62,6 +62,8 @@ def _source(root: Path, name: str) -> Path:
                 "heading_level": 3,
                 "source_heading": heading.lstrip("# "),
                 "heading_path": ["Expenses at Example Co", "Travel"],
+                "heading_start": start,
+                "answer_start": body_start,
                 "answer_text": PAGE[body_start:end].strip(),
             }
         )
@@ -73,11 +75,20 @@ def _source(root: Path, name: str) -> Path:
             "heading_level": 2,
             "source_heading": "Lost laptop",
             "heading_path": ["Laptops"],
+            "heading_start": OTHER.index("## Lost laptop"),
+            "answer_start": OTHER.index("Report a lost"),
             "answer_text": "Report a lost laptop to the service desk within one hour so it can be wiped remotely.",
         }
     )
     (source / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
     return source
+
+
+def _source_questions() -> list[str]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return (_source(Path(tmp), "h") / "questions.jsonl").read_text().splitlines()
 
 
 def test_groups_pair_each_question_with_its_section_and_hard_negatives(tmp_path):
@@ -99,6 +110,31 @@ def test_groups_pair_each_question_with_its_section_and_hard_negatives(tmp_path)
     assert "other-page" in laptop.kinds or "same-page" in laptop.kinds
     assert all("Report a lost laptop" not in n for n in laptop.negatives)
     assert taxi.negatives and all(n != taxi.positive for n in taxi.negatives)
+
+
+def test_question_headings_are_taken_out_of_the_page_as_the_test_sets_do():
+    questions = [json.loads(line) for line in _source_questions()]
+    page = strip_question_headings(PAGE, [q for q in questions if q["page"] == "expenses.md"])
+    assert "How do I book a train?" not in page and "Can I take a taxi?" not in page
+    assert "## Travel" in page and "Book every train" in page and "Taxis are refunded" in page
+
+
+def test_window_groups_start_where_the_answer_starts_and_take_neighbours_as_negatives(tmp_path):
+    _source(tmp_path, "handbook")
+    groups = {g.question: g for g in build_window_groups(tmp_path, None)}
+    train, taxi = groups["How do I book a train?"], groups["Can I take a taxi?"]
+    # The heading is gone: the answer is read under its parent, from its first line (a short answer
+    # still answers: the next answer's line in the same window is cut off when the passage is shown).
+    assert train.positive.startswith("Expenses at Example Co > Travel\nBook every train")
+    assert taxi.positive == (
+        "Expenses at Example Co > Travel\nTaxis are refunded only after 22:00 or when no bus runs; keep the "
+        "receipt and add it within 30 days."
+    )
+    # The nearest window that starts before the answer and is less than half inside it is the first
+    # negative (here the page's introduction: the train answer's window is half taxi, so neither).
+    assert taxi.kinds[0] == "before-answer" and taxi.negatives[0].split("\n")[1].startswith("Everything about")
+    assert all(not n.split("\n")[1].startswith("Book every train") for n in train.negatives)
+    assert all(not n.split("\n")[1].startswith("Taxis are refunded") for n in taxi.negatives)
 
 
 def test_passages_are_cut_to_the_training_size():

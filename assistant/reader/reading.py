@@ -52,20 +52,26 @@ def chunk_units(chunk: Chunk) -> list[str]:
     if chunk.cue_starts:
         offsets = [o for o, _ in chunk.cue_starts] + [len(text)]
         return [u for a, b in itertools.pairwise(offsets) if (u := text[a:b].strip())]
+    return text_units(text)
+
+
+def text_units(text: str) -> list[str]:
+    """Lines, with long lines split into sentences."""
     return [u for line in text.split("\n") for u in (split_sentences(line) if len(line) > 160 else [line]) if u.strip()]
 
 
 def windows_of(units: list[str], words: int = WINDOW_WORDS) -> list[tuple[int, int]]:
-    """(start, end) unit ranges of about `words` words each, in order, covering every unit."""
-    out, start, used = [], 0, 0
-    for i, unit in enumerate(units):
-        n = len(unit.split())
-        if i > start and used + n > words:
-            out.append((start, i))
-            start, used = i, 0
-        used += n
-    if start < len(units):
-        out.append((start, len(units)))
+    """(start, end) unit ranges of about `words` words each, one starting at every unit: an answer may
+    start anywhere (a page need not have a heading before it), and the reader was trained on passages
+    that start where the answer starts."""
+    sizes = [len(u.split()) for u in units]
+    out = []
+    for start in range(len(units)):
+        end, used = start, 0
+        while end < len(units) and (end == start or used + sizes[end] <= words):
+            used += sizes[end]
+            end += 1
+        out.append((start, end))
     return out
 
 
@@ -120,10 +126,13 @@ class PassageReader:
     """Chooses each top page's passage with the reader, re-orders the top pages, and focuses the first
     page's passage on the lines that answer."""
 
-    def __init__(self, reader: Reader, pages: int = 5, windows: int = 12, focus_margin: float = FOCUS_MARGIN) -> None:
+    def __init__(
+        self, reader: Reader, pages: int = 5, windows: int = 12, spread: int = 2, focus_margin: float = FOCUS_MARGIN
+    ) -> None:
         self.reader = reader
         self.pages = pages
         self.windows = windows
+        self.spread = spread
         self.focus_margin = focus_margin
 
     def read(
@@ -156,13 +165,14 @@ class PassageReader:
             for cid in range(first, first + hit.doc.chunk_count):
                 chunk = stored[cid].chunk
                 units = chunk_units(chunk)
+                # The question's words in each unit, counted per window below (units are shared by windows).
+                shared = [wanted & set(t) for t in term_ids_of(units)] if wanted and units else [set()] * len(units)
                 for a, b in windows_of(units):
-                    candidates.append(Window(index, cid, chunk, a, b, units))
+                    w = Window(index, cid, chunk, a, b, units)
+                    w.prior = cos_of[cid] + 0.03 * len(set().union(*shared[a:b])) - 0.02 * index
+                    candidates.append(w)
         if not candidates:
             return
-        overlaps = [len(wanted & set(t)) for t in term_ids_of([w.text for w in candidates])] if wanted else None
-        for i, w in enumerate(candidates):
-            w.prior = cos_of[w.chunk_id] + (0.03 * overlaps[i] if overlaps else 0.0) - 0.02 * w.hit
         chosen = self._choose(candidates, len(top))
         titles = [h.doc.meta.title for h in top]
         logits = self.reader.score(question, [_render(titles[w.hit], w.chunk, w.text) for w in chosen])
@@ -183,7 +193,9 @@ class PassageReader:
         top.sort(key=lambda h: (-h.score, -h.cosine))
         hits[: len(top)] = top
         first = top[0]
-        first.passage = self.focus(question, first.doc.meta.title, best_of[id(first)])
+        best = self.refine(question, first.doc.meta.title, best_of[id(first)], candidates, prior_weight)
+        first.chunk_id, first.chunk = best.chunk_id, best.chunk
+        first.passage = self.focus(question, first.doc.meta.title, best)
 
     def focus(self, question: str, title: str, window: Window) -> str:
         """The lines of `window` that answer, by the reader: the best line with its neighbours that score
@@ -211,18 +223,43 @@ class PassageReader:
         return shown_text(units, *widen(units, start, end))
 
     def _choose(self, candidates: list[Window], pages: int) -> list[Window]:
-        """Each page's two most promising windows, then the most promising of the rest."""
+        """Each page's two most promising windows, then the most promising of the rest; a window that
+        starts inside the first half of one already chosen is passed over (windows overlap: one starts
+        at every line)."""
         by_prior = sorted(candidates, key=lambda w: -w.prior)
         chosen: list[Window] = []
         per_page = [0] * pages
+
+        def near(w: Window) -> bool:
+            return any(
+                c.chunk_id == w.chunk_id and abs(c.start - w.start) <= max(1, (c.end - c.start) // 2) for c in chosen
+            )
+
         for w in by_prior:
-            if per_page[w.hit] < 2:
+            if per_page[w.hit] < 2 and not near(w):
                 chosen.append(w)
                 per_page[w.hit] += 1
-        taken = {id(w) for w in chosen}
-        rest = [w for w in by_prior if id(w) not in taken]
-        chosen += rest[: max(0, self.windows - len(chosen))]
+        for w in by_prior:
+            if len(chosen) >= self.windows:
+                break
+            if not near(w):
+                chosen.append(w)
         return chosen
+
+    def refine(self, question: str, title: str, best: Window, candidates: list[Window], prior_weight: float) -> Window:
+        """The best window's neighbours that start up to `self.spread` lines before or after it, read too:
+        the passage should start where the answer starts."""
+        near = [
+            w
+            for w in candidates
+            if w.chunk_id == best.chunk_id and w.logit == float("-inf") and abs(w.start - best.start) <= self.spread
+        ]
+        if not near:
+            return best
+        logits = self.reader.score(question, [_render(title, w.chunk, w.text) for w in near])
+        for w, logit in zip(near, logits.tolist(), strict=True):
+            w.logit = logit
+        return max([best, *near], key=lambda w: w.logit + prior_weight * w.prior)
 
 
 def _render(title: str, chunk: Chunk, text: str) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.reader.training_data import VALIDATION_SOURCES, Group, build_groups
+from assistant.reader.training_data import VALIDATION_SOURCES, Group, build_groups, build_window_groups
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +39,18 @@ class TrainConfig:
     question_tokens: int = 40
     group_negatives: int = 7
     groups_per_step: int = 4
-    epochs: float = 3.0
-    minutes: float = 80.0
+    epochs: float = 2.2
+    minutes: float = 55.0
     lr: float = 6e-5
     head_lr: float = 1e-3
     warmup: float = 0.05
     pointwise_weight: float = 0.5
     seed: int = 13
     threads: int = 2
-    eval_every: int = 200
+    eval_every: int = 150
+    # "windows": choose among a page's windows as `PassageReader` cuts them (its use); "sections": a
+    # question's own section among sibling and other sections (the first reader, kept for comparison).
+    task: str = "windows"
 
 
 def _bundled_model_dir() -> Path:
@@ -64,7 +67,10 @@ def load_groups(data_dir: Path, cache: Path, config: TrainConfig, model_cache: P
 
     embedder = load_embedder("all-MiniLM-L6-v2", "onnx", model_cache, threads=config.threads)
     started = time.time()
-    groups = build_groups(data_dir, embedder.encode, negatives=config.group_negatives, seed=config.seed)
+    if config.task == "windows":
+        groups = build_window_groups(data_dir, embedder.encode, seed=config.seed)
+    else:
+        groups = build_groups(data_dir, embedder.encode, negatives=config.group_negatives, seed=config.seed)
     log.info("built %d groups in %.0f s", len(groups), time.time() - started)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text("".join(json.dumps(g.to_dict()) + "\n" for g in groups))
@@ -84,7 +90,8 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
     np.random.seed(config.seed)
     torch.set_num_threads(config.threads)
 
-    key = hashlib.sha256(f"{Path(data_dir).resolve()}|{config.group_negatives}|{config.seed}".encode()).hexdigest()
+    key = f"{Path(data_dir).resolve()}|{config.group_negatives}|{config.seed}|{config.task}"
+    key = hashlib.sha256(key.encode()).hexdigest()
     groups = load_groups(data_dir, work_dir / f"groups-{key[:12]}.jsonl", config, model_cache)
     train_groups = [g for g in groups if g.source not in VALIDATION_SOURCES]
     valid_groups = [g for g in groups if g.source in VALIDATION_SOURCES]

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.documents import Section
 from indexer.sources import markdown_sections
 
 PASSAGE_WORDS = 110
@@ -87,15 +88,23 @@ def _norm(text: str) -> str:
     return re.sub(r"\W+", " ", text).strip().lower()
 
 
-def page_passages(page: str, text: str) -> tuple[str, list[tuple[tuple[str, ...], Passage]]]:
-    """The page's title and its sections as passages, each with its full heading path."""
+def page_sections(page: str, text: str) -> tuple[str, list[tuple[tuple[str, ...], Section]]]:
+    """The page's title and its sections, each with its heading path (the title left out, as the
+    indexer leaves it out)."""
     sections, first_h1 = markdown_sections(text)
     title = first_h1 or Path(page).stem.replace("-", " ")
     out = []
     for s in sections:
         path = s.heading_path
-        if path and _norm(path[0]) == _norm(title):
-            path = path[1:]
+        out.append((tuple(path[1:] if path and _norm(path[0]) == _norm(title) else path), s))
+    return title, out
+
+
+def page_passages(page: str, text: str) -> tuple[str, list[tuple[tuple[str, ...], Passage]]]:
+    """The page's title and its sections as passages, each with its full heading path."""
+    title, sections = page_sections(page, text)
+    out = []
+    for path, s in sections:
         body = cut_words("\n".join(s.blocks))
         if len(body.split()) < 8:
             continue
@@ -209,3 +218,145 @@ def _all_pages(source_dir: Path) -> set[str]:
     if not sections.is_file():
         return set()
     return {json.loads(line)["page"] for line in sections.read_text().splitlines() if line}
+
+
+# --- window groups: the task as the reader meets it in use ---------------------------------------
+#
+# In use the reader chooses among windows of a page that start at every line (`reading.windows_of`),
+# on pages whose question headings may not exist at all (the test sets remove them, and real job aids
+# seldom have one heading per question). So each question's page is read with every question heading
+# taken out (`strip_question_headings`), cut into the same windows, and the windows are labelled by
+# the rule `moment eval` judges passages by: the share of a window's content words found in the
+# answering section.
+
+POSITIVE_SHARE = 0.7  # a later window this much inside the answer, starting inside it, answers too
+NEGATIVE_SHARE = 0.5  # below this a window does not (the eval's "inside" rule)
+
+
+def strip_question_headings(text: str, questions: list[dict]) -> str:
+    """The page without the heading lines of its questions (level 2 and below), so that no page
+    repeats the question it answers."""
+    cuts = sorted(
+        ((q["heading_start"], q["answer_start"]) for q in questions if q.get("heading_level", 0) >= 2),
+        reverse=True,
+    )
+    for start, end in cuts:
+        line_end = text.find("\n", start)
+        line_end = end if line_end < 0 or line_end > end else line_end
+        text = text[:start] + text[line_end:]
+    return text
+
+
+@dataclass
+class PageWindow:
+    heading_path: tuple[str, ...]
+    units: list[str]
+    start: int
+    end: int
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.units[self.start : self.end])
+
+
+def page_windows(page: str, text: str) -> tuple[str, list[PageWindow]]:
+    """The page's title and its windows, as `PassageReader` cuts them (one starting at every line)."""
+    from assistant.reader.reading import text_units, windows_of
+
+    title, sections = page_sections(page, text)
+    out = []
+    for path, s in sections:
+        units = text_units("\n".join(s.blocks))
+        out += [PageWindow(path, units, a, b) for a, b in windows_of(units)]
+    return title, out
+
+
+def label_windows(windows: list[PageWindow], words: list[list[str]], answer_text: str) -> tuple[list[int], list[int]]:
+    """Which windows answer and which do not; `words[i]` are window i's content words.
+
+    The window that starts where the answer starts answers, however short the answer (the passage
+    shown is then cut to the lines that answer), and so does any later window that starts inside the
+    answer and lies mostly in it. A window less than half inside that does not start in the answer
+    does not. Positives come first in the list: the first is where the answer starts."""
+    from assistant.evaluation import content_words
+
+    answer = set(content_words(answer_text))
+    plain = _norm(answer_text)
+
+    def share(ws: list[str]) -> float:
+        return sum(w in answer for w in ws) / len(ws) if ws else 0.0
+
+    def starts_inside(w: PageWindow) -> bool:
+        first = w.units[w.start]
+        unit, first_words = _norm(first), content_words(first)
+        return bool(unit) and (unit in plain or (len(first_words) >= 3 and share(first_words) >= 0.9))
+
+    inside = [starts_inside(w) for w in windows]
+    if not any(inside):
+        return [], []
+    first = inside.index(True)
+    shares = [share(ws) for ws in words]
+    positives = [first] + [i for i in range(first + 1, len(windows)) if inside[i] and shares[i] >= POSITIVE_SHARE]
+    negatives = [i for i in range(len(windows)) if not inside[i] and shares[i] < NEGATIVE_SHARE and words[i]]
+    return positives, negatives
+
+
+def build_window_groups(data_dir: Path, embed=None, *, seed: int = 13, other_pages: int = 3) -> list[Group]:
+    """Groups of one answering window and 4 windows of the same page that do not answer (the one that
+    starts just before the answer, those sharing most words with the question, one at random), plus
+    `other_pages` sections of other pages ranked high by BM25 and the embedding model."""
+    from assistant.evaluation import content_words
+
+    rng = random.Random(seed)
+    others = {
+        (g.source, g.question): [n for n, k in zip(g.negatives, g.kinds, strict=True) if k == "other-page"]
+        for g in build_groups(data_dir, embed, seed=seed)
+    }
+    groups: list[Group] = []
+    for source_dir in sorted(p for p in Path(data_dir).iterdir() if (p / "questions.jsonl").is_file()):
+        rows = [json.loads(line) for line in (source_dir / "questions.jsonl").read_text().splitlines() if line]
+        by_page: dict[str, list[dict]] = {}
+        for q in rows:
+            by_page.setdefault(q["page"], []).append(q)
+        for page, questions in sorted(by_page.items()):
+            try:
+                text = (source_dir / "corpus" / page).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            title, windows = page_windows(page, strip_question_headings(text, questions))
+            if not windows:
+                continue
+            words = [content_words(w.text) for w in windows]
+            for q in questions:
+                if q.get("heading_level", 0) < 2 or not q.get("answer_text"):
+                    continue
+                positives, negatives = label_windows(windows, words, q["answer_text"])
+                if not positives or not negatives:
+                    continue
+                pick = positives[0] if rng.random() < 0.5 else rng.choice(positives)
+                asked = set(content_words(q["question"]))
+                chosen: list[tuple[int, str]] = []
+                before = [i for i in negatives if i < positives[0] and i >= positives[0] - 3]
+                if before:
+                    chosen.append((before[-1], "before-answer"))
+                by_words = sorted(negatives, key=lambda i: (-len(asked & set(words[i])), rng.random()))
+                for i in by_words:
+                    if len(chosen) >= 3:
+                        break
+                    if all(i != c for c, _ in chosen):
+                        chosen.append((i, "same-page-words"))
+                rest = [i for i in negatives if all(i != c for c, _ in chosen)]
+                if rest:
+                    chosen.append((rng.choice(rest), "same-page"))
+                render = [passage_text(title, windows[i].heading_path, windows[i].text) for i, _ in chosen]
+                far = others.get((source_dir.name, q["question"]), [])[:other_pages]
+                groups.append(
+                    Group(
+                        source_dir.name,
+                        q["question"],
+                        passage_text(title, windows[pick].heading_path, windows[pick].text),
+                        render + far,
+                        [k for _, k in chosen] + ["other-page"] * len(far),
+                    )
+                )
+    return groups

@@ -1,0 +1,145 @@
+"""Where passage choice goes wrong: for each question whose first page is right, how would other ways of
+choosing the passage within that page have done? Run it on the held-out development set
+(scripts/heldout_devset.py), never to tune on a test set.
+
+    python bench/reader_passages.py .moment/heldout-dev/questions.jsonl --index .moment/eval-indexes/corpus
+
+Prints the share of questions (first page right) whose shown passage lies in the answering section, for:
+the shipped pipeline, an oracle over the page's windows, the reader's best window, the prior's best window,
+and combinations; with and without focusing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("MOMENT_READER", "on")
+
+from assistant import evaluation
+from assistant.questions import prepare
+from assistant.reader import reader_for
+from assistant.reader.reading import _render, chunk_units, shown_text, widen, windows_of
+from assistant.retrieval import Retriever
+from assistant.settings import load_settings
+from indexer.embedding import load_embedder
+from indexer.store import IndexStore
+
+
+def starts_of(units, words):
+    out = []
+    for a in range(len(units)):
+        used, b = 0, a
+        while b < len(units) and (b == a or used + len(units[b].split()) <= words):
+            used += len(units[b].split())
+            b += 1
+        out.append((a, b))
+    return out
+
+
+def render(title, chunk, text, context):
+    if context == "full":
+        return _render(title, chunk, text)
+    if context == "parents":
+        return "\n".join((" > ".join((title, *chunk.heading_path[:-1])), text))
+    if context == "title":
+        return f"{title}\n{text}"
+    return text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("questions", type=Path)
+    ap.add_argument("--index", type=Path, required=True)
+    ap.add_argument("--words", type=int, default=110)
+    ap.add_argument("--show", action="store_true")
+    ap.add_argument("--starts", action="store_true", help="a window starting at every unit")
+    ap.add_argument("--context", choices=["full", "parents", "title", "none"], default="full")
+    args = ap.parse_args()
+    settings = load_settings()
+    questions = [q for q in evaluation.load_questions(args.questions) if q.answerable]
+    store = IndexStore(args.index)
+    embedder = load_embedder(settings.embedding_model, settings.embedding_backend, settings.model_cache)
+    preader, _ = reader_for(settings, force=True)
+    retriever = Retriever(store, embedder, reader=preader)
+    version = retriever.version()
+    keywords = version.keywords
+    tally: dict[str, list[bool]] = {}
+    sizes = []
+
+    def note(name: str, ok: bool) -> None:
+        tally.setdefault(name, []).append(ok)
+
+    for q in questions:
+        answer = getattr(q, "answer", None) or getattr(q, "answer_text", None)
+        ranked = evaluation.rank_moment(retriever, q.question)
+        if not ranked.paths or ranked.paths[0] not in q.gold:
+            continue
+        note("pipeline", evaluation.passage_inside(ranked.passage or "", answer))
+        result = retriever.search(prepare(q.question).text, k=10)
+        hit = result.hits[0]
+        qvec = embedder.encode([prepare(q.question).text])[0]
+        ids = list(range(hit.doc.chunk_start, hit.doc.chunk_start + hit.doc.chunk_count))
+        stored = version.chunks(ids)
+        cos = np.asarray(version.embeddings[np.array(ids, dtype=np.int64)]) @ qvec
+        terms = set(result.query_terms)
+        wins = []
+        for cid, c in zip(ids, cos.tolist(), strict=True):
+            chunk = stored[cid].chunk
+            units = chunk_units(chunk)
+            for a, b in starts_of(units, args.words) if args.starts else windows_of(units, args.words):
+                text = "\n".join(units[a:b])
+                overlap = len(terms & set(keywords.query_terms(text)))
+                wins.append((chunk, units, a, b, c + 0.03 * overlap))
+        sizes.append(len(wins))
+        texts = [render(hit.doc.meta.title, w[0], "\n".join(w[1][w[2] : w[3]]), args.context) for w in wins]
+        logits = preader.reader.score(q.question, texts)
+        priors = np.array([w[4] for w in wins])
+        shown = [shown_text(w[1], *widen(w[1], w[2], w[3])) for w in wins]
+        inside = [evaluation.passage_inside(s, answer) for s in shown]
+        note("oracle-window", any(inside))
+        note("reader-best", inside[int(np.argmax(logits))])
+        if args.show and any(inside) and not inside[int(np.argmax(logits))]:
+            best = int(np.argmax(logits))
+            good = max((i for i in range(len(wins)) if inside[i]), key=lambda i: logits[i])
+            print(
+                "\nQ:",
+                q.question,
+                "| windows",
+                len(wins),
+                "| rank of best right window",
+                int((logits > logits[good]).sum()) + 1,
+            )
+            print("  ANSWER:", answer[:300].replace("\n", " / "))
+            print(f"  PICKED ({logits[best]:.2f}):", texts[best][:300].replace("\n", " / "))
+            print(f"  RIGHT  ({logits[good]:.2f}):", texts[good][:300].replace("\n", " / "))
+        note("prior-best", inside[int(np.argmax(priors))])
+        for pw in (5, 10, 20, 40):
+            note(f"reader+{pw}prior", inside[int(np.argmax(logits + pw * priors))])
+        note("first-window", inside[0])
+        from assistant.reader.reading import Window
+
+        for name, pick in (
+            ("reader", int(np.argmax(logits))),
+            ("reader+10prior", int(np.argmax(logits + 10 * priors))),
+        ):
+            w = wins[pick]
+            focused = preader.focus(q.question, hit.doc.meta.title, Window(0, 0, w[0], w[2], w[3], w[1]))
+            note(f"focused {name}", evaluation.passage_inside(focused, answer))
+        # whole chunks (sections as the chunker cut them)
+        chunks = {}
+        for w, lg in zip(wins, logits.tolist(), strict=True):
+            chunks.setdefault(id(w[0]), []).append(lg)
+    n = None
+    for name, oks in tally.items():
+        n = len(oks)
+        print(f"{name:18s} {sum(oks) / len(oks):.3f}  ({sum(oks)}/{len(oks)})")
+    print(f"questions with the first page right: {n}; windows per page median {statistics.median(sizes)}")
+
+
+if __name__ == "__main__":
+    main()
