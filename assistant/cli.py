@@ -6,6 +6,7 @@ one JSON object whose keys other tools rely on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -207,69 +208,51 @@ def index_command(
     settings = _settings(ctx)
     content_dir = content_dir or settings.content_dir
     _require_folder(content_dir, "--content or MOMENT_CONTENT_DIR")
-    previous = _operations(settings, None).reviewed_dates() if index_dir is None else {}
     try:
-        report = _build(settings, content_dir, index_dir, full=full, show_progress=not as_json)
+        indexed = _index(settings, content_dir, index_dir, full=full, show_progress=not as_json)
     except (ModelError, FileNotFoundError) as exc:
         if as_json:
             click.echo(json.dumps({"error": str(exc)}))
             sys.exit(EXIT_ERROR)
         raise click.ClickException(str(exc)) from None
-    if report.published and index_dir is None:
-        _publish_to_database(settings, report.version, previous, quiet=as_json)
+    report = indexed.report
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         _print_build_report(report, content_dir)
+        for path in indexed.answers_written:
+            click.echo(f"  wrote the approved mentor answer {path}")
+        if indexed.database_problem:
+            click.secho(f"Warning: {indexed.database_problem}.", fg="yellow")
     if report.failed:
         sys.exit(EXIT_PARTIAL if report.published else EXIT_ERROR)
     sys.exit(EXIT_OK if report.version else EXIT_ERROR)
 
 
-def _publish_to_database(settings: Settings, version: str, previous: dict, *, quiet: bool) -> None:
-    """Publish a new version through the database, for web processes on other hosts (and record the
-    content reviews it contains as xAPI statements)."""
+def _index(settings: Settings, content_dir: Path, index_dir: Path | None, *, full: bool, show_progress: bool):
+    """The one indexing path (`IndexOperations.index`). The deployment's index (no `--index`) also gets
+    the approved mentor answers and is published through the database; another index is built alone."""
     from assistant.db.database import Database, DatabaseUnavailableError
-
-    database = Database(settings.database_url)
-    try:
-        database.upgrade()
-        _operations(settings, database).after_publish(version, previous)
-    except DatabaseUnavailableError as exc:
-        if not quiet:
-            click.secho(
-                f"Not published to the database ({exc}); web processes on other hosts keep the old one.", fg="yellow"
-            )
-    finally:
-        database.dispose()
-
-
-def _operations(settings: Settings, database):
     from assistant.operations import IndexOperations
-    from indexer.store import IndexStore
-
-    return IndexOperations(settings, database, IndexStore(settings.index_dir, keep=settings.index_keep), None)
-
-
-def _build(settings: Settings, content_dir: Path, index_dir: Path | None, *, full: bool, show_progress: bool):
-    from indexer.build import build_index
     from indexer.embedding import load_embedder
     from indexer.store import IndexStore
 
+    publish = index_dir is None
     store = IndexStore(index_dir or settings.index_dir, keep=settings.index_keep)
     embedder = load_embedder(
         settings.embedding_model, settings.embedding_backend, settings.model_cache, settings.embedding_threads
     )
-    with _progress_bar(enabled=show_progress) as on_progress:
-        return build_index(
-            content_dir,
-            store,
-            embedder,
-            full=full,
-            max_file_bytes=settings.max_file_bytes,
-            faiss_kind=settings.faiss_index,
-            on_progress=on_progress,
-        )
+    database = Database(settings.database_url) if publish else None
+    try:
+        if database is not None:
+            with contextlib.suppress(DatabaseUnavailableError):  # `index` says what it could not do without it
+                database.upgrade()
+        operations = IndexOperations(settings, database, store, embedder)
+        with _progress_bar(enabled=show_progress) as on_progress:
+            return operations.index(content_dir, full=full, publish=publish, on_progress=on_progress)
+    finally:
+        if database is not None:
+            database.dispose()
 
 
 class _progress_bar:
@@ -458,7 +441,7 @@ def eval_command(ctx, questions_file, k, content_dir, index_dir, split, compare,
     if content_dir is not None and index_dir is None:
         index_dir = settings.home / "eval-indexes" / content_dir.resolve().name
     if content_dir is not None:
-        report = _build(settings, content_dir, index_dir, full=False, show_progress=not as_json)
+        report = _index(settings, content_dir, index_dir, full=False, show_progress=not as_json).report
         if report.version is None:
             raise click.ClickException(f"Could not index {content_dir}: {report.failed[:3]}")
     store = IndexStore(index_dir or settings.index_dir, keep=settings.index_keep)
@@ -719,7 +702,8 @@ def demo(ctx: click.Context, questions: tuple[str, ...]) -> None:
 
     settings = _settings(ctx)
     _require_folder(settings.content_dir, "MOMENT_CONTENT_DIR")
-    report = _build(settings, settings.content_dir, None, full=False, show_progress=True)
+    indexed = _index(settings, settings.content_dir, None, full=False, show_progress=True)
+    report = indexed.report
     _print_build_report(report, settings.content_dir)
     if report.version is None:
         sys.exit(EXIT_ERROR)

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import select, update
 
 from assistant.db.database import Database
-from assistant.db.models import REQUEST_OPEN, Draft, Interaction, Mentor, MentorOffer, MentorRequest, utcnow
+from assistant.db.models import REQUEST_OPEN, Interaction, Mentor, MentorOffer, MentorRequest, utcnow
 from assistant.mentors import Candidate, MentorRegistry
 
 log = logging.getLogger(__name__)
@@ -473,97 +471,6 @@ class Handoff:
             )
 
 
-# -- drafts: a mentor's answer becomes content ---------------------------------------------------
-
-
-class Drafts:
-    """Job-aid drafts written from resolved requests; admins approve them into the content."""
-
-    FOLDER = "drafts"  # inside the content folder; the indexer skips it
-    APPROVED_FOLDER = "mentor-answers"
-
-    def __init__(self, database: Database, content_dir: Path) -> None:
-        self.database = database
-        self.content_dir = content_dir
-
-    def save(self, *, author_id: str, title: str, body: str, request_id: int | None = None) -> Draft:
-        title = " ".join(title.split())[:200]
-        body = body.strip()
-        if not title or not body:
-            raise HandoffError("A draft needs a title and the answer.")
-        tags: list[str] = []
-        question = None
-        with self.database.session() as session:
-            if request_id is not None:
-                request = session.get(MentorRequest, request_id)
-                if request is None or request.owner_id != author_id:
-                    raise HandoffError("Only the mentor who took this request can save its answer as a draft.")
-                question = request.question
-                owner = session.get(Mentor, author_id)
-                tags = list(owner.topics[:3]) if owner else []
-            draft = Draft(author_id=author_id, title=title, body=body, tags=tags, request_id=request_id, path="")
-            session.add(draft)
-            session.flush()
-            draft.path = f"{self.FOLDER}/{_slug(title)}-{draft.id}.md"
-            self._write(draft, status="draft", question=question)
-            return draft
-
-    def pending(self) -> list[Draft]:
-        with self.database.session() as session:
-            return list(session.scalars(select(Draft).where(Draft.status == "draft").order_by(Draft.created_at)).all())
-
-    def decide(self, draft_id: int, by: str, *, approve: bool) -> Draft:
-        """Approve (move into the content, to be indexed) or reject a draft. Only a pending draft changes."""
-        now = utcnow()
-        with self.database.session() as session:
-            changed = session.execute(
-                update(Draft)
-                .where(Draft.id == draft_id, Draft.status == "draft")
-                .values(status="approved" if approve else "rejected", decided_by=by, decided_at=now)
-            ).rowcount
-            draft = session.get(Draft, draft_id)
-            if not changed:
-                raise HandoffError(
-                    "That draft no longer exists." if draft is None else f"That draft is already {draft.status}."
-                )
-            old = self.content_dir / draft.path
-            question = None
-            if draft.request_id is not None:
-                request = session.get(MentorRequest, draft.request_id)
-                question = request.question if request else None
-            if approve:
-                draft.path = f"{self.APPROVED_FOLDER}/{Path(draft.path).name}"
-                self._write(draft, status=None, question=question)
-            old.unlink(missing_ok=True)
-            return draft
-
-    def _write(self, draft: Draft, *, status: str | None, question: str | None) -> None:
-        import yaml
-
-        meta = {
-            "title": draft.title,
-            "type": "job-aid",
-            "owner": draft.author_id,
-            "tags": draft.tags,
-            "reviewed": (draft.decided_at or draft.created_at or utcnow()).date(),
-            "review_every": 180,
-        }
-        if status:
-            meta["status"] = status
-        meta["source"] = {
-            "kind": "mentor answer",
-            "request": draft.request_id,
-            "draft": draft.id,
-            "question": question,
-        }
-        path = self.content_dir / draft.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).strip()
-        tmp = path.with_name(f".{path.name}.tmp")  # a dotfile: never picked up by the indexer
-        tmp.write_text(f"---\n{front}\n---\n\n{draft.body}\n", encoding="utf-8")
-        tmp.replace(path)
-
-
 def _withdraw_pending(session, request_id: int, now: dt.datetime) -> list[MentorOffer]:
     """Close the request's offers still waiting for an answer (it was taken, or cancelled)."""
     pending = list(
@@ -575,11 +482,6 @@ def _withdraw_pending(session, request_id: int, now: dt.datetime) -> list[Mentor
         offer.outcome = "withdrawn"
         offer.responded_at = now
     return pending
-
-
-def _slug(text: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return slug[:60] or "answer"
 
 
 def _short(text: str, limit: int = 80) -> str:

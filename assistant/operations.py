@@ -1,4 +1,9 @@
-"""Re-indexing on request, index versions published through the database, and the status at a glance.
+"""Indexing, re-indexing on request, index versions published through the database, and the status.
+
+`IndexOperations.index()` is the one indexing path: `moment index`, `moment demo`, `/moment reindex` and
+the worker's runs all go through it. It writes the mentor answers approved since (on any host: they
+wait in the database) into the content folder, builds, and publishes the new version through the
+database.
 
 `/moment reindex` queues an `IndexRun`; the worker (or, when no worker picks it up within a few
 seconds, the web process that queued it) claims queued runs one at a time, oldest first, and builds.
@@ -18,17 +23,29 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import delete, select, update
 
 from assistant.db.database import Database, DatabaseUnavailableError
 from assistant.db.models import REQUEST_OPEN, IndexRun, MentorRequest, PublishedIndex, utcnow
+from assistant.drafts import Drafts
 from assistant.settings import Settings
+from indexer.documents import BuildReport
 from indexer.store import IndexMissingError, IndexStore
 
 log = logging.getLogger(__name__)
 
 KEEP_PUBLISHED = 3
+
+
+@dataclass
+class Indexed:
+    """What one pass of the indexing path did."""
+
+    report: BuildReport
+    answers_written: list[str] = field(default_factory=list)  # approved mentor answers written into the content
+    database_problem: str | None = None  # what was skipped because the database could not be reached
 
 
 class IndexOperations:
@@ -84,22 +101,55 @@ class IndexOperations:
                     return session.get(IndexRun, run.id)
         return None
 
-    def _build(self, run: IndexRun) -> IndexRun:
+    def index(
+        self,
+        content_dir: Path | None = None,
+        *,
+        full: bool = False,
+        publish: bool = True,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> Indexed:
+        """Build `content_dir` (default: the configured one) into the store, incrementally.
+
+        With `publish` (the deployment's index) the approved mentor answers are written into the content
+        folder first and a new version is published through the database; a database that cannot be
+        reached stops neither (`Indexed.database_problem` says what was skipped). Raises
+        `FileNotFoundError` when the content folder does not exist.
+        """
         from indexer.build import build_index
 
-        previous = self.reviewed_dates()
-        try:
-            report = build_index(
-                self.settings.content_dir,
-                self.store,
-                self.embedder,
-                max_file_bytes=self.settings.max_file_bytes,
-                faiss_kind=self.settings.faiss_index,
-            )
-            result = report.to_dict()
-            status, error = "done", None
-            if report.published and report.version:
+        content_dir = Path(content_dir or self.settings.content_dir)
+        written: list[str] = []
+        problems: list[str] = []
+        previous = self.reviewed_dates() if publish else {}
+        if publish and content_dir.is_dir():
+            try:
+                written = Drafts(self.database).write_approved(content_dir)
+            except DatabaseUnavailableError as exc:
+                problems.append(f"approved mentor answers not written ({exc})")
+        report = build_index(
+            content_dir,
+            self.store,
+            self.embedder,
+            full=full,
+            max_file_bytes=self.settings.max_file_bytes,
+            faiss_kind=self.settings.faiss_index,
+            on_progress=on_progress,
+        )
+        if publish and report.published and report.version:
+            try:
                 self.after_publish(report.version, previous)
+            except DatabaseUnavailableError as exc:
+                problems.append(f"not published to the database, web processes on other hosts keep the old one ({exc})")
+        return Indexed(report, written, "; ".join(problems) or None)
+
+    def _build(self, run: IndexRun) -> IndexRun:
+        try:
+            indexed = self.index()
+            if indexed.database_problem:
+                log.error("re-index run %s: %s", run.id, indexed.database_problem)
+            result = indexed.report.to_dict()
+            status, error = "done", None
         except Exception as exc:
             log.exception("re-index run %s failed", run.id)
             result, status, error = None, "failed", str(exc)[:2000]

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from assistant.answers import Answer, compose, unanswerable
 from assistant.db.database import Database, DatabaseUnavailableError
 from assistant.db.models import Interaction, InteractionSource, Vote, utcnow
-from assistant.handoff import Drafts, Handoff, HandoffSettings, Notifier
+from assistant.drafts import Drafts
+from assistant.handoff import Handoff, HandoffSettings, Notifier
 from assistant.mentors import MentorError, MentorRegistry
 from assistant.questions import prepare
 from assistant.reader import ReaderState, reader_for
@@ -63,7 +64,7 @@ class MomentService:
         self.spool = InteractionSpool(settings.home / "spool" / "interactions.jsonl")
         self.xapi = XapiOutbox(settings, database)
         self.mentors = MentorRegistry(database, retriever.embedder)
-        self.drafts = Drafts(database, settings.content_dir)
+        self.drafts = Drafts(database)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, migrate: bool = True) -> MomentService:

@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from assistant.db.database import Database
 from assistant.db.models import Mentor, MentorOffer, MentorRequest
-from assistant.handoff import Drafts, Handoff, HandoffError, HandoffSettings
+from assistant.drafts import Drafts
+from assistant.handoff import Handoff, HandoffError, HandoffSettings
 from assistant.mentors import MentorError, MentorRegistry, is_working, parse_mentors_file
 
 # A Wednesday, 10:00 in London (and 05:00 in New York, 15:30 in Kolkata).
@@ -409,25 +410,25 @@ def test_a_resolved_answer_becomes_a_draft_then_content(handoff, database, tmp_p
 
     content_dir = tmp_path / "content"
     content_dir.mkdir()
-    drafts = Drafts(database, content_dir)
+    drafts = Drafts(database)
     request = handoff.request(asker_id="U0ASKER01", question="how do i unlock a vpn token", now=WEDNESDAY_10_LONDON)
     handoff.accept(request.id, "U0VPNPRIYA")
     with pytest.raises(HandoffError, match="Only the mentor"):
         drafts.save(author_id="U0VPNRAJ01", title="x title", body="the answer", request_id=request.id)
     draft = drafts.save(author_id="U0VPNPRIYA", title="Unlock a VPN token", body="1. Open the portal.\n2. Unlock.",
                         request_id=request.id)  # fmt: skip
-    draft_file = content_dir / draft.path
-    text = draft_file.read_text()
-    assert draft.path.startswith("drafts/") and "status: draft" in text and "owner: U0VPNPRIYA" in text
-    assert "how do i unlock a vpn token" in text  # where it came from
-    assert discover(content_dir) == ([], [])  # the indexer skips drafts
-    assert [d.id for d in drafts.pending()] == [draft.id]
+    rejected = drafts.save(author_id="U0VPNPRIYA", title="Not this one", body="Something else.")
+    assert [d.id for d in drafts.pending()] == [draft.id, rejected.id]
+    assert drafts.write_approved(content_dir) == []  # a draft waits in the database
 
     approved = drafts.decide(draft.id, "U0ADMIN001", approve=True)
+    drafts.decide(rejected.id, "U0ADMIN001", approve=False)
     assert approved.status == "approved" and approved.path.startswith("mentor-answers/")
-    assert not draft_file.exists()
+    assert drafts.write_approved(content_dir) == [approved.path]  # by the host that indexes, once
+    assert drafts.write_approved(content_dir) == []
     final = (content_dir / approved.path).read_text()
-    assert "status:" not in final and "type: job-aid" in final
+    assert "status:" not in final and "type: job-aid" in final and "owner: U0VPNPRIYA" in final
+    assert "how do i unlock a vpn token" in final  # where it came from
     assert [s.path for s in discover(content_dir)[0]] == [approved.path]
     with pytest.raises(HandoffError, match="already approved"):
         drafts.decide(draft.id, "U0ADMIN001", approve=False)

@@ -21,7 +21,7 @@ from assistant.retrieval import Retriever
 from assistant.service import Asker, MomentService
 from assistant.settings import load_settings
 from indexer.store import IndexStore
-from tests.slack_fixtures import BOT_TOKEN
+from tests.slack_fixtures import BOT_TOKEN, MODEL_CACHE
 
 ASKER = Asker(user_id="U0ASKER01", surface="dm", team_id="T0TEAM001", channel_id="D0ASKER01")
 OTHER = Asker(user_id="U0ASKER02", surface="mention", team_id="T0TEAM001", channel_id="C0GENERAL")
@@ -116,6 +116,59 @@ def test_a_corrupt_publication_is_not_installed(tmp_path, content_copy, database
         row.archive = row.archive[:-100] + b"x" * 100
     host_b = IndexOperations(make_settings(tmp_path, content_copy.root, store_b.root), database, store_b, embedder)
     assert host_b.sync() is None and store_b.current() is None
+
+
+# -- an approved job aid reaches the index whichever host approved it ------------------------------------------
+
+
+@pytest.fixture
+def approved_answer(database):
+    """A mentor's answer approved on a web host: it lives in the shared database, not on that host's disk."""
+    from assistant.drafts import Drafts
+
+    drafts = Drafts(database)
+    answer = "Hold the power and volume-down buttons together for 20 seconds until the tablet restarts."
+    draft = drafts.save(author_id="U0MENTOR01", title="Unfreeze a field tablet", body=answer)
+    return drafts.decide(draft.id, "U0ADMIN001", approve=True)
+
+
+def _second_host_content(corpus, tmp_path, name: str):
+    from conftest import ContentFolder
+
+    target = tmp_path / name / "content"
+    shutil.copytree(corpus.root.parent / "content", target)
+    return ContentFolder(target)
+
+
+def test_an_answer_approved_on_a_web_host_is_indexed_by_the_worker_on_another(
+    corpus, tmp_path, database, embedder, approved_answer
+):
+    worker_content = _second_host_content(corpus, tmp_path, "worker")
+    store = IndexStore(tmp_path / "worker" / "index")
+    ops = IndexOperations(make_settings(tmp_path, worker_content.root, store.root), database, store, embedder)
+    ops.request("U0ADMIN001")
+    (run,) = ops.run_queued()
+    assert approved_answer.path in run.report["added"]
+    hit = Retriever(store, embedder).search("my field tablet is frozen", k=1).hits[0]
+    assert hit.doc.path == approved_answer.path
+
+
+def test_moment_index_on_the_indexing_host_writes_and_indexes_approved_answers(
+    corpus, tmp_path, database, approved_answer
+):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    host = _second_host_content(corpus, tmp_path, "cli-host")
+    env = {**os.environ, "MOMENT_HOME": str(tmp_path / "cli-host"), "MOMENT_CONTENT_DIR": str(host.root),
+           "DATABASE_URL": database.url, "MOMENT_MODEL_CACHE": str(MODEL_CACHE), "HF_HUB_OFFLINE": "1"}  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "assistant.cli", "index", "--json"], env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert approved_answer.path in json.loads(done.stdout)["added"]
+    assert "Unfreeze a field tablet" in (host.root / approved_answer.path).read_text()
 
 
 # -- reports ----------------------------------------------------------------------------------------------------

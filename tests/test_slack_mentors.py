@@ -237,8 +237,6 @@ def test_the_whole_hand_off_from_question_to_new_job_aid(deployment, slack_api):
     )  # fmt: skip
     assert server.sender.interaction(submission).status_code == 200
     slack_api.wait_for("chat.postMessage", lambda c: c.params.get("channel") == LND and "draft" in c.text(), timeout=20)
-    drafts = list((settings.content_dir / "drafts").glob("*.md"))
-    assert len(drafts) == 1 and "status: draft" in drafts[0].read_text()
 
     # 6. Only admins see and approve drafts.
     refused = server.sender.command(
@@ -264,8 +262,7 @@ def test_the_whole_hand_off_from_question_to_new_job_aid(deployment, slack_api):
     summary = slack_api.wait_for("chat.postMessage", lambda c: c.params.get("channel") == LND and
                                  "Re-index done" in c.text(), timeout=120)  # fmt: skip
     assert "1 added" in summary.text()
-    assert not list((settings.content_dir / "drafts").glob("*.md"))
-    assert list((settings.content_dir / "mentor-answers").glob("*.md"))
+    assert list((settings.content_dir / "mentor-answers").glob("*.md"))  # written by the host that indexed
     event = P.im_message(QUESTION, user=ASKER)
     server.sender.event(P.event_callback(event))
     again = slack_api.wait_for(

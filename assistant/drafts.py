@@ -1,0 +1,118 @@
+"""A mentor's answer becomes content: drafts in the database, approved by an admin, written into the
+content folder by whichever host indexes it.
+
+    drafts = Drafts(database)
+    draft = drafts.save(author_id="U0MENTOR1", title="Unfreeze a field tablet", body="Hold ...", request_id=7)
+    drafts.decide(draft.id, "U0ADMIN01", approve=True)   # any web host: the database only
+    drafts.write_approved(content_dir)                    # the indexing host, before it builds
+
+Nothing here writes on the host where a draft is saved or approved: in a deployment of several hosts,
+the worker that re-indexes has its own content folder, and the database is what they share.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from assistant.db.database import Database
+from assistant.db.models import Draft, Mentor, MentorRequest, utcnow
+from assistant.handoff import HandoffError
+
+APPROVED_FOLDER = "mentor-answers"  # inside the content folder, indexed like any content
+
+
+class DraftError(HandoffError):
+    """A draft cannot be saved or decided; the message says why, for the person who tried."""
+
+
+class Drafts:
+    """Job-aid drafts written from resolved requests; admins approve them into the content."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def save(self, *, author_id: str, title: str, body: str, request_id: int | None = None) -> Draft:
+        """Store a draft (its `path` is where it will live in the content folder once approved)."""
+        title = " ".join(title.split())[:200]
+        body = body.strip()
+        if not title or not body:
+            raise DraftError("A draft needs a title and the answer.")
+        tags: list[str] = []
+        with self.database.session() as session:
+            if request_id is not None:
+                request = session.get(MentorRequest, request_id)
+                if request is None or request.owner_id != author_id:
+                    raise DraftError("Only the mentor who took this request can save its answer as a draft.")
+                owner = session.get(Mentor, author_id)
+                tags = list(owner.topics[:3]) if owner else []
+            draft = Draft(author_id=author_id, title=title, body=body, tags=tags, request_id=request_id, path="")
+            session.add(draft)
+            session.flush()
+            draft.path = f"{APPROVED_FOLDER}/{_slug(title)}-{draft.id}.md"
+            return draft
+
+    def pending(self) -> list[Draft]:
+        with self.database.session() as session:
+            return list(session.scalars(select(Draft).where(Draft.status == "draft").order_by(Draft.created_at)).all())
+
+    def decide(self, draft_id: int, by: str, *, approve: bool) -> Draft:
+        """Approve (the next index build writes it into the content) or reject a draft. Only a pending
+        draft changes."""
+        with self.database.session() as session:
+            changed = session.execute(
+                update(Draft)
+                .where(Draft.id == draft_id, Draft.status == "draft")
+                .values(status="approved" if approve else "rejected", decided_by=by, decided_at=utcnow())
+            ).rowcount
+            draft = session.get(Draft, draft_id)
+            if not changed:
+                raise DraftError(
+                    "That draft no longer exists." if draft is None else f"That draft is already {draft.status}."
+                )
+            return draft
+
+    def write_approved(self, content_dir: Path) -> list[str]:
+        """Write every approved answer this content folder does not have yet (an existing file, perhaps
+        edited by its owner since, is left alone); returns the paths written."""
+        with self.database.session() as session:
+            approved = session.scalars(select(Draft).where(Draft.status == "approved").order_by(Draft.id)).all()
+            questions = {
+                r.id: r.question
+                for r in session.scalars(
+                    select(MentorRequest).where(MentorRequest.id.in_([d.request_id for d in approved if d.request_id]))
+                )
+            }
+        written = []
+        for draft in approved:
+            path = Path(content_dir) / draft.path
+            if not path.exists():
+                _write(draft, path, questions.get(draft.request_id))
+                written.append(draft.path)
+        return written
+
+
+def _write(draft: Draft, path: Path, question: str | None) -> None:
+    import yaml
+
+    meta = {
+        "title": draft.title,
+        "type": "job-aid",
+        "owner": draft.author_id,
+        "tags": draft.tags,
+        "reviewed": (draft.decided_at or draft.created_at or utcnow()).date(),
+        "review_every": 180,
+        "source": {"kind": "mentor answer", "request": draft.request_id, "draft": draft.id, "question": question},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).strip()
+    tmp = path.with_name(f".{path.name}.tmp")  # a dotfile: never picked up by the indexer
+    tmp.write_text(f"---\n{front}\n---\n\n{draft.body}\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:60] or "answer"
