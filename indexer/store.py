@@ -121,7 +121,10 @@ class IndexStore:
             directory = self.versions_dir / wanted
             try:
                 return IndexVersion(wanted, directory, search=search)
-            except (FileNotFoundError, sqlite3.OperationalError):
+            except (FileNotFoundError, sqlite3.OperationalError, RuntimeError) as exc:
+                # FAISS says a vanished file with a RuntimeError: pruned only if no longer the serving one.
+                if isinstance(exc, RuntimeError) and directory.exists() and self.current() == wanted:
+                    raise
                 if version is not None:
                     raise IndexMissingError(f"Index version {version} does not exist in {self.root}.") from None
                 continue  # pruned between reading CURRENT and opening it: read CURRENT again
