@@ -531,7 +531,7 @@ def eval_command(ctx, questions_file, k, content_dir, index_dir, split, compare,
 @click.pass_context
 def serve(ctx: click.Context, socket_mode: bool, port: int | None, workers: int | None) -> None:
     """Run the Slack app: HTTP on /slack/events (and /healthz), or Socket Mode."""
-    from assistant.slack.app import SlackConfigError, check_settings
+    from assistant.slack.outbound import SlackConfigError, check_settings
     from assistant.slack.server import serve_http, serve_socket_mode
 
     settings = _settings(ctx)

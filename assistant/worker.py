@@ -61,7 +61,7 @@ def setup(settings: Settings, service: MomentService | None = None) -> WorkerCon
     operations = IndexOperations(settings, service.database, service.retriever.store, service.retriever.embedder)
     client = None
     if settings.slack_bot_token is not None:
-        from assistant.slack.app import web_client
+        from assistant.slack.outbound import web_client
 
         client = web_client(settings)
     _context = WorkerContext(settings, service, operations, client)
@@ -99,7 +99,7 @@ def run(settings: Settings) -> None:
 
 def run_reindex_queue() -> int:
     ctx = context()
-    from assistant.slack.admin import post_reindex_summary
+    from assistant.slack.outbound import post_reindex_summary
 
     def report(run):
         if ctx.client is not None:
@@ -118,9 +118,9 @@ def mentor_deadlines(now: dt.datetime | None = None) -> dict[str, int]:
     ctx = context()
     if ctx.client is None:
         return {}
-    from assistant.slack.mentoring import MentorHandlers
+    from assistant.slack.outbound import handoff_for
 
-    return MentorHandlers(ctx.service, lambda *_: False).handoff(ctx.client).sweep(now)
+    return handoff_for(ctx.service, ctx.client).sweep(now)
 
 
 def help_channel_queues() -> int:

@@ -1,4 +1,5 @@
-"""Where things live: the benchmarks use the Slack stand-in (slackstub/), never the test suite."""
+"""Where things live: the benchmarks use the Slack stand-in (slackstub/), never the test suite; Slack's
+modules import each other one way; the worker posts through the outbound module, not the listeners."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _imported_modules(path: Path) -> set[str]:
+    """Every absolute import in the file, at the top or inside a function."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     names = set()
     for node in ast.walk(tree):
@@ -30,3 +32,26 @@ def test_the_benchmarks_import_nothing_from_the_tests():
 def test_the_slack_stand_in_is_importable_without_pytest():
     imported = set().union(*(_imported_modules(path) for path in (ROOT / "slackstub").glob("*.py")))
     assert {m for m in imported if m.split(".")[0] in ("pytest", "tests")} == set()
+
+
+SLACK = ROOT / "assistant" / "slack"
+LISTENERS = {"assistant.slack.app", "assistant.slack.admin", "assistant.slack.mentoring"}
+
+
+def test_slack_modules_import_each_other_without_a_circle():
+    graph = {
+        f"assistant.slack.{path.stem}": {m for m in _imported_modules(path) if m.startswith("assistant.slack.")}
+        for path in SLACK.glob("*.py")
+    }
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, ()):
+            if nxt == target or (nxt not in seen and reaches(nxt, target, seen | {nxt})):
+                return True
+        return False
+
+    assert sorted(module for module in graph if reaches(module, module, {module})) == []
+
+
+def test_the_worker_imports_no_slack_listener():
+    assert _imported_modules(ROOT / "assistant" / "worker.py") & LISTENERS == set()

@@ -26,6 +26,7 @@ from assistant.service import MomentService
 from assistant.slack import admin_blocks as ui
 from assistant.slack import mentor_blocks
 from assistant.slack.formatting import escape
+from assistant.slack.outbound import post_reindex_summary
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +92,6 @@ class Permissions:
                     log.error("cannot read admin user group %s: %s", self.usergroup, exc.response.get("error"))
                 self._members = (time.monotonic(), members)
         return user_id in members
-
-
-def post_reindex_summary(client: WebClient, run) -> None:
-    """Tell whoever asked for a re-index how it went."""
-    if not run.reply_channel:
-        return
-    try:
-        client.chat_postMessage(
-            channel=run.reply_channel, blocks=ui.reindex_summary_blocks(run), text="Re-index finished."
-        )
-    except SlackApiError as exc:
-        log.error("could not post the re-index summary: %s", exc.response.get("error"))
 
 
 class AdminHandlers:

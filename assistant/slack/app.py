@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,22 +21,20 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
-from slack_sdk.models.blocks import DividerBlock
 
 from assistant.answers import Answer
 from assistant.db.database import DatabaseUnavailableError
-from assistant.operations import IndexOperations, collect_status
+from assistant.operations import IndexOperations
 from assistant.retrieval import IndexMismatchError
 from assistant.service import Asker, MomentService
 from assistant.settings import Settings
-from assistant.slack import admin_blocks, mentor_blocks
 from assistant.slack import blocks as ui
 from assistant.slack.admin import AdminHandlers, Permissions
 from assistant.slack.channels import HelpChannelHandlers, previous_question
 from assistant.slack.formatting import escape
 from assistant.slack.mentoring import MentorHandlers
-from assistant.slack.posting import IdempotentServerErrorRetryHandler, post_message
+from assistant.slack.outbound import background_priority, check_settings, publish_home, web_client
+from assistant.slack.posting import post_message
 from indexer.store import IndexMissingError
 
 log = logging.getLogger(__name__)
@@ -65,53 +62,6 @@ MODAL_DATABASE_BUDGET = 1.2
 DM_SUBTYPES = (None, "file_share", "thread_broadcast")
 
 
-def _background_priority() -> None:
-    """Lower this thread's CPU priority (Linux: niceness is per thread); elsewhere a no-op."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-
-
-class SlackConfigError(Exception):
-    """A Slack setting is missing; the message names the variable and where to find its value."""
-
-
-def check_settings(settings: Settings, *, socket_mode: bool = False) -> None:
-    """Raise `SlackConfigError` naming the first missing Slack setting and where to find its value."""
-    if settings.slack_bot_token is None:
-        raise SlackConfigError(
-            "SLACK_BOT_TOKEN is not set. Find it in your Slack app's settings under OAuth & Permissions → "
-            "Bot User OAuth Token (it starts with xoxb-). See README.md, 'Connect to Slack'."
-        )
-    if socket_mode and settings.slack_app_token is None:
-        raise SlackConfigError(
-            "SLACK_APP_TOKEN is not set. Socket Mode needs an app-level token: in your Slack app's settings, "
-            "Basic Information → App-Level Tokens → Generate, with the connections:write scope (it starts with xapp-)."
-        )
-    if not socket_mode and settings.slack_signing_secret is None:
-        raise SlackConfigError(
-            "SLACK_SIGNING_SECRET is not set. Find it in your Slack app's settings under Basic Information → "
-            "App Credentials → Signing Secret. See README.md, 'Connect to Slack'."
-        )
-
-
-def web_client(settings: Settings) -> WebClient:
-    """A Web API client that retries connection errors, 429s (honouring Retry-After) and 5xx. Needs only
-    the bot token (the worker posts, but receives nothing)."""
-    if settings.slack_bot_token is None:
-        check_settings(settings)  # raises, naming SLACK_BOT_TOKEN
-    return WebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        timeout=15,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=3),
-            # 5xx: only calls that are safe to repeat; posts are made idempotent by `posting.post_message`.
-            IdempotentServerErrorRetryHandler(max_retry_count=2),
-        ],
-    )
-
-
 def create_app(
     settings: Settings, service: MomentService, client: WebClient | None = None, *, socket_mode: bool = False
 ) -> App:
@@ -125,7 +75,7 @@ def create_app(
         # Listeners (retrieval, posting) run after the acknowledgement in threads of lower CPU priority,
         # so that on a busy machine acknowledging the next request never waits behind answering this one.
         listener_executor=ThreadPoolExecutor(
-            max_workers=settings.web_threads, thread_name_prefix="moment-listener", initializer=_background_priority
+            max_workers=settings.web_threads, thread_name_prefix="moment-listener", initializer=background_priority
         ),
     )
     permissions = Permissions(settings.admins, settings.admin_usergroup)
@@ -156,36 +106,6 @@ def create_app(
     AdminHandlers(service, operations, permissions).register(app)
     app.error(handlers.on_error)
     return app
-
-
-def publish_home(service: MomentService, client: WebClient, user: str, is_admin: bool) -> None:
-    """App Home: the person's recent questions; for mentors their queue; for admins the status."""
-    mentor_section: list = []
-    admin_section: list = []
-    try:
-        recent = [
-            {
-                "question": row.question,
-                "answered": row.answered,
-                "when": row.created_at,
-                "top_title": row.sources[0].title if row.sources else None,
-                "top_url": row.sources[0].url if row.sources else None,
-            }
-            for row in service.recent_interactions(user, limit=8)
-        ]
-        mentor = service.mentors.get(user)
-        if mentor is not None and mentor.removed_at is None:
-            offered, owned = service.handoff(None).pending_for(user)
-            mentor_section = mentor_blocks.mentor_home_section(mentor, offered, owned)
-        if is_admin:
-            operations = IndexOperations(
-                service.settings, service.database, service.retriever.store, service.retriever.embedder
-            )
-            admin_section = [DividerBlock(), *admin_blocks.status_blocks(collect_status(service, operations))]
-    except DatabaseUnavailableError:
-        log.error("App Home without history: database unavailable (user %s)", user)
-        recent = []
-    client.views_publish(user_id=user, view=ui.home_view(recent, mentor_section, admin_section))
 
 
 class OwnerNames:

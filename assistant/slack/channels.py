@@ -24,6 +24,7 @@ from assistant.db.database import DatabaseUnavailableError
 from assistant.helpchannels import HelpChannels, too_old
 from assistant.service import Asker, MomentService
 from assistant.slack import blocks as ui
+from assistant.slack.outbound import background_priority
 from assistant.slack.posting import message_payload, post_message
 from assistant.triage import triage
 
@@ -112,9 +113,7 @@ class HelpChannelHandlers:
         ).start()
 
     def _drain(self, client: WebClient, channel_id: str) -> None:
-        from assistant.slack.app import _background_priority  # (imported here: app imports this module)
-
-        _background_priority()  # answering never delays acknowledging the next request
+        background_priority()  # answering never delays acknowledging the next request
         holder = f"{os.uname().nodename[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         channels = self.channels
         try:

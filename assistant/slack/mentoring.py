@@ -15,7 +15,7 @@ from assistant.mentors import MentorError
 from assistant.service import MomentService
 from assistant.slack import mentor_blocks as ui
 from assistant.slack.formatting import escape, escaped, link
-from assistant.slack.notifier import SlackNotifier
+from assistant.slack.outbound import handoff_for, publish_home
 from assistant.slack.posting import post_message
 
 log = logging.getLogger(__name__)
@@ -29,11 +29,7 @@ class MentorHandlers:
         self.is_admin = is_admin  # callable(client, user_id) -> bool
 
     def handoff(self, client: WebClient):
-        s = self.service.settings
-        notifier = SlackNotifier(
-            client, self.service.database, escalation_channel=s.escalation_channel, offer_minutes=s.mentor_offer_minutes
-        )
-        return self.service.handoff(notifier)
+        return handoff_for(self.service, client)
 
     def register(self, app) -> None:
         app.action(ui.ACCEPT)(self.on_accept)
@@ -236,9 +232,7 @@ class MentorHandlers:
         except MentorError as exc:
             self._tell(client, body, user, str(exc))
             return
-        from assistant.slack.app import publish_home  # the App Home shows the new state
-
-        publish_home(self.service, client, user, self.is_admin(client, user))
+        publish_home(self.service, client, user, self.is_admin(client, user))  # the App Home shows the new state
 
     # -- plumbing --------------------------------------------------------------------------------
 

@@ -9,11 +9,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 
 from assistant.service import MomentService
 from assistant.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
+
+# Listeners (answering, posting) run in threads of the web process, and Python lets a busy thread keep
+# the interpreter for the switch interval (5 ms by default) before a waiting one gets it: a request
+# thread that needs it a dozen times to acknowledge waits behind every busy listener. A shorter interval
+# keeps acknowledgements quick while help channels are busy (bench/help_channels.py).
+SWITCH_INTERVAL_S = 0.001
 
 
 def health(service: MomentService) -> tuple[int, dict]:
@@ -46,6 +53,7 @@ class MomentWSGI:
 
         from assistant.slack.app import create_app
 
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.service = MomentService.from_settings(settings)
         try:
             self.service.retriever.version()  # load the index now, not on the first question
@@ -121,7 +129,8 @@ def serve_socket_mode(settings: Settings) -> None:
     """Run over Socket Mode (no public URL needed), with SLACK_APP_TOKEN."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from assistant.slack.app import check_settings, create_app
+    from assistant.slack.app import create_app
+    from assistant.slack.outbound import check_settings
 
     check_settings(settings, socket_mode=True)
     _configure_logging()

@@ -1,0 +1,128 @@
+"""What Moment sends to Slack on its own initiative, shared by the listeners and the worker: the Web API
+client, the App Home, the re-index summary, the notifier that mentor hand-offs speak through.
+
+Nothing here listens to Slack, and nothing here imports a listener module (`app`, `admin`, `mentoring`,
+`channels`): those import this.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.models.blocks import DividerBlock
+
+from assistant.db.database import DatabaseUnavailableError
+from assistant.handoff import Handoff
+from assistant.operations import IndexOperations, collect_status
+from assistant.service import MomentService
+from assistant.settings import Settings
+from assistant.slack import admin_blocks, mentor_blocks
+from assistant.slack import blocks as ui
+from assistant.slack.notifier import SlackNotifier
+from assistant.slack.posting import IdempotentServerErrorRetryHandler
+
+log = logging.getLogger(__name__)
+
+
+def background_priority() -> None:
+    """Lower this thread's CPU priority (Linux: niceness is per thread); elsewhere a no-op."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
+class SlackConfigError(Exception):
+    """A Slack setting is missing; the message names the variable and where to find its value."""
+
+
+def check_settings(settings: Settings, *, socket_mode: bool = False) -> None:
+    """Raise `SlackConfigError` naming the first missing Slack setting and where to find its value."""
+    if settings.slack_bot_token is None:
+        raise SlackConfigError(
+            "SLACK_BOT_TOKEN is not set. Find it in your Slack app's settings under OAuth & Permissions → "
+            "Bot User OAuth Token (it starts with xoxb-). See README.md, 'Connect to Slack'."
+        )
+    if socket_mode and settings.slack_app_token is None:
+        raise SlackConfigError(
+            "SLACK_APP_TOKEN is not set. Socket Mode needs an app-level token: in your Slack app's settings, "
+            "Basic Information → App-Level Tokens → Generate, with the connections:write scope (it starts with xapp-)."
+        )
+    if not socket_mode and settings.slack_signing_secret is None:
+        raise SlackConfigError(
+            "SLACK_SIGNING_SECRET is not set. Find it in your Slack app's settings under Basic Information → "
+            "App Credentials → Signing Secret. See README.md, 'Connect to Slack'."
+        )
+
+
+def web_client(settings: Settings) -> WebClient:
+    """A Web API client that retries connection errors, 429s (honouring Retry-After) and 5xx. Needs only
+    the bot token (the worker posts, but receives nothing)."""
+    if settings.slack_bot_token is None:
+        check_settings(settings)  # raises, naming SLACK_BOT_TOKEN
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=15,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            # 5xx: only calls that are safe to repeat; posts are made idempotent by `posting.post_message`.
+            IdempotentServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def handoff_for(service: MomentService, client: WebClient) -> Handoff:
+    """Mentor hand-off that tells people in Slack through `client`."""
+    s = service.settings
+    notifier = SlackNotifier(
+        client, service.database, escalation_channel=s.escalation_channel, offer_minutes=s.mentor_offer_minutes
+    )
+    return service.handoff(notifier)
+
+
+def publish_home(service: MomentService, client: WebClient, user: str, is_admin: bool) -> None:
+    """App Home: the person's recent questions; for mentors their queue; for admins the status."""
+    mentor_section: list = []
+    admin_section: list = []
+    try:
+        recent = [
+            {
+                "question": row.question,
+                "answered": row.answered,
+                "when": row.created_at,
+                "top_title": row.sources[0].title if row.sources else None,
+                "top_url": row.sources[0].url if row.sources else None,
+            }
+            for row in service.recent_interactions(user, limit=8)
+        ]
+        mentor = service.mentors.get(user)
+        if mentor is not None and mentor.removed_at is None:
+            offered, owned = service.handoff(None).pending_for(user)
+            mentor_section = mentor_blocks.mentor_home_section(mentor, offered, owned)
+        if is_admin:
+            operations = IndexOperations(
+                service.settings, service.database, service.retriever.store, service.retriever.embedder
+            )
+            admin_section = [DividerBlock(), *admin_blocks.status_blocks(collect_status(service, operations))]
+    except DatabaseUnavailableError:
+        log.error("App Home without history: database unavailable (user %s)", user)
+        recent = []
+    client.views_publish(user_id=user, view=ui.home_view(recent, mentor_section, admin_section))
+
+
+def post_reindex_summary(client: WebClient, run) -> None:
+    """Tell whoever asked for a re-index how it went."""
+    if not run.reply_channel:
+        return
+    try:
+        client.chat_postMessage(
+            channel=run.reply_channel, blocks=admin_blocks.reindex_summary_blocks(run), text="Re-index finished."
+        )
+    except SlackApiError as exc:
+        log.error("could not post the re-index summary: %s", exc.response.get("error"))
