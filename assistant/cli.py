@@ -571,7 +571,7 @@ def worker(ctx: click.Context) -> None:
 @click.pass_context
 def report_command(ctx: click.Context, days: int, fmt: str, chart: Path | None) -> None:
     """Usage, answered and helpful rates, top content, content gaps, mentors, stale content."""
-    from assistant.reports import CHART_FORMATS, build_report, chart_image, to_csv, to_json, to_markdown
+    from assistant.reports import CHART_FORMATS, chart_image, to_csv, to_json, to_markdown
 
     settings = _settings(ctx)
     if chart is not None:
@@ -583,9 +583,8 @@ def report_command(ctx: click.Context, days: int, fmt: str, chart: Path | None) 
             raise click.ClickException(
                 f"The folder {chart.parent} does not exist: create it, or write the chart elsewhere."
             )
-    database = _require_database(settings)
-    service = _service(settings)
-    report = build_report(database, days, service.retriever.embedder)
+    _require_database(settings)
+    report = _service(settings).report(days)
     click.echo({"md": to_markdown, "csv": to_csv, "json": to_json}[fmt](report), nl=False)
     if chart:
         chart.write_bytes(chart_image(report, chart.suffix.lower().lstrip(".")))
@@ -609,7 +608,6 @@ def export_command(ctx: click.Context, days: int | None) -> None:
 @click.pass_context
 def forget(ctx: click.Context, user_id: str, yes: bool) -> None:
     """Delete a person's interactions, votes and mentor requests; void their xAPI records."""
-    from assistant.privacy import forget_user, held_about
     from assistant.reports import counted
 
     settings = _settings(ctx)
@@ -617,14 +615,14 @@ def forget(ctx: click.Context, user_id: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Delete everything Moment holds about {user_id}?", abort=True)
     service = _service(settings)
-    counts = forget_user(service, user_id)
+    counts = service.forget(user_id)
     click.echo(
         f"Deleted {counted(counts['interactions'], 'interaction')}, {counted(counts['votes'], 'vote')} and "
         f"{counted(counts['mentor_requests'], 'mentor request')} of {user_id}; "
         f"{counted(counts['voided'], 'xAPI statement')} will be voided at the next delivery."
     )
     cli_user = f"cli:{user_id}"
-    if not counts["interactions"] and ":" not in user_id and (held := held_about(service, cli_user)):
+    if not counts["interactions"] and ":" not in user_id and (held := service.interactions_of(cli_user)):
         click.echo(
             f"Questions asked from the command line are stored under cli:<login name>: {counted(held, 'interaction')} "
             f"of {cli_user}. To delete them too: moment forget {cli_user}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from assistant.db.models import Interaction, MentorRequest, Vote
 
@@ -26,9 +26,3 @@ def forget_user(service, user_id: str) -> dict[str, int]:
         "mentor_requests": len(requests),
         "voided": voided,
     }
-
-
-def held_about(service, user_id: str) -> int:
-    """How many interactions Moment holds of `user_id` (to point `moment forget` at the right id)."""
-    with service.database.session() as session:
-        return session.scalar(select(func.count(Interaction.id)).where(Interaction.user_id == user_id)) or 0

@@ -65,6 +65,7 @@ class MomentService:
         self.xapi = XapiOutbox(settings, database)
         self.mentors = MentorRegistry(database, retriever.embedder)
         self.drafts = Drafts(database)
+        self._operations = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, migrate: bool = True) -> MomentService:
@@ -270,6 +271,38 @@ class MomentService:
                     .order_by(QuestionFollower.id)
                 ).all()
             )
+
+    # -- operations and reports ------------------------------------------------------------------
+
+    def index_operations(self):
+        """Indexing, re-index runs and publication for this service's index (one per service, so that its
+        runs queue on one lock in this process)."""
+        if self._operations is None:
+            from assistant.operations import IndexOperations
+
+            self._operations = IndexOperations(
+                self.settings, self.database, self.retriever.store, self.retriever.embedder
+            )
+        return self._operations
+
+    def report(self, days: int = 7, now: dt.datetime | None = None):
+        """The L&D report for `days` days up to `now` (`assistant.reports.build_report`)."""
+        from assistant.reports import build_report
+
+        return build_report(self.database, days, self.retriever.embedder, now=now)
+
+    def forget(self, user_id: str) -> dict[str, int]:
+        """Delete everything held about a person (`assistant.privacy.forget_user`)."""
+        from assistant.privacy import forget_user
+
+        return forget_user(self, user_id)
+
+    def interactions_of(self, user_id: str) -> int:
+        """How many interactions are held under `user_id`."""
+        from sqlalchemy import func
+
+        with self.database.session() as session:
+            return session.scalar(select(func.count(Interaction.id)).where(Interaction.user_id == user_id)) or 0
 
     def audit(self, user_id: str, action: str, allowed: bool, detail: str | None = None) -> None:
         """Write an audit event (admin commands, and what Slack tells us about the installation)."""

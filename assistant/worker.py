@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 
 from assistant.db.models import Interaction, MentorRequest, ProcessedEvent, utcnow
 from assistant.operations import IndexOperations
-from assistant.reports import build_report, chart_png, to_markdown
+from assistant.reports import chart_png, to_markdown
 from assistant.service import MomentService
 from assistant.settings import Settings
 
@@ -58,7 +58,7 @@ def setup(settings: Settings, service: MomentService | None = None) -> WorkerCon
     """Build what the jobs use (also used by tests and `moment` commands that run a job once)."""
     global _context
     service = service or MomentService.from_settings(settings)
-    operations = IndexOperations(settings, service.database, service.retriever.store, service.retriever.embedder)
+    operations = service.index_operations()
     client = None
     if settings.slack_bot_token is not None:
         from assistant.slack.outbound import web_client
@@ -152,7 +152,7 @@ def weekly_digest(days: int = 7, now: dt.datetime | None = None) -> bool:
     from assistant.slack.posting import post_message
 
     try:
-        report = build_report(ctx.service.database, days, ctx.service.retriever.embedder, now=now)
+        report = ctx.service.report(days, now=now)
         post_message(
             ctx.client, channel=channel, blocks=admin_blocks.report_blocks(report), text=f"Moment: the last {days} days"
         )

@@ -16,12 +16,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from assistant.db.database import DatabaseUnavailableError
-from assistant.db.models import AuditEvent
 from assistant.handoff import HandoffError
 from assistant.helpchannels import ChannelScope, HelpChannelError
 from assistant.mentors import MentorError
 from assistant.operations import IndexOperations, collect_status
-from assistant.reports import build_report
 from assistant.service import MomentService
 from assistant.slack import admin_blocks as ui
 from assistant.slack import mentor_blocks
@@ -144,7 +142,7 @@ class AdminHandlers:
         elif verb == "report":
             days = int(args[0]) if args and args[0].isdigit() else 7
             days = max(1, min(days, 365))
-            report = build_report(self.service.database, days, self.service.retriever.embedder)
+            report = self.service.report(days)
             respond(blocks=ui.report_blocks(report), text=f"Moment report, last {days} days", response_type="ephemeral")
         elif verb == "mentors":
             respond(blocks=ui.mentors_blocks(self.service.mentors.stats()), text="Mentors", response_type="ephemeral")
@@ -275,7 +273,6 @@ class AdminHandlers:
         if not allowed:
             log.warning("refused %s for %s", action, user)
         try:
-            with self.service.database.session() as session:
-                session.add(AuditEvent(user_id=user, action=action, allowed=allowed, detail=detail))
+            self.service.audit(user, action, allowed, detail)
         except DatabaseUnavailableError:
             log.error("audit event not stored (database unavailable): %s %s %s", user, action, allowed)

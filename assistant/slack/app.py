@@ -24,7 +24,6 @@ from slack_sdk.errors import SlackApiError
 
 from assistant.answers import Answer
 from assistant.db.database import DatabaseUnavailableError
-from assistant.operations import IndexOperations
 from assistant.retrieval import IndexMismatchError
 from assistant.service import Asker, MomentService
 from assistant.settings import Settings
@@ -79,7 +78,7 @@ def create_app(
         ),
     )
     permissions = Permissions(settings.admins, settings.admin_usergroup)
-    operations = IndexOperations(settings, service.database, service.retriever.store, service.retriever.embedder)
+    operations = service.index_operations()
     mentoring = MentorHandlers(service, permissions.is_admin)
     channels = HelpChannelHandlers(service)
     handlers = SlackHandlers(service, mentoring, permissions, channels)

@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import DividerBlock
 
 from assistant.db.database import DatabaseUnavailableError
 from assistant.handoff import Handoff
-from assistant.operations import IndexOperations, collect_status
+from assistant.operations import collect_status
 from assistant.service import MomentService
 from assistant.settings import Settings
 from assistant.slack import admin_blocks, mentor_blocks
@@ -106,10 +106,8 @@ def publish_home(service: MomentService, client: WebClient, user: str, is_admin:
             offered, owned = service.handoff(None).pending_for(user)
             mentor_section = mentor_blocks.mentor_home_section(mentor, offered, owned)
         if is_admin:
-            operations = IndexOperations(
-                service.settings, service.database, service.retriever.store, service.retriever.embedder
-            )
-            admin_section = [DividerBlock(), *admin_blocks.status_blocks(collect_status(service, operations))]
+            status = collect_status(service, service.index_operations())
+            admin_section = [DividerBlock(), *admin_blocks.status_blocks(status)]
     except DatabaseUnavailableError:
         log.error("App Home without history: database unavailable (user %s)", user)
         recent = []

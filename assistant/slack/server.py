@@ -80,10 +80,7 @@ class MomentWSGI:
 def start_index_sync(settings: Settings, service: MomentService) -> None:
     """Pick up index versions published through the database by a worker on another host."""
     if settings.index_sync_seconds > 0:
-        from assistant.operations import IndexOperations
-
-        store, embedder = service.retriever.store, service.retriever.embedder
-        IndexOperations(settings, service.database, store, embedder).start_sync(settings.index_sync_seconds)
+        service.index_operations().start_sync(settings.index_sync_seconds)
 
 
 def wsgi_app() -> MomentWSGI:
