@@ -156,9 +156,17 @@ def model_prepare(ctx: click.Context) -> None:
 @click.option("--epochs", default=3.0, show_default=True, help="Passes over the training groups.")
 @click.option("--layers", default=3, show_default=True, help="Transformer layers kept from all-MiniLM-L6-v2.")
 @click.option("--seed", default=13, show_default=True)
+@click.option(
+    "--task",
+    type=click.Choice(["sections", "windows"]),
+    default="sections",
+    show_default=True,
+    help="What it learns to choose: a question's section among its neighbours (shipped), or the window "
+    "where the answer starts on a page without question headings (tried, not shipped).",
+)
 @click.pass_context
 def model_train_reader(
-    ctx, data_dir: Path, out_dir: Path | None, minutes: float, epochs: float, layers: int, seed: int
+    ctx, data_dir: Path, out_dir: Path | None, minutes: float, epochs: float, layers: int, seed: int, task: str
 ):
     """Train the reader (a cross-encoder) on CPU from the bundled weights and export it to int8 ONNX.
 
@@ -171,7 +179,7 @@ def model_train_reader(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     settings = _settings(ctx)
-    config = TrainConfig(minutes=minutes, epochs=epochs, layers=layers, seed=seed)
+    config = TrainConfig(minutes=minutes, epochs=epochs, layers=layers, seed=seed, task=task)
     work = settings.home / "reader-train"
     work.mkdir(parents=True, exist_ok=True)
     record = train(data_dir, out_dir or MODEL_DIR, work, config, settings.model_cache)
@@ -445,7 +453,8 @@ def eval_command(ctx, questions_file, k, content_dir, index_dir, split, compare,
         if report.version is None:
             raise click.ClickException(f"Could not index {content_dir}: {report.failed[:3]}")
     store = IndexStore(index_dir or settings.index_dir, keep=settings.index_keep)
-    embedder = load_embedder(settings.embedding_model, settings.embedding_backend, settings.model_cache)
+    # (The reader runs in this process either way: see `inference.session_options` on spinning.)
+    embedder = load_embedder(settings.embedding_model, settings.embedding_backend, settings.model_cache, spinning=False)
     reader, reader_state = reader_for(settings)
     # Both in one run: the configured Moment, and the same with the reader switched the other way.
     other, other_state = (None, None) if settings.reader else reader_for(settings, force=True)

@@ -73,7 +73,11 @@ class MomentService:
         from indexer.embedding import load_embedder
 
         embedder = load_embedder(
-            settings.embedding_model, settings.embedding_backend, settings.model_cache, settings.embedding_threads
+            settings.embedding_model,
+            settings.embedding_backend,
+            settings.model_cache,
+            settings.embedding_threads,
+            spinning=not settings.reader,  # two models' spinning threads would fight for the cores
         )
         reader, reader_state = reader_for(settings)
         params = RetrievalParams.calibrated(settings.home, reader=reader is not None)

@@ -122,10 +122,10 @@ def plain_flat_index(vectors):
     return index
 
 
-def moment_embedder(backend: str = "onnx", threads: int | None = None):
+def moment_embedder(backend: str = "onnx", threads: int | None = None, spinning: bool = True):
     from indexer.embedding import load_embedder
 
-    return load_embedder(MODEL_NAME, backend, MODEL_CACHE, threads)
+    return load_embedder(MODEL_NAME, backend, MODEL_CACHE, threads, spinning=spinning)
 
 
 def eval_questions() -> list[dict]:

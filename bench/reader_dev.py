@@ -4,7 +4,7 @@ focusing passages does best on content the reader never saw? (Never run this to 
     python scripts/heldout_devset.py ../shared/corpora/training .moment/heldout-dev
     moment eval .moment/heldout-dev/questions.jsonl --content .moment/heldout-dev/corpus   # builds the index
     python bench/reader_dev.py .moment/heldout-dev/questions.jsonl --index .moment/eval-indexes/corpus \\
-        --model assistant/reader/model --variant windows=12,spread=2 --variant windows=8,spread=0
+        --model assistant/reader/model --variant windows=12 --variant windows=8,prior_weight=10
 
 Prints, per variant, first page right, first passage right and the reading time (median / p95 ms).
 """

@@ -30,17 +30,6 @@ from indexer.embedding import load_embedder
 from indexer.store import IndexStore
 
 
-def starts_of(units, words):
-    out = []
-    for a in range(len(units)):
-        used, b = 0, a
-        while b < len(units) and (b == a or used + len(units[b].split()) <= words):
-            used += len(units[b].split())
-            b += 1
-        out.append((a, b))
-    return out
-
-
 def render(title, chunk, text, context):
     if context == "full":
         return _render(title, chunk, text)
@@ -57,7 +46,7 @@ def main() -> None:
     ap.add_argument("--index", type=Path, required=True)
     ap.add_argument("--words", type=int, default=110)
     ap.add_argument("--show", action="store_true")
-    ap.add_argument("--starts", action="store_true", help="a window starting at every unit")
+    ap.add_argument("--dense", action="store_true", help="also the embedding model's cosine per window")
     ap.add_argument("--context", choices=["full", "parents", "title", "none"], default="full")
     args = ap.parse_args()
     settings = load_settings()
@@ -91,7 +80,7 @@ def main() -> None:
         for cid, c in zip(ids, cos.tolist(), strict=True):
             chunk = stored[cid].chunk
             units = chunk_units(chunk)
-            for a, b in starts_of(units, args.words) if args.starts else windows_of(units, args.words):
+            for a, b in windows_of(units, args.words):
                 text = "\n".join(units[a:b])
                 overlap = len(terms & set(keywords.query_terms(text)))
                 wins.append((chunk, units, a, b, c + 0.03 * overlap))
@@ -118,6 +107,15 @@ def main() -> None:
             print(f"  PICKED ({logits[best]:.2f}):", texts[best][:300].replace("\n", " / "))
             print(f"  RIGHT  ({logits[good]:.2f}):", texts[good][:300].replace("\n", " / "))
         note("prior-best", inside[int(np.argmax(priors))])
+        if args.dense:
+            wv = embedder.encode(texts)
+            dense = wv @ qvec
+            note("dense-window-best", inside[int(np.argmax(dense))])
+            z = (logits - logits.mean()) / (logits.std() + 1e-6)
+            zd = (dense - dense.mean()) / (dense.std() + 1e-6)
+            for a in (0.5, 1.0, 2.0):
+                note(f"reader+{a}dense(z)", inside[int(np.argmax(z + a * zd))])
+                note(f"reader+{a}dense(z)+prior", inside[int(np.argmax(z + a * zd + 5 * priors))])
         for pw in (5, 10, 20, 40):
             note(f"reader+{pw}prior", inside[int(np.argmax(logits + pw * priors))])
         note("first-window", inside[0])

@@ -161,7 +161,9 @@ def _libraries_quiet():
 class OnnxEmbedder:
     """all-MiniLM-style models on onnxruntime: tokenize, run, mean-pool over the mask, normalise."""
 
-    def __init__(self, name: str, model_dir: Path, backend: str = "onnx-int8", threads: int | None = None) -> None:
+    def __init__(
+        self, name: str, model_dir: Path, backend: str = "onnx-int8", threads: int | None = None, spinning: bool = True
+    ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -172,7 +174,7 @@ class OnnxEmbedder:
                 "(the set-up in README.md does this)."
             )
         self.session = ort.InferenceSession(
-            str(model_file), session_options(threads), providers=["CPUExecutionProvider"]
+            str(model_file), session_options(threads, spinning=spinning), providers=["CPUExecutionProvider"]
         )
         self._inputs = {i.name for i in self.session.get_inputs()}
         self.max_length = _max_seq_length(model_dir)
@@ -241,8 +243,11 @@ class TorchEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-def load_embedder(name: str, backend: str, cache_dir: Path, threads: int | None = None) -> Embedder:
-    """The embedder for a model name and backend (`onnx-int8`, `onnx` or `torch`)."""
+def load_embedder(
+    name: str, backend: str, cache_dir: Path, threads: int | None = None, *, spinning: bool = True
+) -> Embedder:
+    """The embedder for a model name and backend (`onnx-int8`, `onnx` or `torch`); `spinning=False` when
+    another model (the reader) runs in the same process (see `inference.session_options`)."""
     if backend not in BACKENDS:
         raise ModelError(f"Unknown embedding backend '{backend}': use one of {', '.join(BACKENDS)}.")
     if backend == "torch":
@@ -250,7 +255,7 @@ def load_embedder(name: str, backend: str, cache_dir: Path, threads: int | None 
     directory = onnx_dir(name, cache_dir)
     if not (directory / "onnx" / _ONNX_FILES[backend]).is_file():
         directory = prepare_onnx(name, cache_dir)
-    return OnnxEmbedder(name, directory, backend, threads=threads)
+    return OnnxEmbedder(name, directory, backend, threads=threads, spinning=spinning)
 
 
 def _max_seq_length(model_dir: Path) -> int:

@@ -45,10 +45,13 @@ def inference_slot():
         yield
 
 
-def session_options(threads: int | None):
+def session_options(threads: int | None, *, spinning: bool = True):
     """onnxruntime options for a run of `threads` threads (default: the usable cores, at most 4); sizes the
-    gate too. The pool's threads keep spinning between runs (turning that off cost 1.2 ms a query here:
-    2.3 -> 3.5 ms); the gate is what keeps concurrent runs from fighting over the cores."""
+    gate too. With one model in the process its pool's threads keep spinning between runs (turning that
+    off cost 1.2 ms a query here: 2.3 -> 3.5 ms). With two (the embedding model and the reader), each
+    pool's spinning threads take the cores from the other's work: reading went from 103 / 113 ms to
+    59 / 68 ms median / p95 with spinning off in both (demo questions); so a process that runs both asks
+    for `spinning=False`. The gate is what keeps concurrent runs from fighting over the cores."""
     import onnxruntime as ort
 
     threads = threads or min(4, usable_cores())
@@ -56,5 +59,7 @@ def session_options(threads: int | None):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     configure(threads)
     return options

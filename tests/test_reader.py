@@ -140,6 +140,25 @@ def test_the_service_shows_the_readers_passage_and_falls_back_without_it(corpus,
     assert fallback.ask("how do I reset my vpn token", ASKER).sources[0].path == "it/vpn-token.md"
 
 
+def test_with_the_reader_on_no_model_keeps_its_threads_spinning(corpus, tmp_path):
+    # Two onnxruntime pools spinning on two cores took the cores from each other's work (README,
+    # Performance): the service turns spinning off in both when it runs the reader, and only then.
+    from tests.conftest import MODEL_CACHE
+
+    def spinning(session) -> str:
+        try:
+            return session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+        except RuntimeError:  # not set: onnxruntime's default, spinning
+            return "default"
+
+    common = {"home": tmp_path / "home", "index_dir_override": corpus.root, "model_cache_override": MODEL_CACHE}
+    on = MomentService.from_settings(load_settings(reader=True, **common), migrate=False)
+    assert spinning(on.retriever.embedder.session) == "0"
+    assert spinning(on.retriever.reader.reader.session) == "0"
+    off = MomentService.from_settings(load_settings(**common), migrate=False)
+    assert spinning(off.retriever.embedder.session) == "default"
+
+
 # --- measuring it ------------------------------------------------------------------------------
 
 

@@ -50,7 +50,7 @@ class Reader:
 
             self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
             self.session = ort.InferenceSession(
-                str(self.path), session_options(threads), providers=["CPUExecutionProvider"]
+                str(self.path), session_options(threads, spinning=False), providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime and tokenizers raise their own types for a bad file
             missing = [f for f in (self.path, model_dir / "tokenizer.json") if not f.is_file()]

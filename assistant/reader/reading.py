@@ -1,8 +1,10 @@
 """Retrieval proposes, the reader decides.
 
 After retrieval has ranked pages, `PassageReader.read` takes the top pages' chunks, cuts them into
-windows of about the size the reader was trained on, keeps the most promising windows (by the
-stored chunk vectors' cosine and the question's words), and lets the reader score them. Then:
+windows of about the size the reader was trained on, one starting at every line (an answer may start
+anywhere: real pages seldom have a heading per question), keeps the 8 most promising windows (by the
+stored chunk vectors' cosine and the question's words; two at least per page; none starting in the
+first half of one already kept), and lets the reader score them. Then:
 
 - each page's passage is its best window, widened to whole list items so steps are not cut off;
 - the top pages are re-ordered by their retrieval score plus `reader_weight` times the reader's
@@ -126,13 +128,10 @@ class PassageReader:
     """Chooses each top page's passage with the reader, re-orders the top pages, and focuses the first
     page's passage on the lines that answer."""
 
-    def __init__(
-        self, reader: Reader, pages: int = 5, windows: int = 12, spread: int = 2, focus_margin: float = FOCUS_MARGIN
-    ) -> None:
+    def __init__(self, reader: Reader, pages: int = 5, windows: int = 8, focus_margin: float = FOCUS_MARGIN) -> None:
         self.reader = reader
         self.pages = pages
         self.windows = windows
-        self.spread = spread
         self.focus_margin = focus_margin
 
     def read(
@@ -159,18 +158,21 @@ class PassageReader:
         cosines = np.asarray(version.embeddings[np.array(ids, dtype=np.int64)]) @ query_vector
         cos_of = dict(zip(ids, cosines.tolist(), strict=True))
         wanted = set(query_terms)
-        candidates: list[Window] = []
+        pieces = []  # (page index, chunk id, chunk, units)
         for index, hit in enumerate(top):
-            first = hit.doc.chunk_start
-            for cid in range(first, first + hit.doc.chunk_count):
+            for cid in range(hit.doc.chunk_start, hit.doc.chunk_start + hit.doc.chunk_count):
                 chunk = stored[cid].chunk
-                units = chunk_units(chunk)
-                # The question's words in each unit, counted per window below (units are shared by windows).
-                shared = [wanted & set(t) for t in term_ids_of(units)] if wanted and units else [set()] * len(units)
-                for a, b in windows_of(units):
-                    w = Window(index, cid, chunk, a, b, units)
-                    w.prior = cos_of[cid] + 0.03 * len(set().union(*shared[a:b])) - 0.02 * index
-                    candidates.append(w)
+                pieces.append((index, cid, chunk, chunk_units(chunk)))
+        # The question's words in each unit (one call: a word is stemmed once however often pages use it).
+        flat = [u for *_, units in pieces for u in units]
+        shared = iter([wanted & set(t) for t in term_ids_of(flat)] if wanted and flat else [set()] * len(flat))
+        candidates: list[Window] = []
+        for index, cid, chunk, units in pieces:
+            mine = [next(shared) for _ in units]
+            for a, b in windows_of(units):
+                w = Window(index, cid, chunk, a, b, units)
+                w.prior = cos_of[cid] + 0.03 * len(set().union(*mine[a:b])) - 0.02 * index
+                candidates.append(w)
         if not candidates:
             return
         chosen = self._choose(candidates, len(top))
@@ -193,9 +195,7 @@ class PassageReader:
         top.sort(key=lambda h: (-h.score, -h.cosine))
         hits[: len(top)] = top
         first = top[0]
-        best = self.refine(question, first.doc.meta.title, best_of[id(first)], candidates, prior_weight)
-        first.chunk_id, first.chunk = best.chunk_id, best.chunk
-        first.passage = self.focus(question, first.doc.meta.title, best)
+        first.passage = self.focus(question, first.doc.meta.title, best_of[id(first)])
 
     def focus(self, question: str, title: str, window: Window) -> str:
         """The lines of `window` that answer, by the reader: the best line with its neighbours that score
@@ -245,21 +245,6 @@ class PassageReader:
             if not near(w):
                 chosen.append(w)
         return chosen
-
-    def refine(self, question: str, title: str, best: Window, candidates: list[Window], prior_weight: float) -> Window:
-        """The best window's neighbours that start up to `self.spread` lines before or after it, read too:
-        the passage should start where the answer starts."""
-        near = [
-            w
-            for w in candidates
-            if w.chunk_id == best.chunk_id and w.logit == float("-inf") and abs(w.start - best.start) <= self.spread
-        ]
-        if not near:
-            return best
-        logits = self.reader.score(question, [_render(title, w.chunk, w.text) for w in near])
-        for w, logit in zip(near, logits.tolist(), strict=True):
-            w.logit = logit
-        return max([best, *near], key=lambda w: w.logit + prior_weight * w.prior)
 
 
 def _render(title: str, chunk: Chunk, text: str) -> str:
