@@ -64,6 +64,7 @@ class _Fault:
     error: str | None
     times: int
     after_success: bool = False  # do the work (a message is posted), then answer `status` anyway
+    channel: str | None = None  # only calls for this channel (others pass untouched)
 
 
 class SlackAPIStub:
@@ -147,11 +148,13 @@ class SlackAPIStub:
         times: int = 1,
         error: str | None = None,
         after_success: bool = False,
+        channel: str | None = None,
     ) -> None:
         """The next `times` calls of `method` fail: HTTP `status` (429 with Retry-After and `ratelimited`,
         500/503 with an error body), or, with `error`, HTTP 200 `{"ok": false, "error": error}`.
         `after_success`: the call takes effect (a message is posted) and still answers `status`, as Slack
-        sometimes does when it times out internally after posting."""
+        sometimes does when it times out internally after posting. `channel`: only calls for that channel
+        fail (a test's fault is not taken by another test's background post)."""
         with self._cond:
             self._faults.setdefault(method, []).append(
                 _Fault(
@@ -160,18 +163,19 @@ class SlackAPIStub:
                     error=error,
                     times=times,
                     after_success=after_success,
+                    channel=channel,
                 )
             )
 
-    def _take_fault(self, method: str) -> _Fault | None:
+    def _take_fault(self, method: str, params: dict) -> _Fault | None:
         with self._cond:
             queue = self._faults.get(method) or []
-            if not queue:
+            fault = next((f for f in queue if f.channel is None or f.channel == params.get("channel")), None)
+            if fault is None:
                 return None
-            fault = queue[0]
             fault.times -= 1
             if fault.times <= 0:
-                queue.pop(0)
+                queue.remove(fault)
             return fault
 
     # -- what was called -------------------------------------------------------------------------
@@ -517,7 +521,7 @@ class _Handler(BaseHTTPRequestHandler):
         params = _parse(query, body, headers.get("content-type", ""))
         call = Call(method=method, params=params, headers=headers, body=body, time=time.time())
         auth = headers.get("authorization", "")
-        fault = stub._take_fault(method)
+        fault = stub._take_fault(method, params)
         extra: dict[str, str] = {}
         if stub.token and auth != f"Bearer {stub.token}" and params.get("token") != stub.token:
             call.status, call.response = 200, {"ok": False, "error": "invalid_auth"}

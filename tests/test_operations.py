@@ -251,7 +251,7 @@ def test_the_weekly_digest_posts_the_report_and_the_chart_once(worker_context, s
 def test_a_digest_that_fails_to_post_is_sent_by_the_next_run(worker_context, slack_api):
     now = dt.datetime.now(dt.UTC)
     uploaded = len(slack_api.uploads)
-    slack_api.fail_next("chat.postMessage", error="not_in_channel")
+    slack_api.fail_next("chat.postMessage", error="not_in_channel", channel="C0LANDD001")
     assert not worker.weekly_digest(now=now)  # failed: the day's claim is given back
     assert len(slack_api.uploads) == uploaded
     assert worker.weekly_digest(now=now)  # the next hourly run posts it

@@ -396,7 +396,7 @@ def test_replayed_request_with_an_old_timestamp_is_refused(server, slack_api):
 def test_rate_limited_post_is_retried_after_retry_after_and_posted_once(server, slack_api):
     user = P.uid()
     channel = P.dm_channel(user)
-    slack_api.fail_next("chat.postMessage", status=429, retry_after=1)
+    slack_api.fail_next("chat.postMessage", status=429, retry_after=1, channel=channel)
     dm(server, user, VPN_QUESTION)
     posted = slack_api.wait_for("chat.postMessage", lambda c: c.ok and c.params.get("channel") == channel)
     attempts = slack_api.calls("chat.postMessage", posted_to(channel))
@@ -409,7 +409,7 @@ def test_rate_limited_post_is_retried_after_retry_after_and_posted_once(server, 
 def test_server_error_on_post_is_retried(server, slack_api):
     user = P.uid()
     channel = P.dm_channel(user)
-    slack_api.fail_next("chat.postMessage", status=503)
+    slack_api.fail_next("chat.postMessage", status=503, channel=channel)
     dm(server, user, MILEAGE_QUESTION)
     slack_api.wait_for("chat.postMessage", lambda c: c.ok and c.params.get("channel") == channel)
     assert [c.status for c in slack_api.calls("chat.postMessage", posted_to(channel))] == [503, 200]

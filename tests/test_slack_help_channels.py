@@ -414,14 +414,14 @@ def test_a_dm_with_a_screenshot_or_a_broadcast_reply_gets_an_answer(server, slac
 
 def test_a_failed_post_is_reported_to_the_asker_and_logged(server, slack_api):
     user, archived = P.uid(), P.uid("C")
-    slack_api.fail_next("chat.postMessage", error="is_archived")
+    slack_api.fail_next("chat.postMessage", error="is_archived", channel=archived)
     event = mention(server, slack_api, SURE, channel=archived, user=user)
     told = slack_api.wait_for("chat.postMessage", posted_to(P.dm_channel(user)))
     assert "archived" in told.text() and "Reset a VPN hardware token" in told.text()
     assert f"<#{archived}>" in told.text()
 
     user, channel = P.uid(), P.uid("C")
-    slack_api.fail_next("chat.postMessage", error="msg_too_long")
+    slack_api.fail_next("chat.postMessage", error="msg_too_long", channel=channel)
     mention(server, slack_api, MILEAGE, channel=channel, user=user)
     note = slack_api.wait_for("chat.postEphemeral", lambda c: c.params.get("user") == user)
     assert note.params["channel"] == channel and "too long" in note.text()
@@ -434,7 +434,7 @@ def test_a_failed_post_is_reported_to_the_asker_and_logged(server, slack_api):
 
 def test_a_5xx_after_slack_posted_does_not_post_the_answer_twice(server, slack_api):
     user, channel = P.uid(), P.uid("C")
-    slack_api.fail_next("chat.postMessage", status=503, after_success=True)
+    slack_api.fail_next("chat.postMessage", status=503, after_success=True, channel=channel)
     event = mention(server, slack_api, SURE, channel=channel, user=user)
     slack_api.wait_for("conversations.replies", lambda c: c.params.get("channel") == channel, timeout=20)
     assert_stays(slack_api, "chat.postMessage", posted_to(channel), 1)
@@ -443,7 +443,7 @@ def test_a_5xx_after_slack_posted_does_not_post_the_answer_twice(server, slack_a
     assert not slack_api.calls("chat.postEphemeral", lambda c: c.params.get("user") == user)  # not "failed"
     # A 5xx before posting is still retried, and posts once.
     user, channel = P.uid(), P.uid("C")
-    slack_api.fail_next("chat.postMessage", status=500)
+    slack_api.fail_next("chat.postMessage", status=500, channel=channel)
     mention(server, slack_api, MILEAGE, channel=channel, user=user)
     slack_api.wait_for("chat.postMessage", lambda c: c.ok and c.params.get("channel") == channel)
     assert [c.status for c in slack_api.calls("chat.postMessage", posted_to(channel))] == [500, 200]
