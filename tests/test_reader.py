@@ -91,7 +91,13 @@ def test_a_window_starts_at_every_unit_and_holds_as_many_whole_units_as_fit():
     assert all(sum(len(u.split()) for u in units[a:b]) <= 100 for a, b in ranges)
     # A unit longer than the window is a window of its own.
     assert windows_of(["word " * 150, "short line"], words=100) == [(0, 1), (1, 2)]
-    # A long line is cut into sentences; a transcript into its cues, whatever their length.
+    # A long line is cut into sentences, but a step of a list stays whole (with its number, in its list);
+    # a transcript is cut into its cues, whatever their length.
+    step = "1. Stop the card straight away: call the Fleet team on 0161 555 0177 (08:00-18:00), or out of " + (
+        "hours the FleetFuel 24-hour line printed in the van's logbook wallet: 0345 600 4411."
+    )
+    units = chunk_units(Chunk("a.md", 0, (), f"{step}\n2. Raise a request in FleetDesk.\n3. A card is posted."))
+    assert units[0] == step and widen(units, 1, 3) == (0, 3)
     assert len(chunk_units(Chunk("a.md", 0, (), "Start here. " * 40))) == 40
     video = Chunk("v.vtt", 0, (), "Welcome. Start with the tyres.", cue_starts=((0, 0.0), (9, 6.0)))
     assert chunk_units(video) == ["Welcome.", "Start with the tyres."]

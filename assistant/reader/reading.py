@@ -58,8 +58,13 @@ def chunk_units(chunk: Chunk) -> list[str]:
 
 
 def text_units(text: str) -> list[str]:
-    """Lines, with long lines split into sentences."""
-    return [u for line in text.split("\n") for u in (split_sentences(line) if len(line) > 160 else [line]) if u.strip()]
+    """Lines, with long lines split into sentences; a step of a list stays whole up to `SHOWN_CHARS` (cut
+    into sentences, "1. Stop the card: call 0161 555 0177." lost its number and its list)."""
+
+    def whole(line: str) -> bool:
+        return len(line) <= 160 or (_is_item(line) and len(line) <= SHOWN_CHARS)
+
+    return [u for line in text.split("\n") for u in ([line] if whole(line) else split_sentences(line)) if u.strip()]
 
 
 def windows_of(units: list[str], words: int = WINDOW_WORDS) -> list[tuple[int, int]]:
