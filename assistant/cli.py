@@ -445,9 +445,9 @@ def eval_command(ctx, questions_file, k, content_dir, index_dir, split, compare,
                 f"now have no answer in {content_dir}.",
                 err=True,
             )
-        index_dir = index_dir or settings.home / "eval-indexes" / content_dir.name
+        index_dir = index_dir or evaluation.eval_index_dir(settings.home, content_dir)
     if content_dir is not None and index_dir is None:
-        index_dir = settings.home / "eval-indexes" / content_dir.resolve().name
+        index_dir = evaluation.eval_index_dir(settings.home, content_dir)
     if content_dir is not None:
         report = _index(settings, content_dir, index_dir, full=False, show_progress=not as_json).report
         if report.version is None:

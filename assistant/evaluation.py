@@ -196,6 +196,15 @@ def score_system(name: str, questions: list[EvalQuestion], rankings: list[Ranked
 _WORD = re.compile(r"[a-z0-9][a-z0-9'’-]*[a-z0-9]")
 
 
+def eval_index_dir(home: Path, content_dir: Path) -> Path:
+    """Where `moment eval --content DIR` keeps DIR's index: named after the folder and a hash of its full
+    path, so two content folders with the same name (both called `corpus`) never share one."""
+    import hashlib
+
+    resolved = Path(content_dir).resolve()
+    return Path(home) / "eval-indexes" / f"{resolved.name}-{hashlib.sha1(str(resolved).encode()).hexdigest()[:8]}"
+
+
 def content_words(text: str) -> list[str]:
     """Lower-cased words of two letters or more, without stop words (the overlap rule's unit)."""
     from assistant.retrieval import _STOP

@@ -3,7 +3,7 @@ focusing passages does best on content the reader never saw? (Never run this to 
 
     python scripts/heldout_devset.py ../shared/corpora/training .moment/heldout-dev
     moment eval .moment/heldout-dev/questions.jsonl --content .moment/heldout-dev/corpus   # builds the index
-    python bench/reader_dev.py .moment/heldout-dev/questions.jsonl --index .moment/eval-indexes/corpus \\
+    python bench/reader_dev.py .moment/heldout-dev/questions.jsonl --content .moment/heldout-dev/corpus \\
         --model assistant/reader/model --variant windows=12 --variant windows=8,prior_weight=10
 
 Prints, per variant, first page right, first passage right and the reading time (median / p95 ms).
@@ -45,14 +45,14 @@ def _timed(read, times: list[float]):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("questions", type=Path)
-    ap.add_argument("--index", type=Path, required=True)
+    ap.add_argument("--content", type=Path, required=True, help="the folder `moment eval --content` indexed")
     ap.add_argument("--model", type=Path, default=None)
     ap.add_argument("--variant", action="append", default=[])
     args = ap.parse_args()
     settings = load_settings()
     questions = evaluation.load_questions(args.questions)
-    store = IndexStore(args.index)
-    embedder = load_embedder(settings.embedding_model, settings.embedding_backend, settings.model_cache)
+    store = IndexStore(evaluation.eval_index_dir(settings.home, args.content))
+    embedder = load_embedder(settings.embedding_model, settings.embedding_backend, settings.model_cache, spinning=False)
     reader = load_reader(args.model, threads=settings.embedding_threads)
     params = RetrievalParams.load(READER_CALIBRATION_FILE)
     print(f"{len(questions)} questions; reader {args.model or 'shipped'}: {reader.describe()}")

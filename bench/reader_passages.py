@@ -2,7 +2,7 @@
 choosing the passage within that page have done? Run it on the held-out development set
 (scripts/heldout_devset.py), never to tune on a test set.
 
-    python bench/reader_passages.py .moment/heldout-dev/questions.jsonl --index .moment/eval-indexes/corpus
+    python bench/reader_passages.py .moment/heldout-dev/questions.jsonl --content .moment/heldout-dev/corpus
 
 Prints the share of questions (first page right) whose shown passage lies in the answering section, for:
 the shipped pipeline, an oracle over the page's windows, the reader's best window, the prior's best window,
@@ -23,7 +23,7 @@ os.environ.setdefault("MOMENT_READER", "on")
 from assistant import evaluation
 from assistant.questions import prepare
 from assistant.reader import reader_for
-from assistant.reader.reading import _render, chunk_units, shown_text, widen, windows_of
+from assistant.reader.reading import _render, shown_text, widen
 from assistant.retrieval import Retriever
 from assistant.settings import load_settings
 from indexer.embedding import load_embedder
@@ -43,16 +43,15 @@ def render(title, chunk, text, context):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("questions", type=Path)
-    ap.add_argument("--index", type=Path, required=True)
-    ap.add_argument("--words", type=int, default=110)
+    ap.add_argument("--content", type=Path, required=True, help="the folder `moment eval --content` indexed")
     ap.add_argument("--show", action="store_true")
     ap.add_argument("--dense", action="store_true", help="also the embedding model's cosine per window")
     ap.add_argument("--context", choices=["full", "parents", "title", "none"], default="full")
     args = ap.parse_args()
     settings = load_settings()
     questions = [q for q in evaluation.load_questions(args.questions) if q.answerable]
-    store = IndexStore(args.index)
-    embedder = load_embedder(settings.embedding_model, settings.embedding_backend, settings.model_cache)
+    store = IndexStore(evaluation.eval_index_dir(settings.home, args.content))
+    embedder = load_embedder(settings.embedding_model, settings.embedding_backend, settings.model_cache, spinning=False)
     preader, _ = reader_for(settings, force=True)
     retriever = Retriever(store, embedder, reader=preader)
     version = retriever.version()
@@ -64,52 +63,32 @@ def main() -> None:
         tally.setdefault(name, []).append(ok)
 
     for q in questions:
-        answer = getattr(q, "answer", None) or getattr(q, "answer_text", None)
-        ranked = evaluation.rank_moment(retriever, q.question)
-        if not ranked.paths or ranked.paths[0] not in q.gold:
-            continue
-        note("pipeline", evaluation.passage_inside(ranked.passage or "", answer))
         result = retriever.search(prepare(q.question).text, k=10)
+        if not result.hits or result.hits[0].doc.path not in q.gold:
+            continue
         hit = result.hits[0]
-        qvec = embedder.encode([prepare(q.question).text])[0]
-        ids = list(range(hit.doc.chunk_start, hit.doc.chunk_start + hit.doc.chunk_count))
-        stored = version.chunks(ids)
-        cos = np.asarray(version.embeddings[np.array(ids, dtype=np.int64)]) @ qvec
-        terms = set(result.query_terms)
-        wins = []
-        for cid, c in zip(ids, cos.tolist(), strict=True):
-            chunk = stored[cid].chunk
-            units = chunk_units(chunk)
-            for a, b in windows_of(units, args.words):
-                text = "\n".join(units[a:b])
-                overlap = len(terms & set(keywords.query_terms(text)))
-                wins.append((chunk, units, a, b, c + 0.03 * overlap))
+        note("pipeline", evaluation.passage_inside(hit.passage or "", q.answer))
+        # The same windows and priors as the reader's, over the first page alone.
+        wins = preader.candidates([hit], version, result.query_vector, result.query_terms, keywords.passage_terms)
         sizes.append(len(wins))
-        texts = [render(hit.doc.meta.title, w[0], "\n".join(w[1][w[2] : w[3]]), args.context) for w in wins]
+        texts = [render(hit.doc.meta.title, w.chunk, w.text, args.context) for w in wins]
         logits = preader.reader.score(q.question, texts)
-        priors = np.array([w[4] for w in wins])
-        shown = [shown_text(w[1], *widen(w[1], w[2], w[3])) for w in wins]
-        inside = [evaluation.passage_inside(s, answer) for s in shown]
+        priors = np.array([w.prior for w in wins])
+        shown = [shown_text(w.units, *widen(w.units, w.start, w.end)) for w in wins]
+        inside = [evaluation.passage_inside(s, q.answer) for s in shown]
         note("oracle-window", any(inside))
         note("reader-best", inside[int(np.argmax(logits))])
         if args.show and any(inside) and not inside[int(np.argmax(logits))]:
             best = int(np.argmax(logits))
             good = max((i for i in range(len(wins)) if inside[i]), key=lambda i: logits[i])
-            print(
-                "\nQ:",
-                q.question,
-                "| windows",
-                len(wins),
-                "| rank of best right window",
-                int((logits > logits[good]).sum()) + 1,
-            )
-            print("  ANSWER:", answer[:300].replace("\n", " / "))
+            rank = int((logits > logits[good]).sum()) + 1
+            print(f"\nQ: {q.question} | windows {len(wins)} | rank of the best right window {rank}")
+            print("  ANSWER:", q.answer[:300].replace("\n", " / "))
             print(f"  PICKED ({logits[best]:.2f}):", texts[best][:300].replace("\n", " / "))
             print(f"  RIGHT  ({logits[good]:.2f}):", texts[good][:300].replace("\n", " / "))
         note("prior-best", inside[int(np.argmax(priors))])
         if args.dense:
-            wv = embedder.encode(texts)
-            dense = wv @ qvec
+            dense = embedder.encode(texts) @ result.query_vector
             note("dense-window-best", inside[int(np.argmax(dense))])
             z = (logits - logits.mean()) / (logits.std() + 1e-6)
             zd = (dense - dense.mean()) / (dense.std() + 1e-6)
@@ -119,19 +98,12 @@ def main() -> None:
         for pw in (5, 10, 20, 40):
             note(f"reader+{pw}prior", inside[int(np.argmax(logits + pw * priors))])
         note("first-window", inside[0])
-        from assistant.reader.reading import Window
-
         for name, pick in (
             ("reader", int(np.argmax(logits))),
             ("reader+10prior", int(np.argmax(logits + 10 * priors))),
         ):
-            w = wins[pick]
-            focused = preader.focus(q.question, hit.doc.meta.title, Window(0, 0, w[0], w[2], w[3], w[1]))
-            note(f"focused {name}", evaluation.passage_inside(focused, answer))
-        # whole chunks (sections as the chunker cut them)
-        chunks = {}
-        for w, lg in zip(wins, logits.tolist(), strict=True):
-            chunks.setdefault(id(w[0]), []).append(lg)
+            focused = preader.focus(q.question, hit.doc.meta.title, wins[pick])
+            note(f"focused {name}", evaluation.passage_inside(focused, q.answer))
     n = None
     for name, oks in tally.items():
         n = len(oks)

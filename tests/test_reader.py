@@ -187,6 +187,15 @@ def test_auc_and_declined_at_90_percent_answered():
     assert declined_at(answerable, [0.5, 0.55, 0.6, 0.9]) == 0.5
 
 
+def test_two_content_folders_of_the_same_name_get_their_own_eval_index(tmp_path):
+    from assistant.evaluation import eval_index_dir
+
+    a, b = tmp_path / "one" / "corpus", tmp_path / "two" / "corpus"
+    assert eval_index_dir(tmp_path, a) != eval_index_dir(tmp_path, b)
+    assert eval_index_dir(tmp_path, a) == eval_index_dir(tmp_path, tmp_path / "one" / ".." / "one" / "corpus")
+    assert eval_index_dir(tmp_path, a).name.startswith("corpus-")
+
+
 def test_removing_gold_pages_makes_near_misses():
     questions = [
         EvalQuestion("a", ("p1.md",)),

@@ -156,28 +156,7 @@ class PassageReader:
         probability; a window's score is its logit + `prior_weight` times its prior (chunk cosine and
         shared words)."""
         top = hits[: self.pages]
-        if not top:
-            return
-        ids = [cid for h in top for cid in range(h.doc.chunk_start, h.doc.chunk_start + h.doc.chunk_count)]
-        stored = version.chunks(ids)
-        cosines = np.asarray(version.embeddings[np.array(ids, dtype=np.int64)]) @ query_vector
-        cos_of = dict(zip(ids, cosines.tolist(), strict=True))
-        wanted = set(query_terms)
-        pieces = []  # (page index, chunk id, chunk, units)
-        for index, hit in enumerate(top):
-            for cid in range(hit.doc.chunk_start, hit.doc.chunk_start + hit.doc.chunk_count):
-                chunk = stored[cid].chunk
-                pieces.append((index, cid, chunk, chunk_units(chunk)))
-        # The question's words in each unit (one call: a word is stemmed once however often pages use it).
-        flat = [u for *_, units in pieces for u in units]
-        shared = iter([wanted & set(t) for t in term_ids_of(flat)] if wanted and flat else [set()] * len(flat))
-        candidates: list[Window] = []
-        for index, cid, chunk, units in pieces:
-            mine = [next(shared) for _ in units]
-            for a, b in windows_of(units):
-                w = Window(index, cid, chunk, a, b, units)
-                w.prior = cos_of[cid] + 0.03 * len(set().union(*mine[a:b])) - 0.02 * index
-                candidates.append(w)
+        candidates = self.candidates(top, version, query_vector, query_terms, term_ids_of)
         if not candidates:
             return
         chosen = self._choose(candidates, len(top))
@@ -201,6 +180,34 @@ class PassageReader:
         hits[: len(top)] = top
         first = top[0]
         first.passage = self.focus(question, first.doc.meta.title, best_of[id(first)])
+
+    @staticmethod
+    def candidates(pages: list, version, query_vector: np.ndarray, query_terms, term_ids_of) -> list[Window]:
+        """Every window of `pages`' chunks, each with its prior: its chunk's cosine to the question, plus
+        0.03 for each of the question's words it holds, minus 0.02 per place its page stands lower."""
+        ids = [cid for h in pages for cid in range(h.doc.chunk_start, h.doc.chunk_start + h.doc.chunk_count)]
+        if not ids:
+            return []
+        stored = version.chunks(ids)
+        cosines = np.asarray(version.embeddings[np.array(ids, dtype=np.int64)]) @ query_vector
+        cos_of = dict(zip(ids, cosines.tolist(), strict=True))
+        wanted = set(query_terms)
+        pieces = []  # (page index, chunk id, chunk, units)
+        for index, hit in enumerate(pages):
+            for cid in range(hit.doc.chunk_start, hit.doc.chunk_start + hit.doc.chunk_count):
+                chunk = stored[cid].chunk
+                pieces.append((index, cid, chunk, chunk_units(chunk)))
+        # The question's words in each unit (one call: a word is stemmed once however often pages use it).
+        flat = [u for *_, units in pieces for u in units]
+        shared = iter([wanted & set(t) for t in term_ids_of(flat)] if wanted and flat else [set()] * len(flat))
+        out: list[Window] = []
+        for index, cid, chunk, units in pieces:
+            unit_terms = [next(shared) for _ in units]
+            for a, b in windows_of(units):
+                w = Window(index, cid, chunk, a, b, units)
+                w.prior = cos_of[cid] + 0.03 * len(set().union(*unit_terms[a:b])) - 0.02 * index
+                out.append(w)
+        return out
 
     def focus(self, question: str, title: str, window: Window) -> str:
         """The lines of `window` that answer, by the reader: the best line with its neighbours that score
