@@ -252,7 +252,7 @@ def rank_moment(retriever: Retriever, question: str, k: int = 10) -> Ranked:
     passage = None
     if result.hits:
         keywords = retriever.version().keywords
-        passage = passage_of(result.hits[0], result.query_terms, lambda texts: [keywords.query_terms(t) for t in texts])
+        passage = passage_of(result.hits[0], result.query_terms, keywords.passage_terms)
     return Ranked([h.doc.path for h in result.hits], result.confidence, answered, result.features, passage)
 
 

@@ -155,7 +155,7 @@ class MomentService:
                 result,
                 self.retriever.params,
                 content_base_url=self.settings.content_base_url,
-                term_ids_of=lambda texts: [keywords.query_terms(t) for t in texts],
+                term_ids_of=keywords.passage_terms,
             )
             features = {k: round(v, 4) for k, v in result.features.items()}
         answer.latency_ms = (time.perf_counter() - started) * 1000
