@@ -43,14 +43,14 @@ def render(title, chunk, text, context):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("questions", type=Path)
-    ap.add_argument("--content", type=Path, required=True, help="the folder `moment eval --content` indexed")
+    ap.add_argument("--content", type=Path, help="the folder `moment eval --content` indexed (default: the main index)")
     ap.add_argument("--show", action="store_true")
     ap.add_argument("--dense", action="store_true", help="also the embedding model's cosine per window")
     ap.add_argument("--context", choices=["full", "parents", "title", "none"], default="full")
     args = ap.parse_args()
     settings = load_settings()
     questions = [q for q in evaluation.load_questions(args.questions) if q.answerable]
-    store = IndexStore(evaluation.eval_index_dir(settings.home, args.content))
+    store = IndexStore(evaluation.eval_index_dir(settings.home, args.content) if args.content else settings.index_dir)
     embedder = load_embedder(settings.embedding_model, settings.embedding_backend, settings.model_cache, spinning=False)
     preader, _ = reader_for(settings, force=True)
     retriever = Retriever(store, embedder, reader=preader)
