@@ -225,7 +225,12 @@ def index_command(
         raise click.ClickException(str(exc)) from None
     report = indexed.report
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        out = {
+            **report.to_dict(),
+            "answers_written": indexed.answers_written,
+            "database_problem": indexed.database_problem,
+        }
+        click.echo(json.dumps(out, indent=2))
     else:
         _print_build_report(report, content_dir)
         for path in indexed.answers_written:

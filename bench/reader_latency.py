@@ -2,7 +2,7 @@
 load, and a cold `moment ask`.
 
 The reader (assistant/reader/) re-scores up to 8 passage windows (one may start at every line) of the
-top 5 pages with a 3-layer int8 cross-encoder, then the lines of the first page's best window.
+top 4 pages with a 3-layer int8 cross-encoder, then the lines of the first page's best window.
 Measured in process on the demo index (real vectors) and the 1,000-chunk bench corpus, over every
 eval question, the same retriever with the reader and without it (as the service runs them: the
 embedding model's threads spin only when the reader is off), in alternating blocks; "read" is the time inside the reader

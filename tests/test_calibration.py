@@ -51,7 +51,8 @@ def test_the_data_folders_calibration_wins_over_the_packaged_one(corpus, tmp_pat
     home = tmp_path / "home"
     home.mkdir()
     (home / "calibration.json").write_text(_never_answering(CALIBRATION_FILE))
-    assert asked(QUESTIONS[0], tmp_path, MOMENT_HOME=home, MOMENT_INDEX_DIR=corpus.root)["answered"] is False
+    answer = asked(QUESTIONS[0], tmp_path, MOMENT_HOME=home, MOMENT_INDEX_DIR=corpus.root, MOMENT_READER="off")
+    assert answer["answered"] is False
 
 
 def test_the_data_folders_reader_calibration_wins_when_the_reader_is_on(corpus, tmp_path):
@@ -62,27 +63,32 @@ def test_the_data_folders_reader_calibration_wins_when_the_reader_is_on(corpus, 
     assert answer["answered"] is False
 
 
-def test_a_corrupt_calibration_in_the_data_folder_is_an_error_naming_it(corpus, tmp_path):
+@pytest.mark.parametrize(("reader", "name"), [("off", "calibration.json"), ("on", "calibration-reader.json")])
+def test_a_corrupt_calibration_in_the_data_folder_is_an_error_naming_it(corpus, tmp_path, reader, name):
     home = tmp_path / "home"
     home.mkdir()
-    (home / "calibration.json").write_text("{not json")
-    done = moment("ask", QUESTIONS[0], cwd=tmp_path, MOMENT_HOME=home, MOMENT_INDEX_DIR=corpus.root)
+    (home / name).write_text("{not json")
+    done = moment("ask", QUESTIONS[0], cwd=tmp_path, MOMENT_HOME=home, MOMENT_INDEX_DIR=corpus.root, MOMENT_READER=reader)
     assert done.returncode == 1
-    assert f"The calibration file {home / 'calibration.json'} is unreadable" in done.stderr
+    assert f"The calibration file {home / name} is unreadable" in done.stderr
 
 
-def test_calibrating_writes_to_the_data_folder_never_into_the_package(corpus, tmp_path):
+@pytest.mark.parametrize(
+    ("reader", "name", "packaged_file"),
+    [("off", "calibration.json", CALIBRATION_FILE), ("on", "calibration-reader.json", READER_CALIBRATION_FILE)],
+)
+def test_calibrating_writes_to_the_data_folder_never_into_the_package(corpus, tmp_path, reader, name, packaged_file):
     gold = {"token code keeps changing": "it/vpn-token.md", "mileage claim deadline": "hr/mileage.md",
             "password expired": "it/password.md", "best pizza near the office": None}  # fmt: skip
     questions = tmp_path / "q.jsonl"
     questions.write_text("".join(json.dumps({"question": q, "gold": [g] if g else []}) + "\n" for q, g in gold.items()))
-    packaged = CALIBRATION_FILE.read_bytes()
+    packaged = packaged_file.read_bytes()
     home = tmp_path / "home"
     done = moment("eval", questions, "--calibrate", "--no-compare", "--json", cwd=tmp_path, MOMENT_HOME=home,
-                  MOMENT_INDEX_DIR=corpus.root)  # fmt: skip
+                  MOMENT_INDEX_DIR=corpus.root, MOMENT_READER=reader)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert set(json.loads((home / "calibration.json").read_text())["weights"]) >= {"cosine", "keyword"}
-    assert CALIBRATION_FILE.read_bytes() == packaged
+    assert set(json.loads((home / name).read_text())["weights"]) >= {"cosine", "keyword"}
+    assert packaged_file.read_bytes() == packaged
 
 
 # --- a built wheel answers as the checkout ------------------------------------------------------------------

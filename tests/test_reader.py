@@ -50,6 +50,15 @@ def test_the_answering_passage_outscores_its_siblings(reader):
     assert scores[0] > scores[1] > scores[2]
 
 
+def test_a_passages_score_does_not_depend_on_the_others_read_with_it(reader):
+    # The int8 model quantises activations per run: batched, a passage's score moved with its batch-mates.
+    question = "how do I reset my vpn token"
+    steps = "Reset a VPN hardware token > Steps\n1. Open the self-service portal.\n2. Choose Reset token."
+    others = ["Holiday > Carrying over\n" + "You may carry over up to five days. " * 12, "Laptops", "PPE > Boots\nSize 9"]
+    alone = reader.score(question, [steps])[0]
+    assert [reader.score(question, [steps, *others[:n]])[0] for n in range(len(others) + 1)] == [alone] * 4
+
+
 def test_a_huge_question_is_cut_and_the_passage_trimmed_never_an_error(reader):
     question = "my token " * 5000
     ids, mask, segments = reader.encode_pairs(question, ["short passage", "word " * 2000])
@@ -161,7 +170,7 @@ def test_with_the_reader_on_no_model_keeps_its_threads_spinning(corpus, tmp_path
     on = MomentService.from_settings(load_settings(reader=True, **common), migrate=False)
     assert spinning(on.retriever.embedder.session) == "0"
     assert spinning(on.retriever.reader.reader.session) == "0"
-    off = MomentService.from_settings(load_settings(**common), migrate=False)
+    off = MomentService.from_settings(load_settings(reader=False, **common), migrate=False)
     assert spinning(off.retriever.embedder.session) == "default"
 
 

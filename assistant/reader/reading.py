@@ -1,10 +1,10 @@
 """Retrieval proposes, the reader decides.
 
-After retrieval has ranked pages, `PassageReader.read` takes the top pages' chunks, cuts them into
+After retrieval has ranked pages, `PassageReader.read` takes the top 4 pages' chunks, cuts them into
 windows of about the size the reader was trained on, one starting at every line (an answer may start
-anywhere: real pages seldom have a heading per question), keeps the 8 most promising windows (by the
-stored chunk vectors' cosine and the question's words; two at least per page; none starting in the
-first half of one already kept), and lets the reader score them. Then:
+anywhere: real pages seldom have a heading per question), keeps each page's two most promising windows
+(by the stored chunk vectors' cosine and the question's words; none starting in the first half of one
+already kept), and lets the reader score those 8. Then:
 
 - each page's passage is its best window, widened to whole list items so steps are not cut off;
 - the top pages are re-ordered by their retrieval score plus `reader_weight` times the reader's
@@ -133,7 +133,7 @@ class PassageReader:
     """Chooses each top page's passage with the reader, re-orders the top pages, and focuses the first
     page's passage on the lines that answer."""
 
-    def __init__(self, reader: Reader, pages: int = 5, windows: int = 8, focus_margin: float = FOCUS_MARGIN) -> None:
+    def __init__(self, reader: Reader, pages: int = 4, windows: int = 8, focus_margin: float = FOCUS_MARGIN) -> None:
         self.reader = reader
         self.pages = pages
         self.windows = windows
