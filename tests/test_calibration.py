@@ -68,7 +68,8 @@ def test_a_corrupt_calibration_in_the_data_folder_is_an_error_naming_it(corpus, 
     home = tmp_path / "home"
     home.mkdir()
     (home / name).write_text("{not json")
-    done = moment("ask", QUESTIONS[0], cwd=tmp_path, MOMENT_HOME=home, MOMENT_INDEX_DIR=corpus.root, MOMENT_READER=reader)
+    settings = {"MOMENT_HOME": home, "MOMENT_INDEX_DIR": corpus.root, "MOMENT_READER": reader}
+    done = moment("ask", QUESTIONS[0], cwd=tmp_path, **settings)
     assert done.returncode == 1
     assert f"The calibration file {home / name} is unreadable" in done.stderr
 

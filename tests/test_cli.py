@@ -140,8 +140,9 @@ def test_exit_status_2_only_when_a_version_was_published_with_failures(content, 
 def test_index_json_says_when_the_database_could_not_be_reached(content, tmp_path):
     """The text output warns that approved mentor answers were not written; --json must say it too."""
     content.markdown("ok.md", "OK", "Fine.\n")
+    unreachable = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
     done = moment("index", "--content", content.root, "--json", cwd=tmp_path, MOMENT_HOME=tmp_path / "home",
-                  MOMENT_MODEL_CACHE=MODEL_CACHE, DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:1/nowhere")  # fmt: skip
+                  MOMENT_MODEL_CACHE=MODEL_CACHE, DATABASE_URL=unreachable)  # fmt: skip
     out = json.loads(done.stdout)
     assert out["published"] is True and done.returncode == 0
     assert "approved mentor answers not written" in out["database_problem"]

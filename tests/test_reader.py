@@ -54,7 +54,8 @@ def test_a_passages_score_does_not_depend_on_the_others_read_with_it(reader):
     # The int8 model quantises activations per run: batched, a passage's score moved with its batch-mates.
     question = "how do I reset my vpn token"
     steps = "Reset a VPN hardware token > Steps\n1. Open the self-service portal.\n2. Choose Reset token."
-    others = ["Holiday > Carrying over\n" + "You may carry over up to five days. " * 12, "Laptops", "PPE > Boots\nSize 9"]
+    long = "Holiday > Carrying over\n" + "You may carry over up to five days. " * 12
+    others = [long, "Laptops", "PPE > Boots\nSize 9"]
     alone = reader.score(question, [steps])[0]
     assert [reader.score(question, [steps, *others[:n]])[0] for n in range(len(others) + 1)] == [alone] * 4
 
