@@ -21,9 +21,10 @@ import json
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from assistant.reader.reading import PassageReader, sigmoid
 from indexer.documents import Chunk
 from indexer.embedding import Embedder
 from indexer.store import IndexedDocument, IndexStore, IndexVersion
+
+if TYPE_CHECKING:
+    from assistant.audiences import Viewer
 
 # The calibrations shipped in the package; a data folder's own (`moment eval --calibrate`) wins.
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
@@ -126,6 +130,9 @@ class SearchResult:
     query_terms: list[int] = field(default_factory=list)
     # Where the time went, ms: embed, dense, keyword, fuse (coverage, order, passages), read (the reader).
     timings: dict[str, float] = field(default_factory=dict)
+    # Whom the search was filtered for (None: the index has no restricted documents, or nobody asked).
+    viewer: Viewer | None = None
+    hidden_documents: int = 0  # restricted documents left out for the viewer
 
 
 class Retriever:
@@ -173,11 +180,25 @@ class Retriever:
         k: int = 10,
         types: Sequence[str] | None = None,
         tags: Sequence[str] | None = None,
+        viewer: Viewer | Callable[[], Viewer] | None = None,
     ) -> SearchResult:
-        """Rank documents for `query`; `types` and `tags` restrict which documents may be returned."""
+        """Rank documents for `query`; `types` and `tags` restrict which documents may be returned.
+
+        `viewer` (or a function giving it, called only when the index has restricted documents): whoever
+        will see the answer; documents with an audience they are not in are left out before ranking, on
+        both the dense and the keyword side, so they take no place among the candidates. None: no audience
+        filtering (evaluation and benchmarks over the whole index)."""
         version = self.version()
         p = self.params
         clock = _Clock()
+        chunk_filter = None
+        hidden: tuple[int, ...] = ()
+        if viewer is not None and version.restricted:
+            viewer = viewer() if callable(viewer) else viewer
+            hidden = tuple(n for n, audience in version.restricted.items() if not viewer.may_see(audience))
+            chunk_filter = version.chunk_filter(hidden)
+        elif viewer is not None:
+            viewer = None  # nothing restricted: nobody's groups were needed
         qvec = self.embedder.encode([query])
         clock.lap("embed")
         n = version.size
@@ -185,18 +206,28 @@ class Retriever:
         pool = min(n, p.candidates * (4 if allowed is not None else 1))
         dense_ids: np.ndarray = np.zeros(0, dtype=np.int64)
         if pool:
-            _, found = version.dense.search(qvec, pool)
+            if chunk_filter is None:
+                _, found = version.dense.search(qvec, pool)
+            else:
+                _, found = version.dense.search(qvec, pool, params=chunk_filter.search_params)
             dense_ids = found[0][found[0] >= 0].astype(np.int64)
         clock.lap("dense")
         terms = version.keywords.query_terms(query)
         keyword_scores = version.keywords.term_scores(terms)
+        if chunk_filter is not None and len(chunk_filter.hidden_ids):
+            keyword_scores = keyword_scores.copy()
+            keyword_scores[chunk_filter.hidden_ids] = 0.0
         keyword_ids = _top(keyword_scores, pool)
         clock.lap("keyword")
         ids = np.unique(np.concatenate([dense_ids, keyword_ids]))
+        if chunk_filter is not None:
+            ids = chunk_filter.keep(ids)  # the selector already did this; a hidden chunk must never slip through
         if allowed is not None and len(ids):
             ids = ids[np.isin(np.asarray(version.chunk_doc)[ids], allowed)]
         if not len(ids):
-            return SearchResult([], 0.0, {}, version.version, qvec[0], terms, clock.laps)
+            return SearchResult(
+                [], 0.0, {}, version.version, qvec[0], terms, clock.laps, viewer=viewer, hidden_documents=len(hidden)
+            )
         cosines = np.asarray(version.embeddings[ids]) @ qvec[0]
         bm25 = keyword_scores[ids]
         docs = np.asarray(version.chunk_doc)[ids]
@@ -258,7 +289,17 @@ class Retriever:
             self._read(query, hits, version, qvec[0], terms)
             clock.lap("read")
         features = confidence_features(words, hits, version.keywords)
-        return SearchResult(hits, self._confidence(features), features, version.version, qvec[0], terms, clock.laps)
+        return SearchResult(
+            hits,
+            self._confidence(features),
+            features,
+            version.version,
+            qvec[0],
+            terms,
+            clock.laps,
+            viewer=viewer,
+            hidden_documents=len(hidden),
+        )
 
     def _read(self, query: str, hits: list[DocumentHit], version: IndexVersion, qvec, terms) -> None:
         """Let the reader choose the passages of the top pages and weigh in on their order."""
