@@ -128,7 +128,8 @@ class SearchResult:
     version: str
     query_vector: np.ndarray | None = None
     query_terms: list[int] = field(default_factory=list)
-    # Where the time went, ms: embed, dense, keyword, fuse (coverage, order, passages), read (the reader).
+    # Where the time went, ms: audience (the asker's groups and what they may not see), embed, dense, keyword,
+    # fuse (coverage, order, passages), read (the reader).
     timings: dict[str, float] = field(default_factory=dict)
     # Whom the search was filtered for (None: the index has no restricted documents, or nobody asked).
     viewer: Viewer | None = None
@@ -199,6 +200,7 @@ class Retriever:
             chunk_filter = version.chunk_filter(hidden)
         elif viewer is not None:
             viewer = None  # nothing restricted: nobody's groups were needed
+        clock.lap("audience")
         qvec = self.embedder.encode([query])
         clock.lap("embed")
         n = version.size

@@ -17,15 +17,15 @@ from assistant.slack import blocks as answer_ui
 from assistant.slack import mentor_blocks as mentor_ui
 from slackstub import payloads as P
 from tests.slack_fixtures import BOT_TOKEN, MODEL_CACHE, MOMENT, MomentServers
+from tests.test_audiences import GRIEVANCE_QUESTION as QUESTION
+from tests.test_audiences import MANAGERS_TITLE as RESTRICTED_TITLE
+from tests.test_audiences import PUBLIC_TITLE, write_grievance_content
 
 pytestmark = pytest.mark.slow
 
 MANAGERS = "S0MANAGERS1"
 BOSS, WORKER, MENTOR = "U0BOSS0001", "U0WORKER01", "U0MENTORHR"
-QUESTION = "how do i handle a formal grievance raised by someone in my team"
-RESTRICTED_TITLE = "Handle a formal grievance as a manager"
-RESTRICTED_TEXT = "within 5 working days"
-PUBLIC_TITLE = "Raise a grievance"
+RESTRICTED_TEXT = "within 5 working days"  # a line of the managers' procedure
 ESCALATION = "C0ESCAL002"
 
 
@@ -36,29 +36,7 @@ def audience_content(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("audience-content")
     content = ContentFolder(root / "content")
-    content.markdown(
-        "hr/handle-grievance.md",
-        RESTRICTED_TITLE,
-        f"""
-        ## Steps
-        1. Acknowledge the formal grievance in writing {RESTRICTED_TEXT}.
-        2. Hold a grievance meeting with the employee from your team; they may bring a companion.
-        3. Investigate, then write the outcome and the right of appeal to the employee.
-        """,
-        type_="procedure",
-        audience="[managers]",
-    )
-    content.markdown(
-        "hr/raise-grievance.md",
-        PUBLIC_TITLE,
-        """
-        ## How to raise a grievance
-        Talk to your manager first. If that does not settle it, write to People Ops with what happened,
-        and they will arrange a formal grievance meeting.
-        """,
-        type_="procedure",
-    )
-    content.vpn_token_page()
+    write_grievance_content(content, audience="[managers]")
     content.write(
         "mentors.yml",
         textwrap.dedent(f"""
