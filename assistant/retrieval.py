@@ -155,6 +155,7 @@ class Retriever:
         self._version: IndexVersion | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
+        self._hidden: dict[tuple, tuple[int, ...]] = {}
 
     def version(self) -> IndexVersion:
         """The serving version; re-reads CURRENT at most once per `reload_interval` seconds."""
@@ -196,7 +197,7 @@ class Retriever:
         hidden: tuple[int, ...] = ()
         if viewer is not None and version.restricted:
             viewer = viewer() if callable(viewer) else viewer
-            hidden = tuple(n for n, audience in version.restricted.items() if not viewer.may_see(audience))
+            hidden = self._hidden_for(version, viewer)
             chunk_filter = version.chunk_filter(hidden)
         elif viewer is not None:
             viewer = None  # nothing restricted: nobody's groups were needed
@@ -302,6 +303,18 @@ class Retriever:
             viewer=viewer,
             hidden_documents=len(hidden),
         )
+
+    def _hidden_for(self, version: IndexVersion, viewer: Viewer) -> tuple[int, ...]:
+        """The restricted documents `viewer` may not see, remembered per set of groups (people in the same
+        groups share the answer; an index may restrict thousands of documents)."""
+        key = (version.version, viewer.known, viewer.groups)
+        hidden = self._hidden.get(key)
+        if hidden is None:
+            hidden = tuple(n for n, audience in version.restricted.items() if not viewer.may_see(audience))
+            if len(self._hidden) >= 1024:
+                self._hidden.clear()
+            self._hidden[key] = hidden
+        return hidden
 
     def _read(self, query: str, hits: list[DocumentHit], version: IndexVersion, qvec, terms) -> None:
         """Let the reader choose the passages of the top pages and weigh in on their order."""
