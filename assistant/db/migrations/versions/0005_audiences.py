@@ -2,7 +2,7 @@
 
 Revision ID: 0005_audiences
 Revises: 0004
-Create Date: 2026-12-05 10:00:00
+Create Date: 2026-12-04 23:00:00
 """
 
 import sqlalchemy as sa
