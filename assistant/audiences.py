@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from assistant.db.database import Database, DatabaseUnavailableError
@@ -32,6 +34,12 @@ from assistant.db.models import UserGroup, UserGroupMember, UserGroupSync, utcno
 from indexer.documents import group_name
 
 log = logging.getLogger(__name__)
+
+# How long a process keeps a person's groups before reading them from the database again. A change written
+# by this process (a subteam_* event it handled, a refresh) is seen at once; one written by another process
+# (the worker, another web worker) reaches this one at most this late.
+VIEWER_CACHE_SECONDS = 5.0
+MAX_CACHED_VIEWERS = 10_000
 
 # What the asker reads when restricted items were left out because their groups could not be checked.
 WITHHELD_NOTICE = (
@@ -70,6 +78,18 @@ def visible_to_all(audience: Sequence[str] | None, viewers: Iterable[Viewer]) ->
     return all(v.may_see(audience) for v in viewers)
 
 
+def inherited_audience(audiences: Iterable[Sequence[str] | None]) -> list[str]:
+    """The audience of something written from items with these audiences (a mentor's answer to a question
+    answered from them), best ranked first: none when every item is for everyone; else the groups every
+    restricted item shares, or, when they share none, the best ranked restricted item's (an audience can
+    only say "any of these groups"; the draft review shows it, for the admin to change)."""
+    restricted = [tuple(a) for a in audiences if a]
+    if not restricted:
+        return []
+    common = set(restricted[0]).intersection(*restricted[1:])
+    return [g for g in restricted[0] if g in common] or list(restricted[0])
+
+
 @dataclass(frozen=True)
 class UserGroupInfo:
     """A Slack user group as read from Slack; `members` is None when they were not read."""
@@ -105,46 +125,95 @@ class GroupSource(Protocol):
         be asked."""
 
 
+def _viewer_query(latest: bool):
+    """The sync row of a workspace (`:team_id`, or `latest`: the one read most recently) with the groups
+    `:user_id` is in there (none: one row of NULLs)."""
+    sync, member, group = UserGroupSync.__table__, UserGroupMember.__table__, UserGroup.__table__
+    if latest:
+        newest = select(sync.c.team_id).order_by(sync.c.synced_at.desc().nulls_last()).limit(1)
+        which = sync.c.team_id == newest.scalar_subquery()
+    else:
+        which = sync.c.team_id == bindparam("team_id")
+    joined = sync.outerjoin(
+        member, (member.c.team_id == sync.c.team_id) & (member.c.user_id == bindparam("user_id"))
+    ).outerjoin(group, (group.c.team_id == member.c.team_id) & (group.c.group_id == member.c.group_id))
+    return select(sync.c.synced_at, sync.c.error, group.c.group_id, group.c.handle).select_from(joined).where(which)
+
+
+_VIEWER_QUERIES = {False: _viewer_query(False), True: _viewer_query(True)}
+
+
 class GroupDirectory:
     """The user-group cache in the database, shared by every process."""
 
-    def __init__(self, database: Database, max_age: dt.timedelta = dt.timedelta(hours=1)) -> None:
+    def __init__(
+        self,
+        database: Database,
+        max_age: dt.timedelta = dt.timedelta(hours=1),
+        cache_seconds: float = VIEWER_CACHE_SECONDS,
+    ) -> None:
         self.database = database
         self.max_age = max_age
+        self.cache_seconds = cache_seconds
+        # (team, user) -> (when read, monotonic; their viewer; the cache's synced_at then)
+        self._cache: dict[tuple[str | None, str], tuple[float, Viewer, dt.datetime | None]] = {}
+        self._cache_lock = threading.Lock()
+        self._generation = 0  # counts writes through this directory: a read that spans one is not kept
 
     # -- reading -------------------------------------------------------------------------------
 
     def viewer(self, user_id: str, team_id: str | None = None, *, now: dt.datetime | None = None) -> Viewer:
         """`user_id`'s groups, or an unknown viewer when the cache is missing or stale (fail closed).
-        `team_id` None: the workspace most recently read (a single-workspace install)."""
-        now = now or utcnow()
+        `team_id` None: the workspace most recently read (a single-workspace install).
+
+        Kept in this process for `cache_seconds` (one read from the database per person and workspace in
+        that time, not one per question); a write through this directory (an event this process handled, a
+        refresh it made) forgets them at once, and one made by another process is seen here at most
+        `cache_seconds` later."""
+        key = (team_id, user_id)
+        if now is None and self.cache_seconds > 0:
+            cached = self._cache.get(key)
+            if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+                viewer, synced_at = cached[1], cached[2]
+                if not viewer.known or utcnow() - synced_at <= self.max_age:
+                    return viewer
+        generation = self._generation
+        viewer, synced_at = self._read_viewer(user_id, team_id, now or utcnow())
+        if now is None and self.cache_seconds > 0:
+            with self._cache_lock:
+                if generation == self._generation:  # nothing was written meanwhile: what was read still holds
+                    if len(self._cache) >= MAX_CACHED_VIEWERS:
+                        self._cache.clear()
+                    self._cache[key] = (time.monotonic(), viewer, synced_at)
+        return viewer
+
+    def forget_viewers(self) -> None:
+        """Read everyone's groups from the database again at their next question (something changed)."""
+        with self._cache_lock:
+            self._generation += 1
+            self._cache.clear()
+
+    def _read_viewer(self, user_id: str, team_id: str | None, now: dt.datetime) -> tuple[Viewer, dt.datetime | None]:
+        """One query (built once, `_VIEWER_QUERIES`): the workspace's sync row and the person's groups."""
+        query = _VIEWER_QUERIES[team_id is None]
         try:
-            with self.database.session() as session:
-                sync = self._sync(session, team_id)
-                if sync is None or sync.synced_at is None:
-                    why = "the user groups have not been read from Slack yet"
-                    if sync is not None and sync.error:
-                        why += f" ({sync.error})"
-                    return Viewer.unknown(user_id, why)
-                if now - sync.synced_at > self.max_age:
-                    return Viewer.unknown(
-                        user_id,
-                        f"the user groups were last read from Slack at {sync.synced_at:%Y-%m-%d %H:%M} UTC"
-                        + (f" ({sync.error})" if sync.error else ""),
-                    )
-                rows = session.execute(
-                    select(UserGroup.group_id, UserGroup.handle)
-                    .join(
-                        UserGroupMember,
-                        (UserGroupMember.team_id == UserGroup.team_id)
-                        & (UserGroupMember.group_id == UserGroup.group_id),
-                    )
-                    .where(UserGroupMember.user_id == user_id, UserGroup.team_id == sync.team_id)
-                ).all()
+            rows = self.database.read(query, {"user_id": user_id, "team_id": team_id})
         except DatabaseUnavailableError as exc:
-            return Viewer.unknown(user_id, str(exc))
-        groups = frozenset().union(*(UserGroupInfo(g, h).names for g, h in rows)) if rows else frozenset()
-        return Viewer(user_id, groups)
+            return Viewer.unknown(user_id, str(exc)), None
+        synced_at, error = (rows[0][0], rows[0][1]) if rows else (None, None)
+        if synced_at is None:
+            why = "the user groups have not been read from Slack yet"
+            if error:
+                why += f" ({error})"
+            return Viewer.unknown(user_id, why), None
+        if now - synced_at > self.max_age:
+            return Viewer.unknown(
+                user_id,
+                f"the user groups were last read from Slack at {synced_at:%Y-%m-%d %H:%M} UTC"
+                + (f" ({error})" if error else ""),
+            ), synced_at
+        names = [UserGroupInfo(g, h).names for _, _, g, h in rows if g is not None]
+        return Viewer(user_id, frozenset().union(*names) if names else frozenset()), synced_at
 
     def status(self, team_id: str | None = None, named: Iterable[str] = (), *, now=None) -> SyncStatus:
         """The cache's freshness, and which of the audience names in `named` no group has."""
@@ -272,11 +341,15 @@ class GroupDirectory:
     def _write(self, write) -> None:
         # Two processes writing the same workspace at once (an event and the worker's refresh): one wins the
         # primary keys, the other tries again on top of it.
-        for attempt in range(3):
-            try:
-                with self.database.session() as session:
-                    write(session)
-                return
-            except IntegrityError:
-                if attempt == 2:
-                    raise
+        self.forget_viewers()
+        try:
+            for attempt in range(3):
+                try:
+                    with self.database.session() as session:
+                        write(session)
+                    return
+                except IntegrityError:
+                    if attempt == 2:
+                        raise
+        finally:
+            self.forget_viewers()  # also any viewer read while the write was under way

@@ -31,7 +31,7 @@ import numpy as np
 from assistant.reader.reading import PassageReader, sigmoid
 from indexer.documents import Chunk
 from indexer.embedding import Embedder
-from indexer.store import IndexedDocument, IndexStore, IndexVersion
+from indexer.store import ChunkFilter, IndexedDocument, IndexStore, IndexVersion
 
 if TYPE_CHECKING:
     from assistant.audiences import Viewer
@@ -155,7 +155,7 @@ class Retriever:
         self._version: IndexVersion | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
-        self._hidden: dict[tuple, tuple[int, ...]] = {}
+        self._hidden: dict[tuple, tuple[tuple[int, ...], ChunkFilter | None]] = {}
 
     def version(self) -> IndexVersion:
         """The serving version; re-reads CURRENT at most once per `reload_interval` seconds."""
@@ -183,13 +183,17 @@ class Retriever:
         types: Sequence[str] | None = None,
         tags: Sequence[str] | None = None,
         viewer: Viewer | Callable[[], Viewer] | None = None,
+        *,
+        query_vector: np.ndarray | None = None,
+        read: bool = True,
     ) -> SearchResult:
         """Rank documents for `query`; `types` and `tags` restrict which documents may be returned.
 
         `viewer` (or a function giving it, called only when the index has restricted documents): whoever
         will see the answer; documents with an audience they are not in are left out before ranking, on
         both the dense and the keyword side, so they take no place among the candidates. None: no audience
-        filtering (evaluation and benchmarks over the whole index)."""
+        filtering (evaluation and benchmarks over the whole index). `query_vector`: the question already
+        embedded (`SearchResult.query_vector`); `read` False: rank without the reader."""
         version = self.version()
         p = self.params
         clock = _Clock()
@@ -197,12 +201,11 @@ class Retriever:
         hidden: tuple[int, ...] = ()
         if viewer is not None and version.restricted:
             viewer = viewer() if callable(viewer) else viewer
-            hidden = self._hidden_for(version, viewer)
-            chunk_filter = version.chunk_filter(hidden)
+            hidden, chunk_filter = self._hidden_for(version, viewer)
         elif viewer is not None:
             viewer = None  # nothing restricted: nobody's groups were needed
         clock.lap("audience")
-        qvec = self.embedder.encode([query])
+        qvec = self.embedder.encode([query]) if query_vector is None else query_vector.reshape(1, -1)
         clock.lap("embed")
         n = version.size
         allowed = _allowed_docs(version, types, tags)
@@ -288,7 +291,7 @@ class Retriever:
         for hit in hits:
             hit.chunk = chunks[hit.chunk_id].chunk
         clock.lap("fuse")
-        if self.reader is not None:
+        if self.reader is not None and read:
             self._read(query, hits, version, qvec[0], terms)
             clock.lap("read")
         features = confidence_features(words, hits, version.keywords)
@@ -304,17 +307,19 @@ class Retriever:
             hidden_documents=len(hidden),
         )
 
-    def _hidden_for(self, version: IndexVersion, viewer: Viewer) -> tuple[int, ...]:
-        """The restricted documents `viewer` may not see, remembered per set of groups (people in the same
-        groups share the answer; an index may restrict thousands of documents)."""
+    def _hidden_for(self, version: IndexVersion, viewer: Viewer) -> tuple[tuple[int, ...], ChunkFilter | None]:
+        """The restricted documents `viewer` may not see and the filter that keeps their chunks out, remembered
+        per index version and set of groups (people in the same groups share them; an index may restrict
+        thousands of documents, and the look-up costs one hash of the groups, not a pass over them)."""
         key = (version.version, viewer.known, viewer.groups)
-        hidden = self._hidden.get(key)
-        if hidden is None:
+        found = self._hidden.get(key)
+        if found is None:
             hidden = tuple(n for n, audience in version.restricted.items() if not viewer.may_see(audience))
+            found = (hidden, version.chunk_filter(hidden))
             if len(self._hidden) >= 1024:
                 self._hidden.clear()
-            self._hidden[key] = hidden
-        return hidden
+            self._hidden[key] = found
+        return found
 
     def _read(self, query: str, hits: list[DocumentHit], version: IndexVersion, qvec, terms) -> None:
         """Let the reader choose the passages of the top pages and weigh in on their order."""

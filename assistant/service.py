@@ -75,8 +75,12 @@ class MomentService:
         self.spool = InteractionSpool(settings.home / "spool" / "interactions.jsonl")
         self.xapi = XapiOutbox(settings, database)
         self.mentors = MentorRegistry(database, retriever.embedder)
-        self.drafts = Drafts(database)
-        self.groups = GroupDirectory(database, max_age=dt.timedelta(minutes=settings.audience_max_age_minutes))
+        self.drafts = Drafts(database, self.audience_of)
+        self.groups = GroupDirectory(
+            database,
+            max_age=dt.timedelta(minutes=settings.audience_max_age_minutes),
+            cache_seconds=settings.audience_cache_seconds,
+        )
         self.group_source: GroupSource | None = None  # set by the Slack layer: asked when the cache is stale
         self._group_refresh_lock = threading.Lock()
         self._group_refresh_tried = float("-inf")
@@ -182,7 +186,8 @@ class MomentService:
                 content_base_url=self.settings.content_base_url,
                 term_ids_of=keywords.passage_terms,
             )
-            if result.viewer is not None and not result.viewer.known and result.hidden_documents:
+            unknown = result.viewer is not None and not result.viewer.known and result.hidden_documents
+            if unknown and self._withheld_from(answer, question, result, types, tags):
                 answer.notices.append(WITHHELD_NOTICE)
                 log.warning("restricted content withheld from %s: %s", asker.user_id, result.viewer.why_unknown)
             features = {k: round(v, 4) for k, v in result.features.items()}
@@ -192,6 +197,23 @@ class MomentService:
         return answer
 
     # -- audiences ------------------------------------------------------------------------------
+
+    def _withheld_from(self, answer: Answer, question, result, types, tags) -> bool:
+        """The asker's groups are unknown and restricted items were left out: would the answer have shown
+        one of them without the filter? (Ranked again over everything, with the question's vector and without
+        the reader; only while groups cannot be learnt.) Telling the asker "something was withheld" on every
+        answer would be noise; told only here, they know to ask again later. A non-member learns no more than
+        that some restricted item matched their question, never which."""
+        try:
+            everything = self.retriever.search(
+                question.text, k=10, types=types, tags=tags, query_vector=result.query_vector, read=False
+            )
+        except Exception:
+            log.exception("could not tell whether restricted content was withheld")
+            return True  # say so rather than not
+        unfiltered = compose(question, everything, self.retriever.params)
+        shown = {s.path for s in answer.sources}
+        return any(s.audience and s.path not in shown for s in unfiltered.sources)
 
     def viewer_for(self, user_id: str, team_id: str | None = None) -> Viewer:
         """What `user_id` may see: their user groups from the shared cache. A stale or missing cache is read

@@ -422,6 +422,12 @@ class SlackAPIStub:
             self.usergroups[group_id] = list(members)
             self.usergroup_handles[group_id] = handle
 
+    def remove_usergroup(self, group_id: str) -> None:
+        """A user group disabled or deleted: no longer listed, its members no longer readable."""
+        with self._cond:
+            self.usergroups.pop(group_id, None)
+            self.usergroup_handles.pop(group_id, None)
+
     def _m_usergroups_users_list(self, p):
         group = p.get("usergroup")
         if group not in self.usergroups:

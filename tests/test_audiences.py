@@ -354,3 +354,61 @@ def test_when_slack_cannot_be_asked_restricted_items_are_withheld_and_the_asker_
     # A question about unrestricted content is answered as usual (nothing it needs was withheld).
     vpn = service.ask("how do i reset my vpn token", dm_asker(BOSS))
     assert vpn.answered and shown_titles(vpn)[0] == "Reset a VPN hardware token"
+    # ... and says nothing about withheld content: none would have been among what it shows.
+    assert WITHHELD_NOTICE not in vpn.notices
+
+
+def test_a_process_keeps_groups_briefly_and_forgets_them_when_it_writes(database):
+    """Groups are kept in the process for `cache_seconds`: a write through this directory (an event this
+    process handled) is seen at once; one by another process (its own directory) once the time is up."""
+    here = GroupDirectory(database, cache_seconds=0.5)
+    elsewhere = GroupDirectory(database, cache_seconds=0.5)  # another process on the same database
+    here.replace("T1", [UserGroupInfo(MANAGERS, "managers", "Managers", frozenset({BOSS}))])
+    assert here.viewer(BOSS, "T1").may_see(("managers",))
+    elsewhere.change_members("T1", MANAGERS, added=[], removed=[BOSS])
+    assert here.viewer(BOSS, "T1").may_see(("managers",))  # kept: at most cache_seconds late
+    deadline = dt.datetime.now() + dt.timedelta(seconds=5)
+    while here.viewer(BOSS, "T1").may_see(("managers",)) and dt.datetime.now() < deadline:
+        pass
+    assert not here.viewer(BOSS, "T1").may_see(("managers",))
+    # A change written here is seen here at once, whatever was kept.
+    assert not here.viewer(HR, "T1").may_see(("managers",))
+    here.change_members("T1", MANAGERS, added=[HR], removed=[])
+    assert here.viewer(HR, "T1").may_see(("managers",))
+    here.remove_group("T1", MANAGERS)
+    assert not here.viewer(HR, "T1").may_see(("managers",))
+    # The cache never outlives the freshness rule: 0 reads every time.
+    assert GroupDirectory(database, cache_seconds=0).viewer(HR, "T1").known
+
+
+def test_a_mentors_draft_keeps_the_audience_of_what_the_question_was_answered_from(service, slack, tmp_path):
+    from assistant.db.models import MentorRequest
+    from assistant.slack.mentor_blocks import drafts_blocks
+    from indexer.store import IndexStore
+
+    boss = service.ask(GRIEVANCE_QUESTION, dm_asker(BOSS))
+    worker = service.ask(GRIEVANCE_QUESTION, dm_asker(WORKER))
+    assert boss.sources[0].title == MANAGERS_TITLE and MANAGERS_TITLE not in shown_titles(worker)
+    with service.database.session() as session:
+        requests = [
+            MentorRequest(asker_id=who, question=GRIEVANCE_QUESTION, status="accepted", owner_id=HR, interaction_id=i)
+            for who, i in ((BOSS, boss.interaction_id), (WORKER, worker.interaction_id))
+        ]
+        session.add_all(requests)
+        session.flush()
+        ids = [r.id for r in requests]
+    restricted = service.drafts.save(author_id=HR, title="Formal grievances", body="1. Write back.", request_id=ids[0])
+    public = service.drafts.save(author_id=HR, title="Raising a grievance", body="1. Talk to us.", request_id=ids[1])
+    assert restricted.audience == ["managers", "people-ops"] and not public.audience
+    # The review shows it, and the job aid written on approval keeps it: once indexed, members only.
+    review = json.dumps([b.to_dict() for b in drafts_blocks(service.drafts.pending())])
+    assert review.count(":lock: For @managers, @people-ops only") == 1
+    service.drafts.decide(restricted.id, "U0ADMIN001", approve=True)
+    service.drafts.decide(public.id, "U0ADMIN001", approve=True)
+    content_dir = tmp_path / "approved"
+    service.drafts.write_approved(content_dir)
+    store = IndexStore(tmp_path / "approved-index")
+    assert build_index(content_dir, store, service.retriever.embedder).ok
+    indexed = store.open().by_path
+    assert indexed[restricted.path].meta.audience == ("managers", "people-ops")
+    assert indexed[public.path].meta.audience == ()

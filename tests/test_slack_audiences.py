@@ -12,7 +12,10 @@ import textwrap
 import time
 
 import pytest
+from pydantic import SecretStr
 
+from assistant import worker
+from assistant.settings import load_settings
 from assistant.slack import blocks as answer_ui
 from assistant.slack import mentor_blocks as mentor_ui
 from slackstub import payloads as P
@@ -66,6 +69,8 @@ def audience_content(tmp_path_factory):
 @pytest.fixture
 def servers(slack_api, audience_content, tmp_path):
     slack_api.clear()
+    for group in list(slack_api.usergroups):
+        slack_api.remove_usergroup(group)
     slack_api.set_usergroup(MANAGERS, "managers", [BOSS])
     slack_api.set_usergroup("S0SALES001", "sales", [WORKER])
     servers = MomentServers(slack_api, audience_content, tmp_path)
@@ -204,3 +209,127 @@ def test_when_slack_cannot_be_asked_restricted_items_are_withheld(servers, slack
     answer = run_ask(cli_env(server, slack_api), audience_content[1], "--as", BOSS)
     assert RESTRICTED_TITLE not in [s["title"] for s in answer["sources"]]
     assert not answer["as"]["groups_known"] and "couldn't check yours" in " ".join(answer["notices"])
+
+
+def sees_restricted_eventually(server, slack_api, user: str, visible: bool, timeout: float = 25) -> bool:
+    """Ask as `user` until the restricted procedure is (or is not) in the answer, or `timeout` passes: a
+    change written by one web process reaches the other within MOMENT_AUDIENCE_CACHE_SECONDS."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = RESTRICTED_TITLE in ask_by_dm(server, slack_api, user).text()
+        if shown == visible or time.monotonic() > deadline:
+            return shown
+        time.sleep(0.5)
+
+
+def test_an_ask_answer_from_restricted_content_is_never_shared_in_the_channel(servers, slack_api, database_url):
+    server = servers(database_url)
+    channel = "C0TEAMROOM"
+
+    def ask(user: str):
+        response_url = slack_api.response_url()
+        server.sender.command(P.slash_command(QUESTION, user=user, channel=channel, response_url=response_url))
+        answer = slack_api.wait_for(
+            "chat.postEphemeral", lambda c: c.params.get("channel") == channel and c.params.get("user") == user
+        )
+        return answer, response_url
+
+    def click_share(user: str, interaction_id: str, response_url: str) -> None:
+        click = P.block_actions(
+            action_id=answer_ui.SHARE_ANSWER,
+            value=interaction_id,
+            user=user,
+            channel=channel,
+            response_url=response_url,
+            ephemeral=True,
+            text="Share in channel",
+        )
+        assert server.sender.interaction(click).status_code == 200
+
+    # Someone outside @managers: an answer for everyone, which they may share (the button works here).
+    worker_answer, worker_url = ask(WORKER)
+    assert RESTRICTED_TITLE not in worker_answer.text()
+    share = P.button(worker_answer.params["blocks"], answer_ui.SHARE_ANSWER)
+    click_share(WORKER, share["value"], worker_url)
+    shared = slack_api.wait_for("chat.postMessage", lambda c: c.params.get("channel") == channel)
+    assert PUBLIC_TITLE in shared.text()
+
+    # A manager's answer comes from the managers' procedure: no Share button, and a share click (an old
+    # message, a crafted payload) is refused through the response_url; nothing more reaches the channel.
+    boss_answer, boss_url = ask(BOSS)
+    assert RESTRICTED_TITLE in boss_answer.text()
+    assert P.button(boss_answer.params["blocks"], answer_ui.SHARE_ANSWER) is None
+    interaction_id = P.button(boss_answer.params["blocks"], answer_ui.ASK_MENTOR)["value"]
+    click_share(BOSS, interaction_id, boss_url)
+    refusal = slack_api.wait_for(
+        "response_url", lambda c: c.params["response_url_id"] == boss_url.rsplit("/", 1)[-1], timeout=20
+    )
+    assert "can't post it where others would see it" in refusal.params.get("text", "")
+    assert not refusal.params.get("delete_original")
+    time.sleep(1)  # give a wrongly made post the time to arrive
+    posts = slack_api.calls("chat.postMessage", lambda c: c.params.get("channel") == channel)
+    assert len(posts) == 1 and all(RESTRICTED_TITLE not in p.text() for p in posts)
+
+
+def test_group_renamed_created_and_disabled_in_slack_reach_the_answers(servers, slack_api, database_url):
+    """`subteam_updated` and `subteam_created` over signed HTTP: the content is for `@managers` (a handle)."""
+    server = servers(database_url)
+    assert RESTRICTED_TITLE in ask_by_dm(server, slack_api, BOSS).text()  # groups read for this question
+
+    # Renamed: @managers becomes @line-managers. The content names @managers, which no group is any more.
+    slack_api.set_usergroup(MANAGERS, "line-managers", [BOSS])
+    renamed = P.subteam_updated(MANAGERS, handle="line-managers", users=[BOSS])
+    assert server.sender.event(P.event_callback(renamed)).status_code == 200
+    assert not sees_restricted_eventually(server, slack_api, BOSS, visible=False)
+
+    # A new group takes the handle @managers: its members see the content, read from Slack when it was made.
+    new_group = "S0NEWMGRS01"
+    slack_api.set_usergroup(new_group, "managers", [WORKER])
+    created = {**P.subteam_updated(new_group, handle="managers", users=[WORKER]), "type": "subteam_created"}
+    assert server.sender.event(P.event_callback(created)).status_code == 200
+    assert sees_restricted_eventually(server, slack_api, WORKER, visible=True)
+    assert slack_api.calls("usergroups.users.list", lambda c: c.params.get("usergroup") == new_group)
+    assert RESTRICTED_TITLE not in ask_by_dm(server, slack_api, BOSS).text()
+
+    # Disabled (Slack sends subteam_updated with date_delete set): nobody is in it any more.
+    slack_api.remove_usergroup(new_group)
+    disabled = P.subteam_updated(new_group, handle="managers", users=[WORKER], deleted=True)
+    assert server.sender.event(P.event_callback(disabled)).status_code == 200
+    assert not sees_restricted_eventually(server, slack_api, WORKER, visible=False)
+
+
+def test_the_workers_scheduled_refresh_reads_the_groups_again(
+    servers, slack_api, audience_content, database_url, tmp_path
+):
+    server = servers(database_url)
+    assert RESTRICTED_TITLE in ask_by_dm(server, slack_api, BOSS).text()
+    # Slack changes @managers and sends no event (missed, or the app was not subscribed): the cache is fresh,
+    # so the web processes do not read it again, and the answers stay as they were.
+    slack_api.set_usergroup(MANAGERS, "managers", [WORKER])
+    time.sleep(6)  # past MOMENT_AUDIENCE_CACHE_SECONDS: what follows is the database cache's content
+    assert RESTRICTED_TITLE not in ask_by_dm(server, slack_api, WORKER).text()
+
+    settings = load_settings(
+        home=tmp_path / "worker-home",
+        content_dir=audience_content[0],
+        index_dir_override=audience_content[1],
+        database_url_override=database_url,
+        model_cache_override=MODEL_CACHE,
+        slack_bot_token=SecretStr(BOT_TOKEN),
+        slack_api_url=slack_api.api_url,
+        audience_refresh_minutes=3,
+    )
+    worker.setup(settings)
+    sched = worker.scheduler(settings, blocking=False)
+    sched.start(paused=True)
+    try:
+        job = sched.get_job("usergroups")
+        assert job.trigger.interval.total_seconds() == 180  # every MOMENT_AUDIENCE_REFRESH_MINUTES
+        lists = len(slack_api.calls("usergroups.list"))
+        assert job.func() is True  # the scheduled job, run now
+    finally:
+        sched.shutdown(wait=False)
+        worker._context = None
+    assert len(slack_api.calls("usergroups.list")) == lists + 1
+    assert sees_restricted_eventually(server, slack_api, WORKER, visible=True)
+    assert RESTRICTED_TITLE not in ask_by_dm(server, slack_api, BOSS).text()

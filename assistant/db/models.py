@@ -228,6 +228,9 @@ class Draft(Base):
     status: Mapped[str] = mapped_column(String(16), default="draft", index=True)  # draft|approved|rejected
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Who may see it once approved: the audience of the restricted content the question was answered from
+    # (None or empty: everyone). Shown at review and written into the job aid's front matter.
+    audience: Mapped[list | None] = mapped_column(JSON)
 
 
 # -- operations ---------------------------------------------------------------------------------

@@ -301,7 +301,8 @@ class SlackHandlers:
                 text="That answer is no longer available to share.", response_type="ephemeral", replace_original=False
             )
             return
-        if answer.restricted:
+        if answer.restricted or any(self.service.audience_of(s.path) for s in answer.sources):
+            # Restricted when it was shown, or since (its owner added an audience): never posted for all.
             respond(text=NOT_SHAREABLE, response_type="ephemeral", replace_original=False)
             return
         names = self.names.lookup(client, {s.owner for s in answer.sources if s.owner})
