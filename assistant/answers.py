@@ -40,6 +40,7 @@ class Source:
     stale: bool
     start_seconds: float | None = None
     page: int | None = None
+    audience: list[str] = field(default_factory=list)  # user groups that alone may see it; empty: everyone
 
     @property
     def type_label(self) -> str:
@@ -66,6 +67,11 @@ class Answer:
     index_version: str | None = None
     latency_ms: float = 0.0
     interaction_id: int | None = None
+
+    @property
+    def restricted(self) -> bool:
+        """Some source is for certain user groups only (such an answer is not shared in a channel)."""
+        return any(s.audience for s in self.sources)
 
     def to_dict(self) -> dict:
         """The `moment ask --json` contract (plus a few extra keys)."""
@@ -196,6 +202,7 @@ def _source(rank, hit: DocumentHit, query, query_terms, term_ids_of, today, base
         stale=meta.is_stale(today),
         start_seconds=start,
         page=chunk.page,
+        audience=list(meta.audience),
     )
 
 

@@ -56,6 +56,23 @@ def _require_folder(path: Path, option: str) -> None:
         )
 
 
+def _viewer(service, settings: Settings, as_user: str | None, team: str | None):
+    """Whose eyes `moment ask` answers with: `--as` someone (their cached groups, read from Slack when stale
+    and a bot token is set), else anyone's (content for everyone only)."""
+    from assistant.audiences import Viewer
+
+    if not as_user:
+        return Viewer.public()
+    if not service.audience_names():
+        return Viewer(as_user)  # nothing is restricted: their groups do not matter
+    if settings.slack_bot_token is not None:
+        from assistant.slack.outbound import web_client
+        from assistant.slack.usergroups import SlackUserGroups
+
+        service.group_source = SlackUserGroups(web_client(settings), service.groups, service.audience_names)
+    return service.viewer_for(as_user, team)
+
+
 def _require_index(settings: Settings, index_dir: Path | None = None) -> None:
     """Stop before the model is loaded when there is no index to answer from."""
     from indexer.store import IndexMissingError, IndexStore
@@ -344,11 +361,30 @@ def _service(settings: Settings):
 )
 @click.option("--tag", "tags", multiple=True, help="Only content with this tag.")
 @click.option("--user", default=None, help="Who is asking, for the log (default: cli:your login name).")
+@click.option(
+    "--as",
+    "as_user",
+    default=None,
+    metavar="USER_ID",
+    help="Answer as this Slack user would see it (their user groups, from the cache; read from Slack when it is "
+    "stale and SLACK_BOT_TOKEN is set). Without it: content for everyone only.",
+)
+@click.option("--team", default=None, metavar="TEAM_ID", help="With --as: their workspace (default: the only one).")
 @click.pass_context
-def ask(ctx: click.Context, question: str | None, as_json: bool, types: tuple, tags: tuple, user: str | None) -> None:
+def ask(
+    ctx: click.Context,
+    question: str | None,
+    as_json: bool,
+    types: tuple,
+    tags: tuple,
+    user: str | None,
+    as_user: str | None,
+    team: str | None,
+) -> None:
     """Answer QUESTION from the indexed content (reads standard input when QUESTION is '-').
 
     The question is searched as typed (Slack's markup is Slack's: `<@U123>` or `:emoji:` here are words).
+    Content restricted to some Slack user groups (`audience:`) is searched only with `--as` a member.
     """
     import getpass
 
@@ -362,19 +398,34 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, types: tuple, t
     _require_index(settings)
     _require_known_tags(settings, tags)
     service = _service(settings)
-    asker = Asker(user_id=user or f"cli:{getpass.getuser()}", surface="cli")
+    asker = Asker(user_id=user or f"cli:{getpass.getuser()}", surface="cli", team_id=team)
+    viewer = _viewer(service, settings, as_user, team)
     try:
-        answer = service.ask(question, asker, types=list(types) or None, tags=list(tags) or None)
+        answer = service.ask(question, asker, types=list(types) or None, tags=list(tags) or None, viewer=viewer)
     except (IndexMissingError, IndexMismatchError) as exc:
         if as_json:
             click.echo(json.dumps({"error": str(exc), "answered": False}))
             sys.exit(EXIT_ERROR)
         raise click.ClickException(str(exc)) from None
     if as_json:
-        click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        data = answer.to_dict()
+        if as_user:
+            data["as"] = {
+                "user_id": as_user,
+                "groups": sorted(viewer.groups),
+                "groups_known": viewer.known,
+                "why_unknown": viewer.why_unknown,
+            }
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         from assistant.render_text import render_answer
 
+        if as_user:
+            if viewer.known:
+                groups = ", ".join(sorted(g for g in viewer.groups if not g.startswith("S"))) or "none"
+                click.echo(f"As {as_user} would see it (user groups: {groups}).\n")
+            else:
+                click.echo(f"As {as_user} would see it, without restricted content: {viewer.why_unknown}.\n", err=False)
         click.echo(render_answer(answer))
 
 

@@ -13,12 +13,14 @@ the worker that re-indexes has its own content folder, and the database is what 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from sqlalchemy import select, update
 
+from assistant.audiences import inherited_audience
 from assistant.db.database import Database
-from assistant.db.models import Draft, Mentor, MentorRequest, utcnow
+from assistant.db.models import Draft, InteractionSource, Mentor, MentorRequest, utcnow
 from assistant.handoff import HandoffError
 
 APPROVED_FOLDER = "mentor-answers"  # inside the content folder, indexed like any content
@@ -31,16 +33,23 @@ class DraftError(HandoffError):
 class Drafts:
     """Job-aid drafts written from resolved requests; admins approve them into the content."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self, database: Database, audience_of: Callable[[str, Iterable[str] | None], Iterable[str]] | None = None
+    ) -> None:
         self.database = database
+        # An item's audience now (`MomentService.audience_of`); without it, the one recorded when it was shown.
+        self.audience_of = audience_of or (lambda path, recorded: tuple(recorded or ()))
 
     def save(self, *, author_id: str, title: str, body: str, request_id: int | None = None) -> Draft:
-        """Store a draft (its `path` is where it will live in the content folder once approved)."""
+        """Store a draft (its `path` is where it will live in the content folder once approved). A draft from
+        a request whose question was answered from restricted content keeps that content's audience
+        (`assistant.audiences.inherited_audience`): the mentor may have written down what it says."""
         title = " ".join(title.split())[:200]
         body = body.strip()
         if not title or not body:
             raise DraftError("A draft needs a title and the answer.")
         tags: list[str] = []
+        audience: list[str] = []
         with self.database.session() as session:
             if request_id is not None:
                 request = session.get(MentorRequest, request_id)
@@ -48,7 +57,22 @@ class Drafts:
                     raise DraftError("Only the mentor who took this request can save its answer as a draft.")
                 owner = session.get(Mentor, author_id)
                 tags = list(owner.topics[:3]) if owner else []
-            draft = Draft(author_id=author_id, title=title, body=body, tags=tags, request_id=request_id, path="")
+                if request.interaction_id is not None:
+                    shown = session.scalars(
+                        select(InteractionSource)
+                        .where(InteractionSource.interaction_id == request.interaction_id)
+                        .order_by(InteractionSource.rank)
+                    ).all()
+                    audience = inherited_audience(self.audience_of(s.path, s.audience) for s in shown)
+            draft = Draft(
+                author_id=author_id,
+                title=title,
+                body=body,
+                tags=tags,
+                request_id=request_id,
+                path="",
+                audience=audience or None,
+            )
             session.add(draft)
             session.flush()
             draft.path = f"{APPROVED_FOLDER}/{_slug(title)}-{draft.id}.md"
@@ -104,6 +128,7 @@ def _write(draft: Draft, path: Path, question: str | None) -> None:
         "tags": draft.tags,
         "reviewed": (draft.decided_at or draft.created_at or utcnow()).date(),
         "review_every": 180,
+        **({"audience": list(draft.audience)} if draft.audience else {}),
         "source": {"kind": "mentor answer", "request": draft.request_id, "draft": draft.id, "question": question},
     }
     path.parent.mkdir(parents=True, exist_ok=True)

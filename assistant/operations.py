@@ -290,6 +290,8 @@ class Status:
     mentors_available: int = 0
     open_requests: dict[str, int] = field(default_factory=dict)
     xapi: dict[str, int] = field(default_factory=dict)
+    restricted_items: int = 0  # items with an audience
+    groups: object | None = None  # assistant.audiences.SyncStatus, when some item has an audience
     reader: str = ""  # the reader's state in words ("on: cross-encoder ...", "off ...", "unavailable ...")
     reader_problem: str | None = None  # why the reader could not be loaded
 
@@ -322,6 +324,13 @@ def collect_status(service, operations: IndexOperations, today: dt.date | None =
             select(MentorRequest).where(MentorRequest.status.in_((*REQUEST_OPEN, "accepted")))
         ).all():
             status.open_requests[request.status] = status.open_requests.get(request.status, 0) + 1
+    names = service.audience_names()
+    if names:
+        status.restricted_items = len(service.retriever.version().restricted)
+        try:
+            status.groups = service.groups.status(None, names)
+        except Exception as exc:  # the database: reported like the rest
+            log.warning("user group status unavailable: %r", exc)
     if service.xapi.enabled:
         x = service.xapi.status()
         status.xapi = {"queued": x.queued, "sent": x.sent, "rejected": x.rejected}

@@ -81,6 +81,7 @@ class Report:
     mentors: list[MentorFigures] = field(default_factory=list)
     stale_hits: list[dict] = field(default_factory=list)  # stale content people still reach
     median_latency_ms: float | None = None
+    restricted_items: int = 0  # items for some user groups only, shown but not named (a report for everyone)
 
     @property
     def answered_rate(self) -> float | None:
@@ -93,8 +94,13 @@ class Report:
         return self.helpful / self.votes if self.votes else None
 
 
-def build_report(database: Database, days: int = 7, embedder=None, now: dt.datetime | None = None) -> Report:
-    """The report for `days` days: the day of `now` (UTC) and the `days` - 1 days before it."""
+def build_report(
+    database: Database, days: int = 7, embedder=None, now: dt.datetime | None = None, hidden=None
+) -> Report:
+    """The report for `days` days: the day of `now` (UTC) and the `days` - 1 days before it.
+
+    `hidden(path, recorded_audience)`: True for content items the report must not name (restricted ones,
+    in a report non-admins read); they are counted in `restricted_items` instead."""
     end = now or utcnow()
     first_day = end.date() - dt.timedelta(days=days - 1)
     start = dt.datetime.combine(first_day, dt.time(), tzinfo=dt.UTC)
@@ -132,6 +138,7 @@ def build_report(database: Database, days: int = 7, embedder=None, now: dt.datet
     uses: dict[str, ContentUse] = {}
     stale: dict[str, dict] = {}
     unhelpful_questions: list[tuple[str, str]] = []  # (question, why)
+    restricted: set[str] = set()
     for r in rows:
         day = days_map[r.created_at.date()]
         day["questions"] += 1
@@ -145,6 +152,9 @@ def build_report(database: Database, days: int = 7, embedder=None, now: dt.datet
         report.helpful += helpful_votes
         if r.answered:
             for s in r.sources:
+                if hidden is not None and hidden(s.path, s.audience):
+                    restricted.add(s.path)
+                    continue
                 use = uses.setdefault(s.path, ContentUse(s.path, s.title, s.type, 0, 0, 0, 0))
                 use.shown += 1
                 if s.rank == 1:
@@ -161,6 +171,7 @@ def build_report(database: Database, days: int = 7, embedder=None, now: dt.datet
         elif unhelpful_votes and not helpful_votes:
             unhelpful_questions.append((r.question, "not helpful"))
     report.per_day = [days_map[d] for d in sorted(days_map)]
+    report.restricted_items = len(restricted)
     report.top_content = sorted(uses.values(), key=lambda u: (-u.top, -u.shown, u.path))[:10]
     report.stale_hits = sorted(stale.values(), key=lambda h: -h["hits"])
     report.gaps = group_gaps(unhelpful_questions, embedder)
@@ -278,6 +289,11 @@ def to_markdown(report: Report) -> str:
             )
     else:
         lines.append("No answers in this period.")
+    if report.restricted_items:
+        lines.append(
+            f"\n{counted(report.restricted_items, 'item')} for some user groups only also answered questions; "
+            "they are not named here (see `/moment report`)."
+        )
     lines += ["", "## Mentors", ""]
     if report.mentors:
         lines += [

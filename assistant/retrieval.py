@@ -21,16 +21,20 @@ import json
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from assistant.reader.reading import PassageReader, sigmoid
 from indexer.documents import Chunk
 from indexer.embedding import Embedder
-from indexer.store import IndexedDocument, IndexStore, IndexVersion
+from indexer.store import ChunkFilter, IndexedDocument, IndexStore, IndexVersion
+
+if TYPE_CHECKING:
+    from assistant.audiences import Viewer
 
 # The calibrations shipped in the package; a data folder's own (`moment eval --calibrate`) wins.
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
@@ -124,8 +128,12 @@ class SearchResult:
     version: str
     query_vector: np.ndarray | None = None
     query_terms: list[int] = field(default_factory=list)
-    # Where the time went, ms: embed, dense, keyword, fuse (coverage, order, passages), read (the reader).
+    # Where the time went, ms: audience (the asker's groups and what they may not see), embed, dense, keyword,
+    # fuse (coverage, order, passages), read (the reader).
     timings: dict[str, float] = field(default_factory=dict)
+    # Whom the search was filtered for (None: the index has no restricted documents, or nobody asked).
+    viewer: Viewer | None = None
+    hidden_documents: int = 0  # restricted documents left out for the viewer
 
 
 class Retriever:
@@ -147,6 +155,7 @@ class Retriever:
         self._version: IndexVersion | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
+        self._hidden: dict[tuple, tuple[tuple[int, ...], ChunkFilter | None]] = {}
 
     def version(self) -> IndexVersion:
         """The serving version; re-reads CURRENT at most once per `reload_interval` seconds."""
@@ -173,30 +182,58 @@ class Retriever:
         k: int = 10,
         types: Sequence[str] | None = None,
         tags: Sequence[str] | None = None,
+        viewer: Viewer | Callable[[], Viewer] | None = None,
+        *,
+        query_vector: np.ndarray | None = None,
+        read: bool = True,
     ) -> SearchResult:
-        """Rank documents for `query`; `types` and `tags` restrict which documents may be returned."""
+        """Rank documents for `query`; `types` and `tags` restrict which documents may be returned.
+
+        `viewer` (or a function giving it, called only when the index has restricted documents): whoever
+        will see the answer; documents with an audience they are not in are left out before ranking, on
+        both the dense and the keyword side, so they take no place among the candidates. None: no audience
+        filtering (evaluation and benchmarks over the whole index). `query_vector`: the question already
+        embedded (`SearchResult.query_vector`); `read` False: rank without the reader."""
         version = self.version()
         p = self.params
         clock = _Clock()
-        qvec = self.embedder.encode([query])
+        chunk_filter = None
+        hidden: tuple[int, ...] = ()
+        if viewer is not None and version.restricted:
+            viewer = viewer() if callable(viewer) else viewer
+            hidden, chunk_filter = self._hidden_for(version, viewer)
+        elif viewer is not None:
+            viewer = None  # nothing restricted: nobody's groups were needed
+        clock.lap("audience")
+        qvec = self.embedder.encode([query]) if query_vector is None else query_vector.reshape(1, -1)
         clock.lap("embed")
         n = version.size
         allowed = _allowed_docs(version, types, tags)
         pool = min(n, p.candidates * (4 if allowed is not None else 1))
         dense_ids: np.ndarray = np.zeros(0, dtype=np.int64)
         if pool:
-            _, found = version.dense.search(qvec, pool)
+            if chunk_filter is None:
+                _, found = version.dense.search(qvec, pool)
+            else:
+                _, found = version.dense.search(qvec, pool, params=chunk_filter.search_params)
             dense_ids = found[0][found[0] >= 0].astype(np.int64)
         clock.lap("dense")
         terms = version.keywords.query_terms(query)
         keyword_scores = version.keywords.term_scores(terms)
+        if chunk_filter is not None and len(chunk_filter.hidden_ids):
+            keyword_scores = keyword_scores.copy()
+            keyword_scores[chunk_filter.hidden_ids] = 0.0
         keyword_ids = _top(keyword_scores, pool)
         clock.lap("keyword")
         ids = np.unique(np.concatenate([dense_ids, keyword_ids]))
+        if chunk_filter is not None:
+            ids = chunk_filter.keep(ids)  # the selector already did this; a hidden chunk must never slip through
         if allowed is not None and len(ids):
             ids = ids[np.isin(np.asarray(version.chunk_doc)[ids], allowed)]
         if not len(ids):
-            return SearchResult([], 0.0, {}, version.version, qvec[0], terms, clock.laps)
+            return SearchResult(
+                [], 0.0, {}, version.version, qvec[0], terms, clock.laps, viewer=viewer, hidden_documents=len(hidden)
+            )
         cosines = np.asarray(version.embeddings[ids]) @ qvec[0]
         bm25 = keyword_scores[ids]
         docs = np.asarray(version.chunk_doc)[ids]
@@ -254,11 +291,35 @@ class Retriever:
         for hit in hits:
             hit.chunk = chunks[hit.chunk_id].chunk
         clock.lap("fuse")
-        if self.reader is not None:
+        if self.reader is not None and read:
             self._read(query, hits, version, qvec[0], terms)
             clock.lap("read")
         features = confidence_features(words, hits, version.keywords)
-        return SearchResult(hits, self._confidence(features), features, version.version, qvec[0], terms, clock.laps)
+        return SearchResult(
+            hits,
+            self._confidence(features),
+            features,
+            version.version,
+            qvec[0],
+            terms,
+            clock.laps,
+            viewer=viewer,
+            hidden_documents=len(hidden),
+        )
+
+    def _hidden_for(self, version: IndexVersion, viewer: Viewer) -> tuple[tuple[int, ...], ChunkFilter | None]:
+        """The restricted documents `viewer` may not see and the filter that keeps their chunks out, remembered
+        per index version and set of groups (people in the same groups share them; an index may restrict
+        thousands of documents, and the look-up costs one hash of the groups, not a pass over them)."""
+        key = (version.version, viewer.known, viewer.groups)
+        found = self._hidden.get(key)
+        if found is None:
+            hidden = tuple(n for n, audience in version.restricted.items() if not viewer.may_see(audience))
+            found = (hidden, version.chunk_filter(hidden))
+            if len(self._hidden) >= 1024:
+                self._hidden.clear()
+            self._hidden[key] = found
+        return found
 
     def _read(self, query: str, hits: list[DocumentHit], version: IndexVersion, qvec, terms) -> None:
         """Let the reader choose the passages of the top pages and weigh in on their order."""

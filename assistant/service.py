@@ -9,13 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
 
 from assistant.answers import Answer, compose, unanswerable
+from assistant.audiences import WITHHELD_NOTICE, GroupDirectory, GroupSource, Viewer, visible_to_all
 from assistant.db.database import Database, DatabaseUnavailableError
 from assistant.db.models import Interaction, InteractionSource, Vote, utcnow
 from assistant.drafts import Drafts
@@ -30,6 +33,8 @@ from indexer.store import IndexStore
 
 log = logging.getLogger(__name__)
 
+# A web process with a stale group cache asks Slack itself, at most this often (the worker refreshes too).
+GROUP_REFRESH_RETRY_SECONDS = 60.0
 MAX_STORED_QUESTION = 4000  # characters kept in the log; the length as received is stored too
 
 
@@ -48,6 +53,12 @@ class Asker:
         """The question arrived from Slack, written in its markup (mentions, links, emoji codes)."""
         return self.surface not in ("cli", "api")
 
+    @property
+    def answered_in_channel(self) -> bool:
+        """The answer is posted where other people read it (a channel's thread): it may only use content
+        for everyone, whatever the asker's own groups."""
+        return self.surface in ("mention", "help_channel")
+
 
 class MomentService:
     """Answers questions, records every interaction and vote."""
@@ -64,7 +75,15 @@ class MomentService:
         self.spool = InteractionSpool(settings.home / "spool" / "interactions.jsonl")
         self.xapi = XapiOutbox(settings, database)
         self.mentors = MentorRegistry(database, retriever.embedder)
-        self.drafts = Drafts(database)
+        self.drafts = Drafts(database, self.audience_of)
+        self.groups = GroupDirectory(
+            database,
+            max_age=dt.timedelta(minutes=settings.audience_max_age_minutes),
+            cache_seconds=settings.audience_cache_seconds,
+        )
+        self.group_source: GroupSource | None = None  # set by the Slack layer: asked when the cache is stale
+        self._group_refresh_lock = threading.Lock()
+        self._group_refresh_tried = float("-inf")
         self._operations = None
 
     @classmethod
@@ -128,8 +147,13 @@ class MomentService:
         types: list[str] | None = None,
         tags: list[str] | None = None,
         log_interaction: bool = True,
+        viewer: Viewer | None = None,
     ) -> Answer:
         """Answer a question and record the interaction.
+
+        Only content the asker may see is searched (`assistant.audiences`): their user groups are looked up
+        when the index has restricted items at all; an answer posted in a channel uses content for everyone
+        only. `viewer` answers as someone else would see it (`moment ask --as`).
 
         Raises `IndexMissingError` / `IndexMismatchError` when there is no usable index (after
         recording the attempt). A database outage never loses the record: it is spooled to disk and
@@ -138,11 +162,16 @@ class MomentService:
         started = time.perf_counter()
         question = prepare(text, self.settings.max_question_chars, slack_markup=asker.in_slack)
         features = None
+        if viewer is None:
+            if asker.answered_in_channel:
+                viewer = Viewer.public()
+            else:
+                viewer = lambda: self.viewer_for(asker.user_id, asker.team_id)  # noqa: E731 (only when needed)
         if not question.searchable:
             answer = unanswerable(question)
         else:
             try:
-                result = self.retriever.search(question.text, k=10, types=types, tags=tags)
+                result = self.retriever.search(question.text, k=10, types=types, tags=tags, viewer=viewer)
             except Exception:
                 answer = Answer(question=question.text, answered=False, confidence=0.0, outcome="error")
                 answer.latency_ms = (time.perf_counter() - started) * 1000
@@ -157,11 +186,81 @@ class MomentService:
                 content_base_url=self.settings.content_base_url,
                 term_ids_of=keywords.passage_terms,
             )
+            unknown = result.viewer is not None and not result.viewer.known and result.hidden_documents
+            if unknown and self._withheld_from(answer, question, result, types, tags):
+                answer.notices.append(WITHHELD_NOTICE)
+                log.warning("restricted content withheld from %s: %s", asker.user_id, result.viewer.why_unknown)
             features = {k: round(v, 4) for k, v in result.features.items()}
         answer.latency_ms = (time.perf_counter() - started) * 1000
         if log_interaction:
             answer.interaction_id = self._record(answer, asker, len(question.original), features)
         return answer
+
+    # -- audiences ------------------------------------------------------------------------------
+
+    def _withheld_from(self, answer: Answer, question, result, types, tags) -> bool:
+        """The asker's groups are unknown and restricted items were left out: would the answer have shown
+        one of them without the filter? (Ranked again over everything, with the question's vector and without
+        the reader; only while groups cannot be learnt.) Telling the asker "something was withheld" on every
+        answer would be noise; told only here, they know to ask again later. A non-member learns no more than
+        that some restricted item matched their question, never which."""
+        try:
+            everything = self.retriever.search(
+                question.text, k=10, types=types, tags=tags, query_vector=result.query_vector, read=False
+            )
+        except Exception:
+            log.exception("could not tell whether restricted content was withheld")
+            return True  # say so rather than not
+        unfiltered = compose(question, everything, self.retriever.params)
+        shown = {s.path for s in answer.sources}
+        return any(s.audience and s.path not in shown for s in unfiltered.sources)
+
+    def viewer_for(self, user_id: str, team_id: str | None = None) -> Viewer:
+        """What `user_id` may see: their user groups from the shared cache. A stale or missing cache is read
+        from Slack again first (when a `group_source` is set, at most once a minute per process); when that
+        fails too, the viewer is unknown and sees only content for everyone."""
+        viewer = self.groups.viewer(user_id, team_id)
+        if viewer.known or self.group_source is None:
+            return viewer
+        with self._group_refresh_lock:
+            viewer = self.groups.viewer(user_id, team_id)  # another thread may have just read them
+            if viewer.known or time.monotonic() - self._group_refresh_tried < GROUP_REFRESH_RETRY_SECONDS:
+                return viewer
+            self._group_refresh_tried = time.monotonic()
+            try:
+                refreshed = self.group_source.refresh(team_id)
+            except Exception:
+                log.exception("user groups could not be read")
+                refreshed = False
+        return self.groups.viewer(user_id, team_id) if refreshed else viewer
+
+    def audience_names(self) -> set[str] | None:
+        """Every user group some indexed item is restricted to (None: no index to say)."""
+        try:
+            version = self.retriever.version()
+        except Exception:
+            return None
+        return {name for audience in version.restricted.values() for name in audience}
+
+    def audience_of(self, path: str, recorded: Iterable[str] | None = None) -> tuple[str, ...]:
+        """Who may see the item at `path` now: its audience in the serving index, or, for an item no longer
+        indexed, the audience recorded when it was shown."""
+        try:
+            doc = self.retriever.version().by_path.get(path)
+        except Exception:
+            doc = None
+        if doc is not None:
+            return doc.meta.audience
+        return tuple(recorded or ())
+
+    def visible_sources(self, sources: list[dict], user_ids: Iterable[str], team_id: str | None = None) -> list[dict]:
+        """The sources (as stored with an answer) that every one of `user_ids` may see now (a mentor's context:
+        the asker and the mentor)."""
+        audiences = [self.audience_of(s.get("path", ""), s.get("audience")) for s in sources]
+        if not any(audiences):
+            return sources
+        viewers = [self.viewer_for(u, team_id) for u in dict.fromkeys(user_ids)]
+        return [s for s, a in zip(sources, audiences, strict=True) if visible_to_all(a, viewers)]
 
     def _record(self, answer: Answer, asker: Asker, chars: int, features: dict | None) -> int | None:
         row = {
@@ -189,6 +288,7 @@ class MomentService:
                     "score": s.score,
                     "url": s.url,
                     "stale": s.stale,
+                    "audience": list(s.audience) or None,
                 }
                 for s in answer.sources
             ],
@@ -289,11 +389,15 @@ class MomentService:
             )
         return self._operations
 
-    def report(self, days: int = 7, now: dt.datetime | None = None):
-        """The L&D report for `days` days up to `now` (`assistant.reports.build_report`)."""
+    def report(self, days: int = 7, now: dt.datetime | None = None, *, for_everyone: bool = False):
+        """The L&D report for `days` days up to `now` (`assistant.reports.build_report`). `for_everyone`: a
+        report posted where non-admins read it (the weekly digest) names no item restricted to some groups."""
         from assistant.reports import build_report
 
-        return build_report(self.database, days, self.retriever.embedder, now=now)
+        hidden = None
+        if for_everyone:
+            hidden = lambda path, recorded: bool(self.audience_of(path, recorded))  # noqa: E731
+        return build_report(self.database, days, self.retriever.embedder, now=now, hidden=hidden)
 
     def forget(self, user_id: str) -> dict[str, int]:
         """Delete everything held about a person (`assistant.privacy.forget_user`)."""
@@ -369,8 +473,9 @@ class MomentService:
                 _ = found.sources, found.votes  # load before the session closes
             return found
 
-    def recent_interactions(self, user_id: str, limit: int = 5) -> list[Interaction]:
-        """A person's latest questions, newest first (App Home)."""
+    def recent_interactions(self, user_id: str, limit: int = 5, team_id: str | None = None) -> list[Interaction]:
+        """A person's latest questions, newest first (App Home), each with only the sources they may see now
+        (their groups, or the item's audience, may have changed since)."""
         with self.database.session() as session:
             rows = session.scalars(
                 select(Interaction)
@@ -380,7 +485,13 @@ class MomentService:
             ).all()
             for row in rows:
                 _ = row.sources
-            return list(rows)
+                session.expunge(row)  # what is shown is filtered below; nothing here is written back
+        audiences = {s.path: self.audience_of(s.path, s.audience) for row in rows for s in row.sources}
+        if any(audiences.values()):
+            viewer = self.viewer_for(user_id, team_id)
+            for row in rows:
+                row.sources = [s for s in row.sources if viewer.may_see(audiences[s.path])]
+        return list(rows)
 
 
 def within_folders(answer: Answer, folders: list[str]) -> Answer:

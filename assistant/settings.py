@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     # Help channels: how sure an unasked answer must be (a channel can set its own), and the pace of posts
     channel_min_confidence: float = Field(0.85, validation_alias=_env("MOMENT_CHANNEL_MIN_CONFIDENCE"))
     channel_post_interval: float = Field(1.1, validation_alias=_env("MOMENT_CHANNEL_POST_INTERVAL"))
+    # Content audiences: how often the worker reads user groups from Slack, and how old the cache may be
+    # before restricted items are withheld (Slack could not be asked for that long)
+    audience_refresh_minutes: float = Field(10.0, validation_alias=_env("MOMENT_AUDIENCE_REFRESH_MINUTES"))
+    audience_max_age_minutes: float = Field(60.0, validation_alias=_env("MOMENT_AUDIENCE_MAX_AGE_MINUTES"))
+    # How long a process keeps a person's groups before reading them from the database cache again (a change
+    # made through another process reaches this one that late; 0: read on every question)
+    audience_cache_seconds: float = Field(5.0, ge=0, validation_alias=_env("MOMENT_AUDIENCE_CACHE_SECONDS"))
     retention_days: int | None = Field(None, validation_alias=_env("MOMENT_RETENTION_DAYS"))
     workspace_url: str = Field("https://slack.com", validation_alias=_env("MOMENT_WORKSPACE_URL"))
     timezone: str = Field("UTC", validation_alias=_env("MOMENT_TIMEZONE"))  # schedules and reports

@@ -34,6 +34,8 @@ JOBS = {
     "help-channel-queues": ("assistant.worker:help_channel_queues", "interval", {"seconds": 60}),
     "review-reminders": ("assistant.worker:review_reminders", "cron", {"day_of_week": "mon", "hour": 9, "minute": 0}),
     "retention": ("assistant.worker:retention", "cron", {"hour": 3, "minute": 30}),
+    # Every MOMENT_AUDIENCE_REFRESH_MINUTES (set in `scheduler`): who is in the user groups content is for.
+    "usergroups": ("assistant.worker:refresh_usergroups", "interval", {"minutes": 10}),
 }
 
 
@@ -62,8 +64,10 @@ def setup(settings: Settings, service: MomentService | None = None) -> WorkerCon
     client = None
     if settings.slack_bot_token is not None:
         from assistant.slack.outbound import web_client
+        from assistant.slack.usergroups import SlackUserGroups
 
         client = web_client(settings)
+        service.group_source = SlackUserGroups(client, service.groups, service.audience_names)
     _context = WorkerContext(settings, service, operations, client)
     return _context
 
@@ -81,6 +85,8 @@ def scheduler(settings: Settings, *, blocking: bool = True):
         timezone=settings.timezone,
     )
     for job_id, (func, trigger, args) in JOBS.items():
+        if job_id == "usergroups":
+            args = {"minutes": settings.audience_refresh_minutes}
         sched.add_job(func, trigger, id=job_id, name=job_id, replace_existing=True, **args)
     return sched
 
@@ -133,6 +139,15 @@ def help_channel_queues() -> int:
     return HelpChannelHandlers(ctx.service).sweep(ctx.client)
 
 
+def refresh_usergroups() -> bool:
+    """Read the user groups restricted content is for from Slack into the shared cache (nothing to do, and
+    no call to Slack, when no content is restricted)."""
+    ctx = context()
+    if ctx.service.group_source is None:
+        return False
+    return ctx.service.group_source.refresh()
+
+
 def deliver_xapi() -> dict[str, int]:
     return context().service.xapi.flush()
 
@@ -152,7 +167,7 @@ def weekly_digest(days: int = 7, now: dt.datetime | None = None) -> bool:
     from assistant.slack.posting import post_message
 
     try:
-        report = ctx.service.report(days, now=now)
+        report = ctx.service.report(days, now=now, for_everyone=True)  # the channel's members need not be admins
         post_message(
             ctx.client, channel=channel, blocks=admin_blocks.report_blocks(report), text=f"Moment: the last {days} days"
         )

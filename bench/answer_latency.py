@@ -66,15 +66,17 @@ def undisturbed(times: list[float], waits: list[float], limit_ms: float = 1.0) -
 
 
 class MomentAnswerer:
-    """`MomentService.ask` minus the log; `reader`: a PassageReader, or None for retrieval alone."""
+    """`MomentService.ask` minus the log; `reader`: a PassageReader, or None for retrieval alone; `viewer`:
+    whose eyes (an `assistant.audiences.Viewer`, or a function giving one), as the service passes it."""
 
-    PARTS = ("embed", "dense", "keyword", "fuse", "read", "compose")
+    PARTS = ("audience", "embed", "dense", "keyword", "fuse", "read", "compose")
 
-    def __init__(self, index: Path, embedder, reader=None) -> None:
+    def __init__(self, index: Path, embedder, reader=None, viewer=None) -> None:
         from assistant.retrieval import Retriever
         from indexer.store import IndexStore
 
         self.retriever = Retriever(IndexStore(index), embedder, reload_interval=3600, reader=reader)
+        self.viewer = viewer
         self.version = self.retriever.version()
         self.parts: dict[str, list[float]] = {p: [] for p in self.PARTS if p != "read" or reader is not None}
         self.slowest: list[tuple[float, str, dict]] = []  # (ms, question, breakdown) of the measured runs
@@ -85,7 +87,7 @@ class MomentAnswerer:
 
         t0 = time.perf_counter()
         question = prepare(text)
-        result = self.retriever.search(question.text, k=10)
+        result = self.retriever.search(question.text, k=10, viewer=self.viewer)
         t1 = time.perf_counter()
         keywords = self.retriever.version().keywords
         answer = compose(

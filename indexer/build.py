@@ -18,9 +18,9 @@ import numpy as np
 
 from indexer import sources
 from indexer.chunking import CHUNKER_VERSION, Chunker
-from indexer.documents import BuildReport, Chunk, ContentError, Document, Failure
+from indexer.documents import AudienceError, BuildReport, Chunk, ContentError, Document, Failure
 from indexer.embedding import Embedder
-from indexer.store import IndexedDocument, IndexMissingError, IndexStore, IndexVersion
+from indexer.store import FORMAT_VERSION, IndexedDocument, IndexMissingError, IndexStore, IndexVersion
 
 ProgressCallback = Callable[[int, int], None]  # (chunks embedded so far, chunks to embed)
 EMBED_BATCH = 256
@@ -68,6 +68,8 @@ def build_index(
             and not full
             and previous.spec == embedder.spec
             and previous.meta.get("chunker") == CHUNKER_VERSION
+            # An index of an older format lacks metadata (format 2: audiences): every file is read again.
+            and previous.meta.get("format") == FORMAT_VERSION
         )
         old_docs = previous.by_path if previous else {}
 
@@ -88,7 +90,10 @@ def build_index(
                 chunks = chunker.chunk(document)
             except ContentError as exc:
                 reason = str(exc)
-                if old is not None and previous is not None and previous.spec == embedder.spec:
+                if isinstance(exc, AudienceError):
+                    if old is not None:
+                        reason += " The previously indexed version is withdrawn too until this is fixed."
+                elif old is not None and previous is not None and previous.spec == embedder.spec:
                     reason += " The previously indexed version stays in the index until this is fixed."
                     planned.append(_Planned(source.path, old.digest, reused_from=old))
                 report.failed.append(Failure(source.path, reason))

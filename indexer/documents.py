@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 CONTENT_TYPES = ("job-aid", "procedure", "reference", "video")
@@ -10,6 +11,30 @@ CONTENT_TYPES = ("job-aid", "procedure", "reference", "video")
 
 class ContentError(Exception):
     """A content file that cannot be indexed; the message is written for the content's owner."""
+
+
+class AudienceError(ContentError):
+    """A content file whose `audience` cannot be read. Unlike other errors, an earlier indexed version of the
+    file does not keep serving: its audience may be what the owner meant to change (restricted items are
+    withheld, never shown, when their audience is in doubt)."""
+
+
+_GROUP_ID = re.compile(r"^S(?=[A-Z0-9]*[0-9])[A-Z0-9]{6,}$")
+_GROUP_HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
+_GROUP_MENTION = re.compile(r"^<!subteam\^([A-Z0-9]+)(?:\|[^>]*)?>$")
+
+
+def group_name(value: str) -> str | None:
+    """A Slack user group as content and the group cache both name it: its id (`S0123ABCD`, also written
+    `<!subteam^S0123ABCD>`) as is, or its handle lower-cased without the `@` (`@People-Ops` -> `people-ops`).
+    None when `value` is neither."""
+    text = value.strip()
+    if mention := _GROUP_MENTION.match(text):
+        text = mention.group(1)
+    if _GROUP_ID.match(text):
+        return text
+    handle = text.removeprefix("@").lower()
+    return handle if _GROUP_HANDLE.match(handle) else None
 
 
 @dataclass(frozen=True)
@@ -24,6 +49,9 @@ class DocumentMeta:
     review_every: int | None = None
     url: str | None = None
     duration: float | None = None  # videos only, seconds
+    # Slack user groups (ids like S0123ABCD, or handles like managers) whose members alone may see the item;
+    # empty: everyone. See assistant/audiences.py.
+    audience: tuple[str, ...] = ()
 
     def review_due(self) -> dt.date | None:
         """The date the item is due for review, when it has a review cycle."""

@@ -19,7 +19,15 @@ from pathlib import Path
 
 import yaml
 
-from indexer.documents import CONTENT_TYPES, ContentError, Document, DocumentMeta, Section
+from indexer.documents import (
+    CONTENT_TYPES,
+    AudienceError,
+    ContentError,
+    Document,
+    DocumentMeta,
+    Section,
+    group_name,
+)
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -284,6 +292,7 @@ def parse_meta(raw: dict, *, fallback_title: str | None, path: str, warnings: li
         duration = float(duration) if duration is not None else None
     except (TypeError, ValueError):
         duration = None
+    audience = parse_audience(raw.get("audience", ()), warnings)
     return DocumentMeta(
         title=title.strip(),
         type=type_,
@@ -293,7 +302,44 @@ def parse_meta(raw: dict, *, fallback_title: str | None, path: str, warnings: li
         review_every=review_every,
         url=url,
         duration=duration,
+        audience=audience,
     )
+
+
+AUDIENCE_HELP = (
+    "Write the Slack user groups whose members may see this item as their handles or ids, "
+    "like `audience: [managers, people-ops]` or `audience: [S0123ABCD]`."
+)
+
+
+def parse_audience(raw, warnings: list[str]) -> tuple[str, ...]:
+    """The `audience` field: user group handles or ids (a list, or one string with commas). A value that is
+    not a group is left out with a warning (the item is then shown to fewer people, never to more); when
+    none is left, or the field is not a list of names at all, the file is not indexed (`AudienceError`)."""
+    if raw is None or raw == () or raw == "":
+        return ()
+    if isinstance(raw, str):
+        values: list = [v for v in re.split(r"[,\s]+", raw) if v]
+    elif isinstance(raw, list):
+        values = raw
+    else:
+        kind = type(raw).__name__
+        raise AudienceError(f"`audience` must be a list of Slack user groups, not a {kind}. {AUDIENCE_HELP}")
+    if not values:
+        raise AudienceError(
+            "`audience` is an empty list: nobody could see this item. Remove the field to show it to everyone. "
+            + AUDIENCE_HELP
+        )
+    names: list[str] = []
+    for value in values:
+        name = group_name(value) if isinstance(value, str) else None
+        if name is None:
+            warnings.append(f"`audience` value {value!r} is not a Slack user group handle or id; it is left out.")
+        elif name not in names:
+            names.append(name)
+    if not names:
+        raise AudienceError(f"No value of `audience` is a Slack user group ({values!r}). {AUDIENCE_HELP}")
+    return tuple(names)
 
 
 def _drop_title_heading(sections: list[Section], title: str) -> list[Section]:

@@ -37,7 +37,8 @@ from indexer.documents import Chunk, DocumentMeta
 from indexer.embedding import EmbedderSpec
 from indexer.keywords import KeywordIndex
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: documents carry their audience
+READABLE_FORMATS = (2, 3)  # format 2 is read as having no audiences (content could not declare one then)
 DEFAULT_KEEP = 3
 
 
@@ -71,7 +72,7 @@ CREATE TABLE documents (
     number INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, digest TEXT NOT NULL,
     title TEXT NOT NULL, type TEXT NOT NULL, owner TEXT, tags TEXT NOT NULL, reviewed TEXT,
     review_every INTEGER, url TEXT, duration REAL, chunk_start INTEGER NOT NULL,
-    chunk_count INTEGER NOT NULL, warnings TEXT NOT NULL
+    chunk_count INTEGER NOT NULL, warnings TEXT NOT NULL, audience TEXT NOT NULL
 );
 CREATE TABLE chunks (
     id INTEGER PRIMARY KEY, doc_number INTEGER NOT NULL, position INTEGER NOT NULL,
@@ -246,7 +247,7 @@ class VersionWriter:
         with sqlite3.connect(d / "catalog.sqlite") as db:
             db.executescript(_SCHEMA)
             db.executemany(
-                "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         doc.number,
@@ -263,6 +264,7 @@ class VersionWriter:
                         doc.chunk_start,
                         doc.chunk_count,
                         json.dumps(list(doc.warnings)),
+                        json.dumps(list(doc.meta.audience)),
                     )
                     for doc in documents
                 ],
@@ -336,7 +338,7 @@ class IndexVersion:
         self.version = version
         self.directory = directory
         self.meta = json.loads((directory / "meta.json").read_text())
-        if self.meta.get("format") != FORMAT_VERSION:
+        if self.meta.get("format") not in READABLE_FORMATS:
             raise IndexMissingError(
                 f"Index version {version} has an old format: rebuild it with `moment index --full`."
             )
@@ -345,14 +347,20 @@ class IndexVersion:
         self._db = sqlite3.connect(f"file:{directory / 'catalog.sqlite'}?mode=ro", uri=True, check_same_thread=False)
         self._db_lock = threading.Lock()
         self.chunk_doc = np.load(directory / "chunk_doc.npy", mmap_mode="r")
+        audience = "audience" if self.meta["format"] >= 3 else "'[]'"
         self.documents: list[IndexedDocument] = [
             _document_from_row(r)
             for r in self._query(
                 "SELECT number, path, digest, title, type, owner, tags, reviewed, review_every, url, duration,"
-                " chunk_start, chunk_count, warnings FROM documents ORDER BY number"
+                f" chunk_start, chunk_count, warnings, {audience} FROM documents ORDER BY number"
             )
         ]
         self.by_path = {doc.path: doc for doc in self.documents}
+        # Documents only some people may see: number -> the user groups that may (most indexes: none).
+        self.restricted: dict[int, tuple[str, ...]] = {
+            d.number: d.meta.audience for d in self.documents if d.meta.audience
+        }
+        self._filters: dict[tuple[int, ...], ChunkFilter] = {}
         self._dense = None
         self._keywords: KeywordIndex | None = None
         self._embeddings: np.ndarray | None = None
@@ -433,6 +441,22 @@ class IndexVersion:
         found = self.chunks(list(range(doc.chunk_start, doc.chunk_start + doc.chunk_count)))
         return [found[i] for i in sorted(found)]
 
+    def chunk_filter(self, hidden: tuple[int, ...]) -> ChunkFilter | None:
+        """What keeps the chunks of the documents numbered `hidden` out of a search (None: nothing hidden).
+        Made once per set of hidden documents and kept (people in the same groups share one)."""
+        if not hidden:
+            return None
+        found = self._filters.get(hidden)
+        if found is None:
+            with self._load_lock:
+                found = self._filters.get(hidden)
+                if found is None:
+                    if len(self._filters) >= MAX_FILTERS:
+                        self._filters.clear()
+                    found = ChunkFilter(self.size, [self.documents[n] for n in hidden], self.dense)
+                    self._filters[hidden] = found
+        return found
+
     def _query(self, sql: str, params: list | tuple = ()) -> list[tuple]:
         with self._db_lock:
             return self._db.execute(sql, params).fetchall()
@@ -440,6 +464,27 @@ class IndexVersion:
     def close(self) -> None:
         with self._db_lock:
             self._db.close()
+
+
+MAX_FILTERS = 256  # distinct sets of hidden documents kept per version
+
+
+class ChunkFilter:
+    """The chunks a search must leave out (those of documents the asker may not see), applied before
+    ranking on both sides: FAISS searches with an ID selector (a bitmap of allowed chunks), so the nearest
+    allowed chunks fill the candidates; BM25 scores of hidden chunks are zeroed before the top is taken."""
+
+    def __init__(self, size: int, hidden: list[IndexedDocument], dense) -> None:
+        allowed = np.ones(size, dtype=bool)
+        for doc in hidden:
+            allowed[doc.chunk_start : doc.chunk_start + doc.chunk_count] = False
+        self.allowed = allowed
+        self.hidden_ids = np.flatnonzero(~allowed)
+        self.search_params = vectors.search_params(dense, allowed)
+
+    def keep(self, ids: np.ndarray) -> np.ndarray:
+        """`ids` without hidden chunks."""
+        return ids[self.allowed[ids]]
 
 
 def _document_from_row(r: tuple) -> IndexedDocument:
@@ -452,6 +497,7 @@ def _document_from_row(r: tuple) -> IndexedDocument:
         review_every=r[8],
         url=r[9],
         duration=r[10],
+        audience=tuple(json.loads(r[14])),
     )
     return IndexedDocument(r[0], r[1], meta, r[2], r[11], r[12], tuple(json.loads(r[13])))
 

@@ -59,6 +59,21 @@ def load(directory: Path):
     return index
 
 
+def search_params(index, allowed: np.ndarray):
+    """FAISS search parameters that return only chunks whose `allowed` flag is set (filtered during the
+    search, not after it). The parameters keep the bitmap and selector they point at alive."""
+    import faiss
+
+    bitmap = np.packbits(allowed.astype(np.uint8), bitorder="little")
+    selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
+    if hasattr(index, "hnsw"):
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
+    else:
+        params = faiss.SearchParameters(sel=selector)
+    params.keep_alive = (bitmap, selector)  # SWIG does not own them: without this they would be freed
+    return params
+
+
 def kind_of(index) -> str:
     """'hnsw' or 'flat', for reports."""
     return "hnsw" if hasattr(index, "hnsw") else "flat"

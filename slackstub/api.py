@@ -76,6 +76,7 @@ class SlackAPIStub:
         self.bot_user_id = bot_user_id
         self.users: dict[str, str] = {}  # user id -> real name (users.info)
         self.usergroups: dict[str, list[str]] = {}  # usergroup id -> members (usergroups.users.list)
+        self.usergroup_handles: dict[str, str] = {}  # usergroup id -> handle (usergroups.list; default: the id)
         self.members: dict[str, list[str]] = {}  # channel id -> members (conversations.members)
         self.uploads: dict[str, dict[str, Any]] = {}  # file id -> {"filename", "bytes", "title", "length"}
         self.bot_channels: set[str] = set()  # channels Moment is a member of (conversations.info is_member)
@@ -395,6 +396,37 @@ class SlackAPIStub:
                 "profile": {"real_name": name, "display_name": name.split()[0]},
             },
         }
+
+    def _m_usergroups_list(self, p):
+        include_users = str(p.get("include_users", "")).lower() in ("1", "true")
+        groups = []
+        for group_id, members in list(self.usergroups.items()):
+            handle = self.usergroup_handles.get(group_id, group_id.lower())
+            group = {
+                "id": group_id,
+                "team_id": self.team_id,
+                "is_usergroup": True,
+                "name": handle.replace("-", " ").title(),
+                "handle": handle,
+                "date_delete": 0,
+                "user_count": len(members),
+            }
+            if include_users:
+                group["users"] = list(members)
+            groups.append(group)
+        return {"ok": True, "usergroups": groups}
+
+    def set_usergroup(self, group_id: str, handle: str, members: list[str]) -> None:
+        """A user group as Slack would list it (usergroups.list) with its members (usergroups.users.list)."""
+        with self._cond:
+            self.usergroups[group_id] = list(members)
+            self.usergroup_handles[group_id] = handle
+
+    def remove_usergroup(self, group_id: str) -> None:
+        """A user group disabled or deleted: no longer listed, its members no longer readable."""
+        with self._cond:
+            self.usergroups.pop(group_id, None)
+            self.usergroup_handles.pop(group_id, None)
 
     def _m_usergroups_users_list(self, p):
         group = p.get("usergroup")

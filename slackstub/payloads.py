@@ -452,3 +452,38 @@ def app_uninstalled() -> dict:
 
 def tokens_revoked(*, bot: list[str] | None = None, oauth: list[str] | None = None) -> dict:
     return {"type": "tokens_revoked", "tokens": {"oauth": oauth or [], "bot": bot or [BOT_USER_ID]}}
+
+
+def subteam_members_changed(group_id: str, *, added: list[str] = (), removed: list[str] = ()) -> dict:
+    """People added to or removed from a user group."""
+    now = int(time.time())
+    return {
+        "type": "subteam_members_changed",
+        "subteam_id": group_id,
+        "team_id": TEAM_ID,
+        "date_previous_update": now - 60,
+        "date_update": now,
+        "added_users": list(added),
+        "added_users_count": str(len(added)),
+        "removed_users": list(removed),
+        "removed_users_count": str(len(removed)),
+        "event_ts": new_ts(),
+    }
+
+
+def subteam_updated(group_id: str, *, handle: str, users: list[str] = (), deleted: bool = False) -> dict:
+    """A user group renamed, changed, disabled (`deleted`) or, as `subteam_created`, new."""
+    return {
+        "type": "subteam_updated",
+        "subteam": {
+            "id": group_id,
+            "team_id": TEAM_ID,
+            "is_usergroup": True,
+            "name": handle.replace("-", " ").title(),
+            "handle": handle,
+            "date_delete": int(time.time()) if deleted else 0,
+            "users": list(users),
+            "user_count": len(users),
+        },
+        "event_ts": new_ts(),
+    }

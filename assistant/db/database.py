@@ -62,6 +62,15 @@ class Database:
         finally:
             session.close()
 
+    def read(self, statement, params: dict | None = None) -> list:
+        """The rows of one read-only statement, on a pooled connection without an ORM session (for reads on
+        every question, where a session's bookkeeping is most of the cost)."""
+        try:
+            with self.engine.connect() as connection:
+                return connection.execute(statement, params or {}).all()
+        except UNAVAILABLE as exc:
+            raise DatabaseUnavailableError(f"The database is unavailable ({_safe(exc)}).") from exc
+
     def upgrade(self) -> None:
         """Apply every pending migration (a no-op when the schema is current). Safe when several
         processes start together: PostgreSQL migrates under an advisory lock held for the transaction,

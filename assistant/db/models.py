@@ -91,6 +91,9 @@ class InteractionSource(Base):
     score: Mapped[float] = mapped_column(Float)
     url: Mapped[str | None] = mapped_column(Text)
     stale: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The user groups that could see the item when it was shown (None or empty: everyone); used when the
+    # item is no longer in the index.
+    audience: Mapped[list | None] = mapped_column(JSON)
 
     interaction: Mapped[Interaction] = relationship(back_populates="sources")
 
@@ -225,6 +228,9 @@ class Draft(Base):
     status: Mapped[str] = mapped_column(String(16), default="draft", index=True)  # draft|approved|rejected
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Who may see it once approved: the audience of the restricted content the question was answered from
+    # (None or empty: everyone). Shown at review and written into the job aid's front matter.
+    audience: Mapped[list | None] = mapped_column(JSON)
 
 
 # -- operations ---------------------------------------------------------------------------------
@@ -339,3 +345,38 @@ class QuestionFollower(Base):
     interaction_id: Mapped[int] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# -- user groups (content audiences) ----------------------------------------------------------------
+
+
+class UserGroup(Base):
+    """A Slack user group as last read from Slack (`assistant.audiences.GroupDirectory`)."""
+
+    __tablename__ = "usergroups"
+
+    team_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    handle: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), default="")
+
+
+class UserGroupMember(Base):
+    """A person in a user group."""
+
+    __tablename__ = "usergroup_members"
+
+    team_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class UserGroupSync(Base):
+    """When a workspace's user groups were last read from Slack, and the last failure to read them."""
+
+    __tablename__ = "usergroup_syncs"
+
+    team_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    synced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the last complete read
+    attempted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from assistant.db.models import IndexRun
+from assistant.db.models import IndexRun, utcnow
 from assistant.mentors import MentorStats
 from assistant.operations import Status
 from assistant.reports import Report, _pct, counted
@@ -146,6 +146,19 @@ def status_blocks(status: Status) -> list[Block]:
             )
         )
     )
+    if status.groups is not None:
+        g = status.groups
+        line = f"*Audiences:* {status.restricted_items} items for some user groups only; "
+        if g.fresh:
+            line += f"{g.groups} user groups read from Slack {_age(utcnow() - g.synced_at)} ago"
+        else:
+            when = f"last read {_age(utcnow() - g.synced_at)} ago" if g.synced_at else "never read"
+            line = ":warning: " + line + f"user groups {when}, so those items are withheld from everyone"
+            line += f" ({escape(g.error)})" if g.error else ""
+        if g.unknown_names:
+            line += "\n:warning: No user group is called " + ", ".join(f"`{escape(n)}`" for n in g.unknown_names)
+            line += ": nobody sees the items for it alone."
+        blocks.append(SectionBlock(text=_md(line)))
     if status.xapi:
         x = status.xapi
         blocks.append(

@@ -34,6 +34,7 @@ from assistant.slack.formatting import escape
 from assistant.slack.mentoring import MentorHandlers
 from assistant.slack.outbound import background_priority, check_settings, publish_home, web_client
 from assistant.slack.posting import post_message
+from assistant.slack.usergroups import SlackUserGroups
 from indexer.store import IndexMissingError
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,9 @@ INDEX_PROBLEM = (
 )
 GENERIC_PROBLEM = "Something went wrong while I was looking that up. Please try again in a minute."
 NOT_SAVED = "I couldn't save this conversation just now, so voting is off for this answer."
+NOT_SHAREABLE = (
+    "This answer comes from content for some user groups only, so I can't post it where others would see it."
+)
 NO_FILES = "I can't read screenshots or files yet: tell me in words what you're trying to do, or what the error says."
 # Why a post failed, in words for the asker (Slack's error codes), and whether the channel is unusable.
 POST_FAILURES = {
@@ -82,6 +86,9 @@ def create_app(
     mentoring = MentorHandlers(service, permissions.is_admin)
     channels = HelpChannelHandlers(service)
     handlers = SlackHandlers(service, mentoring, permissions, channels)
+    # Who may see restricted content: user groups read from Slack (and again when a question finds them stale)
+    usergroups = SlackUserGroups(app.client, service.groups, service.audience_names)
+    service.group_source = usergroups
 
     # Questions
     app.event("app_mention")(handlers.on_mention)
@@ -100,6 +107,10 @@ def create_app(
     app.event("tokens_revoked")(handlers.on_tokens_revoked)
     # App Home
     app.event("app_home_opened")(handlers.on_home_opened)
+    # User groups (content audiences)
+    app.event("subteam_members_changed")(usergroups.on_members_changed)
+    app.event("subteam_updated")(usergroups.on_group_changed)
+    app.event("subteam_created")(usergroups.on_group_changed)
     # Mentors and admins
     mentoring.register(app)
     AdminHandlers(service, operations, permissions).register(app)
@@ -290,6 +301,10 @@ class SlackHandlers:
                 text="That answer is no longer available to share.", response_type="ephemeral", replace_original=False
             )
             return
+        if answer.restricted or any(self.service.audience_of(s.path) for s in answer.sources):
+            # Restricted when it was shown, or since (its owner added an audience): never posted for all.
+            respond(text=NOT_SHAREABLE, response_type="ephemeral", replace_original=False)
+            return
         names = self.names.lookup(client, {s.owner for s in answer.sources if s.owner})
         try:
             client.chat_postMessage(
@@ -434,7 +449,7 @@ class SlackHandlers:
             client,
             asker,
             post,
-            ui.answer_blocks(answer, owner_names=names, shareable=shareable),
+            ui.answer_blocks(answer, owner_names=names, shareable=shareable and not answer.restricted),
             ui.answer_text(answer),
             payload=ui.answer_metadata(answer),
             answer=answer,

@@ -72,6 +72,9 @@ def source_line(
     if where:
         title += f"  ·  {where}"
     facts = [source.type_label]
+    if source.audience:
+        # Said plainly, so that the asker knows not to pass it on: the item is for these groups only.
+        facts.append(":lock: For " + ", ".join(escape(group_label(g)) for g in source.audience) + " only")
     if source.owner:
         # A name, not a mention: a mention would notify the owner every time their page is shown.
         name = (owner_names or {}).get(source.owner)
@@ -81,6 +84,11 @@ def source_line(
     elif source.reviewed:
         facts.append(f"Reviewed {source.reviewed:%-d %b %Y}")
     return title, "  ·  ".join(facts)
+
+
+def group_label(name: str) -> str:
+    """A user group as text: @handle, or its id as written (never `<!subteam^…>`, which would notify it)."""
+    return name if name[:1] == "S" and name.isupper() else f"@{name}"
 
 
 def answer_blocks(

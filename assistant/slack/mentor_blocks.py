@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from assistant.db.models import Draft, Mentor, MentorOffer, MentorRequest
+from assistant.slack.blocks import group_label
 from assistant.slack.formatting import SECTION_TEXT_LIMIT, escape, link, quote, truncate
 
 ACCEPT = "moment_mentor_accept"
@@ -220,6 +221,12 @@ def drafts_blocks(drafts: Sequence[Draft]) -> list[Block]:
                 text=_md(
                     f"*{escape(draft.title)}* by <@{draft.author_id}>, from {origin}\n"
                     f"{quote(truncate(draft.body, 600))}\n`{escape(draft.path)}`"
+                    + (
+                        f"\n:lock: For {escape(', '.join(group_label(g) for g in draft.audience))} only, like the"
+                        " content the question was answered from (kept when approved; edit the file to change it)"
+                        if draft.audience
+                        else ""
+                    )
                 )
             )
         )

@@ -21,8 +21,18 @@ log = logging.getLogger(__name__)
 
 
 class SlackNotifier:
-    def __init__(self, client: WebClient, database: Database, *, escalation_channel: str | None, offer_minutes: float):
+    def __init__(
+        self,
+        client: WebClient,
+        database: Database,
+        *,
+        escalation_channel: str | None,
+        offer_minutes: float,
+        visible=None,
+    ):
         self.client = client
+        # visible(sources, user_ids, team_id): the sources all of them may see (MomentService.visible_sources)
+        self.visible = visible
         self.database = database
         self.escalation_channel = escalation_channel
         self.offer_minutes = int(offer_minutes)
@@ -32,7 +42,7 @@ class SlackNotifier:
         return post_message(self.client, **kwargs)
 
     def offer(self, request: MentorRequest, offer: MentorOffer, mentor: Mentor) -> tuple[str | None, str | None]:
-        blocks = ui.offer_blocks(request, offer, self._shown(request), self.offer_minutes)
+        blocks = ui.offer_blocks(request, offer, self._shown(request, mentor.slack_id), self.offer_minutes)
         text = f"Can you help with a question? {escaped(request.question, 150)}"
         response = self._dm(mentor.slack_id, blocks, text)
         return (response["channel"], response["ts"]) if response else (None, None)
@@ -73,7 +83,7 @@ class SlackNotifier:
             "chat.postMessage",
             self._post,
             channel=channel,
-            blocks=ui.conversation_blocks(request, name, self._shown(request)),
+            blocks=ui.conversation_blocks(request, name, self._shown(request, request.owner_id)),
             text=f"{name} is here to help with your question.",
         )
         return channel
@@ -98,13 +108,19 @@ class SlackNotifier:
 
     # -- plumbing --------------------------------------------------------------------------------
 
-    def _shown(self, request: MentorRequest) -> list[dict]:
+    def _shown(self, request: MentorRequest, mentor_id: str | None) -> list[dict]:
+        """What Moment showed the asker, as far as both the asker and the mentor may see it now (an item for
+        some user groups only is left out unless both are in one of them)."""
         if request.interaction_id is None:
             return []
         with self.database.session() as session:
             interaction = session.get(Interaction, request.interaction_id)
             answer = (interaction.answer or {}) if interaction else {}
         sources = list(answer.get("sources", []))
+        if self.visible is not None:
+            sources = self.visible(sources, [request.asker_id, mentor_id or request.asker_id], request.team_id)
+        elif any(s.get("audience") for s in sources):
+            sources = [s for s in sources if not s.get("audience")]  # nobody to ask: fail closed
         if not answer.get("answered"):
             # The asker saw only titles ("possibly related"): so does the mentor, as what Moment showed.
             sources = [{k: v for k, v in s.items() if k != "snippet"} for s in sources]

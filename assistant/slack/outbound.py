@@ -81,7 +81,11 @@ def handoff_for(service: MomentService, client: WebClient) -> Handoff:
     """Mentor hand-off that tells people in Slack through `client`."""
     s = service.settings
     notifier = SlackNotifier(
-        client, service.database, escalation_channel=s.escalation_channel, offer_minutes=s.mentor_offer_minutes
+        client,
+        service.database,
+        escalation_channel=s.escalation_channel,
+        offer_minutes=s.mentor_offer_minutes,
+        visible=service.visible_sources,
     )
     return service.handoff(notifier)
 
