@@ -34,7 +34,7 @@ class Drafts:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def save(self, *, author_id: str, title: str, body: str, request_id: int | None = None) -> Draft:
+    def save(self, team_id: str, *, author_id: str, title: str, body: str, request_id: int | None = None) -> Draft:
         """Store a draft (its `path` is where it will live in the content folder once approved)."""
         title = " ".join(title.split())[:200]
         body = body.strip()
@@ -44,30 +44,38 @@ class Drafts:
         with self.database.session() as session:
             if request_id is not None:
                 request = session.get(MentorRequest, request_id)
-                if request is None or request.owner_id != author_id:
+                if request is None or request.owner_id != author_id or request.team_id != team_id:
                     raise DraftError("Only the mentor who took this request can save its answer as a draft.")
-                owner = session.get(Mentor, author_id)
+                owner = session.get(Mentor, (team_id, author_id))
                 tags = list(owner.topics[:3]) if owner else []
-            draft = Draft(author_id=author_id, title=title, body=body, tags=tags, request_id=request_id, path="")
+            draft = Draft(
+                team_id=team_id, author_id=author_id, title=title, body=body, tags=tags, request_id=request_id, path=""
+            )
             session.add(draft)
             session.flush()
             draft.path = f"{APPROVED_FOLDER}/{_slug(title)}-{draft.id}.md"
             return draft
 
-    def pending(self) -> list[Draft]:
+    def pending(self, team_id: str) -> list[Draft]:
+        """The workspace's drafts waiting for a decision."""
         with self.database.session() as session:
-            return list(session.scalars(select(Draft).where(Draft.status == "draft").order_by(Draft.created_at)).all())
+            return list(
+                session.scalars(
+                    select(Draft).where(Draft.team_id == team_id, Draft.status == "draft").order_by(Draft.created_at)
+                ).all()
+            )
 
-    def decide(self, draft_id: int, by: str, *, approve: bool) -> Draft:
+    def decide(self, team_id: str, draft_id: int, by: str, *, approve: bool) -> Draft:
         """Approve (the next index build writes it into the content) or reject a draft. Only a pending
         draft changes."""
         with self.database.session() as session:
             changed = session.execute(
                 update(Draft)
-                .where(Draft.id == draft_id, Draft.status == "draft")
+                .where(Draft.id == draft_id, Draft.team_id == team_id, Draft.status == "draft")
                 .values(status="approved" if approve else "rejected", decided_by=by, decided_at=utcnow())
             ).rowcount
             draft = session.get(Draft, draft_id)
+            draft = draft if draft is not None and draft.team_id == team_id else None
             if not changed:
                 raise DraftError(
                     "That draft no longer exists." if draft is None else f"That draft is already {draft.status}."
