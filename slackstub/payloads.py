@@ -80,7 +80,7 @@ def event_callback(
         "authorizations": [
             {
                 "enterprise_id": enterprise_id,
-                "team_id": team_id,
+                "team_id": None if is_enterprise_install else team_id,  # an org-wide install has no team
                 "user_id": BOT_USER_ID,
                 "is_bot": True,
                 "is_enterprise_install": is_enterprise_install,

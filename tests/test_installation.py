@@ -13,7 +13,8 @@ import pytest
 import requests
 from sqlalchemy import func, select, text
 
-from assistant.db.models import AuditEvent, Interaction, Mentor
+from assistant.db.models import AuditEvent, Interaction, Mentor, MentorRequest, QuestionFollower, Vote
+from assistant.slack import blocks as ui
 from assistant.slack.installation import BOT_SCOPES
 from assistant.slack.workspaces import OUTSIDER_NOTE
 from slackstub import payloads as P
@@ -100,6 +101,7 @@ def reply_text(call) -> str:
 
 
 def test_two_workspaces_installed_through_oauth_are_each_answered_with_their_own_token(server, slack_api, tokens):
+    since = time.time()
     assert tokens[ACME.team_id] != tokens[BETA.team_id]
     assert bots(server.database_url, ACME.team_id) == 1 and bots(server.database_url, BETA.team_id) == 1
     for workspace in (ACME, BETA):
@@ -114,7 +116,8 @@ def test_two_workspaces_installed_through_oauth_are_each_answered_with_their_own
     assert teams == {ACME.team_id, BETA.team_id}
     assert sorted(installs) == [ACME.team_id, BETA.team_id]
     # Nothing Moment sent to Slack went with a token but the two it was given.
-    assert {c.token for c in slack_api.calls() if c.method != "oauth.v2.access" and c.token} <= set(tokens.values())
+    sent = {c.token for c in slack_api.calls() if c.time >= since and c.method != "oauth.v2.access"}
+    assert sent == set(tokens.values())
 
 
 def test_a_wrong_or_reused_state_is_refused_and_nothing_is_stored(server, slack_api, tokens):
@@ -204,6 +207,71 @@ def test_slack_connect_outsiders_get_a_polite_note_and_nothing_internal(server, 
             assert "Reset a VPN" not in call.text() and call.method == "chat.postEphemeral"
 
 
+def test_people_of_another_installed_workspace_cannot_act_on_this_ones_answers(server, slack_api, tokens):
+    asker = P.uid()
+    dm(server, ACME.team_id, asker, VPN_QUESTION)
+    slack_api.wait_for("chat.postMessage", lambda c: c.params.get("channel") == P.dm_channel(asker))
+    with db_session(server.database_url) as session:
+        acme_answer = session.scalars(select(Interaction).where(Interaction.user_id == asker)).one()
+    stranger = P.uid()
+    for action in (ui.VOTE_HELPFUL, ui.ASK_MENTOR, ui.SAME_QUESTION):
+        click = P.block_actions(
+            action_id=action, value=str(acme_answer.id), user=stranger, channel=P.uid("C"),
+            response_url=slack_api.response_url(), team_id=BETA.team_id,
+        )  # fmt: skip
+        assert server.sender.interaction(click).status_code == 200
+    time.sleep(2.0)
+    with db_session(server.database_url) as session:
+        assert session.scalars(select(Vote).where(Vote.interaction_id == acme_answer.id)).all() == []
+        assert session.scalars(select(MentorRequest).where(MentorRequest.asker_id == stranger)).all() == []
+        assert session.scalars(select(QuestionFollower).where(QuestionFollower.user_id == stranger)).all() == []
+
+
+def test_single_token_mode_refuses_commands_and_clicks_from_another_organisation(
+    moment_server, database_url, slack_api
+):
+    server = moment_server(database_url)  # one token, one workspace (the stand-in's)
+    outsider, channel = P.uid(), P.uid("C")
+    url = slack_api.response_url()
+    ask = P.slash_command(VPN_QUESTION, user=outsider, channel=channel, response_url=url, team_id="T0OTHERORG")
+    response = server.sender.command(ask)
+    assert response.status_code == 200 and OUTSIDER_NOTE in response.text
+    ours = P.slash_command(VPN_QUESTION, user=P.uid(), channel=channel, response_url=slack_api.response_url())
+    assert server.sender.command(ours).text == ""  # a person of the workspace: acknowledged, answered after
+    slack_api.wait_for("chat.postEphemeral", lambda c: c.params.get("channel") == channel)
+    assert_stays(slack_api, "chat.postEphemeral", lambda c: c.params.get("user") == outsider)
+    assert not slack_api.calls("response_url", lambda c: c.params.get("response_url_id") == url.rsplit("/", 1)[-1])
+
+
+# --- Enterprise Grid ----------------------------------------------------------------------------------
+
+
+def test_an_org_wide_grid_install_answers_every_workspace_of_the_org_as_one(server, slack_api, tokens):
+    org = Workspace(
+        team_id=None, team_name="", enterprise_id="E0GRID0001", enterprise_name="Grid Org",
+        installer="U0GRIDADM1", is_enterprise_install=True,
+    )  # fmt: skip
+    token = install(server, slack_api, org)
+    for workspace in ("T0GRIDWSA1", "T0GRIDWSB1"):  # two workspaces of the org
+        user = P.uid()
+        event = P.im_message(VPN_QUESTION, user=user, team=workspace)
+        body = P.event_callback(event, team_id=workspace, enterprise_id=org.enterprise_id, is_enterprise_install=True)
+        assert server.sender.event(body).status_code == 200
+        answer = slack_api.wait_for("chat.postMessage", lambda c, u=user: c.params.get("channel") == P.dm_channel(u))
+        assert answer.token == token
+    with db_session(server.database_url) as session:
+        rows = session.scalars(select(Interaction).where(Interaction.enterprise_id == org.enterprise_id)).all()
+    assert len(rows) == 2 and {r.team_id for r in rows} == {org.enterprise_id}
+    # The org's installer administers the org, from any of its workspaces.
+    url = slack_api.response_url()
+    fields = P.slash_command("mentors", user=org.installer, channel="C0GRIDADM1", response_url=url,
+                             command="/moment", team_id="T0GRIDWSA1")  # fmt: skip
+    fields.update(enterprise_id=org.enterprise_id, is_enterprise_install="true")
+    assert server.sender.command(fields).status_code == 200
+    reply = slack_api.wait_for("response_url", lambda c: c.params["response_url_id"] == url.rsplit("/", 1)[-1])
+    assert "for Moment admins" not in reply_text(reply)
+
+
 # --- uninstalling ---------------------------------------------------------------------------------------
 
 
@@ -255,6 +323,30 @@ def test_tokens_revoked_deletes_the_bot_token(server, slack_api, tokens):
     while bots(server.database_url, revoked.team_id) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert bots(server.database_url, revoked.team_id) == 0
+
+
+def test_the_worker_speaks_to_each_workspace_with_its_own_token_and_not_at_all_to_one_without(
+    server, slack_api, tokens, moment_content, tmp_path
+):
+    from assistant import worker
+    from assistant.settings import load_settings
+
+    settings = load_settings(
+        home=tmp_path / "worker",
+        database_url_override=server.database_url,
+        index_dir_override=moment_content[1],
+        content_dir=moment_content[0],
+        slack_client_id=CLIENT_ID,
+        slack_client_secret=CLIENT_SECRET,
+        base_url="https://moment.example.com",
+        slack_api_url=slack_api.api_url,
+    )
+    ctx = worker.setup(settings)
+    assert {ACME.team_id, BETA.team_id} <= set(ctx.teams())
+    for team in (ACME.team_id, BETA.team_id):
+        assert ctx.client_for(team).token == tokens[team]
+    assert ctx.client_for("T0NEVERINS") is None
+    ctx.service.database.dispose()
 
 
 def test_manifest_asks_for_the_scopes_installs_ask_for_and_allows_org_wide_installs():

@@ -106,6 +106,8 @@ class Installations:
         """A client with the workspace's bot token (None when it has none: uninstalled), like `base`."""
         try:
             bot = self.store.find_bot(enterprise_id=enterprise_id, team_id=team_id)
+            if bot is None and enterprise_id:  # an org-wide install (its workspace is the org)
+                bot = self.store.find_bot(enterprise_id=enterprise_id, team_id=None, is_enterprise_install=True)
         except Exception as exc:  # the store reports database errors as they come
             raise DatabaseUnavailableError(f"The installation store is unavailable ({type(exc).__name__}).") from exc
         if bot is None or not bot.bot_token:
