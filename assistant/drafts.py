@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from assistant.db.database import Database
-from assistant.db.models import Draft, Mentor, MentorRequest, utcnow
+from assistant.db.models import Draft, Mentor, MentorRequest, Workspace, utcnow
 from assistant.handoff import HandoffError
 
 APPROVED_FOLDER = "mentor-answers"  # inside the content folder, indexed like any content
@@ -53,7 +53,10 @@ class Drafts:
             )
             session.add(draft)
             session.flush()
-            draft.path = f"{APPROVED_FOLDER}/{_slug(title)}-{draft.id}.md"
+            # A workspace with a content folder of its own keeps its mentors' answers there, out of others' sight.
+            workspace = session.get(Workspace, team_id)
+            folder = workspace.content_folder if workspace and workspace.content_folder else ""
+            draft.path = f"{folder}{APPROVED_FOLDER}/{_slug(title)}-{draft.id}.md"
             return draft
 
     def pending(self, team_id: str) -> list[Draft]:

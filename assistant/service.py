@@ -26,7 +26,7 @@ from assistant.questions import prepare
 from assistant.reader import ReaderState, reader_for
 from assistant.retrieval import RetrievalParams, Retriever, SearchResult
 from assistant.settings import Settings
-from assistant.tenancy import ContentScope, Workspaces
+from assistant.tenancy import DEFAULT_TEAM, ContentScope, Workspaces
 from assistant.xapi import XapiOutbox
 from indexer.store import IndexStore
 
@@ -65,7 +65,7 @@ class MomentService:
         )
         self.database = database
         self.retriever = retriever
-        self.spool = InteractionSpool(settings.home / "spool" / "interactions.jsonl")
+        self.spool = InteractionSpool(settings.home / "spool" / "interactions.jsonl", settings.default_team_id)
         self.xapi = XapiOutbox(settings, database)
         self.mentors = MentorRegistry(database, retriever.embedder)
         self.drafts = Drafts(database)
@@ -120,6 +120,13 @@ class MomentService:
     def handoff(self, notifier: Notifier, team_id: str | None = None) -> Handoff:
         """Mentor hand-off within the workspace `team_id`, telling people through `notifier` (the Slack
         layer's)."""
+        return self._handoff(notifier, self.team(team_id))
+
+    def handoff_all(self, notifier: Notifier) -> Handoff:
+        """Mentor hand-off over every workspace's requests (the worker's deadline sweep, single-token mode)."""
+        return self._handoff(notifier, None)
+
+    def _handoff(self, notifier: Notifier, team_id: str | None) -> Handoff:
         s = self.settings
         return Handoff(
             self.database,
@@ -127,14 +134,8 @@ class MomentService:
             notifier,
             HandoffSettings(s.mentor_offer_minutes, s.mentor_max_attempts, s.mentor_follow_up_hours),
             xapi=self.xapi,
-            team_id=self.team(team_id),
+            team_id=team_id,
         )
-
-    def handoff_all(self, notifier: Notifier) -> Handoff:
-        """Mentor hand-off over every workspace's requests (the worker's deadline sweep)."""
-        handoff = self.handoff(notifier)
-        handoff.team_id = None
-        return handoff
 
     # -- questions -------------------------------------------------------------------------------
 
@@ -432,8 +433,8 @@ class MomentService:
 
 def within_scope(result: SearchResult, scope: ContentScope) -> SearchResult:
     """Keep only the documents the scope allows (a workspace's content, a help channel's folders). When
-    the best match was outside the scope, the confidence was about it: the question is not answered here
-    (the related documents inside are still shown)."""
+    the best match was outside the scope, the confidence was about it, not about anything inside: the
+    question is declined (and the asker offered a mentor)."""
     if scope.everything or not result.hits:
         return result
     inside = [hit for hit in result.hits if scope.allows(hit.doc.path)]
@@ -454,8 +455,9 @@ class InteractionSpool:
     """Interactions that could not be written because the database was down, kept on local disk
     until the next successful write (append-only JSON lines, replayed under a file lock)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, default_team_id: str = DEFAULT_TEAM) -> None:
         self.path = path
+        self.default_team_id = default_team_id  # the workspace of rows spooled before workspaces existed
 
     def append(self, row: dict) -> None:
         from filelock import FileLock
@@ -470,6 +472,11 @@ class InteractionSpool:
         except FileNotFoundError:
             return 0
 
+    def _current(self, row: dict) -> dict:
+        if "enterprise_id" not in row:  # spooled by a version before workspaces: the default workspace's
+            row["team_id"] = self.default_team_id
+        return row
+
     def replay(self, database: Database, xapi: XapiOutbox | None = None) -> int:
         """Write spooled interactions in one transaction, then empty the spool (only once committed)."""
         if not self.path.exists():
@@ -482,7 +489,7 @@ class InteractionSpool:
             except FileNotFoundError:
                 return 0
             with database.session() as session:
-                interactions = [_interaction_from_row(json.loads(line)) for line in lines]
+                interactions = [_interaction_from_row(self._current(json.loads(line))) for line in lines]
                 session.add_all(interactions)
                 session.flush()
                 for interaction in interactions:

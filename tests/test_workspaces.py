@@ -112,3 +112,55 @@ def test_a_workspace_with_its_own_folder_is_answered_from_it_and_nobody_else_is(
     assert service.ask(question, beta).sources[0].path == "it/vpn-token.md"
     assert {i.team_id for i in [service.interaction(mine.interaction_id, "T0ACME0001")]} == {"T0ACME0001"}
     assert service.interaction(mine.interaction_id, "T0BETA0001") is None  # not Beta's to read
+
+
+def test_questions_spooled_before_workspaces_are_written_as_the_default_workspaces(database, tmp_path):
+    import json
+
+    from assistant.service import InteractionSpool
+
+    spool = InteractionSpool(tmp_path / "spool.jsonl", "T0OURTEAM1")
+    old = {  # as a version before workspaces spooled it while the database was down
+        "created_at": "2026-12-01T09:00:00+00:00", "user_id": "U0OLD00001", "team_id": "T0SLACKID1",
+        "channel_id": "D0OLD00001", "surface": "dm", "thread_ts": None, "question": "vpn", "question_chars": 3,
+        "answered": False, "outcome": "not_answered", "confidence": 0.1, "latency_ms": 5.0, "index_version": None,
+        "features": None, "answer": None, "sources": [],
+    }  # fmt: skip
+    spool.path.write_text(json.dumps(old) + "\n", encoding="utf-8")
+    assert spool.replay(database) == 1
+    with database.session() as session:
+        assert session.scalars(select(Interaction.team_id)).all() == ["T0OURTEAM1"]
+
+
+def test_statements_name_their_workspace_and_drafts_go_to_its_own_folder(database, tmp_path):
+    from assistant.db.models import XapiStatement
+    from assistant.drafts import Drafts
+    from assistant.tenancy import Workspaces
+    from assistant.xapi import WORKSPACE, XapiOutbox
+
+    settings = load_settings(home=tmp_path, lrs_endpoint="https://lrs.example.com/xAPI/")
+    outbox = XapiOutbox(settings, database)
+    with database.session() as session:
+        interaction = Interaction(user_id="U0ACME0001", team_id="T0ACME0001", enterprise_id="E0GRID0001",
+                                  surface="dm", question="vpn", question_chars=3, answered=False,
+                                  outcome="not_answered", confidence=0.1, latency_ms=5.0)  # fmt: skip
+        session.add(interaction)
+        session.flush()
+        outbox.interaction(session, interaction)
+    with database.session() as session:
+        rows = session.scalars(select(XapiStatement)).all()
+    assert len(rows) == 2 and {r.team_id for r in rows} == {"T0ACME0001"}
+    for row in rows:
+        assert row.statement["context"]["extensions"][WORKSPACE] == {
+            "team_id": "T0ACME0001",
+            "enterprise_id": "E0GRID0001",
+        }
+
+    Workspaces(database).set_content_folder("T0ACME0001", "acme")
+    drafts = Drafts(database)
+    assert drafts.save(
+        "T0ACME0001", author_id="U0M", title="Fix the printer", body="Turn it off and on."
+    ).path.startswith("acme/mentor-answers/")
+    shared = drafts.save("T0BETA0001", author_id="U0M", title="Fix the printer", body="Turn it off and on.")
+    assert shared.path.startswith("mentor-answers/")
+    assert [d.id for d in drafts.pending("T0BETA0001")] == [shared.id]
