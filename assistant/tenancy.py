@@ -110,6 +110,17 @@ class Workspaces:
         workspace = self.get(team_id)
         return set(workspace.admins) if workspace else set()
 
+    def set_admin(self, team_id: str, user_id: str, admin: bool) -> bool:
+        """Make `user_id` an admin of the workspace (or not); False when nothing changed."""
+        with self.database.session() as session:
+            workspace = session.get(Workspace, team_id) or Workspace(team_id=team_id, admins=[])
+            if (user_id in workspace.admins) == admin:
+                return False
+            others = [a for a in workspace.admins if a != user_id]
+            workspace.admins = [*others, user_id] if admin else others
+            session.add(workspace)
+            return True
+
     def set_content_folder(self, team_id: str, folder: str | None) -> Workspace:
         """Answer the workspace from `folder` of the content only (None: from the shared content again).
         A folder can be one workspace's only, and not inside another's."""

@@ -207,6 +207,20 @@ def test_slack_connect_outsiders_get_a_polite_note_and_nothing_internal(server, 
             assert "Reset a VPN" not in call.text() and call.method == "chat.postEphemeral"
 
 
+def test_a_workspaces_admins_add_admins_of_that_workspace_only(server, slack_api, tokens):
+    colleague = P.uid()
+    assert "for Moment admins" in moment(server, slack_api, ACME.team_id, colleague, "status").params["text"]
+    added = moment(server, slack_api, ACME.team_id, ACME.installer, f"admin add <@{colleague}>")
+    assert "is now a Moment admin of this workspace" in added.params["text"]
+    assert "for Moment admins" not in reply_text(moment(server, slack_api, ACME.team_id, colleague, "mentors"))
+    assert "for Moment admins" in moment(server, slack_api, BETA.team_id, colleague, "mentors").params["text"]
+    listed = moment(server, slack_api, ACME.team_id, colleague, "admin list").params["text"]
+    assert f"<@{colleague}>" in listed and f"<@{ACME.installer}>" in listed
+    assert f"<@{colleague}>" not in moment(server, slack_api, BETA.team_id, BETA.installer, "admin list").params["text"]
+    moment(server, slack_api, ACME.team_id, ACME.installer, f"admin remove <@{colleague}>")
+    assert "for Moment admins" in moment(server, slack_api, ACME.team_id, colleague, "mentors").params["text"]
+
+
 def test_people_of_another_installed_workspace_cannot_act_on_this_ones_answers(server, slack_api, tokens):
     asker = P.uid()
     dm(server, ACME.team_id, asker, VPN_QUESTION)

@@ -167,6 +167,8 @@ class AdminHandlers:
             respond(text=self._mentor(args, text, user, client, team), response_type="ephemeral")
         elif verb == "channel":
             respond(text=self._channel(args, text, user, client, team), response_type="ephemeral")
+        elif verb == "admin":
+            respond(text=self._admin(args, text, team), response_type="ephemeral")
         elif verb == "drafts":
             drafts = self.service.drafts.pending(team)
             respond(blocks=mentor_blocks.drafts_blocks(drafts), text="Job-aid drafts", response_type="ephemeral")
@@ -195,6 +197,29 @@ class AdminHandlers:
             return f"<@{user}> is no longer a mentor. Their open requests stay with them until resolved."
         except MentorError as exc:
             return str(exc)
+
+    def _admin(self, args: list[str], text: str, team: str) -> str:
+        """`/moment admin add @user`, `remove @user`, `list`: the workspace's own admins."""
+        sub = args[0].lower() if args else ""
+        workspaces = self.service.workspaces
+        if sub == "list":
+            own = sorted(workspaces.admins(team))
+            everywhere = sorted(self.permissions.admins)
+            lines = [f"This workspace's admins: {', '.join(f'<@{a}>' for a in own) or 'none'}."]
+            if everywhere:
+                lines.append(f"Admins of every workspace (MOMENT_ADMINS): {', '.join(f'<@{a}>' for a in everywhere)}.")
+            return "\n".join(lines)
+        mention = USER_MENTION.search(text)
+        if sub not in ("add", "remove") or mention is None:
+            return "Use `/moment admin add @user`, `/moment admin remove @user` or `/moment admin list`."
+        user = mention.group(1)
+        if sub == "add":
+            changed = workspaces.set_admin(team, user, True)
+            return f"<@{user}> {'is now' if changed else 'is already'} a Moment admin of this workspace."
+        if user in self.permissions.admins:
+            return f"<@{user}> is in MOMENT_ADMINS (an admin of every workspace): the operator can change that."
+        changed = workspaces.set_admin(team, user, False)
+        return f"<@{user}> {'is no longer' if changed else 'was not'} a Moment admin of this workspace."
 
     def _channel(self, args: list[str], text: str, by: str, client: WebClient, team: str) -> str:
         """`/moment channel add #c [scope]`, `list`, `remove #c`."""
