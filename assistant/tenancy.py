@@ -163,6 +163,6 @@ class Workspaces:
                 )
         except DatabaseUnavailableError as exc:
             log.warning("workspace content folders not read (%s): using the last ones read", exc)
-            return folders
+        # (after a failure too: the next try is in SCOPE_SECONDS, not at every question)
         self._folders_cache = (time.monotonic(), folders)
         return folders
