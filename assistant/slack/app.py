@@ -10,7 +10,6 @@ event id in the database: exactly one process answers.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import threading
@@ -170,8 +169,8 @@ class SlackHandlers:
         another organisation; an outsider there gets a short note and nothing from the content)."""
         if event.get("bot_id") or not self._first_delivery(body):
             return
-        asker = self._asker(event.get("user", "unknown"), "mention", context, event["channel"])
-        asker = dataclasses.replace(asker, thread_ts=event.get("thread_ts") or event["ts"])
+        thread_ts = event.get("thread_ts") or event["ts"]
+        asker = self._asker(event.get("user", "unknown"), "mention", context, event["channel"], thread_ts)
         if context[OUTSIDER]:
             self._tell_asker_privately(client, asker, OUTSIDER_NOTE, ephemeral_first=True)
             return
@@ -195,8 +194,7 @@ class SlackHandlers:
         thread_ts = event.get("thread_ts")
         if event.get("subtype") == "thread_broadcast":
             thread_ts = thread_ts or event["ts"]
-        asker = self._asker(event.get("user", "unknown"), "dm", context, event["channel"])
-        asker = dataclasses.replace(asker, thread_ts=thread_ts)
+        asker = self._asker(event.get("user", "unknown"), "dm", context, event["channel"], thread_ts)
         if context[OUTSIDER]:
             self._poster(client, event["channel"], thread_ts)(None, OUTSIDER_NOTE)
             return
@@ -397,13 +395,17 @@ class SlackHandlers:
             return True
 
     @staticmethod
-    def _asker(user: str, surface: str, context: BoltContext, channel: str | None) -> Asker:
+    def _asker(
+        user: str, surface: str, context: BoltContext, channel: str | None, thread_ts: str | None = None
+    ) -> Asker:
+        """Who asked, in which workspace (and Grid org), where."""
         return Asker(
             user_id=user,
             surface=surface,
             team_id=team_of(context),
             enterprise_id=context.enterprise_id,
             channel_id=channel,
+            thread_ts=thread_ts,
         )
 
     def _private_poster(self, client: WebClient, asker: Asker) -> Callable[..., None]:
