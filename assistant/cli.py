@@ -69,8 +69,10 @@ def _viewer(service, settings: Settings, as_user: str | None, team: str | None):
         from assistant.slack.outbound import web_client
         from assistant.slack.usergroups import SlackUserGroups
 
-        service.group_source = SlackUserGroups(web_client(settings), service.groups, service.audience_names)
-    return service.viewer_for(as_user, team)
+        service.group_source = SlackUserGroups(
+            web_client(settings), service.groups, service.audience_names, default_team=settings.default_team_id
+        )
+    return service.viewer_for(as_user, service.team(team))
 
 
 def _require_index(settings: Settings, index_dir: Path | None = None) -> None:
@@ -113,7 +115,7 @@ def _require_database(settings: Settings):
             "in the folder it runs in, or set MOMENT_HOME (or DATABASE_URL)."
         )
     database = Database(url)
-    database.upgrade()
+    database.upgrade(settings.default_team_id)
     return database
 
 
@@ -276,7 +278,7 @@ def _index(settings: Settings, content_dir: Path, index_dir: Path | None, *, ful
     try:
         if database is not None:
             with contextlib.suppress(DatabaseUnavailableError):  # `index` says what it could not do without it
-                database.upgrade()
+                database.upgrade(settings.default_team_id)
         operations = IndexOperations(settings, database, store, embedder)
         with _progress_bar(enabled=show_progress) as on_progress:
             return operations.index(content_dir, full=full, publish=publish, on_progress=on_progress)
@@ -633,9 +635,11 @@ def worker(ctx: click.Context) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write the chart here (.png, .jpg, .svg or .pdf, by the file's ending).",
 )
+@click.option("--team", help="The workspace (Slack team id) to report on (default: MOMENT_DEFAULT_TEAM_ID).")
 @click.pass_context
-def report_command(ctx: click.Context, days: int, fmt: str, chart: Path | None) -> None:
-    """Usage, answered and helpful rates, top content, content gaps, mentors, stale content."""
+def report_command(ctx: click.Context, days: int, fmt: str, chart: Path | None, team: str | None) -> None:
+    """Usage, answered and helpful rates, top content, content gaps, mentors, stale content (of one
+    workspace)."""
     from assistant.reports import CHART_FORMATS, chart_image, to_csv, to_json, to_markdown
 
     settings = _settings(ctx)
@@ -649,7 +653,7 @@ def report_command(ctx: click.Context, days: int, fmt: str, chart: Path | None) 
                 f"The folder {chart.parent} does not exist: create it, or write the chart elsewhere."
             )
     _require_database(settings)
-    report = _service(settings).report(days)
+    report = _service(settings).report(days, team_id=team)
     click.echo({"md": to_markdown, "csv": to_csv, "json": to_json}[fmt](report), nl=False)
     if chart:
         chart.write_bytes(chart_image(report, chart.suffix.lower().lstrip(".")))
@@ -658,13 +662,54 @@ def report_command(ctx: click.Context, days: int, fmt: str, chart: Path | None) 
 
 @main.command("export")
 @click.option("--days", type=click.IntRange(1, 3650), help="Only the last N days (default: everything).")
+@click.option("--team", help="Only this workspace's (Slack team id; default: every workspace's).")
 @click.pass_context
-def export_command(ctx: click.Context, days: int | None) -> None:
+def export_command(ctx: click.Context, days: int | None, team: str | None) -> None:
     """Every interaction as CSV on standard output (cells that a spreadsheet would run as a formula are
     prefixed with ')."""
     from assistant.reports import export_csv
 
-    click.echo(export_csv(_require_database(_settings(ctx)), days), nl=False)
+    click.echo(export_csv(_require_database(_settings(ctx)), days, team), nl=False)
+
+
+@main.group()
+def workspace() -> None:
+    """The Slack workspaces Moment serves (OAuth installs), and their own content folders."""
+
+
+@workspace.command("list")
+@click.pass_context
+def workspace_list(ctx: click.Context) -> None:
+    """Every workspace: installed or not, its admins, its own content folder."""
+    from assistant.tenancy import Workspaces
+
+    settings = _settings(ctx)
+    for w in Workspaces(_require_database(settings), settings.default_team_id).all():
+        state = f"uninstalled {w.uninstalled_at:%Y-%m-%d}" if w.uninstalled_at else "installed"
+        org = f" (org {w.enterprise_id})" if w.enterprise_id else ""
+        folder = w.content_folder or "the shared content"
+        click.echo(
+            f"{w.team_id}{org} {w.name or ''}: {state}; admins {', '.join(w.admins) or '-'}; answers from {folder}"
+        )
+
+
+@workspace.command("content")
+@click.argument("team")
+@click.argument("folder", required=False)
+@click.pass_context
+def workspace_content(ctx: click.Context, team: str, folder: str | None) -> None:
+    """Answer workspace TEAM from FOLDER of the content only, and nobody else from it (no FOLDER: from the
+    shared content again). Web processes follow within 30 seconds."""
+    from assistant.tenancy import WorkspaceError, Workspaces
+
+    settings = _settings(ctx)
+    if folder and not (settings.content_dir / folder).is_dir():
+        raise click.ClickException(f"{settings.content_dir / folder} is not a folder of the content.")
+    try:
+        done = Workspaces(_require_database(settings), settings.default_team_id).set_content_folder(team, folder)
+    except WorkspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{team} is answered from {done.content_folder or 'the shared content'}.")
 
 
 @main.command("forget")

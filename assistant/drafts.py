@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 
 from assistant.audiences import inherited_audience
 from assistant.db.database import Database
-from assistant.db.models import Draft, InteractionSource, Mentor, MentorRequest, utcnow
+from assistant.db.models import Draft, InteractionSource, Mentor, MentorRequest, Workspace, utcnow
 from assistant.handoff import HandoffError
 
 APPROVED_FOLDER = "mentor-answers"  # inside the content folder, indexed like any content
@@ -40,7 +40,7 @@ class Drafts:
         # An item's audience now (`MomentService.audience_of`); without it, the one recorded when it was shown.
         self.audience_of = audience_of or (lambda path, recorded: tuple(recorded or ()))
 
-    def save(self, *, author_id: str, title: str, body: str, request_id: int | None = None) -> Draft:
+    def save(self, team_id: str, *, author_id: str, title: str, body: str, request_id: int | None = None) -> Draft:
         """Store a draft (its `path` is where it will live in the content folder once approved). A draft from
         a request whose question was answered from restricted content keeps that content's audience
         (`assistant.audiences.inherited_audience`): the mentor may have written down what it says."""
@@ -53,9 +53,9 @@ class Drafts:
         with self.database.session() as session:
             if request_id is not None:
                 request = session.get(MentorRequest, request_id)
-                if request is None or request.owner_id != author_id:
+                if request is None or request.owner_id != author_id or request.team_id != team_id:
                     raise DraftError("Only the mentor who took this request can save its answer as a draft.")
-                owner = session.get(Mentor, author_id)
+                owner = session.get(Mentor, (team_id, author_id))
                 tags = list(owner.topics[:3]) if owner else []
                 if request.interaction_id is not None:
                     shown = session.scalars(
@@ -65,6 +65,7 @@ class Drafts:
                     ).all()
                     audience = inherited_audience(self.audience_of(s.path, s.audience) for s in shown)
             draft = Draft(
+                team_id=team_id,
                 author_id=author_id,
                 title=title,
                 body=body,
@@ -75,23 +76,32 @@ class Drafts:
             )
             session.add(draft)
             session.flush()
-            draft.path = f"{APPROVED_FOLDER}/{_slug(title)}-{draft.id}.md"
+            # A workspace with a content folder of its own keeps its mentors' answers there, out of others' sight.
+            workspace = session.get(Workspace, team_id)
+            folder = workspace.content_folder if workspace and workspace.content_folder else ""
+            draft.path = f"{folder}{APPROVED_FOLDER}/{_slug(title)}-{draft.id}.md"
             return draft
 
-    def pending(self) -> list[Draft]:
+    def pending(self, team_id: str) -> list[Draft]:
+        """The workspace's drafts waiting for a decision."""
         with self.database.session() as session:
-            return list(session.scalars(select(Draft).where(Draft.status == "draft").order_by(Draft.created_at)).all())
+            return list(
+                session.scalars(
+                    select(Draft).where(Draft.team_id == team_id, Draft.status == "draft").order_by(Draft.created_at)
+                ).all()
+            )
 
-    def decide(self, draft_id: int, by: str, *, approve: bool) -> Draft:
+    def decide(self, team_id: str, draft_id: int, by: str, *, approve: bool) -> Draft:
         """Approve (the next index build writes it into the content) or reject a draft. Only a pending
         draft changes."""
         with self.database.session() as session:
             changed = session.execute(
                 update(Draft)
-                .where(Draft.id == draft_id, Draft.status == "draft")
+                .where(Draft.id == draft_id, Draft.team_id == team_id, Draft.status == "draft")
                 .values(status="approved" if approve else "rejected", decided_by=by, decided_at=utcnow())
             ).rowcount
             draft = session.get(Draft, draft_id)
+            draft = draft if draft is not None and draft.team_id == team_id else None
             if not changed:
                 raise DraftError(
                     "That draft no longer exists." if draft is None else f"That draft is already {draft.status}."

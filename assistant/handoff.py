@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from assistant.db.database import Database
 from assistant.db.models import REQUEST_OPEN, Interaction, Mentor, MentorOffer, MentorRequest, utcnow
 from assistant.mentors import Candidate, MentorRegistry
+from assistant.tenancy import DEFAULT_TEAM
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,9 @@ class Handoff:
         settings: HandoffSettings | None = None,
         *,
         xapi=None,
+        team_id: str | None = None,
     ) -> None:
+        self.team_id = team_id  # the workspace of whoever acts; None: every workspace (the worker's sweep)
         self.database = database
         self.registry = registry
         self.notifier = notifier
@@ -89,6 +92,7 @@ class Handoff:
         question: str,
         interaction_id: int | None = None,
         team_id: str | None = None,
+        enterprise_id: str | None = None,
         channel_id: str | None = None,
         thread_ts: str | None = None,
         now: dt.datetime | None = None,
@@ -110,7 +114,8 @@ class Handoff:
                 asker_id=asker_id,
                 question=question,
                 interaction_id=interaction_id,
-                team_id=team_id,
+                team_id=team_id or self.team_id or DEFAULT_TEAM,
+                enterprise_id=enterprise_id,
                 channel_id=channel_id,
                 thread_ts=thread_ts,
                 status="searching",
@@ -135,9 +140,12 @@ class Handoff:
             owners = self._owners_of_shown_content(session, request)
             question = request.question
             asker_id = request.asker_id
+            team_id = request.team_id
         candidate = None
         if attempts < self.settings.max_attempts:
-            found = self.registry.candidates(question, asker_id=asker_id, exclude=tried, owners=owners, now=now)
+            found = self.registry.candidates(
+                team_id, question, asker_id=asker_id, exclude=tried, owners=owners, now=now
+            )
             candidate = found[0] if found else None
         if candidate is None:
             self._escalate(request_id, now, "nobody fits" if not tried else "no mentor accepted", after=after)
@@ -157,6 +165,7 @@ class Handoff:
             if not claimed:  # someone else moved it on meanwhile
                 return
             offer = MentorOffer(
+                team_id=team_id,
                 request_id=request_id,
                 mentor_id=candidate.slack_id,
                 offered_at=now,
@@ -165,10 +174,14 @@ class Handoff:
                 score=candidate.score,
             )
             session.add(offer)
-            session.execute(update(Mentor).where(Mentor.slack_id == candidate.slack_id).values(last_offered_at=now))
+            session.execute(
+                update(Mentor)
+                .where(Mentor.team_id == team_id, Mentor.slack_id == candidate.slack_id)
+                .values(last_offered_at=now)
+            )
             session.flush()
             request = session.get(MentorRequest, request_id)
-            mentor = session.get(Mentor, candidate.slack_id)
+            mentor = session.get(Mentor, (team_id, candidate.slack_id))
         channel, ts = self.notifier.offer(request, offer, mentor)
         if channel or ts:
             with self.database.session() as session:
@@ -227,7 +240,7 @@ class Handoff:
         """The mentor takes the request. Exactly one mentor wins; anyone else gets a `HandoffError`."""
         now = now or utcnow()
         with self.database.session() as session:
-            request = session.get(MentorRequest, request_id)
+            request = self._request(session, request_id)
             if request is None:
                 raise HandoffError("That request no longer exists.")
             offered = session.scalar(
@@ -283,6 +296,7 @@ class Handoff:
                     MentorOffer.request_id == request_id,
                     MentorOffer.mentor_id == mentor_id,
                     MentorOffer.outcome == "pending",
+                    *self._in_team(MentorOffer),
                 )
                 .values(outcome="declined", responded_at=now)
             ).rowcount
@@ -301,6 +315,7 @@ class Handoff:
                     MentorRequest.id == request_id,
                     MentorRequest.asker_id == asker_id,
                     MentorRequest.status.in_((*REQUEST_OPEN, "accepted")),
+                    *self._in_team(MentorRequest),
                 )
                 .values(status="cancelled", cancelled_at=now, offer_expires_at=None)
             ).rowcount
@@ -347,7 +362,12 @@ class Handoff:
         with self.database.session() as session:
             changed = session.execute(
                 update(MentorRequest)
-                .where(MentorRequest.id == request_id, allowed, MentorRequest.status == "accepted")
+                .where(
+                    MentorRequest.id == request_id,
+                    allowed,
+                    MentorRequest.status == "accepted",
+                    *self._in_team(MentorRequest),
+                )
                 .values(status="resolved", resolved_at=utcnow(), resolution=resolution)
             ).rowcount
             request = session.get(MentorRequest, request_id)
@@ -394,7 +414,9 @@ class Handoff:
         timed_out = followed = 0
         with self.database.session() as session:
             lapsed = session.scalars(
-                select(MentorOffer).where(MentorOffer.outcome == "pending", MentorOffer.expires_at <= now)
+                select(MentorOffer).where(
+                    MentorOffer.outcome == "pending", MentorOffer.expires_at <= now, *self._in_team(MentorOffer)
+                )
             ).all()
         for offer in lapsed:
             with self.database.session() as session:
@@ -416,6 +438,7 @@ class Handoff:
                     MentorRequest.status == "accepted",
                     MentorRequest.accepted_at <= cutoff,
                     MentorRequest.followed_up_at.is_(None),
+                    *self._in_team(MentorRequest),
                 )
             ).all()
         for request in stale:
@@ -438,11 +461,22 @@ class Handoff:
     # -- reading ---------------------------------------------------------------------------------
 
     def get(self, request_id: int) -> MentorRequest | None:
+        """The request, when it is this workspace's."""
         with self.database.session() as session:
-            request = session.get(MentorRequest, request_id)
+            request = self._request(session, request_id)
             if request is not None:
                 _ = request.offers
             return request
+
+    def _in_team(self, model) -> tuple:
+        """The condition that a row is this workspace's (none for the worker's sweep of every workspace)."""
+        return () if self.team_id is None else (model.team_id == self.team_id,)
+
+    def _request(self, session, request_id: int) -> MentorRequest | None:
+        request = session.get(MentorRequest, request_id)
+        if request is None or (self.team_id is not None and request.team_id != self.team_id):
+            return None  # another workspace's request is nobody's business here
+        return request
 
     def pending_for(self, mentor_id: str) -> tuple[list[MentorRequest], list[MentorRequest]]:
         """(offered to the mentor and waiting, accepted by them and open) for their App Home."""
@@ -450,12 +484,20 @@ class Handoff:
             offered = session.scalars(
                 select(MentorRequest)
                 .join(MentorOffer, MentorOffer.request_id == MentorRequest.id)
-                .where(MentorOffer.mentor_id == mentor_id, MentorOffer.outcome == "pending")
+                .where(
+                    *self._in_team(MentorRequest),
+                    MentorOffer.mentor_id == mentor_id,
+                    MentorOffer.outcome == "pending",
+                )
                 .order_by(MentorRequest.created_at)
             ).all()
             owned = session.scalars(
                 select(MentorRequest)
-                .where(MentorRequest.owner_id == mentor_id, MentorRequest.status == "accepted")
+                .where(
+                    *self._in_team(MentorRequest),
+                    MentorRequest.owner_id == mentor_id,
+                    MentorRequest.status == "accepted",
+                )
                 .order_by(MentorRequest.accepted_at)
             ).all()
             return list(offered), list(owned)
@@ -465,7 +507,7 @@ class Handoff:
             return list(
                 session.scalars(
                     select(MentorRequest)
-                    .where(MentorRequest.status.in_((*REQUEST_OPEN, "accepted")))
+                    .where(*self._in_team(MentorRequest), MentorRequest.status.in_((*REQUEST_OPEN, "accepted")))
                     .order_by(MentorRequest.created_at)
                 ).all()
             )

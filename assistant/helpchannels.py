@@ -53,11 +53,12 @@ class ChannelScope:
 
 
 class HelpChannels:
-    """The configured channels and their answer queues."""
+    """One workspace's help channels and their answer queues."""
 
-    def __init__(self, database: Database, default_min_confidence: float) -> None:
+    def __init__(self, database: Database, default_min_confidence: float, team_id: str) -> None:
         self.database = database
         self.default_min_confidence = default_min_confidence
+        self.team_id = team_id
 
     # -- configuration -----------------------------------------------------------------------------
 
@@ -65,11 +66,17 @@ class HelpChannels:
         """Add a channel or change its settings; returns it and whether it is new."""
         scope.check()
         with self.database.session() as session:
-            channel = session.get(HelpChannel, channel_id)
+            channel = session.get(HelpChannel, (self.team_id, channel_id))
             created = channel is None
             if created:
                 channel = HelpChannel(
-                    channel_id=channel_id, types=[], tags=[], folders=[], answer_bots=False, offer_mentor=True
+                    team_id=self.team_id,
+                    channel_id=channel_id,
+                    types=[],
+                    tags=[],
+                    folders=[],
+                    answer_bots=False,
+                    offer_mentor=True,
                 )
                 session.add(channel)
             channel.name = name or channel.name
@@ -83,37 +90,49 @@ class HelpChannels:
 
     def remove(self, channel_id: str) -> bool:
         with self.database.session() as session:
-            channel = session.get(HelpChannel, channel_id)
+            channel = session.get(HelpChannel, (self.team_id, channel_id))
             if channel is None:
                 return False
             session.delete(channel)
             session.execute(
                 update(HelpQueueItem)
-                .where(HelpQueueItem.channel_id == channel_id, HelpQueueItem.status == "queued")
+                .where(*self._queue(channel_id), HelpQueueItem.status == "queued")
                 .values(status="dropped", done_at=utcnow())
             )
             return True
 
     def get(self, channel_id: str) -> HelpChannel | None:
         with self.database.session() as session:
-            return session.get(HelpChannel, channel_id)
+            return session.get(HelpChannel, (self.team_id, channel_id))
 
     def all(self) -> list[HelpChannel]:
         with self.database.session() as session:
-            return list(session.scalars(select(HelpChannel).order_by(HelpChannel.name, HelpChannel.channel_id)).all())
+            return list(
+                session.scalars(
+                    select(HelpChannel)
+                    .where(HelpChannel.team_id == self.team_id)
+                    .order_by(HelpChannel.name, HelpChannel.channel_id)
+                ).all()
+            )
+
+    def _queue(self, channel_id: str) -> tuple:
+        return HelpQueueItem.team_id == self.team_id, HelpQueueItem.channel_id == channel_id
+
+    def _channel(self, channel_id: str) -> tuple:
+        return HelpChannel.team_id == self.team_id, HelpChannel.channel_id == channel_id
 
     def min_confidence(self, channel: HelpChannel) -> float:
         return channel.min_confidence if channel.min_confidence is not None else self.default_min_confidence
 
     # -- the queue -------------------------------------------------------------------------------
 
-    def enqueue(self, channel_id: str, message_ts: str, user_id: str, text: str, team_id: str | None = None) -> bool:
+    def enqueue(self, channel_id: str, message_ts: str, user_id: str, text: str) -> bool:
         """Queue a message; False when it is already queued (a redelivery, or another process)."""
         try:
             with self.database.session() as session:
                 session.add(
                     HelpQueueItem(
-                        channel_id=channel_id, message_ts=message_ts, user_id=user_id, team_id=team_id, text=text
+                        channel_id=channel_id, message_ts=message_ts, user_id=user_id, team_id=self.team_id, text=text
                     )
                 )
         except IntegrityError:
@@ -127,7 +146,7 @@ class HelpChannels:
             won = session.execute(
                 update(HelpChannel)
                 .where(
-                    HelpChannel.channel_id == channel_id,
+                    *self._channel(channel_id),
                     or_(
                         HelpChannel.drainer.is_(None),
                         HelpChannel.drainer == holder,
@@ -142,7 +161,7 @@ class HelpChannels:
         with self.database.session() as session:
             session.execute(
                 update(HelpChannel)
-                .where(HelpChannel.channel_id == channel_id, HelpChannel.drainer == holder)
+                .where(*self._channel(channel_id), HelpChannel.drainer == holder)
                 .values(drainer=None, drain_until=None)
             )
 
@@ -151,7 +170,7 @@ class HelpChannels:
         with self.database.session() as session:
             return session.scalars(
                 select(HelpQueueItem)
-                .where(HelpQueueItem.channel_id == channel_id, HelpQueueItem.status == "queued")
+                .where(*self._queue(channel_id), HelpQueueItem.status == "queued")
                 .order_by(HelpQueueItem.message_ts, HelpQueueItem.id)
                 .limit(1)
             ).first()
@@ -168,20 +187,31 @@ class HelpChannels:
             )
 
     def waiting_channels(self, now: dt.datetime | None = None) -> list[str]:
-        """Channels with queued messages and nobody answering them (a process stopped mid-queue)."""
-        now = now or utcnow()
-        with self.database.session() as session:
-            return list(
-                session.scalars(
-                    select(HelpQueueItem.channel_id)
-                    .join(HelpChannel, HelpChannel.channel_id == HelpQueueItem.channel_id)
-                    .where(
-                        HelpQueueItem.status == "queued",
-                        or_(HelpChannel.drainer.is_(None), HelpChannel.drain_until < now),
-                    )
-                    .distinct()
-                ).all()
-            )
+        """The workspace's channels with queued messages and nobody answering them (a process stopped
+        mid-queue)."""
+        return [channel for team, channel in waiting_channels(self.database, now) if team == self.team_id]
+
+
+def waiting_channels(database: Database, now: dt.datetime | None = None) -> list[tuple[str, str]]:
+    """(team id, channel id) of every workspace's help channel with queued messages and nobody answering."""
+    now = now or utcnow()
+    with database.session() as session:
+        return [
+            (row.team_id, row.channel_id)
+            for row in session.execute(
+                select(HelpQueueItem.team_id, HelpQueueItem.channel_id)
+                .join(
+                    HelpChannel,
+                    (HelpChannel.team_id == HelpQueueItem.team_id)
+                    & (HelpChannel.channel_id == HelpQueueItem.channel_id),
+                )
+                .where(
+                    HelpQueueItem.status == "queued",
+                    or_(HelpChannel.drainer.is_(None), HelpChannel.drain_until < now),
+                )
+                .distinct()
+            ).all()
+        ]
 
 
 def too_old(item: HelpQueueItem, now: dt.datetime | None = None) -> bool:

@@ -137,25 +137,26 @@ class MentorRegistry:
 
     # -- the registry ------------------------------------------------------------------------
 
-    def seed(self, path: Path) -> int:
-        """Add the mentors of a mentors.yml that the database does not know yet; returns how many."""
+    def seed(self, team_id: str, path: Path) -> int:
+        """Add the mentors of a mentors.yml that the workspace does not know yet; returns how many."""
         if not path.is_file():
             return 0
         entries = parse_mentors_file(path)
         added = 0
         with self.database.session() as session:
-            known = set(session.scalars(select(Mentor.slack_id)).all())
+            known = set(session.scalars(select(Mentor.slack_id).where(Mentor.team_id == team_id)).all())
             for entry in entries:
                 if entry["slack_id"] not in known:
-                    session.add(Mentor(**entry, added_by="mentors.yml"))
+                    session.add(Mentor(**entry, team_id=team_id, added_by="mentors.yml"))
                     added += 1
         return added
 
-    def get(self, slack_id: str) -> Mentor | None:
+    def get(self, team_id: str, slack_id: str) -> Mentor | None:
+        """The workspace's mentor `slack_id` (a mentor of one workspace is nobody in another)."""
         with self.database.session() as session:
-            return session.get(Mentor, slack_id)
+            return session.get(Mentor, (team_id, slack_id))
 
-    def add(self, slack_id: str, topics: Sequence[str], by: str, name: str | None = None) -> Mentor:
+    def add(self, team_id: str, slack_id: str, topics: Sequence[str], by: str, name: str | None = None) -> Mentor:
         """Add a mentor (not yet vetted), or set the topics of one already there."""
         if not SLACK_USER_ID.match(slack_id):
             raise MentorError(f"'{slack_id}' is not a Slack user: mention them, like `@priya`.")
@@ -163,9 +164,11 @@ class MentorRegistry:
         if not topics:
             raise MentorError("Give at least one topic, e.g. `/moment mentor add @priya vpn, remote access`.")
         with self.database.session() as session:
-            mentor = session.get(Mentor, slack_id)
+            mentor = session.get(Mentor, (team_id, slack_id))
             if mentor is None:
-                mentor = Mentor(slack_id=slack_id, name=name or slack_id, topics=topics, added_by=by, paused=False)
+                mentor = Mentor(
+                    team_id=team_id, slack_id=slack_id, name=name or slack_id, topics=topics, added_by=by, paused=False
+                )
                 session.add(mentor)
             else:
                 if mentor.removed_at is not None:  # back after removal: vetted again before getting questions
@@ -178,43 +181,47 @@ class MentorRegistry:
             session.flush()
             return mentor
 
-    def vet(self, slack_id: str, by: str) -> Mentor:
+    def vet(self, team_id: str, slack_id: str, by: str) -> Mentor:
         with self.database.session() as session:
-            mentor = self._existing(session, slack_id)
+            mentor = self._existing(session, team_id, slack_id)
             mentor.vetted_at = utcnow()
             mentor.vetted_by = by
             return mentor
 
-    def remove(self, slack_id: str) -> Mentor:
+    def remove(self, team_id: str, slack_id: str) -> Mentor:
         with self.database.session() as session:
-            mentor = self._existing(session, slack_id)
+            mentor = self._existing(session, team_id, slack_id)
             mentor.removed_at = utcnow()
             return mentor
 
-    def set_paused(self, slack_id: str, paused: bool) -> Mentor:
+    def set_paused(self, team_id: str, slack_id: str, paused: bool) -> Mentor:
         with self.database.session() as session:
-            mentor = self._existing(session, slack_id)
+            mentor = self._existing(session, team_id, slack_id)
             mentor.paused = paused
             return mentor
 
-    def _existing(self, session, slack_id: str) -> Mentor:
-        mentor = session.get(Mentor, slack_id)
+    def _existing(self, session, team_id: str, slack_id: str) -> Mentor:
+        mentor = session.get(Mentor, (team_id, slack_id))
         if mentor is None or mentor.removed_at is not None:
             raise MentorError(f"<@{slack_id}> is not a mentor. Add them with `/moment mentor add @them topics`.")
         return mentor
 
-    def stats(self, now: dt.datetime | None = None) -> list[MentorStats]:
-        """Every current mentor with load and response record, most loaded first."""
+    def stats(self, team_id: str, now: dt.datetime | None = None) -> list[MentorStats]:
+        """Every current mentor of the workspace with load and response record, most loaded first."""
         now = now or utcnow()
         with self.database.session() as session:
-            mentors = session.scalars(select(Mentor).where(Mentor.removed_at.is_(None)).order_by(Mentor.name)).all()
-            loads = self._loads(session)
+            mentors = session.scalars(
+                select(Mentor).where(Mentor.team_id == team_id, Mentor.removed_at.is_(None)).order_by(Mentor.name)
+            ).all()
+            loads = self._loads(session, team_id)
             offers = session.execute(
-                select(MentorOffer.mentor_id, MentorOffer.outcome, MentorOffer.offered_at, MentorOffer.responded_at)
+                select(
+                    MentorOffer.mentor_id, MentorOffer.outcome, MentorOffer.offered_at, MentorOffer.responded_at
+                ).where(MentorOffer.team_id == team_id)
             ).all()
             resolved = session.execute(
                 select(MentorRequest.owner_id, MentorRequest.accepted_at, MentorRequest.resolved_at).where(
-                    MentorRequest.resolved_at.is_not(None)
+                    MentorRequest.team_id == team_id, MentorRequest.resolved_at.is_not(None)
                 )
             ).all()
         out = []
@@ -247,16 +254,16 @@ class MentorRegistry:
         return out
 
     @staticmethod
-    def _loads(session) -> dict[str, int]:
-        """Open requests per mentor: accepted and unresolved, plus offers waiting for an answer."""
+    def _loads(session, team_id: str) -> dict[str, int]:
+        """Open requests per mentor of the workspace: accepted and unresolved, plus offers waiting for an answer."""
         owned = session.execute(
             select(MentorRequest.owner_id, func.count())
-            .where(MentorRequest.status == "accepted")
+            .where(MentorRequest.team_id == team_id, MentorRequest.status == "accepted")
             .group_by(MentorRequest.owner_id)
         ).all()
         pending = session.execute(
             select(MentorOffer.mentor_id, func.count())
-            .where(MentorOffer.outcome == "pending")
+            .where(MentorOffer.team_id == team_id, MentorOffer.outcome == "pending")
             .group_by(MentorOffer.mentor_id)
         ).all()
         loads: dict[str, int] = {}
@@ -268,6 +275,7 @@ class MentorRegistry:
 
     def candidates(
         self,
+        team_id: str,
         question: str,
         *,
         asker_id: str,
@@ -275,7 +283,7 @@ class MentorRegistry:
         owners: dict[str, list[str]] | None = None,
         now: dt.datetime | None = None,
     ) -> list[Candidate]:
-        """Mentors who fit the question, best first. `owners` maps an owner's Slack ID to the titles of
+        """The workspace's mentors who fit the question, best first. `owners` maps an owner's Slack ID to the titles of
         content shown for this question that they own."""
         now = now or utcnow()
         excluded = {asker_id, *exclude}
@@ -285,12 +293,15 @@ class MentorRegistry:
                 m
                 for m in session.scalars(
                     select(Mentor).where(
-                        Mentor.removed_at.is_(None), Mentor.paused.is_(False), Mentor.vetted_at.is_not(None)
+                        Mentor.team_id == team_id,
+                        Mentor.removed_at.is_(None),
+                        Mentor.paused.is_(False),
+                        Mentor.vetted_at.is_not(None),
                     )
                 ).all()
                 if m.slack_id not in excluded
             ]
-            loads = self._loads(session)
+            loads = self._loads(session, team_id)
         if not mentors:
             return []
         query = self.embedder.encode([question])[0]

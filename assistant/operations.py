@@ -296,8 +296,12 @@ class Status:
     reader_problem: str | None = None  # why the reader could not be loaded
 
 
-def collect_status(service, operations: IndexOperations, today: dt.date | None = None) -> Status:
-    """Everything `/moment status` shows; parts that fail are reported, not raised."""
+def collect_status(
+    service, operations: IndexOperations, today: dt.date | None = None, team_id: str | None = None
+) -> Status:
+    """Everything `/moment status` shows for a workspace (its mentors and requests; the index is everyone's);
+    parts that fail are reported, not raised."""
+    team_id = service.team(team_id)
     today = today or dt.date.today()
     status = Status()
     try:
@@ -316,12 +320,14 @@ def collect_status(service, operations: IndexOperations, today: dt.date | None =
     status.reader = service.reader_state.description
     status.reader_problem = service.reader_state.problem
     status.runs = operations.recent_runs(5)
-    stats = service.mentors.stats()
+    stats = service.mentors.stats(team_id)
     status.mentors_total = sum(1 for s in stats if s.mentor.vetted)
     status.mentors_available = sum(1 for s in stats if s.available_now)
     with service.database.session() as session:
         for request in session.scalars(
-            select(MentorRequest).where(MentorRequest.status.in_((*REQUEST_OPEN, "accepted")))
+            select(MentorRequest).where(
+                MentorRequest.team_id == team_id, MentorRequest.status.in_((*REQUEST_OPEN, "accepted"))
+            )
         ).all():
             status.open_requests[request.status] = status.open_requests.get(request.status, 0) + 1
     names = service.audience_names()

@@ -23,6 +23,7 @@ from sqlalchemy.orm import selectinload
 
 from assistant.db.database import Database
 from assistant.db.models import Interaction, MentorOffer, MentorRequest, utcnow
+from assistant.tenancy import DEFAULT_TEAM
 
 GAP_SIMILARITY = 0.55  # questions at least this close (cosine) belong to one gap
 CHART_FORMATS = ("png", "jpg", "jpeg", "svg", "pdf")
@@ -95,9 +96,15 @@ class Report:
 
 
 def build_report(
-    database: Database, days: int = 7, embedder=None, now: dt.datetime | None = None, hidden=None
+    database: Database,
+    days: int = 7,
+    embedder=None,
+    now: dt.datetime | None = None,
+    hidden=None,
+    *,
+    team_id: str = DEFAULT_TEAM,
 ) -> Report:
-    """The report for `days` days: the day of `now` (UTC) and the `days` - 1 days before it.
+    """One workspace's report for `days` days: the day of `now` (UTC) and the `days` - 1 days before it.
 
     `hidden(path, recorded_audience)`: True for content items the report must not name (restricted ones,
     in a report non-admins read); they are counted in `restricted_items` instead."""
@@ -108,18 +115,24 @@ def build_report(
     with database.session() as session:
         rows = session.scalars(
             select(Interaction)
-            .where(Interaction.created_at >= start, Interaction.created_at < end)
+            .where(Interaction.team_id == team_id, Interaction.created_at >= start, Interaction.created_at < end)
             .options(selectinload(Interaction.sources), selectinload(Interaction.votes))
             .order_by(Interaction.created_at)
         ).all()
         requests = session.scalars(
-            select(MentorRequest).where(MentorRequest.created_at >= start, MentorRequest.created_at < end)
+            select(MentorRequest).where(
+                MentorRequest.team_id == team_id, MentorRequest.created_at >= start, MentorRequest.created_at < end
+            )
         ).all()
         offers = session.scalars(
-            select(MentorOffer).where(MentorOffer.offered_at >= start, MentorOffer.offered_at < end)
+            select(MentorOffer).where(
+                MentorOffer.team_id == team_id, MentorOffer.offered_at >= start, MentorOffer.offered_at < end
+            )
         ).all()
         resolved = session.scalars(
-            select(MentorRequest).where(MentorRequest.resolved_at >= start, MentorRequest.resolved_at < end)
+            select(MentorRequest).where(
+                MentorRequest.team_id == team_id, MentorRequest.resolved_at >= start, MentorRequest.resolved_at < end
+            )
         ).all()
     rows = [r for r in rows if r.outcome not in ("empty", "no_words")]
     report.questions = len(rows)
@@ -398,9 +411,9 @@ def chart_png(report: Report) -> bytes:
     return chart_image(report, "png")
 
 
-def export_csv(database: Database, days: int | None = None) -> str:
-    """Every interaction (optionally only the last `days`), one row each, for spreadsheets (formula-like
-    cells neutralised: `spreadsheet_cell`)."""
+def export_csv(database: Database, days: int | None = None, team_id: str | None = None) -> str:
+    """Every interaction (optionally only the last `days`, only one workspace's), one row each, for
+    spreadsheets (formula-like cells neutralised: `spreadsheet_cell`)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -410,6 +423,8 @@ def export_csv(database: Database, days: int | None = None) -> str:
     query = select(Interaction).options(selectinload(Interaction.sources), selectinload(Interaction.votes))
     if days:
         query = query.where(Interaction.created_at >= utcnow() - dt.timedelta(days=days))
+    if team_id:
+        query = query.where(Interaction.team_id == team_id)
     with database.session() as session:
         for r in session.scalars(query.order_by(Interaction.id)):
             writer.writerow(map(spreadsheet_cell,

@@ -6,6 +6,7 @@ answer = service.ask("how do i reset my vpn token", Asker(user_id="U123", surfac
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -26,8 +27,9 @@ from assistant.handoff import Handoff, HandoffSettings, Notifier
 from assistant.mentors import MentorError, MentorRegistry
 from assistant.questions import prepare
 from assistant.reader import ReaderState, reader_for
-from assistant.retrieval import RetrievalParams, Retriever
+from assistant.retrieval import RetrievalParams, Retriever, SearchResult
 from assistant.settings import Settings
+from assistant.tenancy import DEFAULT_TEAM, ContentScope, Workspaces
 from assistant.xapi import XapiOutbox
 from indexer.store import IndexStore
 
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 # A web process with a stale group cache asks Slack itself, at most this often (the worker refreshes too).
 GROUP_REFRESH_RETRY_SECONDS = 60.0
 MAX_STORED_QUESTION = 4000  # characters kept in the log; the length as received is stored too
+SCOPED_CANDIDATES = 30  # documents ranked when only part of the content may answer
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,10 @@ class Asker:
 
     user_id: str
     surface: str  # see assistant.db.models.SURFACES
-    team_id: str | None = None
+    team_id: str | None = None  # the workspace (None: the default workspace, MOMENT_DEFAULT_TEAM_ID)
     channel_id: str | None = None
     thread_ts: str | None = None
+    enterprise_id: str | None = None  # the Enterprise Grid org of the workspace
 
     @property
     def in_slack(self) -> bool:
@@ -72,7 +76,7 @@ class MomentService:
         )
         self.database = database
         self.retriever = retriever
-        self.spool = InteractionSpool(settings.home / "spool" / "interactions.jsonl")
+        self.spool = InteractionSpool(settings.home / "spool" / "interactions.jsonl", settings.default_team_id)
         self.xapi = XapiOutbox(settings, database)
         self.mentors = MentorRegistry(database, retriever.embedder)
         self.drafts = Drafts(database, self.audience_of)
@@ -84,6 +88,7 @@ class MomentService:
         self.group_source: GroupSource | None = None  # set by the Slack layer: asked when the cache is stale
         self._group_refresh_lock = threading.Lock()
         self._group_refresh_tried = float("-inf")
+        self.workspaces = Workspaces(database, settings.default_team_id)
         self._operations = None
 
     @classmethod
@@ -105,18 +110,23 @@ class MomentService:
         service = cls(settings, database, retriever, reader_state)
         if migrate:
             try:
-                database.upgrade()
+                database.upgrade(settings.default_team_id)
                 service.seed_mentors()
             except DatabaseUnavailableError as exc:
                 log.warning("database not migrated: %s", exc)
         return service
 
+    def team(self, team_id: str | None) -> str:
+        """The workspace records are kept under: `team_id`, or the default workspace."""
+        return team_id or self.settings.default_team_id
+
     def seed_mentors(self) -> int:
-        """Add the mentors of mentors.yml the database does not know yet (several processes may race)."""
+        """Add the mentors of mentors.yml the default workspace does not have yet (several processes may
+        race)."""
         from sqlalchemy.exc import IntegrityError
 
         try:
-            added = self.mentors.seed(self.settings.mentors_file)
+            added = self.mentors.seed(self.settings.default_team_id, self.settings.mentors_file)
         except IntegrityError:
             return 0  # another process seeded them at the same moment
         except MentorError as exc:
@@ -126,8 +136,16 @@ class MomentService:
             log.info("added %d mentors from %s", added, self.settings.mentors_file)
         return added
 
-    def handoff(self, notifier: Notifier) -> Handoff:
-        """Mentor hand-off, telling people through `notifier` (the Slack layer's)."""
+    def handoff(self, notifier: Notifier, team_id: str | None = None) -> Handoff:
+        """Mentor hand-off within the workspace `team_id`, telling people through `notifier` (the Slack
+        layer's)."""
+        return self._handoff(notifier, self.team(team_id))
+
+    def handoff_all(self, notifier: Notifier) -> Handoff:
+        """Mentor hand-off over every workspace's requests (the worker's deadline sweep, single-token mode)."""
+        return self._handoff(notifier, None)
+
+    def _handoff(self, notifier: Notifier, team_id: str | None) -> Handoff:
         s = self.settings
         return Handoff(
             self.database,
@@ -135,6 +153,7 @@ class MomentService:
             notifier,
             HandoffSettings(s.mentor_offer_minutes, s.mentor_max_attempts, s.mentor_follow_up_hours),
             xapi=self.xapi,
+            team_id=team_id,
         )
 
     # -- questions -------------------------------------------------------------------------------
@@ -146,10 +165,12 @@ class MomentService:
         *,
         types: list[str] | None = None,
         tags: list[str] | None = None,
+        folders: list[str] | None = None,
         log_interaction: bool = True,
         viewer: Viewer | None = None,
     ) -> Answer:
-        """Answer a question and record the interaction.
+        """Answer a question from the content the asker's workspace sees (and, with `folders`, only under
+        those folders), and record the interaction in that workspace.
 
         Only content the asker may see is searched (`assistant.audiences`): their user groups are looked up
         when the index has restricted items at all; an answer posted in a channel uses content for everyone
@@ -166,12 +187,18 @@ class MomentService:
             if asker.answered_in_channel:
                 viewer = Viewer.public()
             else:
-                viewer = lambda: self.viewer_for(asker.user_id, asker.team_id)  # noqa: E731 (only when needed)
+                viewer = lambda: self.viewer_for(asker.user_id, self.team(asker.team_id))  # noqa: E731 (only when needed)
         if not question.searchable:
             answer = unanswerable(question)
         else:
             try:
-                result = self.retriever.search(question.text, k=10, types=types, tags=tags, viewer=viewer)
+                scope = self.workspaces.content_scope(self.team(asker.team_id)).within(folders or ())
+                # Scoped answers are chosen from more candidates, so that content outside the scope
+                # can't crowd out everything inside it.
+                k = 10 if scope.everything else SCOPED_CANDIDATES
+                result = within_scope(
+                    self.retriever.search(question.text, k=k, types=types, tags=tags, viewer=viewer), scope
+                )
             except Exception:
                 answer = Answer(question=question.text, answered=False, confidence=0.0, outcome="error")
                 answer.latency_ms = (time.perf_counter() - started) * 1000
@@ -266,7 +293,8 @@ class MomentService:
         row = {
             "created_at": utcnow().isoformat(),
             "user_id": asker.user_id,
-            "team_id": asker.team_id,
+            "team_id": self.team(asker.team_id),
+            "enterprise_id": asker.enterprise_id,
             "channel_id": asker.channel_id,
             "surface": asker.surface,
             "thread_ts": asker.thread_ts,
@@ -306,12 +334,12 @@ class MomentService:
             self.spool.append(row)
             return None
 
-    def answer_for(self, interaction_id: int) -> Answer | None:
-        """The answer that was shown for an interaction (to share it, or show it again)."""
+    def answer_for(self, interaction_id: int, team_id: str | None = None) -> Answer | None:
+        """The answer that was shown for an interaction of the workspace (to share it, or show it again)."""
         from assistant.answers import answer_from_dict
 
         with self.database.session() as session:
-            row = session.get(Interaction, interaction_id)
+            row = self._interaction(session, interaction_id, team_id)
             if row is None or row.answer is None:
                 return None
             answer = answer_from_dict(row.answer)
@@ -325,39 +353,26 @@ class MomentService:
 
         return self.ask(with_context(text or "", previous), asker, **kwargs)
 
-    def ask_in_scope(
-        self,
-        text: str | None,
-        asker: Asker,
-        *,
-        types: list[str] | None = None,
-        tags: list[str] | None = None,
-        folders: list[str] | None = None,
-    ) -> Answer:
-        """`ask`, restricted to content types, tags and folders (a help channel's scope)."""
-        if not folders:
-            return self.ask(text, asker, types=types or None, tags=tags or None)
-        answer = self.ask(text, asker, types=types or None, tags=tags or None, log_interaction=False)
-        answer = within_folders(answer, folders)
-        if answer.outcome not in ("empty", "no_words"):
-            answer.interaction_id = self._record(answer, asker, len(text or ""), None)
-        return answer
-
-    def help_channels(self):
-        """Help channels and their answer queues."""
+    def help_channels(self, team_id: str | None = None):
+        """The workspace's help channels and their answer queues."""
         from assistant.helpchannels import HelpChannels
 
-        return HelpChannels(self.database, self.settings.channel_min_confidence)
+        return HelpChannels(self.database, self.settings.channel_min_confidence, self.team(team_id))
 
-    def follow_question(self, interaction_id: int, user_id: str) -> bool:
-        """`user_id` has the same question as the interaction's asker; False when already following."""
+    def follow_question(self, interaction_id: int, user_id: str, team_id: str | None = None) -> bool:
+        """`user_id` has the same question as the interaction's asker; False when already following (or
+        when the question is not the workspace's)."""
         from sqlalchemy.exc import IntegrityError
 
         from assistant.db.models import QuestionFollower
 
         try:
             with self.database.session() as session:
-                session.add(QuestionFollower(interaction_id=interaction_id, user_id=user_id))
+                if self._interaction(session, interaction_id, team_id) is None:
+                    return False
+                session.add(
+                    QuestionFollower(interaction_id=interaction_id, user_id=user_id, team_id=self.team(team_id))
+                )
         except IntegrityError:
             return False
         return True
@@ -389,15 +404,20 @@ class MomentService:
             )
         return self._operations
 
-    def report(self, days: int = 7, now: dt.datetime | None = None, *, for_everyone: bool = False):
-        """The L&D report for `days` days up to `now` (`assistant.reports.build_report`). `for_everyone`: a
-        report posted where non-admins read it (the weekly digest) names no item restricted to some groups."""
+    def report(
+        self, days: int = 7, now: dt.datetime | None = None, team_id: str | None = None, *, for_everyone: bool = False
+    ):
+        """The workspace's L&D report for `days` days up to `now` (`assistant.reports.build_report`).
+        `for_everyone`: a report posted where non-admins read it (the weekly digest) names no item restricted
+        to some groups."""
         from assistant.reports import build_report
 
         hidden = None
         if for_everyone:
             hidden = lambda path, recorded: bool(self.audience_of(path, recorded))  # noqa: E731
-        return build_report(self.database, days, self.retriever.embedder, now=now, hidden=hidden)
+        return build_report(
+            self.database, days, self.retriever.embedder, now=now, hidden=hidden, team_id=self.team(team_id)
+        )
 
     def forget(self, user_id: str) -> dict[str, int]:
         """Delete everything held about a person (`assistant.privacy.forget_user`)."""
@@ -412,12 +432,30 @@ class MomentService:
         with self.database.session() as session:
             return session.scalar(select(func.count(Interaction.id)).where(Interaction.user_id == user_id)) or 0
 
-    def audit(self, user_id: str, action: str, allowed: bool, detail: str | None = None) -> None:
-        """Write an audit event (admin commands, and what Slack tells us about the installation)."""
+    def audit(
+        self,
+        user_id: str,
+        action: str,
+        allowed: bool,
+        detail: str | None = None,
+        *,
+        team_id: str | None = None,
+        enterprise_id: str | None = None,
+    ) -> None:
+        """Write an audit event in the workspace's log (admin commands, installs, uninstalls)."""
         from assistant.db.models import AuditEvent
 
         with self.database.session() as session:
-            session.add(AuditEvent(user_id=user_id, action=action, allowed=allowed, detail=detail))
+            session.add(
+                AuditEvent(
+                    user_id=user_id,
+                    action=action,
+                    allowed=allowed,
+                    detail=detail,
+                    team_id=self.team(team_id),
+                    enterprise_id=enterprise_id,
+                )
+            )
 
     # -- Slack deliveries ---------------------------------------------------------------------
 
@@ -448,12 +486,23 @@ class MomentService:
 
     # -- votes -----------------------------------------------------------------------------------
 
-    def vote(self, interaction_id: int, user_id: str, helpful: bool, comment: str | None = None) -> Vote:
-        """Record a vote; a person's second vote on the same answer replaces the first."""
+    def vote(
+        self, interaction_id: int, user_id: str, helpful: bool, comment: str | None = None, team_id: str | None = None
+    ) -> Vote | None:
+        """Record a vote; a person's second vote on the same answer replaces the first. None when the
+        answer is not the workspace's."""
         with self.database.session() as session:
+            if self._interaction(session, interaction_id, team_id) is None:
+                return None
             vote = session.scalar(select(Vote).where(Vote.interaction_id == interaction_id, Vote.user_id == user_id))
             if vote is None:
-                vote = Vote(interaction_id=interaction_id, user_id=user_id, helpful=helpful, comment=comment)
+                vote = Vote(
+                    interaction_id=interaction_id,
+                    user_id=user_id,
+                    helpful=helpful,
+                    comment=comment,
+                    team_id=self.team(team_id),
+                )
                 session.add(vote)
             else:
                 vote.helpful = helpful
@@ -465,21 +514,27 @@ class MomentService:
                 self.xapi.vote(session, vote, interaction)
             return vote
 
-    def interaction(self, interaction_id: int) -> Interaction | None:
-        """One interaction with its sources and votes."""
+    def interaction(self, interaction_id: int, team_id: str | None = None) -> Interaction | None:
+        """One interaction of the workspace, with its sources and votes."""
         with self.database.session() as session:
-            found = session.get(Interaction, interaction_id)
+            found = self._interaction(session, interaction_id, team_id)
             if found is not None:
                 _ = found.sources, found.votes  # load before the session closes
             return found
 
+    def _interaction(self, session, interaction_id: int, team_id: str | None) -> Interaction | None:
+        found = session.get(Interaction, interaction_id)
+        if found is None or found.team_id != self.team(team_id):
+            return None  # another workspace's question is nobody's business here
+        return found
+
     def recent_interactions(self, user_id: str, limit: int = 5, team_id: str | None = None) -> list[Interaction]:
-        """A person's latest questions, newest first (App Home), each with only the sources they may see now
-        (their groups, or the item's audience, may have changed since)."""
+        """A person's latest questions in the workspace, newest first (App Home), each with only the sources
+        they may see now (their groups, or the item's audience, may have changed since)."""
         with self.database.session() as session:
             rows = session.scalars(
                 select(Interaction)
-                .where(Interaction.user_id == user_id)
+                .where(Interaction.user_id == user_id, Interaction.team_id == self.team(team_id))
                 .order_by(Interaction.created_at.desc(), Interaction.id.desc())
                 .limit(limit)
             ).all()
@@ -488,25 +543,22 @@ class MomentService:
                 session.expunge(row)  # what is shown is filtered below; nothing here is written back
         audiences = {s.path: self.audience_of(s.path, s.audience) for row in rows for s in row.sources}
         if any(audiences.values()):
-            viewer = self.viewer_for(user_id, team_id)
+            viewer = self.viewer_for(user_id, self.team(team_id))
             for row in rows:
                 row.sources = [s for s in row.sources if viewer.may_see(audiences[s.path])]
         return list(rows)
 
 
-def within_folders(answer: Answer, folders: list[str]) -> Answer:
-    """Keep only sources under one of `folders` (path prefixes in the content folder). When the best
-    source was outside them, the answer becomes a decline (with whatever inside is related)."""
-    prefixes = tuple(f.strip().strip("/") + "/" for f in folders if f.strip().strip("/"))
-    if not prefixes:
-        return answer
-    inside = [s for s in answer.sources if s.path.startswith(prefixes)]
-    if answer.answered and (not answer.sources or answer.sources[0] not in inside):
-        answer.answered = False
-        answer.outcome = "not_answered"
-        answer.offer_mentor = True
-    answer.sources = inside
-    return answer
+def within_scope(result: SearchResult, scope: ContentScope) -> SearchResult:
+    """Keep only the documents the scope allows (a workspace's content, a help channel's folders). When
+    the best match was outside the scope, the confidence was about it, not about anything inside: the
+    question is declined (and the asker offered a mentor)."""
+    if scope.everything or not result.hits:
+        return result
+    inside = [hit for hit in result.hits if scope.allows(hit.doc.path)]
+    if inside and inside[0] is result.hits[0]:
+        return dataclasses.replace(result, hits=inside)
+    return dataclasses.replace(result, hits=inside, confidence=0.0)
 
 
 def _interaction_from_row(row: dict) -> Interaction:
@@ -521,8 +573,9 @@ class InteractionSpool:
     """Interactions that could not be written because the database was down, kept on local disk
     until the next successful write (append-only JSON lines, replayed under a file lock)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, default_team_id: str = DEFAULT_TEAM) -> None:
         self.path = path
+        self.default_team_id = default_team_id  # the workspace of rows spooled before workspaces existed
 
     def append(self, row: dict) -> None:
         from filelock import FileLock
@@ -537,6 +590,11 @@ class InteractionSpool:
         except FileNotFoundError:
             return 0
 
+    def _current(self, row: dict) -> dict:
+        if "enterprise_id" not in row:  # spooled by a version before workspaces: the default workspace's
+            row["team_id"] = self.default_team_id
+        return row
+
     def replay(self, database: Database, xapi: XapiOutbox | None = None) -> int:
         """Write spooled interactions in one transaction, then empty the spool (only once committed)."""
         if not self.path.exists():
@@ -549,7 +607,7 @@ class InteractionSpool:
             except FileNotFoundError:
                 return 0
             with database.session() as session:
-                interactions = [_interaction_from_row(json.loads(line)) for line in lines]
+                interactions = [_interaction_from_row(self._current(json.loads(line))) for line in lines]
                 session.add_all(interactions)
                 session.flush()
                 for interaction in interactions:

@@ -13,6 +13,8 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from assistant.tenancy import DEFAULT_TEAM
+
 
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
@@ -54,6 +56,13 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"))
     slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    # OAuth install for many workspaces (used when SLACK_BOT_TOKEN is not set): the app's credentials and
+    # the public URL Slack redirects to (MOMENT_BASE_URL + /slack/oauth_redirect)
+    slack_client_id: str | None = Field(None, validation_alias=_env("SLACK_CLIENT_ID"))
+    slack_client_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_CLIENT_SECRET"))
+    base_url: str | None = Field(None, validation_alias=_env("MOMENT_BASE_URL"))
+    # The workspace of single-token mode, and of every record from before Moment told workspaces apart
+    default_team_id: str = Field(DEFAULT_TEAM, validation_alias=_env("MOMENT_DEFAULT_TEAM_ID"))
     port: int = Field(3000, validation_alias=_env("PORT"))
     web_workers: int = Field(2, validation_alias=_env("MOMENT_WEB_WORKERS"))
     web_threads: int = Field(8, validation_alias=_env("MOMENT_WEB_THREADS"))
@@ -114,6 +123,11 @@ class Settings(BaseSettings):
     def database_url(self) -> str:
         """The interaction database: `DATABASE_URL`, or a SQLite file under `MOMENT_HOME`."""
         return self.database_url_override or f"sqlite:///{(self.home / 'moment.db').as_posix()}"
+
+    @property
+    def multi_workspace(self) -> bool:
+        """OAuth install for many workspaces: client id and secret set, and no single bot token."""
+        return self.slack_bot_token is None and bool(self.slack_client_id and self.slack_client_secret)
 
     @property
     def max_file_bytes(self) -> int:

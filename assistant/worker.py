@@ -44,7 +44,23 @@ class WorkerContext:
     settings: Settings
     service: MomentService
     operations: IndexOperations
-    client: object | None  # a slack_sdk WebClient when SLACK_BOT_TOKEN is set
+    client: object | None  # a slack_sdk WebClient: with SLACK_BOT_TOKEN, or without a token for OAuth installs
+    installations: object | None = None  # assistant.slack.installation.Installations (OAuth installs)
+
+    def client_for(self, team_id: str):
+        """The Web API client for a workspace: the one token, or the workspace's own (None when it has none:
+        uninstalled, so nothing is sent)."""
+        if self.installations is None:
+            return self.client
+        workspace = self.service.workspaces.get(team_id)
+        enterprise = workspace.enterprise_id if workspace else None
+        return self.installations.client_for(team_id, enterprise, self.client)
+
+    def teams(self) -> list[str]:
+        """The workspaces jobs act for: the default one, or every installed one."""
+        if self.installations is None:
+            return [self.settings.default_team_id]
+        return [w.team_id for w in self.service.workspaces.all() if w.uninstalled_at is None]
 
 
 _context: WorkerContext | None = None
@@ -61,14 +77,23 @@ def setup(settings: Settings, service: MomentService | None = None) -> WorkerCon
     global _context
     service = service or MomentService.from_settings(settings)
     operations = service.index_operations()
-    client = None
-    if settings.slack_bot_token is not None:
+    client = installations = None
+    if settings.slack_bot_token is not None or settings.multi_workspace:
         from assistant.slack.outbound import web_client
         from assistant.slack.usergroups import SlackUserGroups
 
         client = web_client(settings)
-        service.group_source = SlackUserGroups(client, service.groups, service.audience_names)
-    _context = WorkerContext(settings, service, operations, client)
+        service.group_source = SlackUserGroups(
+            client,
+            service.groups,
+            service.audience_names,
+            default_team=None if settings.multi_workspace else settings.default_team_id,
+        )
+    if settings.multi_workspace:
+        from assistant.slack.installation import Installations
+
+        installations = Installations(service)
+    _context = WorkerContext(settings, service, operations, client, installations)
     return _context
 
 
@@ -126,7 +151,15 @@ def mentor_deadlines(now: dt.datetime | None = None) -> dict[str, int]:
         return {}
     from assistant.slack.outbound import handoff_for
 
-    return handoff_for(ctx.service, ctx.client).sweep(now)
+    if ctx.installations is None:
+        return handoff_for(ctx.service, ctx.client, None).sweep(now)
+    done: dict[str, int] = {}
+    for team in ctx.teams():  # each workspace's deadlines, told with its own token
+        client = ctx.client_for(team)
+        if client is not None:
+            for key, count in handoff_for(ctx.service, client, team).sweep(now).items():
+                done[key] = done.get(key, 0) + count
+    return done
 
 
 def help_channel_queues() -> int:
@@ -136,16 +169,20 @@ def help_channel_queues() -> int:
         return 0
     from assistant.slack.channels import HelpChannelHandlers
 
-    return HelpChannelHandlers(ctx.service).sweep(ctx.client)
+    return HelpChannelHandlers(ctx.service).sweep(ctx.client_for)
 
 
 def refresh_usergroups() -> bool:
     """Read the user groups restricted content is for from Slack into the shared cache (nothing to do, and
     no call to Slack, when no content is restricted)."""
     ctx = context()
-    if ctx.service.group_source is None:
+    source = ctx.service.group_source
+    if source is None:
         return False
-    return ctx.service.group_source.refresh()
+    if ctx.installations is None:
+        return source.refresh()
+    # OAuth installs: each workspace's groups, read with its own token.
+    return all([source.refresh(team, client) for team in ctx.teams() if (client := ctx.client_for(team)) is not None])
 
 
 def deliver_xapi() -> dict[str, int]:
@@ -156,6 +193,9 @@ def weekly_digest(days: int = 7, now: dt.datetime | None = None) -> bool:
     """The report with its chart, to the admin channel; once per day however often it is called."""
     ctx = context()
     channel = ctx.settings.admin_channel
+    if ctx.installations is not None:
+        log.info("weekly digest skipped: with OAuth installs, admins read `/moment report` in their workspace")
+        return False
     if ctx.client is None or not channel:
         log.warning("weekly digest skipped: set SLACK_BOT_TOKEN and MOMENT_ADMIN_CHANNEL")
         return False
@@ -195,8 +235,8 @@ def weekly_digest(days: int = 7, now: dt.datetime | None = None) -> bool:
 def review_reminders(today: dt.date | None = None) -> int:
     """One DM per content owner listing their items past `reviewed + review_every`; once per week."""
     ctx = context()
-    if ctx.client is None:
-        return 0
+    if ctx.client is None or ctx.installations is not None:
+        return 0  # content owners are people of the single-token workspace
     today = today or dt.date.today()
     version = ctx.service.retriever.version()
     by_owner: dict[str, list] = {}

@@ -48,6 +48,8 @@ ACTIVITY_TYPES = {
     "video": "https://w3id.org/xapi/video/activity-type/video",
     "request": "http://id.tincanapi.com/activitytype/discussion",
 }
+# The context extension naming the Slack workspace (and Enterprise Grid org) a statement happened in.
+WORKSPACE = "https://moment.example/xapi/workspace"
 BATCH = 50
 MAX_BACKOFF = dt.timedelta(hours=1)
 MAX_SERVER_ERRORS = 8  # a single statement the LRS answers 5xx this many times is set aside
@@ -131,13 +133,20 @@ class XapiOutbox:
     def enabled(self) -> bool:
         return bool(self.settings.lrs_endpoint)
 
-    def queue(self, session, statement: dict, *, user_id: str | None) -> None:
-        """Add a statement to the outbox, in the caller's transaction."""
+    def queue(
+        self, session, statement: dict, *, user_id: str | None, team_id: str | None, enterprise_id: str | None = None
+    ) -> None:
+        """Add a statement to the outbox, in the caller's transaction. The statement names the workspace
+        it happened in (context extension `WORKSPACE`); None: the deployment's default workspace."""
         if not self.enabled:
             return
+        team_id = team_id or self.settings.default_team_id
+        workspace = {"team_id": team_id, **({"enterprise_id": enterprise_id} if enterprise_id else {})}
+        statement.setdefault("context", {}).setdefault("extensions", {})[WORKSPACE] = workspace
         session.add(
             XapiStatement(
                 id=statement["id"],
+                team_id=team_id,
                 user_id=user_id,
                 verb=statement["verb"]["display"]["en-US"],
                 statement=statement,
@@ -160,7 +169,8 @@ class XapiOutbox:
             at=interaction.created_at,
             context={"extensions": {"https://moment.example/xapi/surface": interaction.surface}},
         )
-        self.queue(session, asked, user_id=interaction.user_id)
+        where = {"team_id": interaction.team_id, "enterprise_id": interaction.enterprise_id}
+        self.queue(session, asked, user_id=interaction.user_id, **where)
         sources = [s.content(src.path, src.title, src.type) for src in interaction.sources]
         answered = s.statement(
             "answered",
@@ -177,7 +187,7 @@ class XapiOutbox:
                 "statement": {"objectType": "StatementRef", "id": asked["id"]},
             },
         )
-        self.queue(session, answered, user_id=interaction.user_id)
+        self.queue(session, answered, user_id=interaction.user_id, **where)
 
     def vote(self, session, vote, interaction) -> None:
         if not self.enabled:
@@ -193,7 +203,9 @@ class XapiOutbox:
             at=utcnow(),
             result=result,
         )
-        self.queue(session, statement, user_id=vote.user_id)
+        self.queue(
+            session, statement, user_id=vote.user_id, team_id=vote.team_id, enterprise_id=interaction.enterprise_id
+        )
 
     def mentor_event(self, session, verb: str, request, actor_id: str) -> None:
         """requested-mentor (the asker), mentored (the mentor as actor), resolved (the mentor)."""
@@ -206,7 +218,13 @@ class XapiOutbox:
         statement = s.statement(
             verb, s.actor(actor_id), s.request(request.id, request.question), at=utcnow(), context=context
         )
-        self.queue(session, statement, user_id=actor_id if verb == "requested-mentor" else request.asker_id)
+        self.queue(
+            session,
+            statement,
+            user_id=actor_id if verb == "requested-mentor" else request.asker_id,
+            team_id=request.team_id,
+            enterprise_id=request.enterprise_id,
+        )
 
     def reviewed(self, session, owner_id: str, path: str, title: str, type_: str) -> None:
         if not self.enabled:
@@ -216,6 +234,7 @@ class XapiOutbox:
             session,
             s.statement("reviewed", s.actor(owner_id), s.content(path, title, type_), at=utcnow()),
             user_id=owner_id,
+            team_id=None,  # content is the deployment's, reviewed for the default workspace
         )
 
     def void_user(self, session, user_id: str) -> int:
@@ -226,7 +245,7 @@ class XapiOutbox:
             if row.status == "sent" and self.enabled:
                 s = self.statements
                 void = s.statement("voided", s.moment(), {"objectType": "StatementRef", "id": row.id}, at=utcnow())
-                self.queue(session, void, user_id=None)
+                self.queue(session, void, user_id=None, team_id=row.team_id)
                 voided += 1
             session.delete(row)
         return voided

@@ -9,17 +9,21 @@
 Every request is recorded (method, parameters from the query string, a form or a JSON body, headers,
 time, and what was answered). Messages are checked against the Block Kit limits Slack enforces, so a
 message Slack would refuse is refused here too (`invalid_blocks`, `msg_too_long`). Faults are
-programmable per method with `fail_next`. Besides `/api/<method>` it serves `/upload/<id>` (the URL
+programmable per method with `fail_next`. For OAuth installs, `expect_install` hands out a code that
+`oauth.v2.access` exchanges for a bot token of its own workspace; `Call.token` says which token each call
+was made with, and `revoke` makes a token stop working. Besides `/api/<method>` it serves `/upload/<id>` (the URL
 `files.getUploadURLExternal` hands out) and `/response/<id>` (a `response_url`).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import json
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -48,6 +52,14 @@ class Call:
     def ok(self) -> bool:
         return self.status == 200 and bool(self.response.get("ok"))
 
+    @property
+    def token(self) -> str | None:
+        """The token the call was made with (`Authorization: Bearer …`, or a `token` parameter)."""
+        auth = self.headers.get("authorization", "")
+        if auth.startswith("Bearer "):
+            return auth[len("Bearer ") :]
+        return self.params.get("token")
+
     def text(self) -> str:
         """Every piece of text this call would show: `text` plus all the text inside blocks / view."""
         parts = [str(self.params.get("text") or "")]
@@ -55,6 +67,20 @@ class Call:
             if self.params.get(key) is not None:
                 parts.append(json.dumps(self.params[key], ensure_ascii=False))
         return "\n".join(parts)
+
+
+@dataclass
+class Workspace:
+    """A workspace (or an Enterprise Grid org, for an org-wide install) the app is installed in."""
+
+    team_id: str | None
+    team_name: str
+    enterprise_id: str | None = None
+    enterprise_name: str | None = None
+    bot_user_id: str = BOT_USER_ID
+    bot_id: str = BOT_ID
+    installer: str = "U0INSTALL1"
+    is_enterprise_install: bool = False
 
 
 @dataclass
@@ -72,6 +98,11 @@ class SlackAPIStub:
 
     def __init__(self, token: str | None = None, team_id: str = TEAM_ID, bot_user_id: str = BOT_USER_ID) -> None:
         self.token = token  # when set, calls without `Authorization: Bearer <token>` get invalid_auth
+        # OAuth: the app's credentials, codes waiting for oauth.v2.access, and the bot tokens it issued
+        self.client_id: str | None = None
+        self.client_secret: str | None = None
+        self.codes: dict[str, Workspace] = {}
+        self.issued: dict[str, Workspace] = {}  # bot token -> its workspace (revoked tokens removed)
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.users: dict[str, str] = {}  # user id -> real name (users.info)
@@ -233,14 +264,79 @@ class SlackAPIStub:
 
     # -- answers -----------------------------------------------------------------------------------
 
-    def answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    def answer(self, method: str, params: dict[str, Any], token: str | None = None) -> dict[str, Any]:
         """Slack's answer to a successful call (after auth and faults)."""
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return {"ok": False, "error": "unknown_method", "req_method": method}
+        if method == "auth.test":
+            return handler(params, token)
         return handler(params)
 
-    def _m_auth_test(self, p):
+    # -- OAuth -----------------------------------------------------------------------------------
+
+    def expect_install(self, workspace: Workspace) -> str:
+        """A code Slack would hand the app's redirect URL after someone approves the install in
+        `workspace`; oauth.v2.access exchanges it (once) for a bot token of that workspace."""
+        code = f"{int(time.time())}.{next(self._ids)}.code"
+        with self._cond:
+            self.codes[code] = workspace
+        return code
+
+    def revoke(self, token: str) -> None:
+        """The token stops working (the app was uninstalled, or the token revoked)."""
+        with self._cond:
+            self.issued.pop(token, None)
+
+    def token_valid(self, token: str | None) -> bool:
+        if token is None:
+            return False
+        with self._cond:
+            return token == self.token or token in self.issued
+
+    def _workspace_of(self, token: str | None) -> Workspace | None:
+        with self._cond:
+            return self.issued.get(token or "")
+
+    def _m_oauth_v2_access(self, p):
+        with self._cond:
+            workspace = self.codes.pop(p.get("code") or "", None)
+        if workspace is None:
+            return {"ok": False, "error": "invalid_code"}
+        token = f"xoxb-{workspace.team_id or workspace.enterprise_id}-{next(self._ids)}-{uuid.uuid4().hex[:16]}"
+        with self._cond:
+            self.issued[token] = workspace
+        team = {"id": workspace.team_id, "name": workspace.team_name} if workspace.team_id else None
+        enterprise = (
+            {"id": workspace.enterprise_id, "name": workspace.enterprise_name} if workspace.enterprise_id else None
+        )
+        return {
+            "ok": True,
+            "app_id": "A0MOMENT01",
+            "authed_user": {"id": workspace.installer},
+            "scope": "app_mentions:read,chat:write,commands,im:history",
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": workspace.bot_user_id,
+            "team": team,
+            "enterprise": enterprise,
+            "is_enterprise_install": workspace.is_enterprise_install,
+        }
+
+    def _m_auth_test(self, p, token: str | None = None):
+        workspace = self._workspace_of(token)
+        if workspace is not None:
+            return {
+                "ok": True,
+                "url": f"https://{workspace.team_name.lower().replace(' ', '-')}.slack.com/",
+                "team": workspace.team_name,
+                "user": "moment",
+                "team_id": workspace.team_id,
+                "user_id": workspace.bot_user_id,
+                "bot_id": workspace.bot_id,
+                "enterprise_id": workspace.enterprise_id,
+                "is_enterprise_install": workspace.is_enterprise_install,
+            }
         return {
             "ok": True,
             "url": "https://moment-test.slack.com/",
@@ -552,10 +648,14 @@ class _Handler(BaseHTTPRequestHandler):
         stub = self.stub
         params = _parse(query, body, headers.get("content-type", ""))
         call = Call(method=method, params=params, headers=headers, body=body, time=time.time())
-        auth = headers.get("authorization", "")
         fault = stub._take_fault(method, params)
         extra: dict[str, str] = {}
-        if stub.token and auth != f"Bearer {stub.token}" and params.get("token") != stub.token:
+        if method == "oauth.v2.access":  # the app authenticates with its client id and secret, not a token
+            if not stub.client_id or _basic_auth(headers) != (stub.client_id, stub.client_secret):
+                call.status, call.response = 200, {"ok": False, "error": "invalid_client_id"}
+            else:
+                call.response = stub.answer(method, params)
+        elif (stub.token or stub.issued) and not stub.token_valid(call.token):
             call.status, call.response = 200, {"ok": False, "error": "invalid_auth"}
         elif fault is not None and fault.error:
             call.status, call.response = 200, {"ok": False, "error": fault.error}
@@ -571,7 +671,7 @@ class _Handler(BaseHTTPRequestHandler):
                 stub.answer(method, params)  # it happened; the answer is lost
             call.status, call.response = fault.status, {"ok": False, "error": "fatal_error"}
         else:
-            call.response = stub.answer(method, params)
+            call.response = stub.answer(method, params, call.token)
         stub._record(call)
         self._send(call.status, call.response, extra)
 
@@ -620,6 +720,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+def _basic_auth(headers: dict) -> tuple[str, str] | None:
+    value = headers.get("authorization", "")
+    if not value.startswith("Basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(value[len("Basic ") :]).decode().partition(":")
+    except ValueError:
+        return None
+    return user, password
 
 
 def _parse(query: str, body: bytes, content_type: str) -> dict[str, Any]:

@@ -54,13 +54,24 @@ def _rich_text(text: str) -> list[dict]:
 # -- Events API ---------------------------------------------------------------------------------
 
 
-def event_callback(event: dict, *, event_id: str | None = None, event_time: int | None = None) -> dict:
-    """The envelope every Events API delivery comes in."""
-    return {
+def event_callback(
+    event: dict,
+    *,
+    event_id: str | None = None,
+    event_time: int | None = None,
+    team_id: str | None = TEAM_ID,
+    enterprise_id: str | None = None,
+    is_enterprise_install: bool = False,
+    ext_shared: bool = False,
+) -> dict:
+    """The envelope every Events API delivery comes in, for the installation in `team_id` (and
+    `enterprise_id`; an org-wide install has `is_enterprise_install`). `ext_shared`: the event happened in
+    a channel shared with another organisation (Slack Connect)."""
+    body = {
         "token": VERIFICATION_TOKEN,
-        "team_id": TEAM_ID,
-        "context_team_id": TEAM_ID,
-        "context_enterprise_id": None,
+        "team_id": team_id,
+        "context_team_id": team_id,
+        "context_enterprise_id": enterprise_id,
         "api_app_id": APP_ID,
         "event": event,
         "type": "event_callback",
@@ -68,20 +79,33 @@ def event_callback(event: dict, *, event_id: str | None = None, event_time: int 
         "event_time": event_time or int(time.time()),
         "authorizations": [
             {
-                "enterprise_id": None,
-                "team_id": TEAM_ID,
+                "enterprise_id": enterprise_id,
+                "team_id": None if is_enterprise_install else team_id,  # an org-wide install has no team
                 "user_id": BOT_USER_ID,
                 "is_bot": True,
-                "is_enterprise_install": False,
+                "is_enterprise_install": is_enterprise_install,
             }
         ],
-        "is_ext_shared_channel": False,
+        "is_ext_shared_channel": ext_shared,
         "event_context": "4-" + secrets.token_urlsafe(24),
     }
+    if enterprise_id:
+        body["enterprise_id"] = enterprise_id
+    return body
 
 
-def app_mention(text: str, *, user: str, channel: str, ts: str | None = None, thread_ts: str | None = None) -> dict:
-    """`@Moment text` in a channel (Slack puts the bot's mention in the text)."""
+def app_mention(
+    text: str,
+    *,
+    user: str,
+    channel: str,
+    ts: str | None = None,
+    thread_ts: str | None = None,
+    team: str = TEAM_ID,
+    user_team: str | None = None,
+) -> dict:
+    """`@Moment text` in a channel (Slack puts the bot's mention in the text). `user_team`: the asker's
+    own workspace when it is not the channel's (Slack Connect)."""
     ts = ts or new_ts()
     full = f"<@{BOT_USER_ID}> {text}"
     event = {
@@ -91,19 +115,24 @@ def app_mention(text: str, *, user: str, channel: str, ts: str | None = None, th
         "user": user,
         "ts": ts,
         "blocks": _rich_text(full),
-        "team": TEAM_ID,
+        "team": team,
         "channel": channel,
         "event_ts": ts,
     }
     if thread_ts:
         event["thread_ts"] = thread_ts
+    if user_team:
+        event["user_team"] = user_team
+        event["source_team"] = user_team
     return event
 
 
-def im_message(text: str, *, user: str, channel: str | None = None, ts: str | None = None, thread_ts=None) -> dict:
+def im_message(
+    text: str, *, user: str, channel: str | None = None, ts: str | None = None, thread_ts=None, team: str = TEAM_ID
+) -> dict:
     """A direct message to the app."""
     event = channel_message(
-        text, user=user, channel=channel or dm_channel(user), ts=ts, thread_ts=thread_ts, channel_type="im"
+        text, user=user, channel=channel or dm_channel(user), ts=ts, thread_ts=thread_ts, channel_type="im", team=team
     )
     if thread_ts:
         event["parent_user_id"] = BOT_USER_ID
@@ -217,11 +246,12 @@ def slash_command(
     command: str = "/ask",
     channel_name: str = "general",
     user_name: str = "pat",
+    team_id: str = TEAM_ID,
 ) -> dict:
-    """The form fields of a slash command."""
+    """The form fields of a slash command (from a person of `team_id`)."""
     return {
         "token": VERIFICATION_TOKEN,
-        "team_id": TEAM_ID,
+        "team_id": team_id,
         "team_domain": TEAM_DOMAIN,
         "channel_id": channel,
         "channel_name": channel_name,
@@ -239,12 +269,12 @@ def slash_command(
 # -- interactions ---------------------------------------------------------------------------------
 
 
-def _user(user: str) -> dict:
-    return {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM_ID}
+def _user(user: str, team_id: str = TEAM_ID) -> dict:
+    return {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team_id}
 
 
-def _team() -> dict:
-    return {"id": TEAM_ID, "domain": TEAM_DOMAIN}
+def _team(team_id: str = TEAM_ID) -> dict:
+    return {"id": team_id, "domain": TEAM_DOMAIN if team_id == TEAM_ID else team_id.lower()}
 
 
 def message_shortcut(
@@ -294,17 +324,19 @@ def block_actions(
     block_id: str = "moment_answer_actions",
     ephemeral: bool = False,
     text: str = "Button",
+    team_id: str = TEAM_ID,
 ) -> dict:
-    """A button click. `message` is the message clicked (as posted); ephemeral messages carry none."""
+    """A button click (by a person of `team_id`). `message` is the message clicked (as posted); ephemeral
+    messages carry none."""
     message_ts = (message or {}).get("ts") or new_ts()
     payload = {
         "type": "block_actions",
-        "user": _user(user),
+        "user": _user(user, team_id),
         "api_app_id": APP_ID,
         "token": VERIFICATION_TOKEN,
         "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": ephemeral},
         "trigger_id": new_trigger_id(),
-        "team": _team(),
+        "team": _team(team_id),
         "enterprise": None,
         "is_enterprise_install": False,
         "channel": {"id": channel, "name": "general" if channel.startswith("C") else "directmessage"},
@@ -399,6 +431,8 @@ def channel_message(
     channel_type: str = "channel",
     subtype: str | None = None,
     files: list[dict] | None = None,
+    team: str = TEAM_ID,
+    user_team: str | None = None,
 ) -> dict:
     """A person's message in a channel (`message.channels`; `channel_type="group"` for a private one,
     `"im"` for a DM)."""
@@ -410,11 +444,14 @@ def channel_message(
         "user": user,
         "ts": ts,
         "blocks": _rich_text(text),
-        "team": TEAM_ID,
+        "team": team,
         "channel": channel,
         "event_ts": ts,
         "channel_type": channel_type,
     }
+    if user_team:
+        event["user_team"] = user_team
+        event["source_team"] = user_team
     if thread_ts:
         event["thread_ts"] = thread_ts
         event["parent_user_id"] = user

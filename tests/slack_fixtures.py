@@ -8,7 +8,8 @@
 Fixtures:
   slack_api             the Web API stand-in (module scope; shared by the servers of a module)
   moment_content        (content_dir, index_dir): a small content folder indexed once with `moment index`
-  moment_server         factory(database_url, *, healthy=True, env=None, workers=2) -> MomentServer;
+  moment_server         factory(database_url, *, healthy=True, env=None, workers=2) -> MomentServer (an env
+                        value of None unsets that variable);
                         servers stop at the end of the test
   module_moment_server  the same factory, servers stop at the end of the module
   module_database_url   a database per module: SQLite, and PostgreSQL (a schema of its own) when
@@ -147,7 +148,11 @@ class MomentServers:
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        full_env.update(env or {})
+        for key, value in (env or {}).items():  # None: the variable is not set at all
+            if value is None:
+                full_env.pop(key, None)
+            else:
+                full_env[key] = value
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [str(MOMENT), "serve", "--port", str(port)],

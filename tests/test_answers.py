@@ -26,7 +26,7 @@ from indexer.store import IndexMissingError, IndexStore
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_CACHE = ROOT / ".moment" / "models"
-ASKER = Asker(user_id="U0ASKER01", surface="cli", team_id="T0TEAM001", channel_id="C0GENERAL")
+ASKER = Asker(user_id="U0ASKER01", surface="cli", channel_id="C0GENERAL")
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ BAD_INPUTS = {
 
 @pytest.mark.parametrize("name", list(BAD_INPUTS))
 def test_bad_input_gets_a_clear_reply_and_is_logged(service, name):
-    slack_asker = Asker(user_id="U0ASKER01", surface="mention", team_id="T0TEAM001", channel_id="C0GENERAL")
+    slack_asker = Asker(user_id="U0ASKER01", surface="mention", channel_id="C0GENERAL")
     answer = service.ask(BAD_INPUTS[name], slack_asker if name == "slack-markup" else ASKER)
     assert answer.interaction_id is not None
     record = service.interaction(answer.interaction_id)
@@ -168,7 +168,7 @@ def test_a_declined_question_in_german_gets_the_language_note(service):
 def test_every_question_is_logged_with_sources(service):
     answer = service.ask("lockout tagout steps before working on a breaker panel", ASKER)
     record = service.interaction(answer.interaction_id)
-    assert record.user_id == "U0ASKER01" and record.team_id == "T0TEAM001" and record.channel_id == "C0GENERAL"
+    assert record.user_id == "U0ASKER01" and record.team_id == "default" and record.channel_id == "C0GENERAL"
     assert record.surface == "cli" and record.answered == answer.answered
     assert record.confidence == pytest.approx(answer.confidence)
     assert record.index_version == service.retriever.version().version

@@ -27,6 +27,7 @@ TOKEN = "xoxb-audience-test"
 
 MANAGERS, PEOPLE_OPS = "S0MANAGERS1", "S0PEOPLEOP1"
 BOSS, WORKER, HR = "U0BOSS0001", "U0WORKER01", "U0HRPERSON"
+TEAM = "T0MOMENT1"  # the workspace the stand-in's auth.test names
 GRIEVANCE_QUESTION = "how do i handle a formal grievance raised by someone in my team"
 MANAGERS_TITLE = "Handle a formal grievance as a manager"
 PUBLIC_TITLE = "Raise a grievance"
@@ -296,7 +297,7 @@ def shown_titles(answer) -> list[str]:
 
 
 def dm_asker(user: str) -> Asker:
-    return Asker(user_id=user, surface="dm", team_id="T0MOMENT1", channel_id="D0" + user[2:])
+    return Asker(user_id=user, surface="dm", team_id=TEAM, channel_id="D0" + user[2:])
 
 
 def test_only_members_are_answered_from_restricted_content_wherever_it_would_show(service, slack):
@@ -318,23 +319,25 @@ def test_only_members_are_answered_from_restricted_content_wherever_it_would_sho
     assert len(slack.calls("usergroups.list")) == 1  # the cache served the rest
 
     # App Home: the boss's history shows the item while they are a manager, not after they leave the group.
-    home = service.recent_interactions(BOSS)
+    home = service.recent_interactions(BOSS, team_id=TEAM)
     assert MANAGERS_TITLE in [s.title for row in home for s in row.sources]
     slack.set_usergroup(MANAGERS, "managers", [HR])
     assert service.group_source.refresh()
-    assert MANAGERS_TITLE not in [s.title for row in service.recent_interactions(BOSS) for s in row.sources]
-    assert service.recent_interactions(BOSS)[0].question == GRIEVANCE_QUESTION  # their question stays
+    assert MANAGERS_TITLE not in [
+        s.title for row in service.recent_interactions(BOSS, team_id=TEAM) for s in row.sources
+    ]
+    assert service.recent_interactions(BOSS, team_id=TEAM)[0].question == GRIEVANCE_QUESTION  # their question stays
 
     # A mentor's context: what the asker was shown, as far as asker and mentor may both see it.
-    stored = service.answer_for(boss.interaction_id).to_dict()["sources"]
+    stored = service.answer_for(boss.interaction_id, TEAM).to_dict()["sources"]
     assert MANAGERS_TITLE in [s["title"] for s in stored]
-    both = service.visible_sources(stored, [HR, HR])
+    both = service.visible_sources(stored, [HR, HR], TEAM)
     assert MANAGERS_TITLE in [s["title"] for s in both]
-    assert MANAGERS_TITLE not in [s["title"] for s in service.visible_sources(stored, [HR, WORKER])]
+    assert MANAGERS_TITLE not in [s["title"] for s in service.visible_sources(stored, [HR, WORKER], TEAM)]
 
     # Reports: an admin's names the item; the digest, read by a channel of non-admins, does not.
-    assert MANAGERS_TITLE in [u.title for u in service.report(1).top_content]
-    digest = service.report(1, for_everyone=True)
+    assert MANAGERS_TITLE in [u.title for u in service.report(1, team_id=TEAM).top_content]
+    digest = service.report(1, team_id=TEAM, for_everyone=True)
     assert MANAGERS_TITLE not in [u.title for u in digest.top_content] and digest.restricted_items == 1
 
 
@@ -391,20 +394,31 @@ def test_a_mentors_draft_keeps_the_audience_of_what_the_question_was_answered_fr
     assert boss.sources[0].title == MANAGERS_TITLE and MANAGERS_TITLE not in shown_titles(worker)
     with service.database.session() as session:
         requests = [
-            MentorRequest(asker_id=who, question=GRIEVANCE_QUESTION, status="accepted", owner_id=HR, interaction_id=i)
+            MentorRequest(
+                team_id=TEAM,
+                asker_id=who,
+                question=GRIEVANCE_QUESTION,
+                status="accepted",
+                owner_id=HR,
+                interaction_id=i,
+            )
             for who, i in ((BOSS, boss.interaction_id), (WORKER, worker.interaction_id))
         ]
         session.add_all(requests)
         session.flush()
         ids = [r.id for r in requests]
-    restricted = service.drafts.save(author_id=HR, title="Formal grievances", body="1. Write back.", request_id=ids[0])
-    public = service.drafts.save(author_id=HR, title="Raising a grievance", body="1. Talk to us.", request_id=ids[1])
+    restricted = service.drafts.save(
+        TEAM, author_id=HR, title="Formal grievances", body="1. Write back.", request_id=ids[0]
+    )
+    public = service.drafts.save(
+        TEAM, author_id=HR, title="Raising a grievance", body="1. Talk to us.", request_id=ids[1]
+    )
     assert restricted.audience == ["managers", "people-ops"] and not public.audience
     # The review shows it, and the job aid written on approval keeps it: once indexed, members only.
-    review = json.dumps([b.to_dict() for b in drafts_blocks(service.drafts.pending())])
+    review = json.dumps([b.to_dict() for b in drafts_blocks(service.drafts.pending(TEAM))])
     assert review.count(":lock: For @managers, @people-ops only") == 1
-    service.drafts.decide(restricted.id, "U0ADMIN001", approve=True)
-    service.drafts.decide(public.id, "U0ADMIN001", approve=True)
+    service.drafts.decide(TEAM, restricted.id, "U0ADMIN001", approve=True)
+    service.drafts.decide(TEAM, public.id, "U0ADMIN001", approve=True)
     content_dir = tmp_path / "approved"
     service.drafts.write_approved(content_dir)
     store = IndexStore(tmp_path / "approved-index")

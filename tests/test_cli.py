@@ -32,7 +32,7 @@ from indexer.store import IndexMissingError, IndexStore
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_CACHE = ROOT / ".moment" / "models"
-ASKER = Asker(user_id="U0ASKER01", surface="dm", team_id="T0TEAM001", channel_id="D0ASKER01")
+ASKER = Asker(user_id="U0ASKER01", surface="dm", channel_id="D0ASKER01")
 # Preparing the model takes 10 s or more; a command that fails on a path must say so long before.
 FAST = 2.0
 
@@ -216,7 +216,9 @@ def test_export_neutralises_formula_like_cells(service):
     with service.database.session() as session:
         for text in FORMULAS:
             row = {"question": text, "question_chars": len(text), "answered": False, "outcome": "not_answered"}
-            session.add(Interaction(user_id="U0ASKER01", surface="dm", confidence=0.0, latency_ms=1.0, **row))
+            session.add(
+                Interaction(user_id="U0ASKER01", team_id="default", surface="dm", confidence=0.0, latency_ms=1.0, **row)
+            )
     rows = list(csv.DictReader(io.StringIO(in_process(service, "export").stdout)))
     assert [r["question"] for r in rows] == ["'" + text for text in FORMULAS]
 

@@ -18,6 +18,7 @@ from assistant.db.models import Mentor, MentorOffer, MentorRequest
 from assistant.drafts import Drafts
 from assistant.handoff import Handoff, HandoffError, HandoffSettings
 from assistant.mentors import MentorError, MentorRegistry, is_working, parse_mentors_file
+from assistant.tenancy import DEFAULT_TEAM as TEAM
 
 # A Wednesday, 10:00 in London (and 05:00 in New York, 15:30 in Kolkata).
 WEDNESDAY_10_LONDON = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
@@ -119,7 +120,7 @@ def mentors_file(tmp_path):
 @pytest.fixture
 def registry(database, embedder, mentors_file):
     registry = MentorRegistry(database, embedder)
-    assert registry.seed(mentors_file) == 6
+    assert registry.seed(TEAM, mentors_file) == 6
     return registry
 
 
@@ -155,27 +156,27 @@ def test_a_broken_mentors_file_names_the_entry_and_the_problem(tmp_path, entry, 
 
 
 def test_seeding_never_overwrites_the_database(registry, mentors_file):
-    registry.set_paused("U0VPNPRIYA", True)
-    registry.add("U0PAYSAM01", ["payroll"], by="U0ADMIN001")
-    registry.remove("U0SAFEANA1")
-    assert registry.seed(mentors_file) == 0
-    assert registry.get("U0VPNPRIYA").paused
-    assert registry.get("U0PAYSAM01").topics == ["payroll"]
-    assert registry.get("U0SAFEANA1").removed_at is not None  # not revived by the file
+    registry.set_paused(TEAM, "U0VPNPRIYA", True)
+    registry.add(TEAM, "U0PAYSAM01", ["payroll"], by="U0ADMIN001")
+    registry.remove(TEAM, "U0SAFEANA1")
+    assert registry.seed(TEAM, mentors_file) == 0
+    assert registry.get(TEAM, "U0VPNPRIYA").paused
+    assert registry.get(TEAM, "U0PAYSAM01").topics == ["payroll"]
+    assert registry.get(TEAM, "U0SAFEANA1").removed_at is not None  # not revived by the file
 
 
 def test_add_vet_and_remove(registry):
     with pytest.raises(MentorError, match="not a Slack user"):
-        registry.add("bob", ["vpn"], by="U0ADMIN001")
+        registry.add(TEAM, "bob", ["vpn"], by="U0ADMIN001")
     with pytest.raises(MentorError, match="at least one topic"):
-        registry.add("U0BOB00001", [" , "], by="U0ADMIN001")
-    mentor = registry.add("U0BOB00001", "Fleet, fuel cards , fleet", by="U0ADMIN001")
+        registry.add(TEAM, "U0BOB00001", [" , "], by="U0ADMIN001")
+    mentor = registry.add(TEAM, "U0BOB00001", "Fleet, fuel cards , fleet", by="U0ADMIN001")
     assert mentor.topics == ["fleet", "fuel cards"] and not mentor.vetted
-    assert registry.vet("U0BOB00001", by="U0ADMIN001").vetted
-    registry.remove("U0BOB00001")
+    assert registry.vet(TEAM, "U0BOB00001", by="U0ADMIN001").vetted
+    registry.remove(TEAM, "U0BOB00001")
     with pytest.raises(MentorError, match="not a mentor"):
-        registry.vet("U0BOB00001", by="U0ADMIN001")
-    again = registry.add("U0BOB00001", ["fleet"], by="U0ADMIN001")
+        registry.vet(TEAM, "U0BOB00001", by="U0ADMIN001")
+    again = registry.add(TEAM, "U0BOB00001", ["fleet"], by="U0ADMIN001")
     assert again.removed_at is None and not again.vetted  # back, but vetted again first
 
 
@@ -195,7 +196,7 @@ def test_working_hours_in_the_mentors_time_zone():
 
 
 def test_the_vpn_question_goes_to_a_vpn_mentor_not_the_payroll_one(registry):
-    found = registry.candidates("my vpn token keeps failing when i work from home", asker_id="U0ASKER01",
+    found = registry.candidates(TEAM, "my vpn token keeps failing when i work from home", asker_id="U0ASKER01",
                                 now=WEDNESDAY_10_LONDON)  # fmt: skip
     # Three know VPN; Priya and Raj are at work (London, Kolkata), Lee is not (05:00 in New York).
     assert {c.slack_id for c in found[:2]} == {"U0VPNPRIYA", "U0VPNRAJ01"} and found[2].slack_id == "U0ITDESK01"
@@ -203,41 +204,41 @@ def test_the_vpn_question_goes_to_a_vpn_mentor_not_the_payroll_one(registry):
     assert "vpn" in found[0].reason.lower() and found[0].reason.startswith("You know")
     assert "U0NEWBIE01" not in [c.slack_id for c in found]  # not vetted
 
-    payroll = registry.candidates("payslip shows wrong overtime", asker_id="U0ASKER01", now=WEDNESDAY_10_LONDON)
+    payroll = registry.candidates(TEAM, "payslip shows wrong overtime", asker_id="U0ASKER01", now=WEDNESDAY_10_LONDON)
     assert payroll[0].slack_id == "U0PAYSAM01"
 
 
 def test_nobody_fits_an_off_topic_question(registry):
-    assert registry.candidates("best pizza place near the office", asker_id="U0ASKER01") == []
+    assert registry.candidates(TEAM, "best pizza place near the office", asker_id="U0ASKER01") == []
 
 
 def test_availability_then_load_then_fairness(registry, database):
     question = "vpn will not connect"
     # At 05:00 UTC on a Wednesday only Raj is at work (10:30 in Kolkata): he comes first.
     early = dt.datetime(2026, 11, 25, 5, 0, tzinfo=dt.UTC)
-    assert registry.candidates(question, asker_id="U0A", now=early)[0].slack_id == "U0VPNRAJ01"
+    assert registry.candidates(TEAM, question, asker_id="U0A", now=early)[0].slack_id == "U0VPNRAJ01"
     # At 20:00 UTC only Lee is (15:00 in New York).
     evening = dt.datetime(2026, 11, 25, 20, 0, tzinfo=dt.UTC)
-    assert registry.candidates(question, asker_id="U0A", now=evening)[0].slack_id == "U0ITDESK01"
+    assert registry.candidates(TEAM, question, asker_id="U0A", now=evening)[0].slack_id == "U0ITDESK01"
     # On a Sunday nobody is: whoever was offered a question least recently comes first.
     sunday = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
     with database.session() as session:
-        session.get(Mentor, "U0VPNPRIYA").last_offered_at = sunday - dt.timedelta(minutes=5)
-        session.get(Mentor, "U0ITDESK01").last_offered_at = sunday - dt.timedelta(minutes=50)
-    assert [c.slack_id for c in registry.candidates(question, asker_id="U0A", now=sunday)][:3] == [
+        session.get(Mentor, (TEAM, "U0VPNPRIYA")).last_offered_at = sunday - dt.timedelta(minutes=5)
+        session.get(Mentor, (TEAM, "U0ITDESK01")).last_offered_at = sunday - dt.timedelta(minutes=50)
+    assert [c.slack_id for c in registry.candidates(TEAM, question, asker_id="U0A", now=sunday)][:3] == [
         "U0VPNRAJ01", "U0ITDESK01", "U0VPNPRIYA"
     ]  # fmt: skip
     # Never the asker; never someone paused.
-    assert "U0VPNPRIYA" not in [c.slack_id for c in registry.candidates(question, asker_id="U0VPNPRIYA")]
-    assert "U0ITDESK01" in [c.slack_id for c in registry.candidates(question, asker_id="U0A")]
-    registry.set_paused("U0VPNRAJ01", True)
-    assert "U0VPNRAJ01" not in [c.slack_id for c in registry.candidates(question, asker_id="U0A")]
+    assert "U0VPNPRIYA" not in [c.slack_id for c in registry.candidates(TEAM, question, asker_id="U0VPNPRIYA")]
+    assert "U0ITDESK01" in [c.slack_id for c in registry.candidates(TEAM, question, asker_id="U0A")]
+    registry.set_paused(TEAM, "U0VPNRAJ01", True)
+    assert "U0VPNRAJ01" not in [c.slack_id for c in registry.candidates(TEAM, question, asker_id="U0A")]
 
 
 def test_a_mentor_at_capacity_gets_no_more(handoff, registry):
     handoff.request(asker_id="U0A1", question="vpn token broken", now=WEDNESDAY_10_LONDON)
     handoff.request(asker_id="U0A2", question="vpn keeps dropping", now=WEDNESDAY_10_LONDON)
-    third = registry.candidates("vpn error 809", asker_id="U0A3", now=WEDNESDAY_10_LONDON)
+    third = registry.candidates(TEAM, "vpn error 809", asker_id="U0A3", now=WEDNESDAY_10_LONDON)
     loads = {c.slack_id: c.load for c in third}
     assert "U0VPNPRIYA" not in loads or loads["U0VPNPRIYA"] < 2
     assert sum(1 for c in third if c.slack_id in ("U0VPNPRIYA", "U0VPNRAJ01")) >= 1
@@ -329,8 +330,9 @@ def test_asking_twice_for_the_same_answer_is_one_request(handoff, database):
     from assistant.db.models import Interaction
 
     with database.session() as session:
-        interaction = Interaction(user_id="U0ASKER01", surface="dm", question="vpn token", question_chars=9,
-                                  answered=False, outcome="not_answered", confidence=0.1, latency_ms=5.0)  # fmt: skip
+        interaction = Interaction(user_id="U0ASKER01", team_id=TEAM, surface="dm", question="vpn token",
+                                  question_chars=9, answered=False, outcome="not_answered", confidence=0.1,
+                                  latency_ms=5.0)  # fmt: skip
         session.add(interaction)
         session.flush()
         interaction_id = interaction.id
@@ -342,7 +344,7 @@ def test_asking_twice_for_the_same_answer_is_one_request(handoff, database):
 def test_timers_survive_a_restart(database_url, embedder, mentors_file, database):
     """The deadline is in the database: a new process (new engine, new objects) acts on it."""
     first = Handoff(database, MentorRegistry(database, embedder), RecordingNotifier())
-    first.registry.seed(mentors_file)
+    first.registry.seed(TEAM, mentors_file)
     request = first.request(asker_id="U0ASKER01", question="vpn token invalid", now=WEDNESDAY_10_LONDON)
     database.dispose()
 
@@ -368,7 +370,7 @@ def test_follow_up_once_when_an_accepted_request_stays_open(handoff, notifier):
 def test_exactly_one_of_many_simultaneous_accepts_wins(database_url, database, embedder, mentors_file, clickers):
     """Real concurrent transactions: every clicker has its own engine (its own connections)."""
     registry = MentorRegistry(database, embedder)
-    registry.seed(mentors_file)
+    registry.seed(TEAM, mentors_file)
     setup = Handoff(database, registry, RecordingNotifier(), HandoffSettings(max_attempts=3))
     request = setup.request(asker_id="U0ASKER01", question="vpn token invalid", now=WEDNESDAY_10_LONDON)
     setup.decline(request.id, "U0VPNPRIYA", now=WEDNESDAY_10_LONDON)  # Priya and Raj have both been offered it now
@@ -414,15 +416,15 @@ def test_a_resolved_answer_becomes_a_draft_then_content(handoff, database, tmp_p
     request = handoff.request(asker_id="U0ASKER01", question="how do i unlock a vpn token", now=WEDNESDAY_10_LONDON)
     handoff.accept(request.id, "U0VPNPRIYA")
     with pytest.raises(HandoffError, match="Only the mentor"):
-        drafts.save(author_id="U0VPNRAJ01", title="x title", body="the answer", request_id=request.id)
-    draft = drafts.save(author_id="U0VPNPRIYA", title="Unlock a VPN token", body="1. Open the portal.\n2. Unlock.",
-                        request_id=request.id)  # fmt: skip
-    rejected = drafts.save(author_id="U0VPNPRIYA", title="Not this one", body="Something else.")
-    assert [d.id for d in drafts.pending()] == [draft.id, rejected.id]
+        drafts.save(TEAM, author_id="U0VPNRAJ01", title="x title", body="the answer", request_id=request.id)
+    draft = drafts.save(TEAM, author_id="U0VPNPRIYA", title="Unlock a VPN token",
+                        body="1. Open the portal.\n2. Unlock.", request_id=request.id)  # fmt: skip
+    rejected = drafts.save(TEAM, author_id="U0VPNPRIYA", title="Not this one", body="Something else.")
+    assert [d.id for d in drafts.pending(TEAM)] == [draft.id, rejected.id]
     assert drafts.write_approved(content_dir) == []  # a draft waits in the database
 
-    approved = drafts.decide(draft.id, "U0ADMIN001", approve=True)
-    drafts.decide(rejected.id, "U0ADMIN001", approve=False)
+    approved = drafts.decide(TEAM, draft.id, "U0ADMIN001", approve=True)
+    drafts.decide(TEAM, rejected.id, "U0ADMIN001", approve=False)
     assert approved.status == "approved" and approved.path.startswith("mentor-answers/")
     assert drafts.write_approved(content_dir) == [approved.path]  # by the host that indexes, once
     assert drafts.write_approved(content_dir) == []
@@ -431,4 +433,4 @@ def test_a_resolved_answer_becomes_a_draft_then_content(handoff, database, tmp_p
     assert "how do i unlock a vpn token" in final  # where it came from
     assert [s.path for s in discover(content_dir)[0]] == [approved.path]
     with pytest.raises(HandoffError, match="already approved"):
-        drafts.decide(draft.id, "U0ADMIN001", approve=False)
+        drafts.decide(TEAM, draft.id, "U0ADMIN001", approve=False)

@@ -20,11 +20,12 @@ from assistant.reports import build_report, chart_png, to_csv, to_json, to_markd
 from assistant.retrieval import Retriever
 from assistant.service import Asker, MomentService
 from assistant.settings import load_settings
+from assistant.tenancy import DEFAULT_TEAM as TEAM
 from indexer.store import IndexStore
 from tests.slack_fixtures import BOT_TOKEN, MODEL_CACHE
 
-ASKER = Asker(user_id="U0ASKER01", surface="dm", team_id="T0TEAM001", channel_id="D0ASKER01")
-OTHER = Asker(user_id="U0ASKER02", surface="mention", team_id="T0TEAM001", channel_id="C0GENERAL")
+ASKER = Asker(user_id="U0ASKER01", surface="dm", channel_id="D0ASKER01")
+OTHER = Asker(user_id="U0ASKER02", surface="mention", channel_id="C0GENERAL")
 
 
 @pytest.fixture
@@ -128,8 +129,8 @@ def approved_answer(database):
 
     drafts = Drafts(database)
     answer = "Hold the power and volume-down buttons together for 20 seconds until the tablet restarts."
-    draft = drafts.save(author_id="U0MENTOR01", title="Unfreeze a field tablet", body=answer)
-    return drafts.decide(draft.id, "U0ADMIN001", approve=True)
+    draft = drafts.save(TEAM, author_id="U0MENTOR01", title="Unfreeze a field tablet", body=answer)
+    return drafts.decide(TEAM, draft.id, "U0ADMIN001", approve=True)
 
 
 def _second_host_content(corpus, tmp_path, name: str):

@@ -307,6 +307,9 @@ def test_votes_and_feedback_comment_are_stored_one_vote_per_person(server, slack
     )
     response = server.sender.interaction(submission)
     assert response.status_code == 200 and response.text in ("", "{}")  # closes the modal
+    deadline = time.monotonic() + 10  # the comment is written after the acknowledgement
+    while votes(server.database_url, interaction_id)[0].comment is None and time.monotonic() < deadline:
+        time.sleep(0.1)
     [vote] = votes(server.database_url, interaction_id)
     assert vote.helpful is False and vote.comment == "the VPN token for Mac"
 

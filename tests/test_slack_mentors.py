@@ -21,6 +21,7 @@ from assistant.db.models import AuditEvent, MentorOffer, MentorRequest
 from assistant.settings import load_settings
 from assistant.slack import blocks as answer_ui
 from assistant.slack import mentor_blocks as ui
+from assistant.tenancy import DEFAULT_TEAM
 from slackstub import payloads as P
 from tests.slack_fixtures import BOT_TOKEN, MODEL_CACHE, MOMENT
 
@@ -391,7 +392,7 @@ def test_app_home_for_mentors_pause_and_resume_and_for_admins(deployment, slack_
     with database.session() as session:
         from assistant.db.models import Mentor
 
-        assert session.get(Mentor, VPN_A).paused
+        assert session.get(Mentor, (DEFAULT_TEAM, VPN_A)).paused
     database.dispose()
 
     assert "Mentoring" not in home_of(ASKER).text()  # not a mentor: no mentoring section

@@ -17,7 +17,7 @@ from assistant.retrieval import Retriever
 from assistant.service import Asker, MomentService
 from assistant.settings import load_settings
 
-ASKER = Asker(user_id="U0ASKER01", surface="dm", team_id="T0TEAM001", channel_id="D0ASKER01")
+ASKER = Asker(user_id="U0ASKER01", surface="dm", channel_id="D0ASKER01")
 WORKSPACE = "https://northwind.slack.com"
 
 
@@ -97,7 +97,7 @@ def test_lrs_down_then_up_everything_arrives_once(service, lrs_server):
 def test_a_statement_the_lrs_rejects_is_set_aside_with_the_reason(service, lrs_server):
     service.ask("reset vpn token", ASKER)
     with service.database.session() as session:
-        bad = XapiStatement(id="7d3f6c1e-0000-4000-8000-000000000001", user_id="U0X", verb="broken",
+        bad = XapiStatement(id="7d3f6c1e-0000-4000-8000-000000000001", user_id="U0X", team_id="default", verb="broken",
                             statement={"id": "7d3f6c1e-0000-4000-8000-000000000001",
                                        "actor": {"mbox": "mailto:someone@example.com"},
                                        "object": {"id": "https://example.com/activity"}},  # no verb

@@ -16,6 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from assistant.tenancy import DEFAULT_TEAM
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 7_263_668  # pg_advisory_xact_lock key: one migrating process at a time
 # Errors that mean "the database cannot serve us now" (down, unreachable, schema missing), as opposed to
@@ -71,10 +73,11 @@ class Database:
         except UNAVAILABLE as exc:
             raise DatabaseUnavailableError(f"The database is unavailable ({_safe(exc)}).") from exc
 
-    def upgrade(self) -> None:
+    def upgrade(self, default_team_id: str = DEFAULT_TEAM) -> None:
         """Apply every pending migration (a no-op when the schema is current). Safe when several
         processes start together: PostgreSQL migrates under an advisory lock held for the transaction,
-        SQLite under a file lock beside the database file."""
+        SQLite under a file lock beside the database file. Records from before workspaces were told apart
+        become `default_team_id`'s (MOMENT_DEFAULT_TEAM_ID)."""
         from alembic import command
 
         try:
@@ -83,6 +86,7 @@ class Database:
                     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
                 config = _alembic_config(self.url)
                 config.attributes["connection"] = connection
+                config.attributes["default_team_id"] = default_team_id
                 command.upgrade(config, "head")
         except UNAVAILABLE as exc:
             raise DatabaseUnavailableError(f"The database is unavailable ({_safe(exc)}).") from exc

@@ -57,7 +57,8 @@ class Interaction(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     user_id: Mapped[str] = mapped_column(String(64), index=True)
-    team_id: Mapped[str | None] = mapped_column(String(64))
+    team_id: Mapped[str] = mapped_column(String(64), index=True)  # the workspace it belongs to
+    enterprise_id: Mapped[str | None] = mapped_column(String(64))
     channel_id: Mapped[str | None] = mapped_column(String(64))
     surface: Mapped[str] = mapped_column(String(32))
     thread_ts: Mapped[str | None] = mapped_column(String(32))
@@ -105,6 +106,7 @@ class Vote(Base):
     __table_args__ = (UniqueConstraint("interaction_id", "user_id", name="uq_vote_per_person"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(64), index=True)  # the workspace it belongs to
     interaction_id: Mapped[int] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str] = mapped_column(String(64))
     helpful: Mapped[bool] = mapped_column(Boolean)
@@ -132,6 +134,7 @@ class Mentor(Base):
 
     __tablename__ = "mentors"
 
+    team_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # a mentor of this workspace
     slack_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     topics: Mapped[list] = mapped_column(JSON, default=list)
@@ -170,7 +173,8 @@ class MentorRequest(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     interaction_id: Mapped[int | None] = mapped_column(ForeignKey("interactions.id", ondelete="SET NULL"))
     asker_id: Mapped[str] = mapped_column(String(64), index=True)
-    team_id: Mapped[str | None] = mapped_column(String(64))
+    team_id: Mapped[str] = mapped_column(String(64), index=True)  # the workspace it belongs to
+    enterprise_id: Mapped[str | None] = mapped_column(String(64))
     channel_id: Mapped[str | None] = mapped_column(String(64))
     thread_ts: Mapped[str | None] = mapped_column(String(32))
     question: Mapped[str] = mapped_column(Text)
@@ -198,6 +202,7 @@ class MentorOffer(Base):
     __tablename__ = "mentor_offers"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(64), index=True)  # the workspace it belongs to
     request_id: Mapped[int] = mapped_column(ForeignKey("mentor_requests.id", ondelete="CASCADE"), index=True)
     mentor_id: Mapped[str] = mapped_column(String(64), index=True)
     offered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -218,6 +223,7 @@ class Draft(Base):
     __tablename__ = "drafts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(64), index=True)  # the workspace it belongs to
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     request_id: Mapped[int | None] = mapped_column(ForeignKey("mentor_requests.id", ondelete="SET NULL"))
     author_id: Mapped[str] = mapped_column(String(64))
@@ -242,6 +248,8 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(64), index=True)  # the workspace it belongs to
+    enterprise_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     user_id: Mapped[str] = mapped_column(String(64), index=True)
     action: Mapped[str] = mapped_column(String(64))
@@ -283,6 +291,7 @@ class XapiStatement(Base):
     __tablename__ = "xapi_statements"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the statement id, fixed when queued
+    team_id: Mapped[str] = mapped_column(String(64), index=True)  # the workspace it belongs to
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     user_id: Mapped[str | None] = mapped_column(String(64), index=True)  # to void on `moment forget`
     verb: Mapped[str] = mapped_column(String(64))
@@ -302,6 +311,7 @@ class HelpChannel(Base):
 
     __tablename__ = "help_channels"
 
+    team_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     channel_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(200))
     types: Mapped[list] = mapped_column(JSON, default=list)  # content scope: empty means every type
@@ -321,13 +331,13 @@ class HelpQueueItem(Base):
     """A top-level message in a help channel that looked like a question, waiting for its turn."""
 
     __tablename__ = "help_queue"
-    __table_args__ = (UniqueConstraint("channel_id", "message_ts", name="uq_help_queue_message"),)
+    __table_args__ = (UniqueConstraint("team_id", "channel_id", "message_ts", name="uq_help_queue_message"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel_id: Mapped[str] = mapped_column(String(64), index=True)
     message_ts: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[str] = mapped_column(String(64))
-    team_id: Mapped[str | None] = mapped_column(String(64))
+    team_id: Mapped[str] = mapped_column(String(64), index=True)
     text: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)  # queued|answered|silent|...
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -342,6 +352,7 @@ class QuestionFollower(Base):
     __table_args__ = (UniqueConstraint("interaction_id", "user_id", name="uq_question_follower"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(64), index=True)  # the workspace it belongs to
     interaction_id: Mapped[int] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -380,3 +391,25 @@ class UserGroupSync(Base):
     synced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the last complete read
     attempted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+# -- workspaces ---------------------------------------------------------------------------------
+
+
+class Workspace(Base):
+    """A Slack workspace Moment serves: who installed it, its admins, its own content folder if any.
+
+    Its tokens are not here: they live in slack_sdk's installation tables (`slack_bots`,
+    `slack_installations`), which Bolt reads to answer each event with the workspace's own token.
+    """
+
+    __tablename__ = "workspaces"
+
+    team_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enterprise_id: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(200))
+    content_folder: Mapped[str | None] = mapped_column(String(512))  # None: the shared content
+    admins: Mapped[list] = mapped_column(JSON, default=list)  # besides MOMENT_ADMINS
+    installed_by: Mapped[str | None] = mapped_column(String(64))
+    installed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    uninstalled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

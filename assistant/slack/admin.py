@@ -11,7 +11,7 @@ import re
 import threading
 import time
 
-from slack_bolt import Ack
+from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -25,6 +25,7 @@ from assistant.slack import admin_blocks as ui
 from assistant.slack import mentor_blocks
 from assistant.slack.formatting import escape
 from assistant.slack.outbound import post_reindex_summary
+from assistant.slack.workspaces import team_of
 
 log = logging.getLogger(__name__)
 
@@ -67,17 +68,21 @@ def parse_scope(text: str) -> ChannelScope:
 
 
 class Permissions:
-    """Who is an admin: MOMENT_ADMINS, plus a user group's members (cached for five minutes)."""
+    """Who is an admin of a workspace: MOMENT_ADMINS (of every workspace), the workspace's own admins (whoever
+    installed it), plus a user group's members (cached for five minutes)."""
 
-    def __init__(self, admins: list[str], usergroup: str | None, ttl: float = 300.0) -> None:
+    def __init__(self, admins: list[str], usergroup: str | None, workspaces=None, ttl: float = 300.0) -> None:
         self.admins = set(admins)
+        self.workspaces = workspaces  # assistant.tenancy.Workspaces
         self.usergroup = usergroup
         self.ttl = ttl
         self._members: tuple[float, set[str]] = (0.0, set())
         self._lock = threading.Lock()
 
-    def is_admin(self, client: WebClient, user_id: str) -> bool:
+    def is_admin(self, client: WebClient, user_id: str, team_id: str) -> bool:
         if user_id in self.admins:
+            return True
+        if self.workspaces is not None and user_id in self._workspace_admins(team_id):
             return True
         if not self.usergroup:
             return False
@@ -91,6 +96,13 @@ class Permissions:
                 self._members = (time.monotonic(), members)
         return user_id in members
 
+    def _workspace_admins(self, team_id: str) -> set[str]:
+        try:
+            return self.workspaces.admins(team_id)
+        except DatabaseUnavailableError:
+            log.error("workspace admins unknown (database unavailable): only MOMENT_ADMINS are admins now")
+            return set()
+
 
 class AdminHandlers:
     def __init__(self, service: MomentService, operations: IndexOperations, permissions: Permissions) -> None:
@@ -103,30 +115,34 @@ class AdminHandlers:
         app.action(mentor_blocks.APPROVE_DRAFT)(self.on_approve_draft)
         app.action(mentor_blocks.REJECT_DRAFT)(self.on_reject_draft)
 
-    def on_command(self, ack: Ack, command: dict, client: WebClient, respond) -> None:
-        """Acknowledge at once; everything else happens after."""
+    def on_command(self, ack: Ack, command: dict, client: WebClient, respond, context: BoltContext) -> None:
+        """Acknowledge at once; everything else happens after. Everything is about the workspace it was
+        typed in."""
         ack()
         user = command["user_id"]
+        team = team_of(context)
         text = (command.get("text") or "").strip()
         words = text.split()
         verb = words[0].lower() if words else "help"
         if verb == "help":
             respond(blocks=ui.help_blocks(), text="Moment commands", response_type="ephemeral")
             return
-        allowed = self.permissions.is_admin(client, user)
-        self._audit(user, f"/moment {verb}", allowed, text[:500])
+        allowed = self.permissions.is_admin(client, user, team)
+        self._audit(user, f"/moment {verb}", allowed, text[:500], team)
         if not allowed:
             respond(text=ui.refusal_text(f"/moment {verb}"), response_type="ephemeral")
             return
         try:
-            self._dispatch(verb, words[1:], text, command, client, respond)
+            self._dispatch(verb, words[1:], text, command, client, respond, team)
         except DatabaseUnavailableError:
             respond(text="I can't reach my database just now. Please try again in a minute.", response_type="ephemeral")
         except Exception:
             log.exception("/moment %s failed", verb)
             respond(text=f"`/moment {escape(verb)}` failed; the logs say why.", response_type="ephemeral")
 
-    def _dispatch(self, verb: str, args: list[str], text: str, command: dict, client: WebClient, respond) -> None:
+    def _dispatch(
+        self, verb: str, args: list[str], text: str, command: dict, client: WebClient, respond, team: str
+    ) -> None:
         user = command["user_id"]
         if verb == "reindex":
             _, ahead = self.operations.request(user, command.get("channel_id"))
@@ -137,26 +153,29 @@ class AdminHandlers:
             )
             self.operations.run_soon(on_done=lambda r: post_reindex_summary(client, r))
         elif verb == "status":
-            status = collect_status(self.service, self.operations)
+            status = collect_status(self.service, self.operations, team_id=team)
             respond(blocks=ui.status_blocks(status), text="Moment status", response_type="ephemeral")
         elif verb == "report":
             days = int(args[0]) if args and args[0].isdigit() else 7
             days = max(1, min(days, 365))
-            report = self.service.report(days)
+            report = self.service.report(days, team_id=team)
             respond(blocks=ui.report_blocks(report), text=f"Moment report, last {days} days", response_type="ephemeral")
         elif verb == "mentors":
-            respond(blocks=ui.mentors_blocks(self.service.mentors.stats()), text="Mentors", response_type="ephemeral")
+            stats = self.service.mentors.stats(team)
+            respond(blocks=ui.mentors_blocks(stats), text="Mentors", response_type="ephemeral")
         elif verb == "mentor":
-            respond(text=self._mentor(args, text, user, client), response_type="ephemeral")
+            respond(text=self._mentor(args, text, user, client, team), response_type="ephemeral")
         elif verb == "channel":
-            respond(text=self._channel(args, text, user, client), response_type="ephemeral")
+            respond(text=self._channel(args, text, user, client, team), response_type="ephemeral")
+        elif verb == "admin":
+            respond(text=self._admin(args, text, team), response_type="ephemeral")
         elif verb == "drafts":
-            drafts = self.service.drafts.pending()
+            drafts = self.service.drafts.pending(team)
             respond(blocks=mentor_blocks.drafts_blocks(drafts), text="Job-aid drafts", response_type="ephemeral")
         else:
             respond(text=f"I don't know `/moment {escape(verb)}`.", blocks=ui.help_blocks(), response_type="ephemeral")
 
-    def _mentor(self, args: list[str], text: str, by: str, client: WebClient) -> str:
+    def _mentor(self, args: list[str], text: str, by: str, client: WebClient, team: str) -> str:
         sub = args[0].lower() if args else ""
         mention = USER_MENTION.search(text)
         if sub not in ("add", "vet", "remove") or mention is None:
@@ -168,21 +187,44 @@ class AdminHandlers:
         try:
             if sub == "add":
                 topics = text[mention.end() :].split(",")
-                mentor = self.service.mentors.add(user, topics, by=by, name=self._name(client, user))
+                mentor = self.service.mentors.add(team, user, topics, by=by, name=self._name(client, user))
                 vetted = "" if mentor.vetted else " Vet them with `/moment mentor vet` before they get questions."
                 return f"<@{user}> is a mentor for {escape(', '.join(mentor.topics))}.{vetted}"
             if sub == "vet":
-                self.service.mentors.vet(user, by)
+                self.service.mentors.vet(team, user, by)
                 return f":white_check_mark: <@{user}> is vetted and will receive questions on their topics."
-            self.service.mentors.remove(user)
+            self.service.mentors.remove(team, user)
             return f"<@{user}> is no longer a mentor. Their open requests stay with them until resolved."
         except MentorError as exc:
             return str(exc)
 
-    def _channel(self, args: list[str], text: str, by: str, client: WebClient) -> str:
+    def _admin(self, args: list[str], text: str, team: str) -> str:
+        """`/moment admin add @user`, `remove @user`, `list`: the workspace's own admins."""
+        sub = args[0].lower() if args else ""
+        workspaces = self.service.workspaces
+        if sub == "list":
+            own = sorted(workspaces.admins(team))
+            everywhere = sorted(self.permissions.admins)
+            lines = [f"This workspace's admins: {', '.join(f'<@{a}>' for a in own) or 'none'}."]
+            if everywhere:
+                lines.append(f"Admins of every workspace (MOMENT_ADMINS): {', '.join(f'<@{a}>' for a in everywhere)}.")
+            return "\n".join(lines)
+        mention = USER_MENTION.search(text)
+        if sub not in ("add", "remove") or mention is None:
+            return "Use `/moment admin add @user`, `/moment admin remove @user` or `/moment admin list`."
+        user = mention.group(1)
+        if sub == "add":
+            changed = workspaces.set_admin(team, user, True)
+            return f"<@{user}> {'is now' if changed else 'is already'} a Moment admin of this workspace."
+        if user in self.permissions.admins:
+            return f"<@{user}> is in MOMENT_ADMINS (an admin of every workspace): the operator can change that."
+        changed = workspaces.set_admin(team, user, False)
+        return f"<@{user}> {'is no longer' if changed else 'was not'} a Moment admin of this workspace."
+
+    def _channel(self, args: list[str], text: str, by: str, client: WebClient, team: str) -> str:
         """`/moment channel add #c [scope]`, `list`, `remove #c`."""
         sub = args[0].lower() if args else ""
-        channels = self.service.help_channels()
+        channels = self.service.help_channels(team)
         if sub == "list":
             return ui.help_channels_text(channels.all(), channels.default_min_confidence)
         ref = CHANNEL_REF.search(text)
@@ -227,23 +269,23 @@ class AdminHandlers:
         except (SlackApiError, KeyError):
             return None
 
-    def on_approve_draft(self, ack: Ack, body: dict, action: dict, client: WebClient, respond) -> None:
+    def on_approve_draft(self, ack: Ack, body: dict, action: dict, client: WebClient, respond, context: BoltContext):
         ack()
-        self._decide(body, action, client, respond, approve=True)
+        self._decide(body, action, client, respond, team_of(context), approve=True)
 
-    def on_reject_draft(self, ack: Ack, body: dict, action: dict, client: WebClient, respond) -> None:
+    def on_reject_draft(self, ack: Ack, body: dict, action: dict, client: WebClient, respond, context: BoltContext):
         ack()
-        self._decide(body, action, client, respond, approve=False)
+        self._decide(body, action, client, respond, team_of(context), approve=False)
 
-    def _decide(self, body: dict, action: dict, client: WebClient, respond, *, approve: bool) -> None:
+    def _decide(self, body: dict, action: dict, client: WebClient, respond, team: str, *, approve: bool) -> None:
         user = body["user"]["id"]
-        allowed = self.permissions.is_admin(client, user)
-        self._audit(user, "approve draft" if approve else "reject draft", allowed, action.get("value"))
+        allowed = self.permissions.is_admin(client, user, team)
+        self._audit(user, "approve draft" if approve else "reject draft", allowed, action.get("value"), team)
         if not allowed:
             respond(text=ui.refusal_text("draft approval"), response_type="ephemeral", replace_original=False)
             return
         try:
-            draft = self.service.drafts.decide(int(action["value"]), user, approve=approve)
+            draft = self.service.drafts.decide(team, int(action["value"]), user, approve=approve)
         except HandoffError as exc:
             respond(text=str(exc), response_type="ephemeral", replace_original=False)
             return
@@ -252,7 +294,7 @@ class AdminHandlers:
             self.operations.run_soon(on_done=lambda r: post_reindex_summary(client, r))
             from assistant.slack.mentoring import MentorHandlers
 
-            MentorHandlers(self.service, self.permissions.is_admin).job_aid_approved(client, draft)
+            MentorHandlers(self.service, self.permissions.is_admin).job_aid_approved(client, draft, team)
             note = (
                 f":white_check_mark: Approved “{escape(draft.title)}”: it is now `{escape(draft.path)}` "
                 "and is being indexed."
@@ -269,10 +311,10 @@ class AdminHandlers:
         except SlackApiError as exc:
             log.info("could not tell the draft's author: %s", exc.response.get("error"))
 
-    def _audit(self, user: str, action: str, allowed: bool, detail: str | None) -> None:
+    def _audit(self, user: str, action: str, allowed: bool, detail: str | None, team: str) -> None:
         if not allowed:
             log.warning("refused %s for %s", action, user)
         try:
-            self.service.audit(user, action, allowed, detail)
+            self.service.audit(user, action, allowed, detail, team_id=team)
         except DatabaseUnavailableError:
             log.error("audit event not stored (database unavailable): %s %s %s", user, action, allowed)

@@ -37,6 +37,7 @@ HELP = [
     ),
     ("/moment channel list", "the help channels and their settings"),
     ("/moment channel remove #channel", "stop answering unasked questions in a channel"),
+    ("/moment admin add @user · remove @user · list", "this workspace's Moment admins"),
     ("/moment help", "this list"),
 ]
 
@@ -63,8 +64,8 @@ def help_blocks() -> list[Block]:
 
 def refusal_text(command: str) -> str:
     return (
-        f"Sorry, `{escape(command)}` is for Moment admins. If you need it, ask your L&D team to add you "
-        "to MOMENT_ADMINS. (`/ask` and `/moment help` work for everyone.)"
+        f"Sorry, `{escape(command)}` is for Moment admins. If you need it, ask a Moment admin to add you "
+        "(`/moment admin add @you`). (`/ask` and `/moment help` work for everyone.)"
     )
 
 

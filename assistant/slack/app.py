@@ -31,10 +31,12 @@ from assistant.slack import blocks as ui
 from assistant.slack.admin import AdminHandlers, Permissions
 from assistant.slack.channels import HelpChannelHandlers, previous_question
 from assistant.slack.formatting import escape
+from assistant.slack.installation import Installations
 from assistant.slack.mentoring import MentorHandlers
 from assistant.slack.outbound import background_priority, check_settings, publish_home, web_client
 from assistant.slack.posting import post_message
 from assistant.slack.usergroups import SlackUserGroups
+from assistant.slack.workspaces import OUTSIDER, OUTSIDER_NOTE, SHARED, tag_request, team_of
 from indexer.store import IndexMissingError
 
 log = logging.getLogger(__name__)
@@ -71,9 +73,12 @@ def create_app(
     """The Bolt app, with every listener registered."""
     check_settings(settings, socket_mode=socket_mode)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    # Many workspaces: Bolt's OAuth flow, and each request answered with its own workspace's token.
+    installations = Installations(service) if settings.multi_workspace else None
     app = App(
         signing_secret=secret,  # Socket Mode requests are not signed; HTTP ones always are, and checked
         client=client or web_client(settings),
+        oauth_settings=installations.oauth_settings() if installations else None,
         process_before_response=False,
         # Listeners (retrieval, posting) run after the acknowledgement in threads of lower CPU priority,
         # so that on a busy machine acknowledging the next request never waits behind answering this one.
@@ -81,13 +86,19 @@ def create_app(
             max_workers=settings.web_threads, thread_name_prefix="moment-listener", initializer=background_priority
         ),
     )
-    permissions = Permissions(settings.admins, settings.admin_usergroup)
+    permissions = Permissions(settings.admins, settings.admin_usergroup, service.workspaces)
     operations = service.index_operations()
     mentoring = MentorHandlers(service, permissions.is_admin)
     channels = HelpChannelHandlers(service)
-    handlers = SlackHandlers(service, mentoring, permissions, channels)
+    handlers = SlackHandlers(service, mentoring, permissions, channels, installations)
+    app.use(tag_request(settings))  # the workspace of each request, and whether its sender is ours
     # Who may see restricted content: user groups read from Slack (and again when a question finds them stale)
-    usergroups = SlackUserGroups(app.client, service.groups, service.audience_names)
+    usergroups = SlackUserGroups(
+        app.client,
+        service.groups,
+        service.audience_names,
+        default_team=None if settings.multi_workspace else settings.default_team_id,
+    )
     service.group_source = usergroups
 
     # Questions
@@ -156,7 +167,9 @@ class SlackHandlers:
         mentoring: MentorHandlers,
         permissions: Permissions,
         channels: HelpChannelHandlers | None = None,
+        installations: Installations | None = None,
     ) -> None:
+        self.installations = installations  # None in single-token mode
         self.service = service
         self.mentoring = mentoring
         self.permissions = permissions
@@ -168,30 +181,27 @@ class SlackHandlers:
     # -- questions ---------------------------------------------------------------------------
 
     def on_mention(self, event: dict, body: dict, client: WebClient, context: BoltContext) -> None:
-        """@Moment in a channel: answer in the question's thread."""
+        """@Moment in a channel: answer in the question's thread (privately, in a channel shared with
+        another organisation; an outsider there gets a short note and nothing from the content)."""
         if event.get("bot_id") or not self._first_delivery(body):
             return
-        asker = Asker(
-            user_id=event.get("user", "unknown"),
-            surface="mention",
-            team_id=body.get("team_id"),
-            channel_id=event["channel"],
-            thread_ts=event.get("thread_ts") or event["ts"],
-        )
-        previous = self._previous(client, event)
-        self._answer(
-            client,
-            event.get("text", ""),
-            asker,
-            self._poster(client, event["channel"], asker.thread_ts),
-            previous=previous,
-        )
+        thread_ts = event.get("thread_ts") or event["ts"]
+        asker = self._asker(event.get("user", "unknown"), "mention", context, event["channel"], thread_ts)
+        if context[OUTSIDER]:
+            self._tell_asker_privately(client, asker, OUTSIDER_NOTE, ephemeral_first=True)
+            return
+        if context[SHARED]:
+            post = self._private_poster(client, asker)
+        else:
+            post = self._poster(client, event["channel"], asker.thread_ts)
+        self._answer(client, event.get("text", ""), asker, post, previous=self._previous(client, event))
 
     def on_message(self, event: dict, body: dict, client: WebClient, context: BoltContext) -> None:
         """A direct message: answer in the DM (in the thread, for a follow-up asked in one). In a help
         channel: answer questions nobody asked Moment, when sure (see channels.py)."""
         if event.get("channel_type") in ("channel", "group"):
-            self.channels.on_message(event, body, client, context)
+            if not context[SHARED]:  # unasked answers would be read by the other organisation
+                self.channels.on_message(event, body, client, context)
             return
         if event.get("channel_type") != "im" or event.get("subtype") not in DM_SUBTYPES or event.get("bot_id"):
             return  # edits, deletions, joins, bots (and our own messages) are not questions
@@ -200,13 +210,10 @@ class SlackHandlers:
         thread_ts = event.get("thread_ts")
         if event.get("subtype") == "thread_broadcast":
             thread_ts = thread_ts or event["ts"]
-        asker = Asker(
-            user_id=event.get("user", "unknown"),
-            surface="dm",
-            team_id=body.get("team_id"),
-            channel_id=event["channel"],
-            thread_ts=thread_ts,
-        )
+        asker = self._asker(event.get("user", "unknown"), "dm", context, event["channel"], thread_ts)
+        if context[OUTSIDER]:
+            self._poster(client, event["channel"], thread_ts)(None, OUTSIDER_NOTE)
+            return
         notices = [NO_FILES] if event.get("files") and not (event.get("text") or "").strip() else []
         self._answer(
             client,
@@ -217,15 +224,10 @@ class SlackHandlers:
             notices=notices,
         )
 
-    def on_ask_command(self, ack: Ack, command: dict, client: WebClient, respond) -> None:
+    def on_ask_command(self, ack: Ack, command: dict, client: WebClient, respond, context: BoltContext) -> None:
         """/ask question: a private answer with a Share in channel button."""
         ack()
-        asker = Asker(
-            user_id=command["user_id"],
-            surface="slash_command",
-            team_id=command.get("team_id"),
-            channel_id=command["channel_id"],
-        )
+        asker = self._asker(command["user_id"], "slash_command", context, command["channel_id"])
 
         def post(blocks, text, payload=None):  # an ephemeral message carries no metadata
             try:
@@ -238,41 +240,41 @@ class SlackHandlers:
 
         self._answer(client, command.get("text", ""), asker, post, shareable=True)
 
-    def on_ask_shortcut(self, ack: Ack, shortcut: dict, client: WebClient) -> None:
+    def on_ask_shortcut(self, ack: Ack, shortcut: dict, client: WebClient, context: BoltContext) -> None:
         """ "Ask Moment" on a message: the message's text is the question; the answer comes by DM."""
         ack()
         user = shortcut["user"]["id"]
-        channel = shortcut.get("channel", {}).get("id")
-        asker = Asker(user_id=user, surface="shortcut", team_id=shortcut.get("team", {}).get("id"), channel_id=channel)
+        asker = self._asker(user, "shortcut", context, shortcut.get("channel", {}).get("id"))
         dm = client.conversations_open(users=user)["channel"]["id"]
         self._answer(client, shortcut.get("message", {}).get("text", ""), asker, self._poster(client, dm, None))
 
     # -- answers -----------------------------------------------------------------------------
 
-    def on_vote_helpful(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+    def on_vote_helpful(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
         ack()
         user = body["user"]["id"]
-        if self._vote(client, body, int(action["value"]), user, helpful=True):
+        if self._vote(client, body, int(action["value"]), user, team_of(context), helpful=True):
             self._tell(client, body, user, ":pray: Thanks, noted as helpful.")
 
-    def on_vote_not_helpful(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+    def on_vote_not_helpful(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
         """Open "What were you looking for?" first (the trigger id lives 3 seconds; a slow database must
         not outlive it), then record the vote."""
         ack()
         deadline = time.monotonic() + MODAL_DATABASE_BUDGET
         interaction_id = int(action["value"])
         user = body["user"]["id"]
-        vote = self._reader.submit(self._vote, client, body, interaction_id, user, helpful=False)
-        question = self._question_of(interaction_id, deadline)
+        team = team_of(context)
+        vote = self._reader.submit(self._vote, client, body, interaction_id, user, team, helpful=False)
+        question = self._question_of(interaction_id, team, deadline)
         with contextlib.suppress(FutureTimeout):
             if not vote.result(timeout=max(0.0, deadline - time.monotonic())):
                 return  # not recorded (the person was told): no modal for a vote that isn't there
         client.views_open(trigger_id=body["trigger_id"], view=ui.feedback_modal(interaction_id, question))
         vote.result()  # a slow write finishes after the modal is open
 
-    def _question_of(self, interaction_id: int, deadline: float) -> str:
+    def _question_of(self, interaction_id: int, team: str, deadline: float) -> str:
         """The question an answer was for, if the database says so before `deadline` ("" if not)."""
-        future = self._reader.submit(self.service.answer_for, interaction_id)
+        future = self._reader.submit(self.service.answer_for, interaction_id, team)
         try:
             answer = future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
@@ -283,18 +285,19 @@ class SlackHandlers:
             return ""
         return answer.question if answer else ""
 
-    def on_feedback_submitted(self, ack: Ack, body: dict, view: dict) -> None:
+    def on_feedback_submitted(self, ack: Ack, body: dict, view: dict, context: BoltContext) -> None:
         ack()
         interaction_id = int(json.loads(view.get("private_metadata") or "{}").get("interaction_id", 0))
         value = view["state"]["values"].get(ui.FEEDBACK_BLOCK, {}).get(ui.FEEDBACK_INPUT, {}).get("value")
         if interaction_id:
-            self.service.vote(interaction_id, body["user"]["id"], helpful=False, comment=(value or "").strip() or None)
+            comment = (value or "").strip() or None
+            self.service.vote(interaction_id, body["user"]["id"], False, comment, team_id=team_of(context))
 
-    def on_share(self, ack: Ack, body: dict, action: dict, client: WebClient, respond) -> None:
+    def on_share(self, ack: Ack, body: dict, action: dict, client: WebClient, respond, context: BoltContext) -> None:
         """Post a private /ask answer to the channel for everyone."""
         ack()
         user = body["user"]["id"]
-        answer = self.service.answer_for(int(action["value"]))
+        answer = self.service.answer_for(int(action["value"]), team_of(context))
         channel = (body.get("channel") or {}).get("id")
         if answer is None or channel is None:
             respond(
@@ -321,11 +324,11 @@ class SlackHandlers:
             return
         respond(delete_original=True)
 
-    def on_ask_mentor(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+    def on_ask_mentor(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
         ack()
         user = body["user"]["id"]
         interaction_id = int(action["value"])
-        asked = self.service.interaction(interaction_id)
+        asked = self.service.interaction(interaction_id, team_of(context))
         if asked is not None and asked.user_id != user:
             # A bystander on someone else's answer: the hand-off is the asker's to start. They can join it.
             self._tell(
@@ -337,15 +340,17 @@ class SlackHandlers:
                 blocks=ui.same_question_blocks(asked.user_id, interaction_id),
             )
             return
-        self.mentoring.ask_mentor(client, body, interaction_id, user, lambda text: self._tell(client, body, user, text))
+        self.mentoring.ask_mentor(
+            client, body, context, interaction_id, user, lambda text: self._tell(client, body, user, text)
+        )
 
-    def on_same_question(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+    def on_same_question(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
         """ "I have this question too": join the asker's request (told when it is taken and resolved)."""
         ack()
         user = body["user"]["id"]
         interaction_id = int(action["value"])
         try:
-            new = self.service.follow_question(interaction_id, user)
+            new = self.service.follow_question(interaction_id, user, team_of(context))
         except DatabaseUnavailableError:
             self._tell(client, body, user, "I couldn't note that just now. Please try again in a minute.")
             return
@@ -358,29 +363,39 @@ class SlackHandlers:
 
     # -- the installation ------------------------------------------------------------------------
 
-    def on_uninstalled(self, event: dict, body: dict) -> None:
-        log.warning("Moment was uninstalled from workspace %s: its token no longer works", body.get("team_id"))
-        self._audit_install("app_uninstalled", body, None)
+    def on_uninstalled(self, event: dict, context: BoltContext) -> None:
+        """The workspace removed Moment: its tokens go at once (OAuth installs), and it is audited."""
+        team = team_of(context)
+        if self.installations is not None:
+            self.installations.uninstalled(context)
+        log.warning("Moment was uninstalled from workspace %s: its tokens are deleted", team)
+        self._audit_install("app_uninstalled", context, f"team {team}; tokens deleted")
 
-    def on_tokens_revoked(self, event: dict, body: dict) -> None:
+    def on_tokens_revoked(self, event: dict, context: BoltContext) -> None:
+        """Slack revoked some of Moment's tokens in a workspace: they are deleted at once."""
         tokens = event.get("tokens") or {}
         detail = f"bot tokens: {len(tokens.get('bot') or [])}, user tokens: {len(tokens.get('oauth') or [])}"
-        log.warning("Slack revoked Moment's tokens in workspace %s (%s)", body.get("team_id"), detail)
-        self._audit_install("tokens_revoked", body, detail)
+        if self.installations is not None:
+            self.installations.revoked(event, context)
+        log.warning("Slack revoked Moment's tokens in workspace %s (%s)", team_of(context), detail)
+        self._audit_install("tokens_revoked", context, detail)
 
-    def _audit_install(self, action: str, body: dict, detail: str | None) -> None:
+    def _audit_install(self, action: str, context: BoltContext, detail: str) -> None:
+        team = team_of(context)
         try:
-            self.service.audit("slack", action, True, detail or f"team {body.get('team_id')}")
+            if action == "app_uninstalled":
+                self.service.workspaces.uninstalled(team)
+            self.service.audit("slack", action, True, detail, team_id=team, enterprise_id=context.enterprise_id)
         except DatabaseUnavailableError:
             log.error("audit event not stored (database unavailable): %s", action)
 
     # -- App Home ----------------------------------------------------------------------------
 
-    def on_home_opened(self, event: dict, client: WebClient) -> None:
+    def on_home_opened(self, event: dict, client: WebClient, context: BoltContext) -> None:
         if event.get("tab") not in (None, "home"):
             return
-        user = event["user"]
-        publish_home(self.service, client, user, self.permissions.is_admin(client, user))
+        user, team = event["user"], team_of(context)
+        publish_home(self.service, client, user, team, self.permissions.is_admin(client, user, team))
 
     def on_error(self, error: Exception, body: dict, logger: logging.Logger) -> None:
         kind = body.get("type") if isinstance(body, dict) else None
@@ -398,6 +413,30 @@ class SlackHandlers:
         except DatabaseUnavailableError:
             log.error("cannot de-duplicate event %s: database unavailable; answering anyway", event_id)
             return True
+
+    @staticmethod
+    def _asker(
+        user: str, surface: str, context: BoltContext, channel: str | None, thread_ts: str | None = None
+    ) -> Asker:
+        """Who asked, in which workspace (and Grid org), where."""
+        return Asker(
+            user_id=user,
+            surface=surface,
+            team_id=team_of(context),
+            enterprise_id=context.enterprise_id,
+            channel_id=channel,
+            thread_ts=thread_ts,
+        )
+
+    def _private_poster(self, client: WebClient, asker: Asker) -> Callable[..., None]:
+        """Post only the asker sees (in a channel shared with another organisation)."""
+
+        def post(blocks, text, payload=None):
+            client.chat_postEphemeral(
+                channel=asker.channel_id, user=asker.user_id, thread_ts=asker.thread_ts, blocks=blocks, text=text
+            )
+
+        return post
 
     def _poster(self, client: WebClient, channel: str, thread_ts: str | None) -> Callable[..., None]:
         def post(blocks, text, payload=None):
@@ -494,9 +533,10 @@ class SlackHandlers:
         except SlackApiError as exc:
             log.error("could not tell %s that their reply failed: %s", asker.user_id, exc.response.get("error"))
 
-    def _vote(self, client: WebClient, body: dict, interaction_id: int, user: str, *, helpful: bool) -> bool:
+    def _vote(self, client: WebClient, body: dict, interaction_id: int, user: str, team: str, *, helpful: bool) -> bool:
         try:
-            self.service.vote(interaction_id, user, helpful)
+            if self.service.vote(interaction_id, user, helpful, team_id=team) is None:
+                return False  # not this workspace's answer
         except DatabaseUnavailableError:
             self._tell(client, body, user, "I couldn't record your vote just now. Please try again in a minute.")
             return False

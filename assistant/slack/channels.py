@@ -21,11 +21,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from assistant.db.database import DatabaseUnavailableError
-from assistant.helpchannels import HelpChannels, too_old
+from assistant.helpchannels import HelpChannels, too_old, waiting_channels
 from assistant.service import Asker, MomentService
 from assistant.slack import blocks as ui
 from assistant.slack.outbound import background_priority
 from assistant.slack.posting import message_payload, post_message
+from assistant.slack.workspaces import team_of
 from assistant.triage import triage
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,6 @@ class HelpChannelHandlers:
         self._draining: set[str] = set()
         self._lock = threading.Lock()
 
-    @property
-    def channels(self) -> HelpChannels:
-        return self.service.help_channels()
-
     # -- events -----------------------------------------------------------------------------------
 
     def on_message(self, event: dict, body: dict, client: WebClient, context: BoltContext) -> None:
@@ -80,8 +77,10 @@ class HelpChannelHandlers:
         text = event.get("text") or ""
         if bot_user and f"<@{bot_user}" in text:
             return  # an @mention: answered as one (app_mention), not twice
+        team = team_of(context)
+        channels = self.service.help_channels(team)
         try:
-            channel = self.channels.get(event["channel"])
+            channel = channels.get(event["channel"])
         except DatabaseUnavailableError:
             log.error("help channel settings unavailable (database); message in %s skipped", event["channel"])
             return
@@ -95,27 +94,27 @@ class HelpChannelHandlers:
             log.debug("help channel %s: not taken (%s)", event["channel"], verdict.reason)
             return
         user = event.get("user") or event.get("bot_id") or "unknown"
-        if not self.channels.enqueue(event["channel"], event["ts"], user, text, body.get("team_id")):
+        if not channels.enqueue(event["channel"], event["ts"], user, text):
             return  # a redelivery, or another process has it
         self._react(client, "reactions_add", event["channel"], event["ts"])
-        self.drain_soon(client, event["channel"])
+        self.drain_soon(client, team, event["channel"])
 
     # -- the queue --------------------------------------------------------------------------------
 
-    def drain_soon(self, client: WebClient, channel_id: str) -> None:
+    def drain_soon(self, client: WebClient, team: str, channel_id: str) -> None:
         """Answer the channel's queue in a thread of its own (the listener returns at once)."""
         with self._lock:
-            if channel_id in self._draining:
+            if (team, channel_id) in self._draining:
                 return  # this process is on it; the row is picked up in order
-            self._draining.add(channel_id)
+            self._draining.add((team, channel_id))
         threading.Thread(
-            target=self._drain, args=(client, channel_id), name=f"moment-help-{channel_id}", daemon=True
+            target=self._drain, args=(client, team, channel_id), name=f"moment-help-{channel_id}", daemon=True
         ).start()
 
-    def _drain(self, client: WebClient, channel_id: str) -> None:
+    def _drain(self, client: WebClient, team: str, channel_id: str) -> None:
         background_priority()  # answering never delays acknowledging the next request
         holder = f"{os.uname().nodename[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        channels = self.channels
+        channels = self.service.help_channels(team)
         try:
             while True:
                 if not channels.claim(channel_id, holder, LEASE_SECONDS):
@@ -130,7 +129,7 @@ class HelpChannelHandlers:
             log.exception("answering help channel %s failed", channel_id)
         finally:
             with self._lock:
-                self._draining.discard(channel_id)
+                self._draining.discard((team, channel_id))
 
     def _answer_queue(self, client: WebClient, channels: HelpChannels, channel_id: str, holder: str) -> None:
         last_post = 0.0
@@ -165,8 +164,8 @@ class HelpChannelHandlers:
             channel_id=item.channel_id,
             thread_ts=item.message_ts,
         )
-        answer = self.service.ask_in_scope(
-            item.text, asker, types=channel.types, tags=channel.tags, folders=channel.folders
+        answer = self.service.ask(
+            item.text, asker, types=channel.types or None, tags=channel.tags or None, folders=channel.folders
         )
         sure = answer.answered and answer.confidence >= channels.min_confidence(channel)
         if not sure:
@@ -213,9 +212,12 @@ class HelpChannelHandlers:
         except SlackApiError as exc:
             log.info("%s %s failed: %s", method, WORKING, exc.response.get("error"))
 
-    def sweep(self, client: WebClient) -> int:
-        """Answer queues a stopped process left behind (run by the worker)."""
-        waiting = self.channels.waiting_channels()
-        for channel_id in waiting:
-            self._drain(client, channel_id)
+    def sweep(self, client_for) -> int:
+        """Answer queues a stopped process left behind, in every workspace (run by the worker);
+        `client_for(team)` is the workspace's Web API client (None: it has no token any more)."""
+        waiting = waiting_channels(self.service.database)
+        for team, channel_id in waiting:
+            client = client_for(team)
+            if client is not None:
+                self._drain(client, team, channel_id)
         return len(waiting)

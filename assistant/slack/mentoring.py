@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from slack_bolt import Ack
+from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -17,6 +17,7 @@ from assistant.slack import mentor_blocks as ui
 from assistant.slack.formatting import escape, escaped, link
 from assistant.slack.outbound import handoff_for, publish_home
 from assistant.slack.posting import post_message
+from assistant.slack.workspaces import team_of
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,8 @@ class MentorHandlers:
         self.service = service
         self.is_admin = is_admin  # callable(client, user_id) -> bool
 
-    def handoff(self, client: WebClient):
-        return handoff_for(self.service, client)
+    def handoff(self, client: WebClient, team: str):
+        return handoff_for(self.service, client, team)
 
     def register(self, app) -> None:
         app.action(ui.ACCEPT)(self.on_accept)
@@ -44,19 +45,21 @@ class MentorHandlers:
 
     # -- the asker -------------------------------------------------------------------------------
 
-    def ask_mentor(self, client: WebClient, body: dict, interaction_id: int, user: str, tell) -> None:
-        """'Ask a mentor' on an answer."""
-        answer = self.service.answer_for(interaction_id)
+    def ask_mentor(self, client: WebClient, body: dict, context, interaction_id: int, user: str, tell) -> None:
+        """'Ask a mentor' on an answer (one of the workspace's mentors)."""
+        team = team_of(context)
+        answer = self.service.answer_for(interaction_id, team)
         if answer is None:
             tell("I can't find that question any more. Ask it again and I'll find you a mentor.")
             return
-        interaction = self.service.interaction(interaction_id)
+        interaction = self.service.interaction(interaction_id, team)
         try:
-            self.handoff(client).request(
+            self.handoff(client, team).request(
                 asker_id=user,
                 question=answer.question,
                 interaction_id=interaction_id,
-                team_id=(body.get("team") or {}).get("id"),
+                team_id=team,
+                enterprise_id=context.enterprise_id,
                 channel_id=interaction.channel_id if interaction else None,
                 thread_ts=interaction.thread_ts if interaction else None,
             )
@@ -65,44 +68,45 @@ class MentorHandlers:
         except DatabaseUnavailableError:
             tell(UNAVAILABLE)
 
-    def on_cancel(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+    def on_cancel(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
         ack()
-        self._run(client, body, lambda h, user: h.cancel(int(action["value"]), user))
+        self._run(client, body, context, lambda h, user: h.cancel(int(action["value"]), user))
 
     # -- the mentor ------------------------------------------------------------------------------
 
-    def on_accept(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+    def on_accept(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
         ack()
         user = body["user"]["id"]
 
         def accept(h, user):
-            mentor = self.service.mentors.get(user)
-            may_take = self.is_admin(client, user) or bool(mentor and mentor.vetted and mentor.active)
+            team = team_of(context)
+            mentor = self.service.mentors.get(team, user)
+            may_take = self.is_admin(client, user, team) or bool(mentor and mentor.vetted and mentor.active)
             request = h.accept(int(action["value"]), user, may_take_escalated=may_take)
             self._replace(client, body, f":white_check_mark: <@{user}> took this one.")
             self._note_in_thread(client, h, request)
             self._tell_followers(client, request, f"<@{user}>, a peer mentor, is now helping with")
 
-        self._run(client, body, accept, user=user)
+        self._run(client, body, context, accept, user=user)
 
-    def on_decline(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+    def on_decline(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
         ack()
 
         def decline(h, user):
             h.decline(int(action["value"]), user)
             self._replace(client, body, "You declined this one; I've offered it to someone else. Thanks for saying so!")
 
-        self._run(client, body, decline)
+        self._run(client, body, context, decline)
 
-    def on_resolve(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+    def on_resolve(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
         ack()
 
         def resolve(h, user):
             self._resolved(client, h.resolve(int(action["value"]), user))
 
-        self._run(client, body, resolve)
+        self._run(client, body, context, resolve)
 
-    def on_resolve_in_thread(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+    def on_resolve_in_thread(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
         """ "Mark resolved" on the note in the asker's thread: the asker (or the mentor) may."""
         ack()
         request_id = int(action["value"])
@@ -116,7 +120,7 @@ class MentorHandlers:
                 self._dm_blocks(client, request.owner_id, ui.resolved_blocks(request), "Resolved, thank you!")
             self._resolved(client, request)
 
-        self._run(client, body, resolve)
+        self._run(client, body, context, resolve)
 
     # -- the asker's thread ----------------------------------------------------------------------
 
@@ -153,9 +157,9 @@ class MentorHandlers:
         if job_aid is None:
             self._tell_followers(client, request, "Resolved:")
 
-    def job_aid_approved(self, client: WebClient, draft) -> None:
+    def job_aid_approved(self, client: WebClient, draft, team: str) -> None:
         """A draft from a resolved request is now content: its thread's note links to it."""
-        request = self.service.handoff(None).get(draft.request_id) if draft.request_id else None
+        request = self.service.handoff(None, team).get(draft.request_id) if draft.request_id else None
         if request is None or request.status != "resolved" or not request.thread_note_ts:
             return
         base = self.service.settings.content_base_url
@@ -174,16 +178,16 @@ class MentorHandlers:
         except SlackApiError as exc:
             log.info("could not DM %s: %s", user, exc.response.get("error"))
 
-    def on_save_draft(self, ack: Ack, body: dict, action: dict, client: WebClient) -> None:
+    def on_save_draft(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
         ack()
         user = body["user"]["id"]
-        request = self.service.handoff(None).get(int(action["value"]))
+        request = self.service.handoff(None, team_of(context)).get(int(action["value"]))
         if request is None or request.owner_id != user:
             self._tell(client, body, user, "Only the mentor who took this request can save its answer as a draft.")
             return
         client.views_open(trigger_id=body["trigger_id"], view=ui.draft_modal(request))
 
-    def on_draft_submitted(self, ack: Ack, body: dict, view: dict, client: WebClient) -> None:
+    def on_draft_submitted(self, ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext) -> None:
         values = view["state"]["values"]
         title = (values.get(ui.DRAFT_TITLE, {}).get(ui.DRAFT_TITLE, {}).get("value") or "").strip()
         text = (values.get(ui.DRAFT_BODY, {}).get(ui.DRAFT_BODY, {}).get("value") or "").strip()
@@ -199,13 +203,15 @@ class MentorHandlers:
         user = body["user"]["id"]
         request_id = json.loads(view.get("private_metadata") or "{}").get("request_id")
         try:
-            draft = self.service.drafts.save(author_id=user, title=title, body=text, request_id=request_id)
+            draft = self.service.drafts.save(
+                team_of(context), author_id=user, title=title, body=text, request_id=request_id
+            )
         except (HandoffError, DatabaseUnavailableError) as exc:
             self._dm(client, user, f"Your draft wasn't saved: {escape(str(exc))}")
             return
         self._dm(client, user, f":memo: Saved your draft “{escape(draft.title)}”. L&D will review it; thank you!")
         if request_id is not None:
-            request = self.service.handoff(None).get(int(request_id))
+            request = self.service.handoff(None, team_of(context)).get(int(request_id))
             if request is not None and request.status == "resolved":
                 self._resolved(client, request, job_aid=f"being written up as a job aid, “{escape(draft.title)}”")
         if self.service.settings.admin_channel:
@@ -217,29 +223,31 @@ class MentorHandlers:
             except SlackApiError as exc:
                 log.info("could not tell admins about draft %s: %s", draft.id, exc.response.get("error"))
 
-    def on_pause(self, ack: Ack, body: dict, client: WebClient) -> None:
+    def on_pause(self, ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
         ack()
-        self._set_paused(client, body, True)
+        self._set_paused(client, body, context, True)
 
-    def on_resume(self, ack: Ack, body: dict, client: WebClient) -> None:
+    def on_resume(self, ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
         ack()
-        self._set_paused(client, body, False)
+        self._set_paused(client, body, context, False)
 
-    def _set_paused(self, client: WebClient, body: dict, paused: bool) -> None:
-        user = body["user"]["id"]
+    def _set_paused(self, client: WebClient, body: dict, context, paused: bool) -> None:
+        user, team = body["user"]["id"], team_of(context)
         try:
-            self.service.mentors.set_paused(user, paused)
+            self.service.mentors.set_paused(team, user, paused)
         except MentorError as exc:
             self._tell(client, body, user, str(exc))
             return
-        publish_home(self.service, client, user, self.is_admin(client, user))  # the App Home shows the new state
+        publish_home(
+            self.service, client, user, team, self.is_admin(client, user, team)
+        )  # the App Home shows the new state
 
     # -- plumbing --------------------------------------------------------------------------------
 
-    def _run(self, client: WebClient, body: dict, step, *, user: str | None = None) -> None:
+    def _run(self, client: WebClient, body: dict, context, step, *, user: str | None = None) -> None:
         user = user or body["user"]["id"]
         try:
-            step(self.handoff(client), user)
+            step(self.handoff(client, team_of(context)), user)
         except HandoffError as exc:
             self._tell(client, body, user, str(exc))
         except DatabaseUnavailableError:

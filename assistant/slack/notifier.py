@@ -77,7 +77,7 @@ class SlackNotifier:
             return None
         channel = opened["channel"]["id"]
         with self.database.session() as session:
-            mentor = session.get(Mentor, request.owner_id)
+            mentor = session.get(Mentor, (request.team_id, request.owner_id))
         name = mentor.name if mentor else request.owner_id
         self._call(
             "chat.postMessage",

@@ -42,7 +42,18 @@ class SlackConfigError(Exception):
 
 def check_settings(settings: Settings, *, socket_mode: bool = False) -> None:
     """Raise `SlackConfigError` naming the first missing Slack setting and where to find its value."""
-    if settings.slack_bot_token is None:
+    if settings.multi_workspace:
+        if socket_mode:
+            raise SlackConfigError(
+                "Socket Mode serves one workspace: set SLACK_BOT_TOKEN, or run `moment serve` over HTTP for "
+                "OAuth installs (SLACK_CLIENT_ID and SLACK_CLIENT_SECRET)."
+            )
+        if not settings.base_url:
+            raise SlackConfigError(
+                "MOMENT_BASE_URL is not set. OAuth installs need Moment's public URL (e.g. https://moment.example.com) "
+                "for Slack's redirect to /slack/oauth_redirect. See README.md, 'Install in many workspaces'."
+            )
+    elif settings.slack_bot_token is None:
         raise SlackConfigError(
             "SLACK_BOT_TOKEN is not set. Find it in your Slack app's settings under OAuth & Permissions → "
             "Bot User OAuth Token (it starts with xoxb-). See README.md, 'Connect to Slack'."
@@ -60,12 +71,13 @@ def check_settings(settings: Settings, *, socket_mode: bool = False) -> None:
 
 
 def web_client(settings: Settings) -> WebClient:
-    """A Web API client that retries connection errors, 429s (honouring Retry-After) and 5xx. Needs only
-    the bot token (the worker posts, but receives nothing)."""
-    if settings.slack_bot_token is None:
+    """A Web API client that retries connection errors, 429s (honouring Retry-After) and 5xx, with the
+    bot token (single-token mode), or without one (many workspaces: each request brings its own)."""
+    if settings.slack_bot_token is None and not settings.multi_workspace:
         check_settings(settings)  # raises, naming SLACK_BOT_TOKEN
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return WebClient(
-        token=settings.slack_bot_token.get_secret_value(),
+        token=token,
         base_url=settings.slack_api_url,
         timeout=15,
         retry_handlers=[
@@ -77,8 +89,9 @@ def web_client(settings: Settings) -> WebClient:
     )
 
 
-def handoff_for(service: MomentService, client: WebClient) -> Handoff:
-    """Mentor hand-off that tells people in Slack through `client`."""
+def handoff_for(service: MomentService, client: WebClient, team_id: str | None) -> Handoff:
+    """Mentor hand-off in the workspace `team_id` that tells people in Slack through `client` (None: every
+    workspace's requests, for the worker's deadlines in single-token mode)."""
     s = service.settings
     notifier = SlackNotifier(
         client,
@@ -87,10 +100,10 @@ def handoff_for(service: MomentService, client: WebClient) -> Handoff:
         offer_minutes=s.mentor_offer_minutes,
         visible=service.visible_sources,
     )
-    return service.handoff(notifier)
+    return service.handoff(notifier, team_id) if team_id else service.handoff_all(notifier)
 
 
-def publish_home(service: MomentService, client: WebClient, user: str, is_admin: bool) -> None:
+def publish_home(service: MomentService, client: WebClient, user: str, team_id: str, is_admin: bool) -> None:
     """App Home: the person's recent questions; for mentors their queue; for admins the status."""
     mentor_section: list = []
     admin_section: list = []
@@ -103,14 +116,14 @@ def publish_home(service: MomentService, client: WebClient, user: str, is_admin:
                 "top_title": row.sources[0].title if row.sources else None,
                 "top_url": row.sources[0].url if row.sources else None,
             }
-            for row in service.recent_interactions(user, limit=8)
+            for row in service.recent_interactions(user, limit=8, team_id=team_id)
         ]
-        mentor = service.mentors.get(user)
+        mentor = service.mentors.get(team_id, user)
         if mentor is not None and mentor.removed_at is None:
-            offered, owned = service.handoff(None).pending_for(user)
+            offered, owned = service.handoff(None, team_id).pending_for(user)
             mentor_section = mentor_blocks.mentor_home_section(mentor, offered, owned)
         if is_admin:
-            status = collect_status(service, service.index_operations())
+            status = collect_status(service, service.index_operations(), team_id=team_id)
             admin_section = [DividerBlock(), *admin_blocks.status_blocks(status)]
     except DatabaseUnavailableError:
         log.error("App Home without history: database unavailable (user %s)", user)

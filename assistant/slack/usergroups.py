@@ -14,11 +14,13 @@ import logging
 import threading
 from collections.abc import Callable
 
+from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from assistant.audiences import GroupDirectory, UserGroupInfo
 from assistant.db.database import DatabaseUnavailableError
+from assistant.slack.workspaces import TEAM
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +33,19 @@ class SlackUserGroups:
     every group's members are read."""
 
     def __init__(
-        self, client: WebClient, directory: GroupDirectory, wanted: Callable[[], set[str] | None] = lambda: None
+        self,
+        client: WebClient,
+        directory: GroupDirectory,
+        wanted: Callable[[], set[str] | None] = lambda: None,
+        *,
+        default_team: str | None = None,
     ) -> None:
         self.client = client
         self.directory = directory
         self.wanted = wanted
-        self._team_id: str | None = None
+        # Groups are kept under Moment's workspace key (`assistant.slack.workspaces`), the one askers carry:
+        # in single-token mode the default workspace; with OAuth installs the caller names the workspace.
+        self._team_id: str | None = default_team
         self._lock = threading.Lock()
 
     def refresh(self, team_id: str | None = None, client: WebClient | None = None) -> bool:
@@ -66,11 +75,11 @@ class SlackUserGroups:
 
     # -- events ------------------------------------------------------------------------------------
 
-    def on_members_changed(self, event: dict, body: dict, client: WebClient) -> None:
+    def on_members_changed(self, event: dict, body: dict, client: WebClient, context: BoltContext) -> None:
         """`subteam_members_changed`: read the group's members again (or apply the change Slack sent, when
         the group cannot be read)."""
         group_id = event.get("subteam_id")
-        team = event.get("team_id") or body.get("team_id")
+        team = context.get(TEAM) or event.get("team_id") or body.get("team_id")
         if not group_id or not self._matters():
             return
         cached = self.directory.group(team, group_id) if team else None
@@ -87,11 +96,11 @@ class SlackUserGroups:
             return
         self.directory.update_group(team, UserGroupInfo(group_id, cached.handle, cached.name, members))
 
-    def on_group_changed(self, event: dict, body: dict, client: WebClient) -> None:
+    def on_group_changed(self, event: dict, body: dict, client: WebClient, context: BoltContext) -> None:
         """`subteam_updated` / `subteam_created`: a group renamed, disabled, deleted, or new."""
         group = event.get("subteam") or {}
         group_id = group.get("id")
-        team = group.get("team_id") or body.get("team_id")
+        team = context.get(TEAM) or group.get("team_id") or body.get("team_id")
         if not group_id or not team or not self._matters():
             return
         if group.get("date_delete"):

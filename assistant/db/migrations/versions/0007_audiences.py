@@ -1,7 +1,7 @@
 """content audiences: the user-group cache, and the audience of each source shown
 
-Revision ID: 0005_audiences
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-04 23:00:00
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import assistant.db.models
 
-revision = "0005_audiences"
-down_revision = "0004"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

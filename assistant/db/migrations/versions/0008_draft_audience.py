@@ -1,15 +1,15 @@
 """a job-aid draft keeps the audience of the restricted content its question was answered from
 
-Revision ID: 0006_draft_audience
-Revises: 0005_audiences
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-05 00:10:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_draft_audience"
-down_revision = "0005_audiences"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
