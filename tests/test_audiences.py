@@ -426,3 +426,20 @@ def test_a_mentors_draft_keeps_the_audience_of_what_the_question_was_answered_fr
     indexed = store.open().by_path
     assert indexed[restricted.path].meta.audience == ("managers", "people-ops")
     assert indexed[public.path].meta.audience == ()
+
+
+def test_with_oauth_installs_a_stale_cache_is_read_with_the_workspaces_own_token(database, slack):
+    """A web process serving many workspaces has no token of its own: the group refresh a question
+    triggers goes with the asker's workspace's token, and not at all for a workspace without one."""
+    from slack_sdk import WebClient
+
+    tokenless = WebClient(base_url=slack.api_url)
+    clients = {TEAM: WebClient(token=TOKEN, base_url=slack.api_url)}
+    directory = GroupDirectory(database, max_age=dt.timedelta(hours=1))
+    source = SlackUserGroups(tokenless, directory, lambda: {"managers"}, client_for=clients.get)
+    assert source.refresh(TEAM)
+    listed = slack.calls("usergroups.list")
+    assert len(listed) == 1 and listed[0].token == TOKEN
+    assert "managers" in directory.viewer(BOSS, TEAM).groups
+    assert source.refresh("T0GONE0001") is False  # uninstalled: no token, so Slack is not asked
+    assert len(slack.calls("usergroups.list")) == 1

@@ -39,8 +39,11 @@ class SlackUserGroups:
         wanted: Callable[[], set[str] | None] = lambda: None,
         *,
         default_team: str | None = None,
+        client_for: Callable[[str], WebClient | None] | None = None,
     ) -> None:
         self.client = client
+        # With OAuth installs: the client holding a workspace's own token (None: it has none, uninstalled).
+        self.client_for = client_for
         self.directory = directory
         self.wanted = wanted
         # Groups are kept under Moment's workspace key (`assistant.slack.workspaces`), the one askers carry:
@@ -50,6 +53,10 @@ class SlackUserGroups:
 
     def refresh(self, team_id: str | None = None, client: WebClient | None = None) -> bool:
         """Read every group of the workspace again; False when Slack could not be asked (recorded)."""
+        if client is None and self.client_for is not None and team_id:
+            client = self.client_for(team_id)
+            if client is None:
+                return False  # no token for that workspace (uninstalled): nothing to ask Slack with
         client = client or self.client
         wanted = self.wanted()
         if wanted is not None and not wanted:
