@@ -16,12 +16,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from assistant.answers import Answer, compose, unanswerable
 from assistant.audiences import WITHHELD_NOTICE, GroupDirectory, GroupSource, Viewer, visible_to_all
 from assistant.db.database import Database, DatabaseUnavailableError
-from assistant.db.models import Interaction, InteractionSource, Vote, utcnow
+from assistant.db.models import Interaction, InteractionSource, MentorRequest, ProcessedEvent, Vote, utcnow
 from assistant.drafts import Drafts
 from assistant.handoff import Handoff, HandoffSettings, Notifier
 from assistant.mentors import MentorError, MentorRegistry
@@ -418,6 +418,66 @@ class MomentService:
         return build_report(
             self.database, days, self.retriever.embedder, now=now, hidden=hidden, team_id=self.team(team_id)
         )
+
+    # -- operations ------------------------------------------------------------------------------
+
+    def health(self) -> tuple[bool, dict[str, str]]:
+        """Whether this process can answer: the database reachable and an index loaded (with what failed)."""
+        checks: dict[str, str] = {}
+        ok = True
+        try:
+            self.database.ping()
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = str(exc)
+            ok = False
+        try:
+            version = self.retriever.version()
+            checks["index"] = "ok"
+            checks["index_version"] = version.version
+            checks["chunks"] = str(version.size)
+        except Exception as exc:
+            checks["index"] = str(exc)
+            ok = False
+        return ok, checks
+
+    def warm_up(self) -> None:
+        """Load the index now, not on the first question (raises what loading it raises)."""
+        self.retriever.version()
+
+    def documents_past_review(self, today: dt.date) -> list:
+        """The indexed documents with an owner and a review date that has passed."""
+        return [d for d in self.retriever.version().documents if d.meta.owner and d.meta.is_stale(today)]
+
+    def help_channels_waiting(self) -> list[tuple[str, str]]:
+        """(team id, channel id) of every help channel with queued messages and nobody answering them."""
+        from assistant.helpchannels import waiting_channels
+
+        return waiting_channels(self.database)
+
+    def apply_retention(self, now: dt.datetime | None = None) -> int:
+        """Delete interactions older than MOMENT_RETENTION_DAYS (their sources and votes go with them) and
+        finished mentor requests as old, and de-duplication keys older than 30 days; the interactions deleted."""
+        now = now or utcnow()
+        deleted = 0
+        with self.database.session() as session:
+            session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < now - dt.timedelta(days=30)))
+            if self.settings.retention_days:
+                cutoff = now - dt.timedelta(days=self.settings.retention_days)
+                old = session.scalars(select(Interaction.id).where(Interaction.created_at < cutoff)).all()
+                for start in range(0, len(old), 500):
+                    ids = old[start : start + 500]
+                    for row in session.scalars(select(Interaction).where(Interaction.id.in_(ids))).all():
+                        session.delete(row)  # sources and votes go with it (ORM cascade)
+                session.execute(
+                    delete(MentorRequest).where(
+                        MentorRequest.created_at < cutoff, MentorRequest.status.in_(("resolved", "cancelled"))
+                    )
+                )
+                deleted = len(old)
+        if deleted:
+            log.info("retention: deleted %d interactions older than %d days", deleted, self.settings.retention_days)
+        return deleted
 
     def forget(self, user_id: str) -> dict[str, int]:
         """Delete everything held about a person (`assistant.privacy.forget_user`)."""

@@ -13,9 +13,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
-
-from assistant.db.models import Interaction, MentorRequest, ProcessedEvent, utcnow
+from assistant.db.models import utcnow
 from assistant.operations import IndexOperations
 from assistant.reports import chart_png, to_markdown
 from assistant.service import MomentService
@@ -238,11 +236,9 @@ def review_reminders(today: dt.date | None = None) -> int:
     if ctx.client is None or ctx.installations is not None:
         return 0  # content owners are people of the single-token workspace
     today = today or dt.date.today()
-    version = ctx.service.retriever.version()
     by_owner: dict[str, list] = {}
-    for doc in version.documents:
-        if doc.meta.owner and doc.meta.is_stale(today):
-            by_owner.setdefault(doc.meta.owner, []).append(doc)
+    for doc in ctx.service.documents_past_review(today):
+        by_owner.setdefault(doc.meta.owner, []).append(doc)
     week = f"{today.isocalendar().year}-W{today.isocalendar().week:02d}"
     sent = 0
     from assistant.answers import document_url
@@ -272,25 +268,5 @@ def review_reminders(today: dt.date | None = None) -> int:
 
 def retention(now: dt.datetime | None = None) -> int:
     """Delete interactions older than MOMENT_RETENTION_DAYS (with their sources and votes), and old
-    de-duplication keys."""
-    ctx = context()
-    now = now or utcnow()
-    deleted = 0
-    with ctx.service.database.session() as session:
-        session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < now - dt.timedelta(days=30)))
-        if ctx.settings.retention_days:
-            cutoff = now - dt.timedelta(days=ctx.settings.retention_days)
-            old = session.scalars(select(Interaction.id).where(Interaction.created_at < cutoff)).all()
-            for start in range(0, len(old), 500):
-                ids = old[start : start + 500]
-                for row in session.scalars(select(Interaction).where(Interaction.id.in_(ids))).all():
-                    session.delete(row)  # sources and votes go with it (ORM cascade)
-            session.execute(
-                delete(MentorRequest).where(
-                    MentorRequest.created_at < cutoff, MentorRequest.status.in_(("resolved", "cancelled"))
-                )
-            )
-            deleted = len(old)
-    if deleted:
-        log.info("retention: deleted %d interactions older than %d days", deleted, ctx.settings.retention_days)
-    return deleted
+    de-duplication keys (`MomentService.apply_retention`)."""
+    return context().service.apply_retention(now)

@@ -262,6 +262,23 @@ def test_a_digest_that_fails_to_post_is_sent_by_the_next_run(worker_context, sla
     assert len(slack_api.uploads) == uploaded + 2
 
 
+def test_the_worker_answers_a_help_channel_queue_a_stopped_process_left(worker_context, slack_api):
+    from assistant.helpchannels import ChannelScope
+
+    channels = worker_context.service.help_channels()
+    channels.configure("C0HELPDESK", "help-desk", ChannelScope(), by="U0ADMIN001")
+    assert channels.enqueue("C0HELPDESK", "1700000000.000100", "U0ASKER01", "my vpn token keeps failing")
+    assert worker.help_channel_queues() == 1
+    # Answered in the message's thread: in the channel when sure enough, else privately to the asker.
+    replies = [
+        c
+        for c in slack_api.calls()
+        if c.method in ("chat.postMessage", "chat.postEphemeral") and c.params.get("channel") == "C0HELPDESK"
+    ]
+    assert [c.params.get("thread_ts") for c in replies] == ["1700000000.000100"]
+    assert not channels.has_queued("C0HELPDESK") and worker.help_channel_queues() == 0
+
+
 def test_review_reminders_one_dm_per_owner_once_a_week(worker_context, slack_api):
     today = dt.date(2027, 6, 1)  # everything with a review cycle is past due by then
     sent = worker.review_reminders(today)

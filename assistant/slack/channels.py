@@ -21,7 +21,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from assistant.db.database import DatabaseUnavailableError
-from assistant.helpchannels import HelpChannels, too_old, waiting_channels
+from assistant.helpchannels import HelpChannels, too_old
 from assistant.service import Asker, MomentService
 from assistant.slack import blocks as ui
 from assistant.slack.outbound import background_priority
@@ -215,7 +215,7 @@ class HelpChannelHandlers:
     def sweep(self, client_for) -> int:
         """Answer queues a stopped process left behind, in every workspace (run by the worker);
         `client_for(team)` is the workspace's Web API client (None: it has no token any more)."""
-        waiting = waiting_channels(self.service.database)
+        waiting = self.service.help_channels_waiting()
         for team, channel_id in waiting:
             client = client_for(team)
             if client is not None:

@@ -24,23 +24,8 @@ SWITCH_INTERVAL_S = 0.001
 
 
 def health(service: MomentService) -> tuple[int, dict]:
-    """(HTTP status, body) of the health check."""
-    checks: dict[str, str] = {}
-    ok = True
-    try:
-        service.database.ping()
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = str(exc)
-        ok = False
-    try:
-        version = service.retriever.version()
-        checks["index"] = "ok"
-        checks["index_version"] = version.version
-        checks["chunks"] = str(version.size)
-    except Exception as exc:
-        checks["index"] = str(exc)
-        ok = False
+    """(HTTP status, body) of the health check (`MomentService.health`)."""
+    ok, checks = service.health()
     checks["status"] = "ok" if ok else "unavailable"
     return (200 if ok else 503), checks
 
@@ -56,7 +41,7 @@ class MomentWSGI:
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.service = MomentService.from_settings(settings)
         try:
-            self.service.retriever.version()  # load the index now, not on the first question
+            self.service.warm_up()  # load the index now, not on the first question
         except Exception as exc:
             log.error("no usable index at start-up: %s", exc)
         self.bolt = SlackRequestHandler(create_app(settings, self.service), path="/slack/events")
