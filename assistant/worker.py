@@ -188,40 +188,68 @@ def deliver_xapi() -> dict[str, int]:
 
 
 def weekly_digest(days: int = 7, now: dt.datetime | None = None) -> bool:
-    """The report with its chart, to the admin channel; once per day however often it is called."""
+    """The report with its chart, once per day however often it is called: to the admin channel
+    (single-token mode), or with OAuth installs to each workspace's admins by DM, each their own
+    workspace's report sent with its own token. True when something was delivered."""
     ctx = context()
-    channel = ctx.settings.admin_channel
+    now = now or utcnow()
     if ctx.installations is not None:
-        log.info("weekly digest skipped: with OAuth installs, admins read `/moment report` in their workspace")
-        return False
+        delivered = False
+        for team in ctx.teams():
+            client = ctx.client_for(team)
+            if client is None:
+                continue
+            for admin in sorted(ctx.service.workspaces.admins(team)):
+                key = f"digest:{team}:{admin}:{now:%Y-%m-%d}"
+                delivered |= _deliver_digest(ctx, client, days, now, key, team=team, admin=admin)
+        return delivered
+    channel = ctx.settings.admin_channel
     if ctx.client is None or not channel:
         log.warning("weekly digest skipped: set SLACK_BOT_TOKEN and MOMENT_ADMIN_CHANNEL")
         return False
-    now = now or utcnow()
-    key = f"digest:{now:%Y-%m-%d}"
+    return _deliver_digest(ctx, ctx.client, days, now, f"digest:{now:%Y-%m-%d}", channel=channel)
+
+
+def _deliver_digest(
+    ctx: WorkerContext,
+    client,
+    days: int,
+    now: dt.datetime,
+    key: str,
+    *,
+    channel: str | None = None,
+    team: str | None = None,
+    admin: str | None = None,
+) -> bool:
+    """Post one digest (claimed under `key`, given back when it could not be posted): to `channel`, read by
+    non-admins too (no restricted item named), or by DM to `admin` (their workspace `team`'s report)."""
     if not ctx.service.claim_delivery(key):
         return False
     from assistant.slack import admin_blocks
     from assistant.slack.posting import post_message
 
     try:
-        report = ctx.service.report(days, now=now, for_everyone=True)  # the channel's members need not be admins
+        if admin is not None:
+            channel = client.conversations_open(users=admin)["channel"]["id"]
+            report = ctx.service.report(days, now=now, team_id=team)
+        else:
+            report = ctx.service.report(days, now=now, for_everyone=True)  # the channel's members need not be admins
         post_message(
-            ctx.client, channel=channel, blocks=admin_blocks.report_blocks(report), text=f"Moment: the last {days} days"
+            client, channel=channel, blocks=admin_blocks.report_blocks(report), text=f"Moment: the last {days} days"
         )
     except Exception as exc:
         # Not delivered: give the claim back, so the next run (within the hour) sends this week's digest.
         ctx.service.release_delivery(key)
         log.error("weekly digest not posted (will retry): %r", getattr(exc, "response", {}).get("error") or exc)
         return False
-    ctx.client.files_upload_v2(
+    client.files_upload_v2(
         channel=channel,
         content=chart_png(report),
         filename=f"moment-{now:%Y-%m-%d}.png",
         title=f"Questions and helpful rate per day, to {now:%-d %b %Y}",
         initial_comment="Questions and helpful rate per day.",
     )
-    ctx.client.files_upload_v2(
+    client.files_upload_v2(
         channel=channel,
         content=to_markdown(report).encode(),
         filename=f"moment-report-{now:%Y-%m-%d}.md",

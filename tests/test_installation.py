@@ -363,6 +363,46 @@ def test_the_worker_speaks_to_each_workspace_with_its_own_token_and_not_at_all_t
     ctx.service.database.dispose()
 
 
+def test_each_workspaces_admins_get_its_own_weekly_digest_with_its_own_token(
+    server, slack_api, tokens, moment_content, tmp_path
+):
+    import datetime as dt
+
+    from assistant import worker
+    from assistant.settings import load_settings
+
+    for workspace in (ACME, BETA):  # a question in each, so that each report has something of its own
+        user = P.uid()
+        dm(server, workspace.team_id, user, VPN_QUESTION)
+        slack_api.wait_for("chat.postMessage", lambda c, u=user: c.params.get("channel") == P.dm_channel(u))
+    settings = load_settings(
+        home=tmp_path / "worker",
+        database_url_override=server.database_url,
+        index_dir_override=moment_content[1],
+        content_dir=moment_content[0],
+        slack_client_id=CLIENT_ID,
+        slack_client_secret=CLIENT_SECRET,
+        base_url="https://moment.example.com",
+        slack_api_url=slack_api.api_url,
+    )
+    ctx = worker.setup(settings)
+    now = dt.datetime.now(dt.UTC) + dt.timedelta(days=400)  # a day no other test has claimed
+    since = time.time()
+    try:
+        assert worker.weekly_digest(days=500, now=now)
+        assert not worker.weekly_digest(days=500, now=now)  # once a day
+    finally:
+        ctx.service.database.dispose()
+        worker._context = None
+    for workspace in (ACME, BETA):
+        posts = slack_api.calls(
+            "chat.postMessage",
+            lambda c, w=workspace: c.time >= since and c.params.get("channel") == P.dm_channel(w.installer),
+        )
+        assert len(posts) == 1 and posts[0].token == tokens[workspace.team_id]
+        assert "Moment" in posts[0].text()
+
+
 def test_manifest_asks_for_the_scopes_installs_ask_for_and_allows_org_wide_installs():
     import yaml
 
