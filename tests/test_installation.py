@@ -339,13 +339,11 @@ def test_tokens_revoked_deletes_the_bot_token(server, slack_api, tokens):
     assert bots(server.database_url, revoked.team_id) == 0
 
 
-def test_the_worker_speaks_to_each_workspace_with_its_own_token_and_not_at_all_to_one_without(
-    server, slack_api, tokens, moment_content, tmp_path
-):
-    from assistant import worker
+def oauth_worker_settings(server, slack_api, moment_content, tmp_path):
+    """A worker's settings for the OAuth-installed server's database (no single token)."""
     from assistant.settings import load_settings
 
-    settings = load_settings(
+    return load_settings(
         home=tmp_path / "worker",
         database_url_override=server.database_url,
         index_dir_override=moment_content[1],
@@ -355,7 +353,14 @@ def test_the_worker_speaks_to_each_workspace_with_its_own_token_and_not_at_all_t
         base_url="https://moment.example.com",
         slack_api_url=slack_api.api_url,
     )
-    ctx = worker.setup(settings)
+
+
+def test_the_worker_speaks_to_each_workspace_with_its_own_token_and_not_at_all_to_one_without(
+    server, slack_api, tokens, moment_content, tmp_path
+):
+    from assistant import worker
+
+    ctx = worker.setup(oauth_worker_settings(server, slack_api, moment_content, tmp_path))
     assert {ACME.team_id, BETA.team_id} <= set(ctx.teams())
     for team in (ACME.team_id, BETA.team_id):
         assert ctx.client_for(team).token == tokens[team]
@@ -369,23 +374,12 @@ def test_each_workspaces_admins_get_its_own_weekly_digest_with_its_own_token(
     import datetime as dt
 
     from assistant import worker
-    from assistant.settings import load_settings
 
     for workspace in (ACME, BETA):  # a question in each, so that each report has something of its own
         user = P.uid()
         dm(server, workspace.team_id, user, VPN_QUESTION)
         slack_api.wait_for("chat.postMessage", lambda c, u=user: c.params.get("channel") == P.dm_channel(u))
-    settings = load_settings(
-        home=tmp_path / "worker",
-        database_url_override=server.database_url,
-        index_dir_override=moment_content[1],
-        content_dir=moment_content[0],
-        slack_client_id=CLIENT_ID,
-        slack_client_secret=CLIENT_SECRET,
-        base_url="https://moment.example.com",
-        slack_api_url=slack_api.api_url,
-    )
-    ctx = worker.setup(settings)
+    ctx = worker.setup(oauth_worker_settings(server, slack_api, moment_content, tmp_path))
     now = dt.datetime.now(dt.UTC) + dt.timedelta(days=400)  # a day no other test has claimed
     since = time.time()
     try:
