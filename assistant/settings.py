@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from assistant.tenancy import DEFAULT_TEAM
+DEFAULT_TEAM = "default"  # the workspace of single-token mode and of records older than workspaces
 
 
 def _env(*names: str) -> AliasChoices:

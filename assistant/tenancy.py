@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from assistant.db.models import Workspace, utcnow
+from assistant.settings import DEFAULT_TEAM  # (kept light: settings must not import the database)
 
 if TYPE_CHECKING:
     from assistant.db.database import Database
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEAM = "default"  # the workspace of single-token mode and of records older than workspaces
 NOTHING = ("\0",)  # a path prefix no path has: nothing is allowed
 SCOPE_SECONDS = 30.0  # how long the workspaces' content folders are read from memory
 
