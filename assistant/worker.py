@@ -50,9 +50,7 @@ class WorkerContext:
         uninstalled, so nothing is sent)."""
         if self.installations is None:
             return self.client
-        workspace = self.service.workspaces.get(team_id)
-        enterprise = workspace.enterprise_id if workspace else None
-        return self.installations.client_for(team_id, enterprise, self.client)
+        return self.installations.client_for_workspace(team_id, self.client)
 
     def teams(self) -> list[str]:
         """The workspaces jobs act for: the default one, or every installed one."""

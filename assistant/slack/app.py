@@ -99,9 +99,7 @@ def create_app(
         service.audience_names,
         default_team=None if settings.multi_workspace else settings.default_team_id,
         # OAuth installs: a stale cache is read again with the asker's workspace's own token.
-        client_for=(lambda team: installations.client_for(team, _enterprise_of(service, team), app.client))
-        if installations
-        else None,
+        client_for=(lambda team: installations.client_for_workspace(team, app.client)) if installations else None,
     )
     service.group_source = usergroups
 
@@ -556,8 +554,3 @@ class SlackHandlers:
             client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread_ts, blocks=blocks)
         except SlackApiError as exc:
             log.info("could not post a note to %s: %s", user, exc.response.get("error"))
-
-
-def _enterprise_of(service: MomentService, team_id: str) -> str | None:
-    workspace = service.workspaces.get(team_id)
-    return workspace.enterprise_id if workspace else None

@@ -102,6 +102,11 @@ class Installations:
         """`tokens_revoked`: the revoked tokens go (the bot's: all of the workspace's bot tokens)."""
         self._revocation.handle_tokens_revoked_events(event, context)
 
+    def client_for_workspace(self, team_id: str, base: WebClient) -> WebClient | None:
+        """`client_for` one of Moment's workspaces (its Grid org, if any, from the workspaces table)."""
+        workspace = self.service.workspaces.get(team_id)
+        return self.client_for(team_id, workspace.enterprise_id if workspace else None, base)
+
     def client_for(self, team_id: str | None, enterprise_id: str | None, base: WebClient) -> WebClient | None:
         """A client with the workspace's bot token (None when it has none: uninstalled), like `base`."""
         try:
