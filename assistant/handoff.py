@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from assistant.db.database import Database
 from assistant.db.models import REQUEST_OPEN, Interaction, Mentor, MentorOffer, MentorRequest, utcnow
 from assistant.mentors import Candidate, MentorRegistry
+from assistant.notices import Notice
 from assistant.tenancy import DEFAULT_TEAM
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,10 @@ class Notifier(Protocol):
     def offer_closed(self, offer: MentorOffer, request: MentorRequest, why: str) -> None:
         """Replace an offer's buttons with why it is closed."""
 
-    def tell_asker(self, request: MentorRequest, text: str, *, cancellable: bool = False) -> None:
-        """`text` is Slack-style mrkdwn from this module's templates (mentions by user ID, no user text)."""
+    def tell_asker(self, request: MentorRequest, notice: Notice, *, cancellable: bool = False) -> None:
+        """`notice` is one of this module's templates (people by user ID, no user text, no markup)."""
 
-    def tell_mentor(self, mentor_id: str, text: str, request: MentorRequest) -> None: ...
+    def tell_mentor(self, mentor_id: str, notice: Notice, request: MentorRequest) -> None: ...
 
     def connect(self, request: MentorRequest) -> str | None:
         """Open the conversation of asker, mentor and Moment, with the context; returns its id."""
@@ -191,12 +192,12 @@ class Handoff:
         lead = f"{after} " if after else ""
         if first:
             text = (
-                f"I've asked <@{mentor.slack_id}>, a peer mentor who knows this topic, to help with your question. "
+                "I've asked {mentor}, a peer mentor who knows this topic, to help with your question. "
                 f"I'll tell you as soon as they accept (they have {self._minutes()} to reply)."
             )
         else:
-            text = f"{lead}I've asked another mentor, <@{mentor.slack_id}>, instead. I'll keep you posted."
-        self.notifier.tell_asker(request, text, cancellable=first)
+            text = f"{lead}I've asked another mentor, {{mentor}}, instead. I'll keep you posted."
+        self.notifier.tell_asker(request, Notice(text, {"mentor": mentor.slack_id}), cancellable=first)
 
     def _escalate(self, request_id: int, now: dt.datetime, why: str, *, after: str | None) -> None:
         with self.database.session() as session:
@@ -216,8 +217,10 @@ class Handoff:
         lead = f"{after} " if after else ""
         self.notifier.tell_asker(
             request,
-            f"{lead}No mentor is free for this topic right now, so I've passed your question to the L&D team; "
-            "someone will pick it up and I'll tell you who.",
+            Notice(
+                f"{lead}No mentor is free for this topic right now, so I've passed your question to the L&D team; "
+                "someone will pick it up and I'll tell you who."
+            ),
             cancellable=after is None,
         )
 
@@ -282,7 +285,11 @@ class Handoff:
                 )
             request.conversation_id = conversation
         self.notifier.tell_asker(
-            request, f"<@{mentor_id}> is helping you with your question: I've started a conversation with you both."
+            request,
+            Notice(
+                "{mentor} is helping you with your question: I've started a conversation with you both.",
+                {"mentor": mentor_id},
+            ),
         )
         return request
 
@@ -328,8 +335,10 @@ class Handoff:
         for offer in pending:
             self.notifier.offer_closed(offer, request, "The person who asked doesn't need help any more.")
         if request.owner_id:
-            self.notifier.tell_mentor(request.owner_id, f"<@{asker_id}> cancelled their request. Thank you!", request)
-        self.notifier.tell_asker(request, "OK, I've cancelled your request for a mentor.")
+            self.notifier.tell_mentor(
+                request.owner_id, Notice("{asker} cancelled their request. Thank you!", {"asker": asker_id}), request
+            )
+        self.notifier.tell_asker(request, Notice("OK, I've cancelled your request for a mentor."))
         return request
 
     def resolve(self, request_id: int, mentor_id: str, resolution: str | None = None) -> MentorRequest:
@@ -353,7 +362,9 @@ class Handoff:
             "Only the person who asked can mark this resolved here.",
         )
         self.notifier.tell_mentor(
-            request.owner_id, f"<@{asker_id}> marked their question resolved. Thank you for helping!", request
+            request.owner_id,
+            Notice("{asker} marked their question resolved. Thank you for helping!", {"asker": asker_id}),
+            request,
         )
         return request
 
@@ -452,8 +463,11 @@ class Handoff:
                 followed += 1
                 self.notifier.tell_mentor(
                     request.owner_id,
-                    f"A friendly nudge: is <@{request.asker_id}>'s question sorted? "
-                    "Mark it resolved in the conversation, or from your App Home.",
+                    Notice(
+                        "A friendly nudge: is {asker}'s question sorted? "
+                        "Mark it resolved in the conversation, or from your App Home.",
+                        {"asker": request.asker_id},
+                    ),
                     request,
                 )
         return {"timed_out": timed_out, "followed_up": followed}

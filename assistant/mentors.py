@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from assistant.db.database import Database
 from assistant.db.models import Mentor, MentorOffer, MentorRequest, utcnow
+from assistant.notices import Notice
 
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{6,}$")
 HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -34,7 +35,13 @@ TIER = 0.10  # matches within one tier count as equal; availability, load and fa
 
 
 class MentorError(Exception):
-    """A mentor cannot be added or changed; the message says why, for the person who asked."""
+    """A mentor cannot be added or changed; the message (text or a `Notice` naming people) says why, for
+    the person who asked."""
+
+    def render(self, person=str) -> str:
+        """The message with each person named by `person(user_id)` (Slack: a mention)."""
+        message = self.args[0] if self.args else ""
+        return message.render(person) if isinstance(message, Notice) else str(message)
 
 
 @dataclass(frozen=True)
@@ -203,7 +210,11 @@ class MentorRegistry:
     def _existing(self, session, team_id: str, slack_id: str) -> Mentor:
         mentor = session.get(Mentor, (team_id, slack_id))
         if mentor is None or mentor.removed_at is not None:
-            raise MentorError(f"<@{slack_id}> is not a mentor. Add them with `/moment mentor add @them topics`.")
+            raise MentorError(
+                Notice(
+                    "{person} is not a mentor. Add them with `/moment mentor add @them topics`.", {"person": slack_id}
+                )
+            )
         return mentor
 
     def stats(self, team_id: str, now: dt.datetime | None = None) -> list[MentorStats]:

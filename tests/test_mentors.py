@@ -90,11 +90,11 @@ class RecordingNotifier:
     def offer_closed(self, offer, request, why):
         self._add("offer_closed", request.id, offer.mentor_id, why)
 
-    def tell_asker(self, request, text, *, cancellable=False):
-        self._add("tell_asker", request.id, text)
+    def tell_asker(self, request, notice, *, cancellable=False):
+        self._add("tell_asker", request.id, notice.render(lambda user: f"@{user}"))
 
-    def tell_mentor(self, mentor_id, text, request):
-        self._add("tell_mentor", request.id, mentor_id, text)
+    def tell_mentor(self, mentor_id, notice, request):
+        self._add("tell_mentor", request.id, mentor_id, notice.render(lambda user: f"@{user}"))
 
     def connect(self, request):
         self._add("connect", request.id, request.asker_id, request.owner_id)

@@ -326,6 +326,9 @@ def test_admin_commands_and_refusals(deployment, slack_api):
     moment("mentor vet <@U0NEWMENT1>")
     slack_api.wait_for("response_url", lambda c: "is vetted" in c.text(), timeout=20)
     slack_api.clear()
+    moment("mentor vet <@U0NOTAMENT>")  # the registry's refusal names the person as Slack shows people
+    slack_api.wait_for("response_url", lambda c: "<@U0NOTAMENT> is not a mentor" in c.text(), timeout=20)
+    slack_api.clear()
     moment("mentors")
     listing = slack_api.wait_for("response_url", lambda c: "Mentors (" in c.text(), timeout=20)
     assert "U0NEWMENT1" in listing.text() and VPN_A in listing.text()

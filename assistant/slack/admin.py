@@ -23,7 +23,7 @@ from assistant.operations import IndexOperations, collect_status
 from assistant.service import MomentService
 from assistant.slack import admin_blocks as ui
 from assistant.slack import mentor_blocks
-from assistant.slack.formatting import escape
+from assistant.slack.formatting import escape, mention
 from assistant.slack.outbound import post_reindex_summary
 from assistant.slack.workspaces import team_of
 
@@ -177,16 +177,16 @@ class AdminHandlers:
 
     def _mentor(self, args: list[str], text: str, by: str, client: WebClient, team: str) -> str:
         sub = args[0].lower() if args else ""
-        mention = USER_MENTION.search(text)
-        if sub not in ("add", "vet", "remove") or mention is None:
+        named = USER_MENTION.search(text)
+        if sub not in ("add", "vet", "remove") or named is None:
             return (
                 "Use `/moment mentor add @user topic, topic`, `/moment mentor vet @user` "
                 "or `/moment mentor remove @user`."
             )
-        user = mention.group(1)
+        user = named.group(1)
         try:
             if sub == "add":
-                topics = text[mention.end() :].split(",")
+                topics = text[named.end() :].split(",")
                 mentor = self.service.mentors.add(team, user, topics, by=by, name=self._name(client, user))
                 vetted = "" if mentor.vetted else " Vet them with `/moment mentor vet` before they get questions."
                 return f"<@{user}> is a mentor for {escape(', '.join(mentor.topics))}.{vetted}"
@@ -196,7 +196,7 @@ class AdminHandlers:
             self.service.mentors.remove(team, user)
             return f"<@{user}> is no longer a mentor. Their open requests stay with them until resolved."
         except MentorError as exc:
-            return str(exc)
+            return exc.render(mention)
 
     def _admin(self, args: list[str], text: str, team: str) -> str:
         """`/moment admin add @user`, `remove @user`, `list`: the workspace's own admins."""
@@ -209,10 +209,10 @@ class AdminHandlers:
             if everywhere:
                 lines.append(f"Admins of every workspace (MOMENT_ADMINS): {', '.join(f'<@{a}>' for a in everywhere)}.")
             return "\n".join(lines)
-        mention = USER_MENTION.search(text)
-        if sub not in ("add", "remove") or mention is None:
+        named = USER_MENTION.search(text)
+        if sub not in ("add", "remove") or named is None:
             return "Use `/moment admin add @user`, `/moment admin remove @user` or `/moment admin list`."
-        user = mention.group(1)
+        user = named.group(1)
         if sub == "add":
             changed = workspaces.set_admin(team, user, True)
             return f"<@{user}> {'is now' if changed else 'is already'} a Moment admin of this workspace."

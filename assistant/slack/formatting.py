@@ -47,6 +47,11 @@ def quote(text: str) -> str:
     return "\n".join(f">{line}" if line.strip() else ">" for line in escape(text).split("\n"))
 
 
+def mention(user_id: str) -> str:
+    """A person, as Slack shows them (their name, linked)."""
+    return f"<@{user_id}>"
+
+
 def link(url: str | None, label: str) -> str:
     """A mrkdwn link with an escaped label (plain label when there is no URL)."""
     label = escape(label).replace("|", "¦")

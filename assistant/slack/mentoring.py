@@ -14,7 +14,7 @@ from assistant.handoff import HandoffError
 from assistant.mentors import MentorError
 from assistant.service import MomentService
 from assistant.slack import mentor_blocks as ui
-from assistant.slack.formatting import escape, escaped, link
+from assistant.slack.formatting import escape, escaped, link, mention
 from assistant.slack.outbound import handoff_for, publish_home
 from assistant.slack.posting import post_message
 from assistant.slack.workspaces import team_of
@@ -236,7 +236,7 @@ class MentorHandlers:
         try:
             self.service.mentors.set_paused(team, user, paused)
         except MentorError as exc:
-            self._tell(client, body, user, str(exc))
+            self._tell(client, body, user, exc.render(mention))
             return
         publish_home(
             self.service, client, user, team, self.is_admin(client, user, team)

@@ -13,8 +13,9 @@ from slack_sdk.errors import SlackApiError
 
 from assistant.db.database import Database
 from assistant.db.models import Interaction, Mentor, MentorOffer, MentorRequest
+from assistant.notices import Notice
 from assistant.slack import mentor_blocks as ui
-from assistant.slack.formatting import escaped
+from assistant.slack.formatting import escaped, mention
 from assistant.slack.posting import post_message
 
 log = logging.getLogger(__name__)
@@ -63,10 +64,12 @@ class SlackNotifier:
             text=why,
         )
 
-    def tell_asker(self, request: MentorRequest, text: str, *, cancellable: bool = False) -> None:
+    def tell_asker(self, request: MentorRequest, notice: Notice, *, cancellable: bool = False) -> None:
+        text = notice.render(mention)
         self._dm(request.asker_id, ui.notice_blocks(request, text, cancellable=cancellable), text)
 
-    def tell_mentor(self, mentor_id: str, text: str, request: MentorRequest) -> None:
+    def tell_mentor(self, mentor_id: str, notice: Notice, request: MentorRequest) -> None:
+        text = notice.render(mention)
         self._dm(mentor_id, ui.notice_blocks(request, text, label="The question"), text)
 
     def connect(self, request: MentorRequest) -> str | None:
@@ -103,7 +106,9 @@ class SlackNotifier:
         )
 
     def resolved(self, request: MentorRequest) -> None:
-        self.tell_asker(request, f"<@{request.owner_id}> marked your question resolved. Glad it's sorted!")
+        self.tell_asker(
+            request, Notice("{mentor} marked your question resolved. Glad it's sorted!", {"mentor": request.owner_id})
+        )
         self._dm(request.owner_id, ui.resolved_blocks(request), "Resolved, thank you!")
 
     # -- plumbing --------------------------------------------------------------------------------
