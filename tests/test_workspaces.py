@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, select, text
 
-from assistant.db.database import Database, _alembic_config
+from assistant.db.database import Database, _alembic_config, head_revision
 from assistant.db.models import Base, HelpChannel, Interaction, Mentor, MentorRequest
 from assistant.retrieval import Retriever
 from assistant.service import Asker, MomentService
@@ -85,6 +85,20 @@ def test_the_migrations_make_the_schema_of_the_models_and_of_slack_sdks_stores(d
         diff = compare_metadata(MigrationContext.configure(connection), expected)
     database.dispose()
     assert diff == []
+
+
+def test_a_current_schema_is_recognised_without_alembic_and_an_older_one_is_not(database_url):
+    from alembic.script import ScriptDirectory
+
+    assert head_revision() == ScriptDirectory.from_config(_alembic_config(database_url)).get_current_head()
+    database = Database(database_url)
+    assert not database.is_current()  # no schema at all
+    database.upgrade()
+    assert database.is_current()
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0007'"))
+    assert not database.is_current()  # one migration behind: `upgrade` hands it to alembic
+    database.dispose()
 
 
 @pytest.fixture
