@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 
+from assistant.db.database import Database
 from assistant.db.models import Interaction, MentorRequest, Vote
+from assistant.xapi import XapiOutbox
 
 
-def forget_user(service, user_id: str) -> dict[str, int]:
+def forget_user(database: Database, xapi: XapiOutbox, user_id: str) -> dict[str, int]:
     """Delete the person's interactions (with their sources and votes), their votes on other answers and
     their mentor requests, in one transaction; statements about them already in the LRS are voided
     (voiding statements are queued in the same transaction), and unsent ones are dropped."""
-    with service.database.session() as session:
+    with database.session() as session:
         interactions = session.scalars(select(Interaction).where(Interaction.user_id == user_id)).all()
         for interaction in interactions:
             session.delete(interaction)
@@ -19,7 +21,7 @@ def forget_user(service, user_id: str) -> dict[str, int]:
         requests = session.scalars(select(MentorRequest).where(MentorRequest.asker_id == user_id)).all()
         for request in requests:
             session.delete(request)
-        voided = service.xapi.void_user(session, user_id)
+        voided = xapi.void_user(session, user_id)
     return {
         "interactions": len(interactions),
         "votes": votes,

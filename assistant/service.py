@@ -404,6 +404,12 @@ class MomentService:
             )
         return self._operations
 
+    def status(self, team_id: str | None = None, today: dt.date | None = None):
+        """What `/moment status` and an admin's App Home show (`assistant.operations.collect_status`)."""
+        from assistant.operations import collect_status
+
+        return collect_status(self, self.index_operations(), today=today, team_id=team_id)
+
     def report(
         self, days: int = 7, now: dt.datetime | None = None, team_id: str | None = None, *, for_everyone: bool = False
     ):
@@ -483,7 +489,7 @@ class MomentService:
         """Delete everything held about a person (`assistant.privacy.forget_user`)."""
         from assistant.privacy import forget_user
 
-        return forget_user(self, user_id)
+        return forget_user(self.database, self.xapi, user_id)
 
     def interactions_of(self, user_id: str) -> int:
         """How many interactions are held under `user_id`."""

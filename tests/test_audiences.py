@@ -349,10 +349,9 @@ def test_when_slack_cannot_be_asked_restricted_items_are_withheld_and_the_asker_
     status = service.groups.status()
     assert status.synced_at is None and status.error.startswith("Slack")
     # `/moment status` tells the admins why.
-    from assistant.operations import collect_status
     from assistant.slack.admin_blocks import status_blocks
 
-    shown = json.dumps([b.to_dict() for b in status_blocks(collect_status(service, service.index_operations()))])
+    shown = json.dumps([b.to_dict() for b in status_blocks(service.status())])
     assert "1 items for some user groups only" in shown and "never read" in shown and "withheld" in shown
     # A question about unrestricted content is answered as usual (nothing it needs was withheld).
     vpn = service.ask("how do i reset my vpn token", dm_asker(BOSS))

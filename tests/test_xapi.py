@@ -12,7 +12,6 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from assistant.db.models import XapiStatement
-from assistant.privacy import forget_user
 from assistant.retrieval import Retriever
 from assistant.service import Asker, MomentService
 from assistant.settings import load_settings
@@ -126,7 +125,7 @@ def test_forget_voids_what_was_sent_and_drops_what_was_not(service, lrs_server):
     service.xapi.flush()
     sent_ids = [r.id for r in queued(service)]
     service.ask("mileage own car", ASKER)  # still queued when forgotten
-    counts = forget_user(service, "U0ASKER01")
+    counts = service.forget("U0ASKER01")
     assert counts["interactions"] == 2 and counts["voided"] == 2
     assert service.interaction(first.interaction_id) is None
     rows = queued(service)

@@ -19,7 +19,7 @@ from assistant.db.database import DatabaseUnavailableError
 from assistant.handoff import HandoffError
 from assistant.helpchannels import ChannelScope, HelpChannelError
 from assistant.mentors import MentorError
-from assistant.operations import IndexOperations, collect_status
+from assistant.operations import IndexOperations
 from assistant.service import MomentService
 from assistant.slack import admin_blocks as ui
 from assistant.slack import mentor_blocks
@@ -153,7 +153,7 @@ class AdminHandlers:
             )
             self.operations.run_soon(on_done=lambda r: post_reindex_summary(client, r))
         elif verb == "status":
-            status = collect_status(self.service, self.operations, team_id=team)
+            status = self.service.status(team)
             respond(blocks=ui.status_blocks(status), text="Moment status", response_type="ephemeral")
         elif verb == "report":
             days = int(args[0]) if args and args[0].isdigit() else 7

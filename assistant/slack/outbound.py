@@ -19,7 +19,6 @@ from slack_sdk.models.blocks import DividerBlock
 
 from assistant.db.database import DatabaseUnavailableError
 from assistant.handoff import Handoff
-from assistant.operations import collect_status
 from assistant.service import MomentService
 from assistant.settings import Settings
 from assistant.slack import admin_blocks, mentor_blocks
@@ -123,7 +122,7 @@ def publish_home(service: MomentService, client: WebClient, user: str, team_id: 
             offered, owned = service.handoff(None, team_id).pending_for(user)
             mentor_section = mentor_blocks.mentor_home_section(mentor, offered, owned)
         if is_admin:
-            status = collect_status(service, service.index_operations(), team_id=team_id)
+            status = service.status(team_id)
             admin_section = [DividerBlock(), *admin_blocks.status_blocks(status)]
     except DatabaseUnavailableError:
         log.error("App Home without history: database unavailable (user %s)", user)
