@@ -9,20 +9,24 @@ or PostgreSQL, leave exactly one winner. Deadlines live in the database (`offer_
 restarts.
 
 This module knows nothing of Slack: it tells a `Notifier` what people need to hear, after the
-transaction that made it true has committed.
+transaction that made it true has committed, in views (`assistant.handoff_views`) taken in that
+transaction. What Moment showed the asker goes to a mentor only as far as both of them may see it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields, replace
 from typing import Protocol
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
 
 from assistant.db.database import Database
 from assistant.db.models import REQUEST_OPEN, Interaction, Mentor, MentorOffer, MentorRequest, utcnow
+from assistant.handoff_views import OfferView, RequestView
 from assistant.mentors import Candidate, MentorRegistry
 from assistant.notices import Notice
 from assistant.tenancy import DEFAULT_TEAM
@@ -37,24 +41,31 @@ class HandoffError(Exception):
 class Notifier(Protocol):
     """What people hear about a request. Implemented by the Slack layer; every method must not raise."""
 
-    def offer(self, request: MentorRequest, offer: MentorOffer, mentor: Mentor) -> tuple[str | None, str | None]:
-        """Offer the request to a mentor; returns where the offer was posted (channel, ts)."""
+    def offer(self, request: RequestView, offer: OfferView) -> tuple[str | None, str | None]:
+        """Offer the request to `offer.mentor_id` (`request.shown`: what they may see); returns where the offer
+        was posted (channel, ts)."""
 
-    def offer_closed(self, offer: MentorOffer, request: MentorRequest, why: str) -> None:
+    def offer_closed(self, offer: OfferView, request: RequestView, why: str) -> None:
         """Replace an offer's buttons with why it is closed."""
 
-    def tell_asker(self, request: MentorRequest, notice: Notice, *, cancellable: bool = False) -> None:
+    def tell_asker(self, request: RequestView, notice: Notice, *, cancellable: bool = False) -> None:
         """`notice` is one of this module's templates (people by user ID, no user text, no markup)."""
 
-    def tell_mentor(self, mentor_id: str, notice: Notice, request: MentorRequest) -> None: ...
+    def tell_mentor(self, mentor_id: str, notice: Notice, request: RequestView) -> None: ...
 
-    def connect(self, request: MentorRequest) -> str | None:
-        """Open the conversation of asker, mentor and Moment, with the context; returns its id."""
+    def connect(self, request: RequestView) -> str | None:
+        """Open the conversation of asker, mentor and Moment, with the context (`request.shown`: what both may
+        see); returns its id."""
 
-    def escalate(self, request: MentorRequest, why: str) -> None: ...
+    def escalate(self, request: RequestView, why: str) -> None:
+        """Ask the admins' channel to find a person (`request.tried`: who was offered it)."""
 
-    def resolved(self, request: MentorRequest) -> None:
+    def resolved(self, request: RequestView) -> None:
         """Tell the asker and thank the mentor, offering to save the answer as a job-aid draft."""
+
+
+# visible(sources, user_ids, team_id): the sources (as stored with an answer) every one of them may see now.
+Visible = Callable[[list[dict], Iterable[str], str], list[dict]]
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,7 @@ class Handoff:
         *,
         xapi=None,
         team_id: str | None = None,
+        visible: Visible | None = None,
     ) -> None:
         self.team_id = team_id  # the workspace of whoever acts; None: every workspace (the worker's sweep)
         self.database = database
@@ -83,6 +95,7 @@ class Handoff:
         self.notifier = notifier
         self.settings = settings or HandoffSettings()
         self.xapi = xapi  # an XapiOutbox: statements are queued in the same transaction as the change
+        self.visible = visible  # None: items for some user groups only are shown to no mentor
 
     # -- asking ----------------------------------------------------------------------------------
 
@@ -97,7 +110,7 @@ class Handoff:
         channel_id: str | None = None,
         thread_ts: str | None = None,
         now: dt.datetime | None = None,
-    ) -> MentorRequest:
+    ) -> RequestView:
         """Open a request and offer it to the best mentor. Asking twice for the same answer is one request."""
         now = now or utcnow()
         with self.database.session() as session:
@@ -138,14 +151,14 @@ class Handoff:
                 return
             tried = {o.mentor_id for o in request.offers}
             attempts = request.attempts
-            owners = self._owners_of_shown_content(session, request)
+            answer = _answer(session, request)
             question = request.question
             asker_id = request.asker_id
             team_id = request.team_id
         candidate = None
         if attempts < self.settings.max_attempts:
             found = self.registry.candidates(
-                team_id, question, asker_id=asker_id, exclude=tried, owners=owners, now=now
+                team_id, question, asker_id=asker_id, exclude=tried, owners=_owners(answer), now=now
             )
             candidate = found[0] if found else None
         if candidate is None:
@@ -181,13 +194,14 @@ class Handoff:
                 .values(last_offered_at=now)
             )
             session.flush()
-            request = session.get(MentorRequest, request_id)
-            mentor = session.get(Mentor, (team_id, candidate.slack_id))
-        channel, ts = self.notifier.offer(request, offer, mentor)
+            view = _request_view(session, session.get(MentorRequest, request_id))
+            offer_view = _offer_view(offer)
+        view = replace(view, shown=self._shown(answer, view, candidate.slack_id))
+        channel, ts = self.notifier.offer(view, offer_view)
         if channel or ts:
             with self.database.session() as session:
                 session.execute(
-                    update(MentorOffer).where(MentorOffer.id == offer.id).values(channel_id=channel, message_ts=ts)
+                    update(MentorOffer).where(MentorOffer.id == offer_view.id).values(channel_id=channel, message_ts=ts)
                 )
         lead = f"{after} " if after else ""
         if first:
@@ -197,7 +211,7 @@ class Handoff:
             )
         else:
             text = f"{lead}I've asked another mentor, {{mentor}}, instead. I'll keep you posted."
-        self.notifier.tell_asker(request, Notice(text, {"mentor": mentor.slack_id}), cancellable=first)
+        self.notifier.tell_asker(view, Notice(text, {"mentor": candidate.slack_id}), cancellable=first)
 
     def _escalate(self, request_id: int, now: dt.datetime, why: str, *, after: str | None) -> None:
         with self.database.session() as session:
@@ -210,13 +224,13 @@ class Handoff:
                 )
                 .values(status="escalated", escalated_at=now, offer_expires_at=None)
             ).rowcount
-            request = session.get(MentorRequest, request_id)
-        if not changed:
-            return
-        self.notifier.escalate(request, why)
+            if not changed:
+                return
+            view = _request_view(session, session.get(MentorRequest, request_id))
+        self.notifier.escalate(view, why)
         lead = f"{after} " if after else ""
         self.notifier.tell_asker(
-            request,
+            view,
             Notice(
                 f"{lead}No mentor is free for this topic right now, so I've passed your question to the L&D team; "
                 "someone will pick it up and I'll tell you who."
@@ -224,22 +238,27 @@ class Handoff:
             cancellable=after is None,
         )
 
-    @staticmethod
-    def _owners_of_shown_content(session, request: MentorRequest) -> dict[str, list[str]]:
-        if request.interaction_id is None:
-            return {}
-        interaction = session.get(Interaction, request.interaction_id)
-        owners: dict[str, list[str]] = {}
-        for source in (interaction.answer or {}).get("sources", []) if interaction else []:
-            if source.get("owner"):
-                owners.setdefault(source["owner"], []).append(source.get("title", ""))
-        return owners
+    def _shown(self, answer: dict, request: RequestView, mentor_id: str) -> tuple[dict, ...]:
+        """What Moment showed the asker, as far as both the asker and the mentor may see it now (an item for
+        some user groups only is left out unless both are in one of them). Asked outside any transaction:
+        `visible` may read the user groups from Slack and write them to the database."""
+        sources = list(answer.get("sources", []))
+        if not sources:
+            return ()
+        if self.visible is not None:
+            sources = self.visible(sources, [request.asker_id, mentor_id], request.team_id)
+        elif any(s.get("audience") for s in sources):
+            sources = [s for s in sources if not s.get("audience")]  # nobody to ask: fail closed
+        if not answer.get("answered"):
+            # The asker saw only titles ("possibly related"): so does the mentor, as what Moment showed.
+            sources = [{k: v for k, v in s.items() if k != "snippet"} for s in sources]
+        return tuple(sources)
 
     # -- mentors' answers ------------------------------------------------------------------------
 
     def accept(
         self, request_id: int, mentor_id: str, *, may_take_escalated: bool = False, now: dt.datetime | None = None
-    ) -> MentorRequest:
+    ) -> RequestView:
         """The mentor takes the request. Exactly one mentor wins; anyone else gets a `HandoffError`."""
         now = now or utcnow()
         with self.database.session() as session:
@@ -268,30 +287,32 @@ class Handoff:
             if offered is not None:
                 offered.outcome = "accepted"
                 offered.responded_at = now
-            others = _withdraw_pending(session, request_id, now)
+            closed = _withdraw_pending(session, request_id, now)
             session.flush()
             request = session.get(MentorRequest, request_id)
             session.refresh(request)
             if self.xapi is not None:
                 self.xapi.mentor_event(session, "mentored", request, mentor_id)
-            closed = others
+            view = _request_view(session, request)
+            answer = _answer(session, request)
+        view = replace(view, shown=self._shown(answer, view, mentor_id))
         for other in closed:
-            self.notifier.offer_closed(other, request, "Another mentor took this one. Thank you anyway!")
-        conversation = self.notifier.connect(request)
+            self.notifier.offer_closed(other, view, "Another mentor took this one. Thank you anyway!")
+        conversation = self.notifier.connect(view)
         if conversation:
             with self.database.session() as session:
                 session.execute(
                     update(MentorRequest).where(MentorRequest.id == request_id).values(conversation_id=conversation)
                 )
-            request.conversation_id = conversation
+            view = replace(view, conversation_id=conversation)
         self.notifier.tell_asker(
-            request,
+            view,
             Notice(
                 "{mentor} is helping you with your question: I've started a conversation with you both.",
                 {"mentor": mentor_id},
             ),
         )
-        return request
+        return view
 
     def decline(self, request_id: int, mentor_id: str, *, now: dt.datetime | None = None) -> None:
         """The mentor can't take it: offer it to the next one."""
@@ -312,7 +333,7 @@ class Handoff:
             raise HandoffError(self._why_closed(request, mentor_id) if request else "That request no longer exists.")
         self._offer_next(request_id, now, after="The first mentor I asked can't help right now.")
 
-    def cancel(self, request_id: int, asker_id: str) -> MentorRequest:
+    def cancel(self, request_id: int, asker_id: str) -> RequestView:
         """The asker no longer needs help."""
         now = utcnow()
         with self.database.session() as session:
@@ -332,16 +353,17 @@ class Handoff:
                     raise HandoffError("Only the person who asked can cancel this request.")
                 raise HandoffError(f"This request is already {request.status}.")
             pending = _withdraw_pending(session, request_id, now)
+            view = _request_view(session, request)
         for offer in pending:
-            self.notifier.offer_closed(offer, request, "The person who asked doesn't need help any more.")
-        if request.owner_id:
+            self.notifier.offer_closed(offer, view, "The person who asked doesn't need help any more.")
+        if view.owner_id:
             self.notifier.tell_mentor(
-                request.owner_id, Notice("{asker} cancelled their request. Thank you!", {"asker": asker_id}), request
+                view.owner_id, Notice("{asker} cancelled their request. Thank you!", {"asker": asker_id}), view
             )
-        self.notifier.tell_asker(request, Notice("OK, I've cancelled your request for a mentor."))
-        return request
+        self.notifier.tell_asker(view, Notice("OK, I've cancelled your request for a mentor."))
+        return view
 
-    def resolve(self, request_id: int, mentor_id: str, resolution: str | None = None) -> MentorRequest:
+    def resolve(self, request_id: int, mentor_id: str, resolution: str | None = None) -> RequestView:
         """The owner marks the request resolved."""
         request = self._mark_resolved(
             request_id,
@@ -353,7 +375,7 @@ class Handoff:
         self.notifier.resolved(request)
         return request
 
-    def resolve_by_asker(self, request_id: int, asker_id: str) -> MentorRequest:
+    def resolve_by_asker(self, request_id: int, asker_id: str) -> RequestView:
         """The asker says their question is sorted (from their thread): the request is resolved."""
         request = self._mark_resolved(
             request_id,
@@ -368,7 +390,9 @@ class Handoff:
         )
         return request
 
-    def _mark_resolved(self, request_id: int, allowed, by: str, not_allowed: str, resolution: str | None = None):
+    def _mark_resolved(
+        self, request_id: int, allowed, by: str, not_allowed: str, resolution: str | None = None
+    ) -> RequestView:
         """accepted → resolved when `allowed` (a condition on the request) holds: one conditional UPDATE."""
         with self.database.session() as session:
             changed = session.execute(
@@ -389,11 +413,11 @@ class Handoff:
                 request is not None
                 and session.scalar(select(MentorRequest.id).where(MentorRequest.id == request_id, allowed)) is not None
             )
-        if not changed:
-            if not mine:
-                raise HandoffError(not_allowed)
-            raise HandoffError(f"This request is already {request.status}.")
-        return request
+            if changed:
+                return _request_view(session, request)
+        if not mine:
+            raise HandoffError(not_allowed)
+        raise HandoffError(f"This request is already {request.status}.")
 
     def set_thread_note(self, request_id: int, ts: str | None) -> None:
         """Where the "… is helping" note was posted in the asker's thread (to update it later)."""
@@ -436,11 +460,12 @@ class Handoff:
                     .where(MentorOffer.id == offer.id, MentorOffer.outcome == "pending")
                     .values(outcome="timeout", responded_at=now)
                 ).rowcount
-                request = session.get(MentorRequest, offer.request_id)
-            if not won:
-                continue
+                if not won:
+                    continue
+                view = _request_view(session, session.get(MentorRequest, offer.request_id))
+                closed = _offer_view(session.get(MentorOffer, offer.id))
             timed_out += 1
-            self.notifier.offer_closed(offer, request, "No reply in time, so I've offered it to someone else.")
+            self.notifier.offer_closed(closed, view, "No reply in time, so I've offered it to someone else.")
             self._offer_next(offer.request_id, now, after="The mentor I asked hasn't replied in time.")
         cutoff = now - dt.timedelta(hours=self.settings.follow_up_hours)
         with self.database.session() as session:
@@ -459,28 +484,28 @@ class Handoff:
                     .where(MentorRequest.id == request.id, MentorRequest.followed_up_at.is_(None))
                     .values(followed_up_at=now)
                 ).rowcount
-            if won:
-                followed += 1
-                self.notifier.tell_mentor(
-                    request.owner_id,
-                    Notice(
-                        "A friendly nudge: is {asker}'s question sorted? "
-                        "Mark it resolved in the conversation, or from your App Home.",
-                        {"asker": request.asker_id},
-                    ),
-                    request,
-                )
+                if not won:
+                    continue
+                view = _request_view(session, session.get(MentorRequest, request.id))
+            followed += 1
+            self.notifier.tell_mentor(
+                view.owner_id,
+                Notice(
+                    "A friendly nudge: is {asker}'s question sorted? "
+                    "Mark it resolved in the conversation, or from your App Home.",
+                    {"asker": view.asker_id},
+                ),
+                view,
+            )
         return {"timed_out": timed_out, "followed_up": followed}
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def get(self, request_id: int) -> MentorRequest | None:
+    def get(self, request_id: int) -> RequestView | None:
         """The request, when it is this workspace's."""
         with self.database.session() as session:
             request = self._request(session, request_id)
-            if request is not None:
-                _ = request.offers
-            return request
+            return _request_view(session, request) if request is not None else None
 
     def _in_team(self, model) -> tuple:
         """The condition that a row is this workspace's (none for the worker's sweep of every workspace)."""
@@ -492,11 +517,12 @@ class Handoff:
             return None  # another workspace's request is nobody's business here
         return request
 
-    def pending_for(self, mentor_id: str) -> tuple[list[MentorRequest], list[MentorRequest]]:
+    def pending_for(self, mentor_id: str) -> tuple[list[RequestView], list[RequestView]]:
         """(offered to the mentor and waiting, accepted by them and open) for their App Home."""
         with self.database.session() as session:
             offered = session.scalars(
                 select(MentorRequest)
+                .options(selectinload(MentorRequest.offers))
                 .join(MentorOffer, MentorOffer.request_id == MentorRequest.id)
                 .where(
                     *self._in_team(MentorRequest),
@@ -507,6 +533,7 @@ class Handoff:
             ).all()
             owned = session.scalars(
                 select(MentorRequest)
+                .options(selectinload(MentorRequest.offers))
                 .where(
                     *self._in_team(MentorRequest),
                     MentorRequest.owner_id == mentor_id,
@@ -514,20 +541,58 @@ class Handoff:
                 )
                 .order_by(MentorRequest.accepted_at)
             ).all()
-            return list(offered), list(owned)
+            return [_request_view(session, r) for r in offered], [_request_view(session, r) for r in owned]
 
-    def open_requests(self) -> list[MentorRequest]:
+    def open_requests(self) -> list[RequestView]:
         with self.database.session() as session:
-            return list(
-                session.scalars(
+            return [
+                _request_view(session, r)
+                for r in session.scalars(
                     select(MentorRequest)
+                    .options(selectinload(MentorRequest.offers))
                     .where(*self._in_team(MentorRequest), MentorRequest.status.in_((*REQUEST_OPEN, "accepted")))
                     .order_by(MentorRequest.created_at)
                 ).all()
-            )
+            ]
 
 
-def _withdraw_pending(session, request_id: int, now: dt.datetime) -> list[MentorOffer]:
+def _request_view(session, request: MentorRequest) -> RequestView:
+    """The request as it stands in `session`'s transaction (`shown` left empty: it depends on who reads it)."""
+    owner = session.get(Mentor, (request.team_id, request.owner_id)) if request.owner_id else None
+    return _snapshot(
+        RequestView,
+        request,
+        owner_name=owner.name if owner else request.owner_id,
+        tried=tuple(o.mentor_id for o in request.offers),
+        shown=(),
+    )
+
+
+def _offer_view(offer: MentorOffer) -> OfferView:
+    return _snapshot(OfferView, offer)
+
+
+def _snapshot(view, row, **derived):
+    """A `view` of `row`: each field the row's attribute of that name, unless `derived` gives it."""
+    return view(**{f.name: derived[f.name] if f.name in derived else getattr(row, f.name) for f in fields(view)})
+
+
+def _answer(session, request: MentorRequest) -> dict:
+    """The answer Moment gave the asker, as recorded ({} when there is none)."""
+    interaction = session.get(Interaction, request.interaction_id) if request.interaction_id is not None else None
+    return (interaction.answer or {}) if interaction else {}
+
+
+def _owners(answer: dict) -> dict[str, list[str]]:
+    """The owners of the content shown, each with the titles they own."""
+    owners: dict[str, list[str]] = {}
+    for source in answer.get("sources", []):
+        if source.get("owner"):
+            owners.setdefault(source["owner"], []).append(source.get("title", ""))
+    return owners
+
+
+def _withdraw_pending(session, request_id: int, now: dt.datetime) -> list[OfferView]:
     """Close the request's offers still waiting for an answer (it was taken, or cancelled)."""
     pending = list(
         session.scalars(
@@ -537,7 +602,7 @@ def _withdraw_pending(session, request_id: int, now: dt.datetime) -> list[Mentor
     for offer in pending:
         offer.outcome = "withdrawn"
         offer.responded_at = now
-    return pending
+    return [_offer_view(offer) for offer in pending]
 
 
 def _short(text: str, limit: int = 80) -> str:

@@ -154,6 +154,7 @@ class MomentService:
             HandoffSettings(s.mentor_offer_minutes, s.mentor_max_attempts, s.mentor_follow_up_hours),
             xapi=self.xapi,
             team_id=team_id,
+            visible=self.visible_sources,
         )
 
     # -- questions -------------------------------------------------------------------------------

@@ -341,6 +341,41 @@ def test_only_members_are_answered_from_restricted_content_wherever_it_would_sho
     assert MANAGERS_TITLE not in [u.title for u in digest.top_content] and digest.restricted_items == 1
 
 
+def test_a_mentor_is_shown_what_the_asker_saw_only_as_far_as_both_may_see_it(service, slack):
+    """The hand-off decides, per mentor, what of the asker's answer goes with an offer and into the
+    conversation; the notifier (here a recorder) gets it ready-made."""
+    from assistant.handoff import Handoff
+    from tests.test_mentors import RecordingNotifier
+
+    boss = service.ask(GRIEVANCE_QUESTION, dm_asker(BOSS))
+    assert boss.answered and shown_titles(boss)[0] == MANAGERS_TITLE
+    for mentor, name in ((HR, "Hana Ruiz"), (WORKER, "Wes Orr")):  # HR is a manager, the worker is not
+        service.mentors.add(TEAM, mentor, ["grievances", "formal complaints"], by="U0ADMIN001", name=name)
+        service.mentors.vet(TEAM, mentor, by="U0ADMIN001")
+    notifier = RecordingNotifier()
+    handoff = service.handoff(notifier, TEAM)
+    request = handoff.request(asker_id=BOSS, question=GRIEVANCE_QUESTION, interaction_id=boss.interaction_id)
+    handoff.decline(request.id, notifier.of("offer")[0][2])
+    offered = {mentor: shown for _, _, mentor, _, shown in notifier.of("offer")}
+    # Both managers: the passage the boss was answered with. The worker gets the rest.
+    assert offered[HR][0]["title"] == MANAGERS_TITLE and offered[HR][0]["snippet"]
+    assert offered[WORKER] and MANAGERS_TITLE not in [s["title"] for s in offered[WORKER]]
+
+    handoff.accept(request.id, WORKER)
+    (_, _, _, owner, owner_name, shown) = notifier.of("connect")[0]
+    assert (owner, owner_name) == (WORKER, "Wes Orr") and MANAGERS_TITLE not in [s["title"] for s in shown]
+    assert handoff.get(request.id).shown == ()  # a view not made for a mentor shows nothing
+    handoff.cancel(request.id, BOSS)
+
+    # Without a way to tell who may see what, an item for some groups only goes to no mentor at all.
+    blind = RecordingNotifier()
+    Handoff(service.database, service.mentors, blind, team_id=TEAM).request(
+        asker_id=BOSS, question=GRIEVANCE_QUESTION, interaction_id=boss.interaction_id
+    )
+    (_, _, mentor, _, shown) = blind.of("offer")[0]
+    assert mentor == HR and shown and MANAGERS_TITLE not in [s["title"] for s in shown]
+
+
 def test_when_slack_cannot_be_asked_restricted_items_are_withheld_and_the_asker_told(service, slack):
     slack.fail_next("usergroups.list", status=503, times=20)
     answer = service.ask(GRIEVANCE_QUESTION, dm_asker(BOSS))

@@ -55,3 +55,9 @@ def test_slack_modules_import_each_other_without_a_circle():
 
 def test_the_worker_imports_no_slack_listener():
     assert _imported_modules(ROOT / "assistant" / "worker.py") & LISTENERS == set()
+
+
+def test_the_slack_notifier_reads_no_database():
+    """It is fed views by the hand-off; what a mentor may see is decided in the core."""
+    imported = _imported_modules(SLACK / "notifier.py")
+    assert {m for m in imported if m.startswith(("assistant.db", "sqlalchemy"))} == set()

@@ -83,9 +83,9 @@ class RecordingNotifier:
         with self.lock:
             self.calls.append(call)
 
-    def offer(self, request, offer, mentor):
-        self._add("offer", request.id, mentor.slack_id, offer.reason)
-        return ("D" + mentor.slack_id, f"{len(self.calls)}.0001")
+    def offer(self, request, offer):
+        self._add("offer", request.id, offer.mentor_id, offer.reason, request.shown)
+        return ("D" + offer.mentor_id, f"{len(self.calls)}.0001")
 
     def offer_closed(self, offer, request, why):
         self._add("offer_closed", request.id, offer.mentor_id, why)
@@ -97,11 +97,11 @@ class RecordingNotifier:
         self._add("tell_mentor", request.id, mentor_id, notice.render(lambda user: f"@{user}"))
 
     def connect(self, request):
-        self._add("connect", request.id, request.asker_id, request.owner_id)
+        self._add("connect", request.id, request.asker_id, request.owner_id, request.owner_name, request.shown)
         return "G0GROUPDM1"
 
     def escalate(self, request, why):
-        self._add("escalate", request.id, why)
+        self._add("escalate", request.id, why, request.tried)
 
     def resolved(self, request):
         self._add("resolved", request.id, request.owner_id)
@@ -267,7 +267,7 @@ def test_offer_decline_timeout_accept_resolve(handoff, notifier, database):
 
     accepted = handoff.accept(request.id, third)
     assert (accepted.status, accepted.owner_id, accepted.conversation_id) == ("accepted", third, "G0GROUPDM1")
-    assert notifier.of("connect") == [("connect", request.id, "U0ASKER01", third)]
+    assert notifier.of("connect") == [("connect", request.id, "U0ASKER01", third, "Lee Chen", ())]  # nothing shown
     with pytest.raises(HandoffError, match="already accepted"):
         handoff.accept(request.id, third)
     with pytest.raises(HandoffError, match="Only the mentor"):
@@ -285,7 +285,10 @@ def test_after_the_last_attempt_the_request_is_escalated(database, registry, not
     handoff.decline(request.id, notifier.of("offer")[0][2], now=WEDNESDAY_10_LONDON)
     handoff.decline(request.id, notifier.of("offer")[1][2], now=WEDNESDAY_10_LONDON)
     assert handoff.get(request.id).status == "escalated"
-    assert notifier.of("escalate")[0][2] == "no mentor accepted"
+    assert notifier.of("escalate")[0][2:] == (
+        "no mentor accepted",
+        (notifier.of("offer")[0][2], notifier.of("offer")[1][2]),  # who was tried, for the admins
+    )
     assert "L&D team" in notifier.of("tell_asker")[-1][2]
     # Anyone allowed may take an escalated request; the asker may not.
     with pytest.raises(HandoffError):
@@ -298,7 +301,7 @@ def test_after_the_last_attempt_the_request_is_escalated(database, registry, not
 def test_an_off_topic_request_is_escalated_at_once(handoff, notifier):
     request = handoff.request(asker_id="U0ASKER01", question="recommend a pizza place")
     assert handoff.get(request.id).status == "escalated"
-    assert notifier.of("escalate")[0][2] == "nobody fits" and not notifier.of("offer")
+    assert notifier.of("escalate")[0][2:] == ("nobody fits", ()) and not notifier.of("offer")
 
 
 def test_a_late_accept_still_wins_while_nobody_owns_it(handoff, notifier):
@@ -353,7 +356,7 @@ def test_timers_survive_a_restart(database_url, embedder, mentors_file, database
     restarted = Handoff(restarted_db, MentorRegistry(restarted_db, embedder), notifier)
     assert restarted.sweep(WEDNESDAY_10_LONDON + dt.timedelta(minutes=31))["timed_out"] == 1
     assert notifier.of("offer")[0][2] == "U0VPNRAJ01"
-    assert restarted.get(request.id).attempts == 2
+    assert restarted.get(request.id).tried == ("U0VPNPRIYA", "U0VPNRAJ01")
     restarted_db.dispose()
 
 

@@ -404,16 +404,59 @@ def test_app_home_for_mentors_pause_and_resume_and_for_admins(deployment, slack_
 
 
 def test_the_offer_quotes_the_passage_the_asker_was_shown():
-    from assistant.db.models import MentorRequest
-
-    request = MentorRequest(id=7, asker_id=ASKER, question="how do i resync my token", channel_id="D0ASKER01")
     shown = [
         {"title": "Reset a VPN hardware token", "url": "https://kb.example/vpn#resync", "snippet": "1. Open <NW-Key>."},
         {"title": "VPN on field tablets", "url": "https://kb.example/tablet"},
     ]
-    text = ui._shown(request, shown)
+    text = ui._shown(shown)
     lines = text.split("\n")
     assert lines[1].startswith("• *<https://kb.example/vpn#resync|Reset a VPN hardware token>*")
     assert lines[2] == ">1. Open &lt;NW-Key&gt;."  # quoted under its title, escaped
     assert "VPN on field tablets" in lines[3]
-    assert "&gt;" not in ui._shown(request, [{"title": "Only a title"}])
+    assert "&gt;" not in ui._shown([{"title": "Only a title"}])
+
+
+def test_the_notifier_needs_no_database_only_the_views_the_hand_off_gives_it():
+    """Who was tried, what the mentor may see, the owner's name: all in the views. Nothing here but a Web
+    API client pointed at the stand-in."""
+    from dataclasses import replace
+
+    from slack_sdk import WebClient
+
+    from assistant.handoff_views import OfferView, RequestView
+    from assistant.notices import Notice
+    from assistant.slack.notifier import SlackNotifier
+    from slackstub.api import SlackAPIStub
+
+    passage = {"title": "Reset a VPN hardware token", "url": "https://kb.example/vpn", "snippet": "1. Open <NW-Key>."}
+    request = RequestView(id=7, team_id=DEFAULT_TEAM, asker_id=ASKER, question="how do i resync my token",
+                          status="offered", channel_id="C0HELPDESK", tried=(VPN_A, VPN_B),
+                          shown=(passage,))  # fmt: skip
+    with SlackAPIStub(token=BOT_TOKEN) as slack:
+        client = WebClient(token=BOT_TOKEN, base_url=slack.api_url)
+        notifier = SlackNotifier(client, escalation_channel=ESCALATION, offer_minutes=30)
+
+        channel, ts = notifier.offer(request, OfferView(id=3, mentor_id=VPN_B, reason="Knows vpn."))
+        offer = slack.calls("chat.postMessage")[-1]
+        assert (channel, ts) == (P.dm_channel(VPN_B), offer.response["ts"])
+        assert f"<@{ASKER}> in <#C0HELPDESK> needs a hand" in offer.text() and "within 30 minutes" in offer.text()
+        assert "Reset a VPN hardware token" in offer.text() and "1. Open &lt;NW-Key&gt;." in offer.text()
+        assert P.button(offer.params["blocks"], ui.ACCEPT)["value"] == "7"
+
+        notifier.offer_closed(OfferView(3, VPN_B, "Knows vpn.", channel, ts), request, "Another mentor took it.")
+        closed = slack.calls("chat.update")[-1]
+        assert (closed.params["channel"], closed.params["ts"]) == (channel, ts) and "Another mentor" in closed.text()
+        notifier.offer_closed(OfferView(4, VPN_A, "Knows vpn."), request, "Never posted: nothing to update.")
+        assert len(slack.calls("chat.update")) == 1
+
+        notifier.escalate(request, "no mentor accepted")
+        escalated = slack.calls("chat.postMessage", lambda c: c.params["channel"] == ESCALATION)[-1]
+        assert f"Offered to: <@{VPN_A}>, <@{VPN_B}>." in escalated.text()
+
+        taken = replace(request, status="accepted", owner_id=VPN_B, owner_name="Raj <Mehta>", shown=())
+        assert notifier.connect(taken) == slack.calls("conversations.open")[-1].response["channel"]["id"]
+        met = slack.calls("chat.postMessage")[-1]
+        assert f"meet <@{VPN_B}> (Raj &lt;Mehta&gt;)" in met.text() and "found nothing close" in met.text()
+
+        notifier.tell_asker(taken, Notice("{mentor} is helping you.", {"mentor": VPN_B}))
+        assert f"<@{VPN_B}> is helping you." in slack.calls("chat.postMessage")[-1].text()

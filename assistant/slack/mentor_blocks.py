@@ -20,7 +20,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from assistant.db.models import Draft, Mentor, MentorOffer, MentorRequest
+from assistant.db.models import Draft, Mentor
+from assistant.handoff_views import OfferView, RequestView
 from assistant.slack.blocks import group_label
 from assistant.slack.formatting import SECTION_TEXT_LIMIT, escape, link, quote, truncate
 
@@ -43,14 +44,14 @@ def _md(text: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=truncate(text, SECTION_TEXT_LIMIT))
 
 
-def _where(request: MentorRequest) -> str:
+def _where(request: RequestView) -> str:
     return f" in <#{request.channel_id}>" if request.channel_id and request.channel_id[0] in "CG" else ""
 
 
 SHOWN_PASSAGE_CHARS = 600
 
 
-def _shown(request: MentorRequest, shown: Sequence[dict]) -> str:
+def _shown(shown: Sequence[dict]) -> str:
     if not shown:
         return "_Moment found nothing close in the content._"
     lines = [f"• {link(s.get('url'), s.get('title', 'untitled'))}" for s in shown[:3]]
@@ -60,13 +61,14 @@ def _shown(request: MentorRequest, shown: Sequence[dict]) -> str:
     return "*What Moment showed*\n" + lines[0] + quoted + "".join("\n" + line for line in lines[1:])
 
 
-def offer_blocks(request: MentorRequest, offer: MentorOffer, shown: Sequence[dict], minutes: int) -> list[Block]:
-    """The DM to a mentor: the question, who asked and where, what Moment showed, Accept / Decline."""
+def offer_blocks(request: RequestView, offer: OfferView, minutes: int) -> list[Block]:
+    """The DM to a mentor: the question, who asked and where, what Moment showed (`request.shown`), Accept /
+    Decline."""
     value = str(request.id)
     return [
         SectionBlock(text=_md(f":raising_hand: *<@{request.asker_id}>{_where(request)} needs a hand:*")),
         SectionBlock(text=_md(quote(truncate(request.question, 1500)))),
-        SectionBlock(text=_md(_shown(request, shown))),
+        SectionBlock(text=_md(_shown(request.shown))),
         ContextBlock(elements=[_md(f"{escape(offer.reason)} Please reply within {minutes} minutes.")]),
         ActionsBlock(
             block_id=f"offer_{offer.id}",
@@ -78,7 +80,7 @@ def offer_blocks(request: MentorRequest, offer: MentorOffer, shown: Sequence[dic
     ]
 
 
-def closed_offer_blocks(request: MentorRequest, why: str) -> list[Block]:
+def closed_offer_blocks(request: RequestView, why: str) -> list[Block]:
     return [
         SectionBlock(text=_md(f"~{escape(truncate(request.question, 300))}~")),
         ContextBlock(elements=[_md(escape(why))]),
@@ -86,7 +88,7 @@ def closed_offer_blocks(request: MentorRequest, why: str) -> list[Block]:
 
 
 def notice_blocks(
-    request: MentorRequest, text: str, *, cancellable: bool = False, label: str = "Your question"
+    request: RequestView, text: str, *, cancellable: bool = False, label: str = "Your question"
 ) -> list[Block]:
     """A note about a request (`text` is a trusted template), with the question, escaped, below it."""
     blocks: list[Block] = [SectionBlock(text=_md(text))]
@@ -100,17 +102,17 @@ def notice_blocks(
     return blocks
 
 
-def conversation_blocks(request: MentorRequest, mentor_name: str, shown: Sequence[dict]) -> list[Block]:
-    """The first message of the asker + mentor conversation."""
+def conversation_blocks(request: RequestView) -> list[Block]:
+    """The first message of the asker + mentor conversation, with what Moment showed (`request.shown`)."""
     return [
         SectionBlock(
             text=_md(
-                f":wave: <@{request.asker_id}>, meet <@{request.owner_id}> ({escape(mentor_name)}), a peer mentor "
-                "who knows this topic. Here is what you asked:"
+                f":wave: <@{request.asker_id}>, meet <@{request.owner_id}> ({escape(request.owner_name or '')}), "
+                "a peer mentor who knows this topic. Here is what you asked:"
             )
         ),
         SectionBlock(text=_md(quote(truncate(request.question, 1500)))),
-        SectionBlock(text=_md(_shown(request, shown))),
+        SectionBlock(text=_md(_shown(request.shown))),
         ContextBlock(
             elements=[
                 _md("Talk here. When it's sorted, the mentor marks it resolved, and can save the answer as a job aid.")
@@ -125,7 +127,7 @@ def conversation_blocks(request: MentorRequest, mentor_name: str, shown: Sequenc
     ]
 
 
-def helping_note_blocks(request: MentorRequest) -> list[Block]:
+def helping_note_blocks(request: RequestView) -> list[Block]:
     """In the thread where the question was asked, once a mentor has taken it."""
     return [
         SectionBlock(
@@ -143,7 +145,7 @@ def helping_note_blocks(request: MentorRequest) -> list[Block]:
     ]
 
 
-def resolved_note_blocks(request: MentorRequest, job_aid: str | None = None) -> list[Block]:
+def resolved_note_blocks(request: RequestView, job_aid: str | None = None) -> list[Block]:
     """The thread's note once the question is resolved; `job_aid` is mrkdwn (already escaped)."""
     text = f":white_check_mark: Resolved: <@{request.owner_id}> helped <@{request.asker_id}> with this."
     if job_aid:
@@ -151,8 +153,11 @@ def resolved_note_blocks(request: MentorRequest, job_aid: str | None = None) -> 
     return [SectionBlock(text=_md(text))]
 
 
-def escalation_blocks(request: MentorRequest, why: str, tried: Sequence[str]) -> list[Block]:
-    tried_text = ", ".join(f"<@{m}>" for m in tried) if tried else "nobody (no vetted mentor matches the topic)"
+def escalation_blocks(request: RequestView, why: str) -> list[Block]:
+    """To the admins' channel: the question, who asked and where, who it was offered to (`request.tried`)."""
+    tried_text = (
+        ", ".join(f"<@{m}>" for m in request.tried) if request.tried else "nobody (no vetted mentor matches the topic)"
+    )
     return [
         SectionBlock(text=_md(f":rotating_light: *A question needs a person* ({escape(why)})")),
         SectionBlock(
@@ -165,7 +170,7 @@ def escalation_blocks(request: MentorRequest, why: str, tried: Sequence[str]) ->
     ]
 
 
-def resolved_blocks(request: MentorRequest) -> list[Block]:
+def resolved_blocks(request: RequestView) -> list[Block]:
     """To the mentor after resolving: thanks, and the offer to turn the answer into content."""
     return [
         SectionBlock(
@@ -180,7 +185,7 @@ def resolved_blocks(request: MentorRequest) -> list[Block]:
     ]
 
 
-def draft_modal(request: MentorRequest) -> View:
+def draft_modal(request: RequestView) -> View:
     return View(
         type="modal",
         callback_id=DRAFT_MODAL,
@@ -243,9 +248,7 @@ def drafts_blocks(drafts: Sequence[Draft]) -> list[Block]:
     return blocks
 
 
-def mentor_home_section(
-    mentor: Mentor, offered: Sequence[MentorRequest], owned: Sequence[MentorRequest]
-) -> list[Block]:
+def mentor_home_section(mentor: Mentor, offered: Sequence[RequestView], owned: Sequence[RequestView]) -> list[Block]:
     """The mentor's part of App Home: pause / resume, offers waiting, requests they own."""
     state = (
         ":double_vertical_bar: Paused: you get no new questions."

@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from assistant.db.database import DatabaseUnavailableError
 from assistant.handoff import HandoffError
+from assistant.handoff_views import RequestView
 from assistant.mentors import MentorError
 from assistant.service import MomentService
 from assistant.slack import mentor_blocks as ui
@@ -124,7 +125,7 @@ class MentorHandlers:
 
     # -- the asker's thread ----------------------------------------------------------------------
 
-    def _note_in_thread(self, client: WebClient, h, request) -> None:
+    def _note_in_thread(self, client: WebClient, h, request: RequestView) -> None:
         """Say in the thread where the question was asked who is helping (channels and DM threads)."""
         if not (request.channel_id and request.thread_ts):
             return
@@ -140,7 +141,7 @@ class MentorHandlers:
         except (SlackApiError, DatabaseUnavailableError) as exc:
             log.info("could not note the hand-off in the thread of request %s: %r", request.id, exc)
 
-    def _resolved(self, client: WebClient, request, job_aid: str | None = None) -> None:
+    def _resolved(self, client: WebClient, request: RequestView, job_aid: str | None = None) -> None:
         """The thread says it is resolved (the note is replaced, or a new one posted), and followers hear."""
         if request.channel_id and request.thread_ts:
             blocks = ui.resolved_note_blocks(request, job_aid)
@@ -166,7 +167,7 @@ class MentorHandlers:
         url = f"{base.rstrip('/')}/{draft.path}" if base else None
         self._resolved(client, request, job_aid=f"now a job aid: {link(url, draft.title)}")
 
-    def _tell_followers(self, client: WebClient, request, lead: str) -> None:
+    def _tell_followers(self, client: WebClient, request: RequestView, lead: str) -> None:
         where = f" in <#{request.channel_id}>" if (request.channel_id or "")[:1] in ("C", "G") else ""
         for user in self.service.followers(request.interaction_id):
             self._dm(client, user, f"{lead} the question you also had{where}: _{escaped(request.question, 200)}_")

@@ -92,13 +92,7 @@ def handoff_for(service: MomentService, client: WebClient, team_id: str | None) 
     """Mentor hand-off in the workspace `team_id` that tells people in Slack through `client` (None: every
     workspace's requests, for the worker's deadlines in single-token mode)."""
     s = service.settings
-    notifier = SlackNotifier(
-        client,
-        service.database,
-        escalation_channel=s.escalation_channel,
-        offer_minutes=s.mentor_offer_minutes,
-        visible=service.visible_sources,
-    )
+    notifier = SlackNotifier(client, escalation_channel=s.escalation_channel, offer_minutes=s.mentor_offer_minutes)
     return service.handoff(notifier, team_id) if team_id else service.handoff_all(notifier)
 
 
