@@ -4,7 +4,7 @@ focusing passages does best on content the reader never saw? (Never run this to 
     python scripts/heldout_devset.py ../shared/corpora/training .moment/heldout-dev
     moment eval .moment/heldout-dev/questions.jsonl --content .moment/heldout-dev/corpus   # builds the index
     python bench/reader_dev.py .moment/heldout-dev/questions.jsonl --content .moment/heldout-dev/corpus \\
-        --model assistant/reader/model --variant windows=12 --variant windows=8,prior_weight=10
+        --model assistant/reader/model --variant windows=12 --variant prior_weight=10
 
 Prints, per variant, first page right, first passage right and the reading time (median / p95 ms).
 """
@@ -54,14 +54,14 @@ def main() -> None:
     store = IndexStore(evaluation.eval_index_dir(settings.home, args.content) if args.content else settings.index_dir)
     embedder = load_embedder(settings.embedding_model, settings.embedding_backend, settings.model_cache, spinning=False)
     reader = load_reader(args.model, threads=settings.embedding_threads)
-    params = RetrievalParams.load(READER_CALIBRATION_FILE)
+    base = RetrievalParams.load(READER_CALIBRATION_FILE)
     print(f"{len(questions)} questions; reader {args.model or 'shipped'}: {reader.describe()}")
     for text in args.variant or [""]:
         options = parse_variant(text)
-        extra = {k: options.pop(k) for k in ("prior_weight",) if k in options}
+        # prior_weight=: the calibration's reader_prior_weight (each variant starts from the calibration)
+        extra = {f"reader_{k}": options.pop(k) for k in ("prior_weight",) if k in options}
         passage_reader = PassageReader(reader, **options)
-        if "prior_weight" in extra:
-            params = RetrievalParams.from_dict({**params.__dict__, "reader_prior_weight": extra["prior_weight"]})
+        params = RetrievalParams.from_dict({**base.__dict__, **extra})
         retriever = Retriever(store, embedder, params, reader=passage_reader)
         times: list[float] = []
         passage_reader.read = _timed(passage_reader.read, times)

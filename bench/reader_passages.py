@@ -44,12 +44,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("questions", type=Path)
     ap.add_argument("--content", type=Path, help="the folder `moment eval --content` indexed (default: the main index)")
+    ap.add_argument("--split", choices=["dev", "test"], help="only this split (use dev: never choose on a test set)")
     ap.add_argument("--show", action="store_true")
     ap.add_argument("--dense", action="store_true", help="also the embedding model's cosine per window")
     ap.add_argument("--context", choices=["full", "parents", "title", "none"], default="full")
     args = ap.parse_args()
     settings = load_settings()
-    questions = [q for q in evaluation.load_questions(args.questions) if q.answerable]
+    questions = [q for q in evaluation.load_questions(args.questions, args.split) if q.answerable]
     store = IndexStore(evaluation.eval_index_dir(settings.home, args.content) if args.content else settings.index_dir)
     embedder = load_embedder(settings.embedding_model, settings.embedding_backend, settings.model_cache, spinning=False)
     preader, _ = reader_for(settings, force=True)
@@ -98,10 +99,10 @@ def main() -> None:
         for pw in (5, 10, 20, 40):
             note(f"reader+{pw}prior", inside[int(np.argmax(logits + pw * priors))])
         note("first-window", inside[0])
-        for name, pick in (
-            ("reader", int(np.argmax(logits))),
-            ("reader+10prior", int(np.argmax(logits + 10 * priors))),
-        ):
+        picks = [("reader", int(np.argmax(logits))), ("reader+10prior", int(np.argmax(logits + 10 * priors)))]
+        if args.dense:
+            picks += [("dense", int(np.argmax(dense))), ("reader+1.0dense(z)", int(np.argmax(z + zd)))]
+        for name, pick in picks:
             focused = preader.focus(q.question, hit.doc.meta.title, wins[pick])
             note(f"focused {name}", evaluation.passage_inside(focused, q.answer))
     n = None
