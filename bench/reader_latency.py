@@ -74,6 +74,7 @@ def main() -> dict:
 
     from assistant.reader.model import load_reader
     from assistant.reader.reading import PassageReader
+    from assistant.settings import load_settings
 
     parser = argparse.ArgumentParser(description="What the reader costs.")
     common_args(parser)
@@ -83,8 +84,10 @@ def main() -> dict:
     if args.quick:
         questions = questions[:40]
     embedders = {"on": moment_embedder("onnx", spinning=False), "off": moment_embedder("onnx")}
-    reader = PassageReader(load_reader())
-    results = {}
+    model = load_reader(load_settings().reader_dir_override)  # MOMENT_READER_DIR, as the service reads it
+    print(f"reader: {model.describe()}")
+    reader = PassageReader(model)
+    results = {"reader": model.describe()}
     for label, chunks in (("demo", 0), ("1k", 1000)):
         _content, index, method = index_for(chunks)
         r = warm(index, questions, rounds, embedders, reader)
