@@ -1,6 +1,6 @@
 """Help channels, thread follow-ups, the hand-off seen from the asker's thread, and the defects found in
-Slack trials, end to end: the real `moment serve` (gunicorn, 2 workers) driven by signed HTTP shaped as
-Slack sends it, answering into the Web API stand-in. Only Slack is replaced.
+Slack trials, end to end: the real WSGI app of `moment serve` (in this process) driven by signed HTTP shaped
+as Slack sends it, answering into the Web API stand-in. Only Slack is replaced.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ mentors:
 
 
 @pytest.fixture(scope="module")
-def server(module_moment_server, module_database_url, slack_api, moment_content, tmp_path_factory):
+def server(module_moment_app, module_database_url, slack_api, moment_content, tmp_path_factory):
     content = tmp_path_factory.mktemp("help-content") / "content"
     shutil.copytree(moment_content[0], content)  # drafts are written into it
     (content / "mentors.yml").write_text(textwrap.dedent(MENTORS), encoding="utf-8")
@@ -52,7 +52,7 @@ def server(module_moment_server, module_database_url, slack_api, moment_content,
         "MOMENT_CONTENT_DIR": str(content),
         "MOMENT_ESCALATION_CHANNEL": ESCALATION,
     }
-    return module_moment_server(module_database_url, env=env)
+    return module_moment_app(module_database_url, env=env)
 
 
 def moment(server, slack_api, text: str, user: str = ADMIN, channel: str = "C0ADMINS01"):
