@@ -78,6 +78,15 @@ def bots(url: str, team_id: str) -> int:
         return session.scalar(text("SELECT count(*) FROM slack_bots WHERE team_id = :t"), {"t": team_id})
 
 
+def uninstall_audit(url: str, team_id: str) -> list[AuditEvent]:
+    with db_session(url) as session:
+        return list(
+            session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "app_uninstalled", AuditEvent.team_id == team_id)
+            ).all()
+        )
+
+
 def dm(server, team: str, user: str, question: str) -> dict:
     event = P.im_message(question, user=user, team=team)
     assert server.sender.event(P.event_callback(event, team_id=team)).status_code == 200
@@ -303,10 +312,9 @@ def test_uninstall_deletes_the_tokens_at_once_and_stops_every_call_for_that_work
     while bots(server.database_url, gone.team_id) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert bots(server.database_url, gone.team_id) == 0
-    with db_session(server.database_url) as session:
-        audit = session.scalars(
-            select(AuditEvent).where(AuditEvent.action == "app_uninstalled", AuditEvent.team_id == gone.team_id)
-        ).all()
+    # The audit event is written after the tokens are deleted (in the same listener): wait for it too.
+    while not (audit := uninstall_audit(server.database_url, gone.team_id)) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert len(audit) == 1 and "tokens deleted" in audit[0].detail
 
     since = time.time()
