@@ -19,7 +19,8 @@ Fixtures:
   module_moment_app     the same factory, apps stop at the end of the module
   moment_server         factory(database_url, *, healthy=True, env=None, workers=2) -> MomentServer: a real
                         `moment serve` process (gunicorn, several workers, each loading the model; seconds to
-                        start). For what only processes show: workers or hosts sharing a database, start-up.
+                        start). For what only processes show: workers or hosts sharing a database, start-up, listeners
+                        of consecutive requests running in parallel.
                         Servers stop at the end of the test.
   module_moment_server  the same factory, servers stop at the end of the module
   module_database_url   a database per module: SQLite, and PostgreSQL (a schema of its own) when
