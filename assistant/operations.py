@@ -253,18 +253,19 @@ class IndexOperations:
             return newest
         return None
 
-    def start_sync(self, interval: float = 30.0) -> threading.Thread:
-        """A daemon thread that calls `sync()` every `interval` seconds."""
+    def start_sync(self, interval: float = 30.0, stop: threading.Event | None = None) -> threading.Thread:
+        """A daemon thread that calls `sync()` every `interval` seconds, until `stop` is set."""
+        stop = stop or threading.Event()
 
         def loop():
-            while True:
+            while not stop.is_set():
                 try:
                     self.sync()
                 except DatabaseUnavailableError as exc:
                     log.warning("index sync skipped: %s", exc)
                 except Exception:
                     log.exception("index sync failed")
-                time.sleep(interval)
+                stop.wait(interval)
 
         thread = threading.Thread(target=loop, name="moment-index-sync", daemon=True)
         thread.start()

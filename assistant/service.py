@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 
@@ -32,6 +33,9 @@ from assistant.settings import Settings
 from assistant.tenancy import DEFAULT_TEAM, ContentScope, Workspaces
 from assistant.xapi import XapiOutbox
 from indexer.store import IndexStore
+
+if TYPE_CHECKING:
+    from indexer.embedding import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,19 @@ class Asker:
         return self.surface in ("mention", "help_channel")
 
 
+def load_embedder_for(settings: Settings) -> Embedder:
+    """The embedding model the settings name, loaded as a service of those settings uses it."""
+    from indexer.embedding import load_embedder
+
+    return load_embedder(
+        settings.embedding_model,
+        settings.embedding_backend,
+        settings.model_cache,
+        settings.embedding_threads,
+        spinning=not settings.reader,  # two models' spinning threads would fight for the cores
+    )
+
+
 class MomentService:
     """Answers questions, records every interaction and vote."""
 
@@ -92,17 +109,13 @@ class MomentService:
         self._operations = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, migrate: bool = True) -> MomentService:
-        """Wire the service from settings: model, index, database (migrated to the latest schema)."""
-        from indexer.embedding import load_embedder
-
-        embedder = load_embedder(
-            settings.embedding_model,
-            settings.embedding_backend,
-            settings.model_cache,
-            settings.embedding_threads,
-            spinning=not settings.reader,  # two models' spinning threads would fight for the cores
-        )
+    def from_settings(
+        cls, settings: Settings, *, migrate: bool = True, embedder: Embedder | None = None
+    ) -> MomentService:
+        """Wire the service from settings: model, index, database (migrated to the latest schema). `embedder`:
+        one already loaded with these settings' model, backend and threads (several services in one process)."""
+        if embedder is None:
+            embedder = load_embedder_for(settings)
         reader, reader_state = reader_for(settings)
         params = RetrievalParams.calibrated(settings.home, reader=reader is not None)
         retriever = Retriever(IndexStore(settings.index_dir, keep=settings.index_keep), embedder, params, reader=reader)
@@ -115,6 +128,10 @@ class MomentService:
             except DatabaseUnavailableError as exc:
                 log.warning("database not migrated: %s", exc)
         return service
+
+    def close(self) -> None:
+        """Release the database connections (a process that starts and stops several services)."""
+        self.database.dispose()
 
     def team(self, team_id: str | None) -> str:
         """The workspace records are kept under: `team_id`, or the default workspace."""

@@ -1,6 +1,6 @@
-"""Many workspaces end to end: OAuth installs through the real `moment serve` (Bolt's OAuth flow with
-slack_sdk's SQLAlchemy stores on our database), each workspace answered with its own token, refused
-states, uninstalls, workspace isolation, and Slack Connect outsiders. Only Slack is replaced: the
+"""Many workspaces end to end: OAuth installs through the real WSGI app of `moment serve` (in this process;
+Bolt's OAuth flow with slack_sdk's SQLAlchemy stores on our database), each workspace answered with its own
+token, refused states, uninstalls, workspace isolation, and Slack Connect outsiders. Only Slack is replaced: the
 stand-in implements oauth.v2.access and records the token of every call.
 """
 
@@ -31,7 +31,7 @@ BETA = Workspace(team_id="T0BETA0001", team_name="Beta", installer="U0BETAADM1")
 
 
 @pytest.fixture(scope="module")
-def server(module_moment_server, module_database_url, slack_api):
+def server(module_moment_app, module_database_url, slack_api):
     slack_api.client_id, slack_api.client_secret = CLIENT_ID, CLIENT_SECRET
     env = {
         "SLACK_BOT_TOKEN": None,  # no single token: OAuth installs
@@ -39,7 +39,7 @@ def server(module_moment_server, module_database_url, slack_api):
         "SLACK_CLIENT_SECRET": CLIENT_SECRET,
         "MOMENT_BASE_URL": "https://moment.example.com",
     }
-    return module_moment_server(module_database_url, env=env)
+    return module_moment_app(module_database_url, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +76,15 @@ def bots(url: str, team_id: str) -> int:
     """Bot tokens stored for the workspace (slack_sdk's installation store table)."""
     with db_session(url) as session:
         return session.scalar(text("SELECT count(*) FROM slack_bots WHERE team_id = :t"), {"t": team_id})
+
+
+def uninstall_audit(url: str, team_id: str) -> list[AuditEvent]:
+    with db_session(url) as session:
+        return list(
+            session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "app_uninstalled", AuditEvent.team_id == team_id)
+            ).all()
+        )
 
 
 def dm(server, team: str, user: str, question: str) -> dict:
@@ -241,10 +250,8 @@ def test_people_of_another_installed_workspace_cannot_act_on_this_ones_answers(s
         assert session.scalars(select(QuestionFollower).where(QuestionFollower.user_id == stranger)).all() == []
 
 
-def test_single_token_mode_refuses_commands_and_clicks_from_another_organisation(
-    moment_server, database_url, slack_api
-):
-    server = moment_server(database_url)  # one token, one workspace (the stand-in's)
+def test_single_token_mode_refuses_commands_and_clicks_from_another_organisation(moment_app, database_url, slack_api):
+    server = moment_app(database_url)  # one token, one workspace (the stand-in's)
     outsider, channel = P.uid(), P.uid("C")
     url = slack_api.response_url()
     ask = P.slash_command(VPN_QUESTION, user=outsider, channel=channel, response_url=url, team_id="T0OTHERORG")
@@ -305,10 +312,9 @@ def test_uninstall_deletes_the_tokens_at_once_and_stops_every_call_for_that_work
     while bots(server.database_url, gone.team_id) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert bots(server.database_url, gone.team_id) == 0
-    with db_session(server.database_url) as session:
-        audit = session.scalars(
-            select(AuditEvent).where(AuditEvent.action == "app_uninstalled", AuditEvent.team_id == gone.team_id)
-        ).all()
+    # The audit event is written after the tokens are deleted (in the same listener): wait for it too.
+    while not (audit := uninstall_audit(server.database_url, gone.team_id)) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert len(audit) == 1 and "tokens deleted" in audit[0].detail
 
     since = time.time()

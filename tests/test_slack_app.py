@@ -1,5 +1,6 @@
-"""The Slack app end to end: the real `moment serve` (gunicorn, 2 workers) with the real index, model and
-database, driven by signed HTTP requests shaped as Slack sends them, answering into a Web API stand-in.
+"""The Slack app end to end: the real WSGI app of `moment serve` (in this process) with the real index, model
+and database, driven by signed HTTP requests shaped as Slack sends them, answering into a Web API stand-in.
+Two servers sharing a database, and a server started without one, are real `moment serve` processes.
 
 Only Slack is replaced (slackstub/). Assertions are on what the app really sent to the Web API.
 """
@@ -30,10 +31,10 @@ QUIET = 2.5  # seconds to watch for a reply that must not come
 
 
 @pytest.fixture(scope="module")
-def server(module_moment_server, module_database_url, slack_api):
-    """One server per database backend for the tests that need no isolation."""
+def server(module_moment_app, module_database_url, slack_api):
+    """One app per database backend for the tests that need no isolation."""
     slack_api.users[OWNER] = "Olive Owner"
-    return module_moment_server(module_database_url)
+    return module_moment_app(module_database_url)
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""Content audiences end to end: the real `moment serve` (gunicorn, two workers) answering signed Slack
+"""Content audiences end to end: the real WSGI app of `moment serve` (in this process) answering signed Slack
 requests, user groups read from the Web API stand-in over HTTP, the cache in SQLite or PostgreSQL, and the
 real `moment ask --as`.
 """
@@ -19,7 +19,7 @@ from assistant.settings import load_settings
 from assistant.slack import blocks as answer_ui
 from assistant.slack import mentor_blocks as mentor_ui
 from slackstub import payloads as P
-from tests.slack_fixtures import BOT_TOKEN, MODEL_CACHE, MOMENT, MomentServers
+from tests.slack_fixtures import BOT_TOKEN, MODEL_CACHE, MOMENT, MomentApps
 from tests.test_audiences import GRIEVANCE_QUESTION as QUESTION
 from tests.test_audiences import MANAGERS_TITLE as RESTRICTED_TITLE
 from tests.test_audiences import PUBLIC_TITLE, write_grievance_content
@@ -73,7 +73,7 @@ def servers(slack_api, audience_content, tmp_path):
         slack_api.remove_usergroup(group)
     slack_api.set_usergroup(MANAGERS, "managers", [BOSS])
     slack_api.set_usergroup("S0SALES001", "sales", [WORKER])
-    servers = MomentServers(slack_api, audience_content, tmp_path)
+    servers = MomentApps(slack_api, audience_content, tmp_path)
     yield servers
     servers.stop_all()
     slack_api.clear()

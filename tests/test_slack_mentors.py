@@ -1,5 +1,6 @@
-"""Mentors and admins end to end: the real `moment serve` with signed Slack requests, answering into the
-Web API stand-in; timers run by the worker's own job function; a real re-index after a draft is approved.
+"""Mentors and admins end to end: the real WSGI app of `moment serve` (in this process) with signed Slack
+requests, answering into the Web API stand-in (a web process picking up an index published by another host:
+real `moment serve`); timers run by the worker's own job function; a real re-index after a draft is approved.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ QUESTION = "vpn token shows error 42 after the firmware update what now"
 
 
 @pytest.fixture
-def deployment(moment_content, tmp_path, moment_server, database_url, slack_api):
+def deployment(moment_content, tmp_path, moment_app, database_url, slack_api):
     """A server with its own copy of the content and index (drafts get approved into them)."""
     content_dir, index_dir = tmp_path / "content", tmp_path / "index"
     shutil.copytree(moment_content[0], content_dir)
@@ -74,7 +75,7 @@ def deployment(moment_content, tmp_path, moment_server, database_url, slack_api)
         "MOMENT_ADMIN_CHANNEL": LND,
         "MOMENT_MENTOR_MAX_ATTEMPTS": "3",
     }
-    server = moment_server(database_url, env=env)
+    server = moment_app(database_url, env=env)
     settings = load_settings(
         home=tmp_path / "worker-home",
         content_dir=content_dir,

@@ -10,9 +10,14 @@ import json
 import logging
 import os
 import sys
+import threading
+from typing import TYPE_CHECKING
 
 from assistant.service import MomentService
 from assistant.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from indexer.embedding import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +38,15 @@ def health(service: MomentService) -> tuple[int, dict]:
 class MomentWSGI:
     """Routes /healthz itself and everything else to Bolt's WSGI handler."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None) -> None:
+        """`embedder`: the model already loaded (by `load_embedder_for(settings)`), for several apps in one
+        process; by default each app loads its own."""
         from slack_bolt.adapter.wsgi import SlackRequestHandler
 
         from assistant.slack.app import create_app
 
         sys.setswitchinterval(SWITCH_INTERVAL_S)
-        self.service = MomentService.from_settings(settings)
+        self.service = MomentService.from_settings(settings, embedder=embedder)
         try:
             self.service.warm_up()  # load the index now, not on the first question
         except Exception as exc:
@@ -48,7 +55,8 @@ class MomentWSGI:
         # Bolt logs the whole body of a badly signed request at INFO (questions, tokens): keep it out.
         # (Set after create_app: Bolt copies the root logger's level onto its loggers when it makes them.)
         logging.getLogger("slack_bolt.RequestVerification").setLevel(logging.WARNING)
-        start_index_sync(settings, self.service)
+        self._stop = threading.Event()
+        start_index_sync(settings, self.service, self._stop)
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") == "/healthz":
@@ -61,11 +69,18 @@ class MomentWSGI:
             return [payload]
         return self.bolt(environ, start_response)
 
+    def close(self) -> None:
+        """Stop what the app runs in the background (after the HTTP server stopped taking requests): the
+        index sync, then the listeners, each finishing what it is doing; then the database connections."""
+        self._stop.set()
+        self.bolt.app.listener_runner.listener_executor.shutdown(wait=True)
+        self.service.close()
 
-def start_index_sync(settings: Settings, service: MomentService) -> None:
-    """Pick up index versions published through the database by a worker on another host."""
+
+def start_index_sync(settings: Settings, service: MomentService, stop: threading.Event | None = None) -> None:
+    """Pick up index versions published through the database by a worker on another host (until `stop`)."""
     if settings.index_sync_seconds > 0:
-        service.index_operations().start_sync(settings.index_sync_seconds)
+        service.index_operations().start_sync(settings.index_sync_seconds, stop)
 
 
 def wsgi_app() -> MomentWSGI:
