@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -30,6 +31,35 @@ class DraftError(HandoffError):
     """A draft cannot be saved or decided; the message says why, for the person who tried."""
 
 
+@dataclass(frozen=True)
+class DraftView:
+    """A draft as its readers see it: a snapshot, not a database row."""
+
+    id: int
+    team_id: str
+    author_id: str
+    title: str
+    body: str
+    path: str  # where it lives in the content folder once approved
+    status: str  # draft | approved | rejected
+    request_id: int | None = None
+    audience: tuple[str, ...] = ()  # the user groups it is for, inherited from the content it answers from
+
+    @classmethod
+    def of(cls, draft: Draft) -> DraftView:
+        return cls(
+            id=draft.id,
+            team_id=draft.team_id,
+            author_id=draft.author_id,
+            title=draft.title,
+            body=draft.body,
+            path=draft.path,
+            status=draft.status,
+            request_id=draft.request_id,
+            audience=tuple(draft.audience or ()),
+        )
+
+
 class Drafts:
     """Job-aid drafts written from resolved requests; admins approve them into the content."""
 
@@ -40,7 +70,7 @@ class Drafts:
         # An item's audience now (`MomentService.audience_of`); without it, the one recorded when it was shown.
         self.audience_of = audience_of or (lambda path, recorded: tuple(recorded or ()))
 
-    def save(self, team_id: str, *, author_id: str, title: str, body: str, request_id: int | None = None) -> Draft:
+    def save(self, team_id: str, *, author_id: str, title: str, body: str, request_id: int | None = None) -> DraftView:
         """Store a draft (its `path` is where it will live in the content folder once approved). A draft from
         a request whose question was answered from restricted content keeps that content's audience
         (`assistant.audiences.inherited_audience`): the mentor may have written down what it says."""
@@ -80,18 +110,20 @@ class Drafts:
             workspace = session.get(Workspace, team_id)
             folder = workspace.content_folder if workspace and workspace.content_folder else ""
             draft.path = f"{folder}{APPROVED_FOLDER}/{_slug(title)}-{draft.id}.md"
-            return draft
+            session.flush()
+            return DraftView.of(draft)
 
-    def pending(self, team_id: str) -> list[Draft]:
+    def pending(self, team_id: str) -> list[DraftView]:
         """The workspace's drafts waiting for a decision."""
         with self.database.session() as session:
-            return list(
-                session.scalars(
+            return [
+                DraftView.of(d)
+                for d in session.scalars(
                     select(Draft).where(Draft.team_id == team_id, Draft.status == "draft").order_by(Draft.created_at)
                 ).all()
-            )
+            ]
 
-    def decide(self, team_id: str, draft_id: int, by: str, *, approve: bool) -> Draft:
+    def decide(self, team_id: str, draft_id: int, by: str, *, approve: bool) -> DraftView:
         """Approve (the next index build writes it into the content) or reject a draft. Only a pending
         draft changes."""
         with self.database.session() as session:
@@ -106,7 +138,7 @@ class Drafts:
                 raise DraftError(
                     "That draft no longer exists." if draft is None else f"That draft is already {draft.status}."
                 )
-            return draft
+            return DraftView.of(draft)
 
     def write_approved(self, content_dir: Path) -> list[str]:
         """Write every approved answer this content folder does not have yet (an existing file, perhaps

@@ -70,6 +70,37 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class MentorView:
+    """A mentor as the outside sees them (their App Home, the vetting check on Accept): a snapshot."""
+
+    slack_id: str
+    name: str
+    topics: tuple[str, ...]
+    capacity: int
+    timezone: str
+    working_hours: str
+    paused: bool
+    vetted: bool
+    active: bool  # not paused, not removed
+    removed: bool
+
+    @classmethod
+    def of(cls, mentor: Mentor) -> MentorView:
+        return cls(
+            slack_id=mentor.slack_id,
+            name=mentor.name,
+            topics=tuple(mentor.topics),
+            capacity=mentor.capacity,
+            timezone=mentor.timezone,
+            working_hours=mentor.working_hours,
+            paused=mentor.paused,
+            vetted=mentor.vetted,
+            active=mentor.active,
+            removed=mentor.removed_at is not None,
+        )
+
+
+@dataclass(frozen=True)
 class MentorStats:
     """A mentor with their current load and response record (for `/moment mentors`)."""
 
@@ -158,10 +189,11 @@ class MentorRegistry:
                     added += 1
         return added
 
-    def get(self, team_id: str, slack_id: str) -> Mentor | None:
-        """The workspace's mentor `slack_id` (a mentor of one workspace is nobody in another)."""
+    def get(self, team_id: str, slack_id: str) -> MentorView | None:
+        """The workspace's mentor `slack_id`, removed or not (a mentor of one workspace is nobody in another)."""
         with self.database.session() as session:
-            return session.get(Mentor, (team_id, slack_id))
+            mentor = session.get(Mentor, (team_id, slack_id))
+            return MentorView.of(mentor) if mentor is not None else None
 
     def add(self, team_id: str, slack_id: str, topics: Sequence[str], by: str, name: str | None = None) -> Mentor:
         """Add a mentor (not yet vetted), or set the topics of one already there."""

@@ -447,7 +447,7 @@ def test_a_mentors_draft_keeps_the_audience_of_what_the_question_was_answered_fr
     public = service.drafts.save(
         TEAM, author_id=HR, title="Raising a grievance", body="1. Talk to us.", request_id=ids[1]
     )
-    assert restricted.audience == ["managers", "people-ops"] and not public.audience
+    assert restricted.audience == ("managers", "people-ops") and not public.audience
     # The review shows it, and the job aid written on approval keeps it: once indexed, members only.
     review = json.dumps([b.to_dict() for b in drafts_blocks(service.drafts.pending(TEAM))])
     assert review.count(":lock: For @managers, @people-ops only") == 1

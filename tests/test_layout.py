@@ -57,7 +57,8 @@ def test_the_worker_imports_no_slack_listener():
     assert _imported_modules(ROOT / "assistant" / "worker.py") & LISTENERS == set()
 
 
-def test_the_slack_notifier_reads_no_database():
-    """It is fed views by the hand-off; what a mentor may see is decided in the core."""
-    imported = _imported_modules(SLACK / "notifier.py")
-    assert {m for m in imported if m.startswith(("assistant.db", "sqlalchemy"))} == set()
+def test_the_slack_notifier_and_the_mentor_blocks_read_no_database():
+    """They are fed views (requests, offers, mentors, drafts); what a mentor may see is decided in the core."""
+    for module in ("notifier.py", "mentor_blocks.py"):
+        imported = _imported_modules(SLACK / module)
+        assert {m for m in imported if m.startswith(("assistant.db", "sqlalchemy"))} == set(), module

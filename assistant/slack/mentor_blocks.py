@@ -20,8 +20,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from assistant.db.models import Draft, Mentor
+from assistant.drafts import DraftView
 from assistant.handoff_views import OfferView, RequestView
+from assistant.mentors import MentorView
 from assistant.slack.blocks import group_label
 from assistant.slack.formatting import SECTION_TEXT_LIMIT, escape, link, quote, truncate
 
@@ -215,7 +216,7 @@ def draft_modal(request: RequestView) -> View:
     )
 
 
-def drafts_blocks(drafts: Sequence[Draft]) -> list[Block]:
+def drafts_blocks(drafts: Sequence[DraftView]) -> list[Block]:
     if not drafts:
         return [SectionBlock(text=_md("No drafts waiting. Mentors save them when they resolve a request."))]
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=f"Job-aid drafts ({len(drafts)})"))]
@@ -248,7 +249,9 @@ def drafts_blocks(drafts: Sequence[Draft]) -> list[Block]:
     return blocks
 
 
-def mentor_home_section(mentor: Mentor, offered: Sequence[RequestView], owned: Sequence[RequestView]) -> list[Block]:
+def mentor_home_section(
+    mentor: MentorView, offered: Sequence[RequestView], owned: Sequence[RequestView]
+) -> list[Block]:
     """The mentor's part of App Home: pause / resume, offers waiting, requests they own."""
     state = (
         ":double_vertical_bar: Paused: you get no new questions."

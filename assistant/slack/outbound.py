@@ -112,7 +112,7 @@ def publish_home(service: MomentService, client: WebClient, user: str, team_id: 
             for row in service.recent_interactions(user, limit=8, team_id=team_id)
         ]
         mentor = service.mentors.get(team_id, user)
-        if mentor is not None and mentor.removed_at is None:
+        if mentor is not None and not mentor.removed:
             offered, owned = service.handoff(None, team_id).pending_for(user)
             mentor_section = mentor_blocks.mentor_home_section(mentor, offered, owned)
         if is_admin:
