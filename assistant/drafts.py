@@ -23,6 +23,7 @@ from assistant.audiences import inherited_audience
 from assistant.db.database import Database
 from assistant.db.models import Draft, InteractionSource, Mentor, MentorRequest, Workspace, utcnow
 from assistant.handoff import HandoffError
+from assistant.handoff_views import snapshot
 
 APPROVED_FOLDER = "mentor-answers"  # inside the content folder, indexed like any content
 
@@ -47,17 +48,7 @@ class DraftView:
 
     @classmethod
     def of(cls, draft: Draft) -> DraftView:
-        return cls(
-            id=draft.id,
-            team_id=draft.team_id,
-            author_id=draft.author_id,
-            title=draft.title,
-            body=draft.body,
-            path=draft.path,
-            status=draft.status,
-            request_id=draft.request_id,
-            audience=tuple(draft.audience or ()),
-        )
+        return snapshot(cls, draft, audience=tuple(draft.audience or ()))
 
 
 class Drafts:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from sqlalchemy import select, update
@@ -26,7 +26,7 @@ from sqlalchemy.orm import selectinload
 
 from assistant.db.database import Database
 from assistant.db.models import REQUEST_OPEN, Interaction, Mentor, MentorOffer, MentorRequest, utcnow
-from assistant.handoff_views import OfferView, RequestView
+from assistant.handoff_views import OfferView, RequestView, snapshot
 from assistant.mentors import Candidate, MentorRegistry
 from assistant.notices import Notice
 from assistant.tenancy import DEFAULT_TEAM
@@ -559,7 +559,7 @@ class Handoff:
 def _request_view(session, request: MentorRequest) -> RequestView:
     """The request as it stands in `session`'s transaction (`shown` left empty: it depends on who reads it)."""
     owner = session.get(Mentor, (request.team_id, request.owner_id)) if request.owner_id else None
-    return _snapshot(
+    return snapshot(
         RequestView,
         request,
         owner_name=owner.name if owner else request.owner_id,
@@ -569,12 +569,7 @@ def _request_view(session, request: MentorRequest) -> RequestView:
 
 
 def _offer_view(offer: MentorOffer) -> OfferView:
-    return _snapshot(OfferView, offer)
-
-
-def _snapshot(view, row, **derived):
-    """A `view` of `row`: each field the row's attribute of that name, unless `derived` gives it."""
-    return view(**{f.name: derived[f.name] if f.name in derived else getattr(row, f.name) for f in fields(view)})
+    return snapshot(OfferView, offer)
 
 
 def _answer(session, request: MentorRequest) -> dict:

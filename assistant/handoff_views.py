@@ -7,7 +7,7 @@ receives one needs no database to read it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -42,3 +42,9 @@ class OfferView:
     reason: str  # why this mentor, in one line
     channel_id: str | None = None
     message_ts: str | None = None
+
+
+def snapshot(view, row, **derived):
+    """A `view` (a frozen dataclass) of a database `row`: each field the row's attribute of that name,
+    unless `derived` gives it."""
+    return view(**{f.name: derived[f.name] if f.name in derived else getattr(row, f.name) for f in fields(view)})

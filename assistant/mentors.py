@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from assistant.db.database import Database
 from assistant.db.models import Mentor, MentorOffer, MentorRequest, utcnow
+from assistant.handoff_views import snapshot
 from assistant.notices import Notice
 
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{6,}$")
@@ -86,18 +87,7 @@ class MentorView:
 
     @classmethod
     def of(cls, mentor: Mentor) -> MentorView:
-        return cls(
-            slack_id=mentor.slack_id,
-            name=mentor.name,
-            topics=tuple(mentor.topics),
-            capacity=mentor.capacity,
-            timezone=mentor.timezone,
-            working_hours=mentor.working_hours,
-            paused=mentor.paused,
-            vetted=mentor.vetted,
-            active=mentor.active,
-            removed=mentor.removed_at is not None,
-        )
+        return snapshot(cls, mentor, topics=tuple(mentor.topics), removed=mentor.removed_at is not None)
 
 
 @dataclass(frozen=True)
