@@ -94,7 +94,7 @@ class MentorView:
 class MentorStats:
     """A mentor with their current load and response record (for `/moment mentors`)."""
 
-    mentor: Mentor
+    mentor: MentorView
     load: int
     offered: int
     accepted: int
@@ -272,7 +272,7 @@ class MentorRegistry:
             ]
             out.append(
                 MentorStats(
-                    mentor=m,
+                    mentor=MentorView.of(m),
                     load=loads.get(m.slack_id, 0),
                     offered=len(mine),
                     accepted=sum(o.outcome == "accepted" for o in mine),

@@ -30,6 +30,7 @@ from sqlalchemy import delete, select, update
 from assistant.db.database import Database, DatabaseUnavailableError
 from assistant.db.models import REQUEST_OPEN, IndexRun, MentorRequest, PublishedIndex, utcnow
 from assistant.drafts import Drafts
+from assistant.handoff_views import snapshot
 from assistant.settings import Settings
 from indexer.documents import BuildReport
 from indexer.store import IndexMissingError, IndexStore
@@ -48,6 +49,21 @@ class Indexed:
     database_problem: str | None = None  # what was skipped because the database could not be reached
 
 
+@dataclass(frozen=True)
+class RunView:
+    """A re-index run as its readers see it (the status, the summary posted when it is done): a snapshot."""
+
+    id: int
+    requested_at: dt.datetime
+    requested_by: str | None
+    reply_channel: str | None
+    status: str  # queued | running | done | failed
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    report: dict | None = None
+    error: str | None = None
+
+
 class IndexOperations:
     """Re-index runs and index publication, for one content folder and one index store."""
 
@@ -60,16 +76,16 @@ class IndexOperations:
 
     # -- re-index runs ---------------------------------------------------------------------------
 
-    def request(self, by: str | None, reply_channel: str | None = None) -> tuple[IndexRun, int]:
+    def request(self, by: str | None, reply_channel: str | None = None) -> tuple[RunView, int]:
         """Queue a run; returns it and how many runs are ahead of it."""
         with self.database.session() as session:
             ahead = len(session.scalars(select(IndexRun.id).where(IndexRun.status.in_(("queued", "running")))).all())
             run = IndexRun(requested_by=by, reply_channel=reply_channel, status="queued")
             session.add(run)
             session.flush()
-            return run, ahead
+            return snapshot(RunView, run), ahead
 
-    def run_queued(self, on_done: Callable[[IndexRun], None] | None = None) -> list[IndexRun]:
+    def run_queued(self, on_done: Callable[[RunView], None] | None = None) -> list[RunView]:
         """Build every queued run, oldest first, one at a time; returns the runs this call built."""
         done = []
         with self._run_lock:
@@ -77,7 +93,7 @@ class IndexOperations:
                 run = self._claim_next()
                 if run is None:
                     return done
-                run = self._build(run)
+                run = snapshot(RunView, self._build(run))
                 done.append(run)
                 if on_done is not None:
                     try:
@@ -161,7 +177,7 @@ class IndexOperations:
             )
             return session.get(IndexRun, run.id)
 
-    def run_soon(self, grace: float = 8.0, on_done: Callable[[IndexRun], None] | None = None) -> threading.Thread:
+    def run_soon(self, grace: float = 8.0, on_done: Callable[[RunView], None] | None = None) -> threading.Thread:
         """In a web process: if no worker has claimed the queued runs after `grace` seconds, build them here."""
 
         def later():
@@ -175,9 +191,10 @@ class IndexOperations:
         thread.start()
         return thread
 
-    def recent_runs(self, limit: int = 5) -> list[IndexRun]:
+    def recent_runs(self, limit: int = 5) -> list[RunView]:
         with self.database.session() as session:
-            return list(session.scalars(select(IndexRun).order_by(IndexRun.id.desc()).limit(limit)).all())
+            runs = session.scalars(select(IndexRun).order_by(IndexRun.id.desc()).limit(limit)).all()
+            return [snapshot(RunView, run) for run in runs]
 
     # -- publication through the database --------------------------------------------------------
 
@@ -286,7 +303,7 @@ class Status:
     documents: int = 0
     chunks: int = 0
     stale: list[tuple[str, str, dt.date]] = field(default_factory=list)  # (path, title, due)
-    runs: list[IndexRun] = field(default_factory=list)
+    runs: list[RunView] = field(default_factory=list)
     mentors_total: int = 0
     mentors_available: int = 0
     open_requests: dict[str, int] = field(default_factory=dict)

@@ -129,6 +129,11 @@ class MomentService:
                 log.warning("database not migrated: %s", exc)
         return service
 
+    def storage_engine(self):
+        """The SQLAlchemy engine of Moment's database, for stores that keep their own tables in it (slack_sdk's
+        OAuth installation and state stores): they share its migrations and connection pool."""
+        return self.database.engine
+
     def close(self) -> None:
         """Release the database connections (a process that starts and stops several services)."""
         self.database.dispose()

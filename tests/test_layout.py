@@ -58,7 +58,18 @@ def test_the_worker_imports_no_slack_listener():
 
 
 def test_the_slack_notifier_and_the_mentor_blocks_read_no_database():
-    """They are fed views (requests, offers, mentors, drafts); what a mentor may see is decided in the core."""
-    for module in ("notifier.py", "mentor_blocks.py"):
+    """They are fed views (requests, offers, mentors, drafts, re-index runs); what a mentor may see is decided
+    in the core."""
+    for module in ("notifier.py", "mentor_blocks.py", "admin_blocks.py", "outbound.py"):
         imported = _imported_modules(SLACK / module)
-        assert {m for m in imported if m.startswith(("assistant.db", "sqlalchemy"))} == set(), module
+        assert {m for m in imported if m.startswith(("assistant.db.models", "sqlalchemy"))} == set(), module
+
+
+def test_the_edges_call_the_service_and_never_reach_into_its_database_or_retriever():
+    """Slack listeners, the CLI and the worker go through MomentService's use-case methods."""
+    import re
+
+    reach = re.compile(r"service\.(database|retriever|_\w+)\b")
+    edges = [*SLACK.glob("*.py"), ROOT / "assistant" / "cli.py", ROOT / "assistant" / "worker.py"]
+    found = [f"{path.name}: {m.group(0)}" for path in edges for m in reach.finditer(path.read_text())]
+    assert found == []

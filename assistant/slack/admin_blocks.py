@@ -15,9 +15,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from assistant.db.models import IndexRun, utcnow
 from assistant.mentors import MentorStats
-from assistant.operations import Status
+from assistant.operations import RunView, Status
 from assistant.reports import Report, _pct, counted
 from assistant.slack.formatting import SECTION_TEXT_LIMIT, escape, truncate
 
@@ -69,7 +68,7 @@ def refusal_text(command: str) -> str:
     )
 
 
-def run_line(run: IndexRun) -> str:
+def run_line(run: RunView) -> str:
     when = f"{run.requested_at:%-d %b %H:%M} UTC"
     who = f" by <@{run.requested_by}>" if run.requested_by and run.requested_by[0] in "UW" else ""
     if run.status in ("queued", "running"):
@@ -86,7 +85,7 @@ def run_line(run: IndexRun) -> str:
     )
 
 
-def reindex_summary_blocks(run: IndexRun) -> list[Block]:
+def reindex_summary_blocks(run: RunView) -> list[Block]:
     """Posted when a re-index run ends."""
     if run.status == "failed":
         return [SectionBlock(text=_md(f":x: Re-index failed: {escape(truncate(run.error or 'unknown error', 1500))}"))]
@@ -151,9 +150,9 @@ def status_blocks(status: Status) -> list[Block]:
         g = status.groups
         line = f"*Audiences:* {status.restricted_items} items for some user groups only; "
         if g.fresh:
-            line += f"{g.groups} user groups read from Slack {_age(utcnow() - g.synced_at)} ago"
+            line += f"{g.groups} user groups read from Slack {_age(dt.datetime.now(dt.UTC) - g.synced_at)} ago"
         else:
-            when = f"last read {_age(utcnow() - g.synced_at)} ago" if g.synced_at else "never read"
+            when = f"last read {_age(dt.datetime.now(dt.UTC) - g.synced_at)} ago" if g.synced_at else "never read"
             line = ":warning: " + line + f"user groups {when}, so those items are withheld from everyone"
             line += f" ({escape(g.error)})" if g.error else ""
         if g.unknown_names:

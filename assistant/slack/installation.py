@@ -60,8 +60,9 @@ class Installations:
         settings = service.settings
         self.service = service
         self.settings = settings
-        self.store = SQLAlchemyInstallationStore(client_id=settings.slack_client_id, engine=service.database.engine)
-        self.states = SQLAlchemyOAuthStateStore(expiration_seconds=STATE_SECONDS, engine=service.database.engine)
+        engine = service.storage_engine()
+        self.store = SQLAlchemyInstallationStore(client_id=settings.slack_client_id, engine=engine)
+        self.states = SQLAlchemyOAuthStateStore(expiration_seconds=STATE_SECONDS, engine=engine)
         self._revocation = TokenRevocationListeners(self.store)
 
     def oauth_settings(self) -> OAuthSettings:
