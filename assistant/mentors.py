@@ -185,7 +185,7 @@ class MentorRegistry:
             mentor = session.get(Mentor, (team_id, slack_id))
             return MentorView.of(mentor) if mentor is not None else None
 
-    def add(self, team_id: str, slack_id: str, topics: Sequence[str], by: str, name: str | None = None) -> Mentor:
+    def add(self, team_id: str, slack_id: str, topics: Sequence[str], by: str, name: str | None = None) -> MentorView:
         """Add a mentor (not yet vetted), or set the topics of one already there."""
         if not SLACK_USER_ID.match(slack_id):
             raise MentorError(f"'{slack_id}' is not a Slack user: mention them, like `@priya`.")
@@ -208,26 +208,26 @@ class MentorRegistry:
                 if name:
                     mentor.name = name
             session.flush()
-            return mentor
+            return MentorView.of(mentor)
 
-    def vet(self, team_id: str, slack_id: str, by: str) -> Mentor:
+    def vet(self, team_id: str, slack_id: str, by: str) -> MentorView:
         with self.database.session() as session:
             mentor = self._existing(session, team_id, slack_id)
             mentor.vetted_at = utcnow()
             mentor.vetted_by = by
-            return mentor
+            return MentorView.of(mentor)
 
-    def remove(self, team_id: str, slack_id: str) -> Mentor:
+    def remove(self, team_id: str, slack_id: str) -> MentorView:
         with self.database.session() as session:
             mentor = self._existing(session, team_id, slack_id)
             mentor.removed_at = utcnow()
-            return mentor
+            return MentorView.of(mentor)
 
-    def set_paused(self, team_id: str, slack_id: str, paused: bool) -> Mentor:
+    def set_paused(self, team_id: str, slack_id: str, paused: bool) -> MentorView:
         with self.database.session() as session:
             mentor = self._existing(session, team_id, slack_id)
             mentor.paused = paused
-            return mentor
+            return MentorView.of(mentor)
 
     def _existing(self, session, team_id: str, slack_id: str) -> Mentor:
         mentor = session.get(Mentor, (team_id, slack_id))
