@@ -23,7 +23,7 @@ from assistant.audiences import inherited_audience
 from assistant.db.database import Database
 from assistant.db.models import Draft, InteractionSource, Mentor, MentorRequest, Workspace, utcnow
 from assistant.handoff import HandoffError
-from assistant.handoff_views import snapshot
+from assistant.views import snapshot
 
 APPROVED_FOLDER = "mentor-answers"  # inside the content folder, indexed like any content
 
@@ -101,7 +101,6 @@ class Drafts:
             workspace = session.get(Workspace, team_id)
             folder = workspace.content_folder if workspace and workspace.content_folder else ""
             draft.path = f"{folder}{APPROVED_FOLDER}/{_slug(title)}-{draft.id}.md"
-            session.flush()
             return DraftView.of(draft)
 
     def pending(self, team_id: str) -> list[DraftView]:

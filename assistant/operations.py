@@ -30,8 +30,8 @@ from sqlalchemy import delete, select, update
 from assistant.db.database import Database, DatabaseUnavailableError
 from assistant.db.models import REQUEST_OPEN, IndexRun, MentorRequest, PublishedIndex, utcnow
 from assistant.drafts import Drafts
-from assistant.handoff_views import snapshot
 from assistant.settings import Settings
+from assistant.views import snapshot
 from indexer.documents import BuildReport
 from indexer.store import IndexMissingError, IndexStore
 

@@ -424,9 +424,9 @@ def test_the_notifier_needs_no_database_only_the_views_the_hand_off_gives_it():
 
     from slack_sdk import WebClient
 
-    from assistant.handoff_views import OfferView, RequestView
     from assistant.notices import Notice
     from assistant.slack.notifier import SlackNotifier
+    from assistant.views import OfferView, RequestView
     from slackstub.api import SlackAPIStub
 
     passage = {"title": "Reset a VPN hardware token", "url": "https://kb.example/vpn", "snippet": "1. Open <NW-Key>."}

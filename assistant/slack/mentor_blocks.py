@@ -21,10 +21,10 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from assistant.drafts import DraftView
-from assistant.handoff_views import OfferView, RequestView
 from assistant.mentors import MentorView
 from assistant.slack.blocks import group_label
 from assistant.slack.formatting import SECTION_TEXT_LIMIT, escape, link, quote, truncate
+from assistant.views import OfferView, RequestView
 
 ACCEPT = "moment_mentor_accept"
 DECLINE = "moment_mentor_decline"

@@ -11,7 +11,6 @@ from slack_sdk.errors import SlackApiError
 
 from assistant.db.database import DatabaseUnavailableError
 from assistant.handoff import HandoffError
-from assistant.handoff_views import RequestView
 from assistant.mentors import MentorError
 from assistant.service import MomentService
 from assistant.slack import mentor_blocks as ui
@@ -19,6 +18,7 @@ from assistant.slack.formatting import escape, escaped, link, mention
 from assistant.slack.outbound import handoff_for, publish_home
 from assistant.slack.posting import post_message
 from assistant.slack.workspaces import team_of
+from assistant.views import RequestView
 
 log = logging.getLogger(__name__)
 

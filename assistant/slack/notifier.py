@@ -12,11 +12,11 @@ import logging
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from assistant.handoff_views import OfferView, RequestView
 from assistant.notices import Notice
 from assistant.slack import mentor_blocks as ui
 from assistant.slack.formatting import escaped, mention
 from assistant.slack.posting import post_message
+from assistant.views import OfferView, RequestView
 
 log = logging.getLogger(__name__)
 

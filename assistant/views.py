@@ -1,8 +1,9 @@
-"""What the mentor hand-off tells the outside about a request: small frozen snapshots, not database rows.
+"""What the core hands the edges: small frozen snapshots, not database rows.
 
-`assistant.handoff` takes them in the transaction that changed the request, so they say what was true
-when it committed, and hands them to its `Notifier` (the Slack layer) and to its callers. Whoever
-receives one needs no database to read it.
+The mentor hand-off's requests and offers are here; mentors (`assistant.mentors.MentorView`), drafts
+(`assistant.drafts.DraftView`) and re-index runs (`assistant.operations.RunView`) sit beside the code that
+makes them, and all are made by `snapshot`. The hand-off takes its views in the transaction that changed
+the request, so they say what was true when it committed. Whoever receives one needs no database to read it.
 """
 
 from __future__ import annotations
