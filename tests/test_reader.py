@@ -117,6 +117,12 @@ def test_a_passage_that_starts_or_ends_inside_a_list_is_widened_to_the_whole_lis
     units = ["To resync the token:", "1. Open NW-Key.", "2. Choose Resync.", "3. Enter two codes.", "Then sign in."]
     assert widen(units, 2, 3) == (0, 4)  # from the lead-in to the last step, not the sentence after
     assert widen(units, 4, 5) == (4, 5)  # plain prose is left alone
+    # Bullets are separate facts: the one that answers is shown alone, unless the window holds the
+    # list's lead-in or its start (then the list is finished).
+    facts = ["Using the card:", "- Enter the mileage.", "- The daily limit is £150.", "- EV vans use the charge card."]
+    assert widen(facts, 2, 3) == (2, 3)
+    assert widen(facts, 0, 2) == (0, 4)
+    assert widen(facts, 1, 3) == (1, 4)
     long = ["Steps:"] + [f"{i}. " + "do this " * 40 for i in range(1, 8)]
     start, end = widen(long, 1, 2, limit=900)
     assert sum(len(u) + 1 for u in long[start:end]) <= 900

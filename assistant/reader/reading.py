@@ -83,18 +83,27 @@ def windows_of(units: list[str], words: int = WINDOW_WORDS) -> list[tuple[int, i
 
 
 def widen(units: list[str], start: int, end: int, limit: int = SHOWN_CHARS) -> tuple[int, int]:
-    """Grow a window so that a list it starts or ends inside is shown whole, within `limit` chars."""
+    """Grow a window so that steps are shown whole, within `limit` chars: numbered steps (and table rows)
+    from the first to the last, with the sentence that introduces them, and a list whose lead-in
+    (": ") or first item the window holds, to its end. A bullet on its own is left alone: bullets are
+    separate facts ("The daily limit is £150"), and the one that answers is the answer."""
 
     def size(a: int, b: int) -> int:
         return sum(len(u) + 1 for u in units[a:b])
 
-    # Forward: finish the list the window ends in (and a lead-in ending with ':' gets its list).
-    while end < len(units) and (_is_item(units[end]) and (_is_item(units[end - 1]) or units[end - 1].endswith(":"))):
-        if size(start, end + 1) > limit:
-            break
-        end += 1
-    # Backward: a numbered list seen from step 1, and the sentence that introduces it.
-    while start > 0 and _is_item(units[start]) and (_is_item(units[start - 1]) or units[start - 1].endswith(":")):
+    def list_start(i: int) -> int:
+        while i > 0 and _is_item(units[i - 1]):
+            i -= 1
+        return i
+
+    last = units[end - 1]
+    if end < len(units) and _is_item(units[end]):
+        ends_inside = _is_item(last) and (_is_whole(last) or (list_start(end - 1) >= start and end - start > 1))
+        if last.endswith(":") or ends_inside:
+            while end < len(units) and _is_item(units[end]) and size(start, end + 1) <= limit:
+                end += 1
+    # Backward: numbered steps seen from step 1, and the sentence that introduces them.
+    while start > 0 and _is_whole(units[start]) and (_is_item(units[start - 1]) or units[start - 1].endswith(":")):
         if size(start - 1, end) > limit:
             break
         start -= 1
@@ -105,6 +114,11 @@ def widen(units: list[str], start: int, end: int, limit: int = SHOWN_CHARS) -> t
 
 def _is_item(unit: str) -> bool:
     return bool(re.match(r"^\s*(\d+[.)]|-|\*|•)\s", unit)) or _is_row(unit)
+
+
+def _is_whole(unit: str) -> bool:
+    """A unit of something shown whole: a numbered step, or a table row."""
+    return bool(re.match(r"^\s*\d+[.)]\s", unit)) or _is_row(unit)
 
 
 def _is_row(unit: str) -> bool:
