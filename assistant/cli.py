@@ -431,6 +431,70 @@ def ask(
         click.echo(render_answer(answer))
 
 
+def _parse_calibration_set(spec: str) -> tuple[Path, Path, int | None]:
+    """`QUESTIONS,CONTENT[,N]` of --calibrate-with."""
+    parts = spec.split(",")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise click.BadParameter(
+            f"{spec!r}: give QUESTIONS,CONTENT or QUESTIONS,CONTENT,N.", param_hint="--calibrate-with"
+        )
+    questions, content = Path(parts[0]), Path(parts[1])
+    if not questions.is_file():
+        raise click.BadParameter(f"{questions} is not a file.", param_hint="--calibrate-with")
+    _require_folder(content, "the folder a --calibrate-with set's gold paths refer to")
+    every = None
+    if len(parts) == 3:
+        if not parts[2].isdigit() or int(parts[2]) < 2:
+            raise click.BadParameter(f"{parts[2]!r}: N is a whole number of 2 or more.", param_hint="--calibrate-with")
+        every = int(parts[2])
+    return questions, content, every
+
+
+def _eval_set(settings, questions_file: Path, split, content_dir, index_dir, remove_every, quiet: bool):
+    """The questions of an eval set and the index they are asked of: --content indexed first (without every
+    N-th gold page with `remove_every`), else --index or the main index."""
+    import shutil
+
+    from assistant import evaluation
+    from indexer.store import IndexStore
+
+    try:
+        questions = evaluation.load_questions(questions_file, split)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not questions:
+        raise click.ClickException(f"No questions to evaluate in {questions_file}.")
+    if content_dir is not None:
+        _require_folder(content_dir, "the folder the questions' gold paths refer to as --content")
+    else:
+        _require_index(settings, index_dir)
+    if remove_every:
+        if content_dir is None:
+            raise click.ClickException("--remove-gold-pages needs --content (the folder to take pages out of).")
+        removed, questions = evaluation.remove_gold_pages(questions, remove_every)
+        source = content_dir
+        content_dir = settings.home / "eval-content" / f"{source.resolve().name}-minus-every-{remove_every}"
+        shutil.rmtree(content_dir, ignore_errors=True)
+        gone = {(source / p).resolve() for p in removed}
+        shutil.copytree(
+            source, content_dir, ignore=lambda d, names: [n for n in names if (Path(d) / n).resolve() in gone]
+        )
+        if not quiet:
+            click.echo(
+                f"Removed {len(removed)} gold pages; {sum(not q.answerable for q in questions)} questions "
+                f"now have no answer in {content_dir}.",
+                err=True,
+            )
+        index_dir = index_dir or evaluation.eval_index_dir(settings.home, content_dir)
+    if content_dir is not None and index_dir is None:
+        index_dir = evaluation.eval_index_dir(settings.home, content_dir)
+    if content_dir is not None:
+        report = _index(settings, content_dir, index_dir, full=False, show_progress=not quiet).report
+        if report.version is None:
+            raise click.ClickException(f"Could not index {content_dir}: {report.failed[:3]}")
+    return questions, IndexStore(index_dir or settings.index_dir, keep=settings.index_keep)
+
+
 @main.command("eval")
 @click.argument("questions_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--k", default=10, show_default=True, help="Rank cut-off for MRR.")
@@ -448,6 +512,14 @@ def ask(
     help="Choose fusion and the answer threshold on these questions and save them in the data folder.",
 )
 @click.option(
+    "--calibrate-with",
+    "calibrate_with",
+    multiple=True,
+    metavar="QUESTIONS,CONTENT[,N]",
+    help="With --calibrate: calibrate on this development set too (its questions, the folder their gold paths "
+    "refer to, and N to take out every N-th gold page as with --remove-gold-pages). Repeatable.",
+)
+@click.option(
     "--remove-gold-pages",
     "remove_every",
     type=click.IntRange(min=2),
@@ -458,7 +530,9 @@ def ask(
     "--json", "as_json", is_flag=True, help="Print one JSON object with every figure and each question's rank."
 )
 @click.pass_context
-def eval_command(ctx, questions_file, k, content_dir, index_dir, split, compare, calibrate, remove_every, as_json):
+def eval_command(
+    ctx, questions_file, k, content_dir, index_dir, split, compare, calibrate, calibrate_with, remove_every, as_json
+):
     """Measure retrieval on QUESTIONS_FILE (JSON lines: {"question", "gold": [paths]}; gold [] = no answer).
 
     Reports recall@1, recall@5 and MRR@10 over answerable questions, first passage right (questions with
@@ -467,50 +541,18 @@ def eval_command(ctx, questions_file, k, content_dir, index_dir, split, compare,
     same run (`moment-retrieval`). With --content, the index is (re)built from that folder first
     (incrementally), into --index or a folder beside the default one.
     """
-    import shutil
 
     from assistant import evaluation
     from assistant.reader import reader_for
     from assistant.retrieval import CalibrationError, RetrievalParams, Retriever, calibration_file
     from indexer.embedding import load_embedder
-    from indexer.store import IndexStore
 
     settings = _settings(ctx)
-    try:
-        questions = evaluation.load_questions(questions_file, split)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    if not questions:
-        raise click.ClickException("No questions to evaluate.")
-    if content_dir is not None:
-        _require_folder(content_dir, "the folder the questions' gold paths refer to as --content")
-    else:
-        _require_index(settings, index_dir)
-    if remove_every:
-        if content_dir is None:
-            raise click.ClickException("--remove-gold-pages needs --content (the folder to take pages out of).")
-        removed, questions = evaluation.remove_gold_pages(questions, remove_every)
-        source = content_dir
-        content_dir = settings.home / "eval-content" / f"{source.resolve().name}-minus-every-{remove_every}"
-        shutil.rmtree(content_dir, ignore_errors=True)
-        gone = {(source / p).resolve() for p in removed}
-        shutil.copytree(
-            source, content_dir, ignore=lambda d, names: [n for n in names if (Path(d) / n).resolve() in gone]
-        )
-        if not as_json:
-            click.echo(
-                f"Removed {len(removed)} gold pages; {sum(not q.answerable for q in questions)} questions "
-                f"now have no answer in {content_dir}.",
-                err=True,
-            )
-        index_dir = index_dir or evaluation.eval_index_dir(settings.home, content_dir)
-    if content_dir is not None and index_dir is None:
-        index_dir = evaluation.eval_index_dir(settings.home, content_dir)
-    if content_dir is not None:
-        report = _index(settings, content_dir, index_dir, full=False, show_progress=not as_json).report
-        if report.version is None:
-            raise click.ClickException(f"Could not index {content_dir}: {report.failed[:3]}")
-    store = IndexStore(index_dir or settings.index_dir, keep=settings.index_keep)
+    extra = [_parse_calibration_set(spec) for spec in calibrate_with]
+    if extra and not calibrate:
+        raise click.ClickException("--calibrate-with adds questions to --calibrate; give --calibrate too.")
+    questions, store = _eval_set(settings, questions_file, split, content_dir, index_dir, remove_every, as_json)
+    also_sets = [_eval_set(settings, f, None, c, None, n, as_json) for f, c, n in extra]
     # (The reader runs in this process either way: see `inference.session_options` on spinning.)
     embedder = load_embedder(settings.embedding_model, settings.embedding_backend, settings.model_cache, spinning=False)
     reader, reader_state = reader_for(settings)
@@ -539,7 +581,14 @@ def eval_command(ctx, questions_file, k, content_dir, index_dir, split, compare,
     if calibrate:
         # Into the data folder, where it wins over the packaged one; never into the installed package.
         target = home / calibration_file(reader=reader is not None).name
-        params = evaluation.calibrate(retriever, questions, base=retrieval_only.params)
+        also = [
+            (Retriever(own_store, embedder, retriever.params, reader=reader), own_questions)
+            for own_questions, own_store in also_sets
+        ]
+        try:
+            params = evaluation.calibrate(retriever, questions, base=retrieval_only.params, also=also)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
         home.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(params, indent=2) + "\n")
         click.echo(

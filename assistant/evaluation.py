@@ -434,14 +434,16 @@ class _ScoreCache:
         return np.array([self._seen[(question, p)] for p in passages], dtype=np.float32)
 
 
-def calibrate(retriever: Retriever, questions: list[EvalQuestion], base=None) -> dict:
-    """Choose fusion weights and the answer/decline model on `questions` (the dev split).
+def calibrate(retriever: Retriever, questions: list[EvalQuestion], base=None, also=()) -> dict:
+    """Choose fusion weights and the answer/decline model on `questions` (the dev split), and on each
+    `(retriever, questions)` set in `also` (development sets on other content: a calibration fitted on
+    one collection alone leans on what tells answers apart there).
 
     Without the reader:
     1. Fusion: the keyword and coverage weights with the best recall@5 + MRR@10 on answerable questions.
     With the reader (the retrieval weights of `base`, the reader-off calibration, are kept):
     1. The reader's weight in the page order: the best recall@5 + MRR@10 + first passage right.
-    Then, either way:
+    (Summed over the sets.) Then, either way, over all the sets' questions together:
     2. Confidence: logistic regression of "has an answer in the content" on the top result's features
        (with the reader: its probability for the first passage too).
     3. Threshold: the one that maximises the worse of the answer rate (answerable questions) and the
@@ -455,12 +457,23 @@ def calibrate(retriever: Retriever, questions: list[EvalQuestion], base=None) ->
         from assistant.reader.reading import PassageReader
 
         reader = PassageReader(_ScoreCache(reader.reader), reader.pages, reader.windows, reader.focus_margin)
+    sets = [(retriever, questions), *also]
+    labels = [q.answerable for _, own_questions in sets for q in own_questions]
+    if all(labels) or not any(labels):
+        raise ValueError(
+            "Calibrating needs questions with an answer in the content and questions without one "
+            f"(these have {sum(labels)} with and {len(labels) - sum(labels)} without)."
+        )
 
     def trial(params) -> tuple[float, list[Ranked]]:
-        candidate = Retriever(retriever.store, retriever.embedder, params, reader=reader)
-        rankings = [rank_moment(candidate, q.question) for q in questions]
-        report = score_system("trial", questions, rankings)
-        return report.recall_at_5 + report.mrr_at_10 + (report.first_passage_right or 0.0), rankings
+        objective, rankings = 0.0, []
+        for own, own_questions in sets:
+            candidate = Retriever(own.store, own.embedder, params, reader=reader)
+            ranked = [rank_moment(candidate, q.question) for q in own_questions]
+            report = score_system("trial", own_questions, ranked)
+            objective += report.recall_at_5 + report.mrr_at_10 + (report.first_passage_right or 0.0)
+            rankings += ranked
+        return objective, rankings
 
     best = None
     if reader is None:
@@ -480,7 +493,6 @@ def calibrate(retriever: Retriever, questions: list[EvalQuestion], base=None) ->
     _, tuned, rankings = best
     names = FEATURES + (["reader"] if reader is not None else [])
     features = [r.features or {} for r in rankings]
-    labels = [q.answerable for q in questions]
     weights, bias = fit_confidence(features, labels, names)
     confidences = [
         1 / (1 + math.exp(-(bias + sum(weights[n] * f.get(n, 0.0) for n in names)))) if f else 0.0 for f in features
@@ -505,5 +517,5 @@ def calibrate(retriever: Retriever, questions: list[EvalQuestion], base=None) ->
         "bias": round(bias, 4),
         "threshold": round(best_t, 3),
         "related_threshold": round(best_t / 2, 3),
-        "calibrated_on": {"questions": len(questions), "answerable": sum(labels)},
+        "calibrated_on": {"questions": len(labels), "answerable": sum(labels), "sets": len(sets)},
     }

@@ -357,3 +357,28 @@ def test_calibration_chooses_weights_and_a_threshold_that_separates(corpus, embe
     moment = report.systems["moment"]
     assert moment.recall_at_1 == 1.0
     assert moment.answered_when_answerable == 1.0 and moment.declined_when_unanswerable == 1.0
+
+
+def test_calibration_pools_the_development_sets_it_is_given(corpus, embedder):
+    """The questions without an answer are all in the second set: calibrated on the first alone nothing
+    would teach it to decline, pooled it declines them."""
+    answerable = [
+        EvalQuestion("vpn token wont work", ("it/vpn-token.md",)),
+        EvalQuestion("how much per mile for my car", ("hr/mileage.md",)),
+        EvalQuestion("password expired", ("it/password.md",)),
+        EvalQuestion("tyre tread check on the van", ("videos/van-inspection.vtt",)),
+    ]
+    elsewhere = [
+        EvalQuestion("mileage claim deadline", ("hr/mileage.md",)),
+        EvalQuestion("who won the world cup", ()),
+        EvalQuestion("best pizza near the office", ()),
+        EvalQuestion("how tall is mount everest", ()),
+    ]
+    retriever = Retriever(corpus, embedder)
+    with pytest.raises(ValueError, match="these have 4 with and 0 without"):
+        calibrate(retriever, answerable)
+    pooled = calibrate(retriever, answerable, also=[(retriever, elsewhere)])
+    assert pooled["calibrated_on"] == {"questions": 8, "answerable": 5, "sets": 2}
+    report = evaluate(Retriever(corpus, embedder, RetrievalParams.from_dict(pooled)), elsewhere, ["moment"])
+    assert report.systems["moment"].declined_when_unanswerable == 1.0
+    assert report.systems["moment"].answered_when_answerable == 1.0

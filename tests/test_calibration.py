@@ -92,6 +92,33 @@ def test_calibrating_writes_to_the_data_folder_never_into_the_package(corpus, tm
     assert packaged_file.read_bytes() == packaged
 
 
+def test_calibrating_with_a_second_set_indexes_it_and_pools_its_questions(corpus, tmp_path):
+    content = corpus.root.parent / "content"
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text(json.dumps({"question": "password expired", "gold": ["it/password.md"]}) + "\n")
+    second.write_text("".join(json.dumps(q) + "\n" for q in [
+        {"question": "mileage claim deadline", "gold": ["hr/mileage.md"]},
+        {"question": "token code keeps changing", "gold": ["it/vpn-token.md"]},
+        {"question": "best pizza near the office", "gold": []}]))  # fmt: skip
+    home = tmp_path / "home"
+    settings = {"MOMENT_HOME": home, "MOMENT_INDEX_DIR": corpus.root, "MOMENT_READER": "off"}
+    done = moment("eval", first, "--calibrate", "--calibrate-with", f"{second},{content},2", "--no-compare",
+                  "--json", cwd=tmp_path, **settings)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # The second set's content was indexed without every 2nd single-gold page: one of its two
+    # answerable questions lost its page and counts as unanswerable.
+    assert json.loads((home / "calibration.json").read_text())["calibrated_on"] == {
+        "questions": 4, "answerable": 2, "sets": 2}  # fmt: skip
+    for bad, says in [(f"{second}", "give QUESTIONS,CONTENT"), (f"{second},{content},1", "N is a whole number"),
+                      (f"{tmp_path / 'none.jsonl'},{content}", "is not a file")]:  # fmt: skip
+        done = moment("eval", first, "--calibrate", "--calibrate-with", bad, cwd=tmp_path, MOMENT_HOME=home,
+                      MOMENT_INDEX_DIR=corpus.root)  # fmt: skip
+        assert done.returncode != 0 and says in done.stderr
+    done = moment("eval", first, "--calibrate-with", f"{second},{content}", cwd=tmp_path, MOMENT_HOME=home,
+                  MOMENT_INDEX_DIR=corpus.root)  # fmt: skip
+    assert done.returncode == 1 and "give --calibrate too" in done.stderr
+
+
 # --- a built wheel answers as the checkout ------------------------------------------------------------------
 
 
