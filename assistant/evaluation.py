@@ -446,8 +446,9 @@ def calibrate(retriever: Retriever, questions: list[EvalQuestion], base=None, al
     (Summed over the sets.) Then, either way, over all the sets' questions together:
     2. Confidence: logistic regression of "has an answer in the content" on the top result's features
        (with the reader: its probability for the first passage too).
-    3. Threshold: the one that maximises the worse of the answer rate (answerable questions) and the
-       decline rate (unanswerable ones), so neither is bought with the other.
+    3. Threshold (on `questions` alone when they have both kinds): the one that maximises the worse of the
+       answer rate (answerable questions) and the decline rate (unanswerable ones), so neither is bought
+       with the other.
     """
     from dataclasses import replace
 
@@ -497,13 +498,19 @@ def calibrate(retriever: Retriever, questions: list[EvalQuestion], base=None, al
     confidences = [
         1 / (1 + math.exp(-(bias + sum(weights[n] * f.get(n, 0.0) for n in names)))) if f else 0.0 for f in features
     ]
+    # The threshold is the first set's choice when it has questions of both kinds: the other sets teach
+    # the confidence what tells an answer from a near miss, but how many to answer is a choice about the
+    # content being calibrated for, not about theirs.
+    chosen_on = labels[: len(questions)]
+    if any(chosen_on) and not all(chosen_on):
+        confidences = confidences[: len(questions)]
+    else:
+        chosen_on = labels
     best_t, best_score = 0.5, -1.0
     for t in np.linspace(0.05, 0.95, 91):
         answered = [c >= t for c in confidences]
-        rate_answer = np.mean([a for a, lab in zip(answered, labels, strict=True) if lab]) if any(labels) else 1.0
-        rate_decline = (
-            np.mean([not a for a, lab in zip(answered, labels, strict=True) if not lab]) if not all(labels) else 1.0
-        )
+        rate_answer = np.mean([a for a, lab in zip(answered, chosen_on, strict=True) if lab])
+        rate_decline = np.mean([not a for a, lab in zip(answered, chosen_on, strict=True) if not lab])
         score = min(rate_answer, rate_decline) + 1e-3 * (1 - abs(t - 0.5))
         if score > best_score:
             best_t, best_score = float(t), float(score)

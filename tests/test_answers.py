@@ -382,3 +382,21 @@ def test_calibration_pools_the_development_sets_it_is_given(corpus, embedder):
     report = evaluate(Retriever(corpus, embedder, RetrievalParams.from_dict(pooled)), elsewhere, ["moment"])
     assert report.systems["moment"].declined_when_unanswerable == 1.0
     assert report.systems["moment"].answered_when_answerable == 1.0
+
+
+def test_the_threshold_is_the_first_sets_when_it_has_both_kinds(corpus, embedder):
+    """The second set says the first set's answerable questions have no answer (as if its content lacked
+    those pages): pooled, no threshold could answer them; chosen on the first set, all are answered."""
+    main = [
+        EvalQuestion("vpn token wont work", ("it/vpn-token.md",)),
+        EvalQuestion("how much per mile for my car", ("hr/mileage.md",)),
+        EvalQuestion("password expired", ("it/password.md",)),
+        EvalQuestion("who won the world cup", ()),
+        EvalQuestion("best pizza near the office", ()),
+    ]
+    contrary = [EvalQuestion(q.question, ()) for q in main[:3]] * 3
+    retriever = Retriever(corpus, embedder)
+    params = calibrate(retriever, main, also=[(retriever, contrary)])
+    moment = evaluate(Retriever(corpus, embedder, RetrievalParams.from_dict(params)), main, ["moment"]).systems
+    assert moment["moment"].answered_when_answerable == 1.0
+    assert moment["moment"].declined_when_unanswerable == 1.0
