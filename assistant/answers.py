@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from assistant.questions import Question
-from assistant.reader.reading import MIN_SHOWN_CHARS, shown_text, text_units
+from assistant.reader.reading import back_to_referent, shown_text, text_units
 from assistant.retrieval import DocumentHit, RetrievalParams, SearchResult
 
 TYPE_LABELS = {"job-aid": "Job aid", "procedure": "Procedure", "reference": "Reference", "video": "Video"}
@@ -247,14 +247,11 @@ def snippet(text: str, query_terms: list[int], term_ids_of=None, limit: int = SN
     else:
         scores = [0] * len(units)
     best = max(range(len(units)), key=lambda i: (scores[i], -i)) if any(scores) else 0
+    first = back_to_referent(units, best)  # not from mid-thought ("That speeds it up.")
     if _is_bullet(units[best]):
-        # A bullet is a fact of its own: shown alone (with the next one when it is very short).
-        end = best + 1
-        if len(units[best]) < MIN_SHOWN_CHARS and end < len(units) and _is_bullet(units[end]):
-            end += 1
-        return shown_text(units, best, end, limit)
+        return shown_text(units, first, best + 1, limit)  # a bullet is a fact of its own
     # Start one unit earlier when the best one continues a list (keep steps in order and in context).
-    start = best - 1 if best > 0 and _is_list_item(units[best]) and _is_list_item(units[best - 1]) else best
+    start = best - 1 if best > 0 and _is_list_item(units[best]) and _is_list_item(units[best - 1]) else first
     return shown_text(units, start, len(units), limit)
 
 

@@ -229,6 +229,22 @@ def test_snippet_is_the_matching_sentences_not_the_whole_chunk():
     assert snippet(long, [1, 2, 3], term_ids).startswith("The fuel card PIN is on your payslip.")
 
 
+def test_a_snippet_shows_the_bullet_that_answers_and_never_opens_mid_thought():
+    ids = {"daily": 1, "limit": 2, "speeds": 3, "hot": 4}
+
+    def term_ids(texts):
+        return [[ids[w] for w in t.lower().replace(".", "").split() if w in ids] for t in texts]
+
+    facts = "Using the card:\n- Enter the mileage.\n- The daily limit is 150 pounds.\n- EV vans use the charge card."
+    assert snippet(facts, [1, 2], term_ids) == "- The daily limit is 150 pounds."
+    steps = "To resync:\n1. Open the portal.\n2. Check the daily limit.\n3. Sign in."
+    assert snippet(steps, [1, 2], term_ids).startswith("1. Open the portal.")
+    cues = (
+        "Connect the hoses.\nOn a hot day put the cylinder in cold water.\nThat speeds things up a lot.\nThen close it."
+    )
+    assert snippet(cues, [3], term_ids).startswith("On a hot day put the cylinder in cold water.\nThat speeds")
+
+
 def test_deep_links():
     assert deep_link("https://v.example/x", None, None, 75.4) == "https://v.example/x#t=75"
     assert (

@@ -139,6 +139,24 @@ def shown_text(units: list[str], start: int, end: int, limit: int = SHOWN_CHARS)
     return text
 
 
+# A line that opens like this continues the one before ("That speeds things up a lot.", "Until then ...").
+_REFERS_BACK = re.compile(
+    r"^(that|this|these|those|it|its|they|them|then|until then|so|and|but|also|otherwise|if so|if not)\b",
+    re.IGNORECASE,
+)
+
+
+def back_to_referent(units: list[str], start: int, most: int = 2) -> int:
+    """Where a passage starting at `start` should start so that it does not open mid-thought: up to `most`
+    lines earlier while its first line refers back (a transcript's cue or a sentence that begins "That ...",
+    "It ...", "Then ...")."""
+    for _ in range(most):
+        if start == 0 or not _REFERS_BACK.match(units[start].lstrip("-*• ")):
+            break
+        start -= 1
+    return start
+
+
 def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
 
@@ -246,7 +264,7 @@ class PassageReader:
             end += 1
         if sum(len(u) for u in units[start:end]) < MIN_SHOWN_CHARS and end < b:
             end += 1
-        return shown_text(units, *widen(units, start, end))
+        return shown_text(units, *widen(units, back_to_referent(units, start), end))
 
     def _choose(self, candidates: list[Window], pages: int) -> list[Window]:
         """Each page's two most promising windows, then the most promising of the rest; a window that

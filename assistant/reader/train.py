@@ -31,13 +31,16 @@ from assistant.reader.training_data import VALIDATION_SOURCES, Group, build_grou
 
 log = logging.getLogger(__name__)
 
+# Bumped when `training_data` makes different groups from the same corpora (the group cache's key).
+GROUPS_VERSION = 2
+
 
 @dataclass
 class TrainConfig:
     layers: int = 3
     max_length: int = 160
     question_tokens: int = 40
-    group_negatives: int = 7
+    group_negatives: int = 8
     groups_per_step: int = 4
     epochs: float = 3.0
     minutes: float = 80.0
@@ -93,7 +96,7 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
     np.random.seed(config.seed)
     torch.set_num_threads(config.threads)
 
-    key = f"{Path(data_dir).resolve()}|{config.group_negatives}|{config.seed}|{config.task}"
+    key = f"{Path(data_dir).resolve()}|{config.group_negatives}|{config.seed}|{config.task}|{GROUPS_VERSION}"
     key = hashlib.sha256(key.encode()).hexdigest()
     groups = load_groups(data_dir, work_dir / f"groups-{key[:12]}.jsonl", config, model_cache)
     train_groups = [g for g in groups if g.source not in VALIDATION_SOURCES]

@@ -3,6 +3,8 @@
 Each answerable question becomes a group: its own section (the positive) and hard negatives
 (the near-miss case the reader exists for):
 
+- the page with the answering section cut out, read from the top (its introduction: about the
+  question's subject, seldom the answer);
 - sibling sections of the same page (same parent heading): on the subject, not the answer;
 - other sections of the same page;
 - sections of other pages of the same handbook that BM25 or the embedding model rank high.
@@ -116,7 +118,7 @@ def build_groups(
     data_dir: Path,
     embed=None,
     *,
-    negatives: int = 7,
+    negatives: int = 8,
     seed: int = 13,
     sources: list[str] | None = None,
 ) -> list[Group]:
@@ -183,13 +185,20 @@ def _source_groups(source_dir: Path, embed, negatives: int, rng: random.Random) 
 
         parent = own[:-1] if own else ()
         same_page = [(full, p) for full, p in items if not answers(full, p)]
+        chosen: list[tuple[str, str]] = []
+        if not whole_page and len(same_page) > 1:
+            # The page with the answer cut out, read from the top: its introduction restates what the page
+            # is about (the near-miss a reader meets on every page) without answering. (Its first section
+            # is not also taken alone below.)
+            rest = cut_words("\n".join(p.text for _, p in same_page))
+            chosen.append((passage_text(title, (), rest), "page-without-answer"))
+            same_page = same_page[1:]
         siblings = [p for full, p in same_page if full[:-1] == parent and q["origin"] != "page_title"]
         others_same = [p for full, p in same_page if p not in siblings]
-        chosen: list[tuple[str, str]] = []
         rng.shuffle(siblings)
         rng.shuffle(others_same)
         chosen += [(p.render(title), "sibling") for p in siblings[:3]]
-        chosen += [(p.render(title), "same-page") for p in others_same[: max(1, 4 - len(chosen))]]
+        chosen += [(p.render(title), "same-page") for p in others_same[: max(1, 5 - len(chosen))]]
         ranked = list(kw_ids[qi]) + (list(dense_ids[qi]) if dense_ids is not None else [])
         if dense_ids is not None:
             # Interleave: best of BM25, best of dense, second of each, ...
