@@ -243,6 +243,7 @@ def test_a_snippet_shows_the_bullet_that_answers_and_never_opens_mid_thought():
         "Connect the hoses.\nOn a hot day put the cylinder in cold water.\nThat speeds things up a lot.\nThen close it."
     )
     assert snippet(cues, [3], term_ids).startswith("On a hot day put the cylinder in cold water.\nThat speeds")
+    assert snippet("Connect the hoses.\nIT speeds things up.", [3], term_ids) == "IT speeds things up."
 
 
 def test_deep_links():

@@ -151,7 +151,8 @@ def back_to_referent(units: list[str], start: int, most: int = 2) -> int:
     lines earlier while its first line refers back (a transcript's cue or a sentence that begins "That ...",
     "It ...", "Then ...")."""
     for _ in range(most):
-        if start == 0 or not _REFERS_BACK.match(units[start].lstrip("-*• ")):
+        line = units[start].lstrip("-*• ")
+        if start == 0 or not _REFERS_BACK.match(line) or line.split(" ", 1)[0].isupper():  # "IT will call"
             break
         start -= 1
     return start
