@@ -44,8 +44,8 @@ def test_answer_and_decline_rates_do_not_fall(demo_retriever):
 
 
 def test_first_passage_beats_the_plain_baselines_with_and_without_the_reader(demo_retriever, embedder):
-    """Measured 2026-12-04 on the test split: first passage right 0.433 retrieval alone, 0.485 with the
-    reader, 0.351 dense, 0.278 BM25 (README, "Answer quality")."""
+    """Measured 2026-12-06 on the test split: first passage right 0.464 retrieval alone, 0.577 with the
+    reader, 0.350 dense, 0.278 BM25 (README, "Answer quality")."""
     from assistant.reader.model import load_reader
     from assistant.reader.reading import PassageReader
 
@@ -58,6 +58,6 @@ def test_first_passage_beats_the_plain_baselines_with_and_without_the_reader(dem
     assert moment.passage_questions == 97, report.table()
     for plain in (bm25, dense):
         assert moment.first_passage_right > plain.first_passage_right, report.table()
-    assert moment.first_passage_right >= 0.41 and reader.first_passage_right >= 0.46, report.table()
+    assert moment.first_passage_right >= 0.44 and reader.first_passage_right >= 0.54, report.table()
     # The reader's probability helps tell answerable questions from near-misses, a little.
     assert reader.near_miss_auc >= moment.near_miss_auc - 0.01, report.table()

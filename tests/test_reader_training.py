@@ -103,9 +103,13 @@ def test_groups_pair_each_question_with_its_section_and_hard_negatives(tmp_path)
         "first class is never refunded."
     )
     assert "How do I book a train" not in train.positive
-    # The sibling section comes first (the near-miss case), then other parts of the page, then other pages.
-    assert train.kinds[0] == "sibling" and "Taxis are refunded" in train.negatives[0]
-    assert "Can I take a taxi" not in train.negatives[0]
+    # First the page read from the top with the answer cut out (the near-miss a reader meets on every
+    # page: here it starts with the sibling section), then other parts of the page, then other pages.
+    assert train.kinds[0] == "page-without-answer"
+    assert train.negatives[0].startswith("Expenses at Example Co\nTaxis are refunded")
+    assert "Meals are capped" in train.negatives[0] and "Can I take a taxi" not in train.negatives[0]
+    assert train.kinds[1:] == ["same-page", "other-page"]
+    assert laptop.kinds[0] == "sibling" and "New starters get a laptop" in laptop.negatives[0]
     assert all("Book every train" not in n for n in train.negatives)
     assert "other-page" in laptop.kinds or "same-page" in laptop.kinds
     assert all("Report a lost laptop" not in n for n in laptop.negatives)

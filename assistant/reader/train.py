@@ -42,7 +42,7 @@ class TrainConfig:
     question_tokens: int = 40
     group_negatives: int = 8
     groups_per_step: int = 4
-    epochs: float = 3.0
+    epochs: float = 2.2
     minutes: float = 80.0
     lr: float = 6e-5
     head_lr: float = 1e-3
@@ -270,7 +270,9 @@ def export(checkpoint: Path, out_dir: Path, config: TrainConfig, record: dict) -
         opset_version=17,
         dynamo=False,
     )
-    quantize_dynamic(str(fp32), str(tmp / "reader.onnx"), weight_type=QuantType.QInt8)
+    # Per-channel scales: with one scale per tensor the int8 reader picked the answer in 67.2% of validation
+    # groups against 71.5% at full precision; per channel, 69.3% (2026-12-06).
+    quantize_dynamic(str(fp32), str(tmp / "reader.onnx"), weight_type=QuantType.QInt8, per_channel=True)
     tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
     (tmp / "reader.json").write_text(
         json.dumps(
@@ -278,6 +280,7 @@ def export(checkpoint: Path, out_dir: Path, config: TrainConfig, record: dict) -
                 "max_length": config.max_length,
                 "question_tokens": config.question_tokens,
                 "layers": config.layers,
+                "quantization": "int8, dynamic, per channel",
                 "training": record,
             },
             indent=1,
