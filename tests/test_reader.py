@@ -20,7 +20,7 @@ from assistant.evaluation import (
 )
 from assistant.reader import reader_for
 from assistant.reader.model import MODEL_DIR, Reader, ReaderError, load_reader
-from assistant.reader.reading import PassageReader, chunk_units, widen, windows_of
+from assistant.reader.reading import PassageReader, Window, chunk_units, widen, windows_of
 from assistant.retrieval import Retriever
 from assistant.service import Asker, MomentService
 from assistant.settings import load_settings
@@ -126,6 +126,30 @@ def test_a_passage_that_starts_or_ends_inside_a_list_is_widened_to_the_whole_lis
     long = ["Steps:"] + [f"{i}. " + "do this " * 40 for i in range(1, 8)]
     start, end = widen(long, 1, 2, limit=900)
     assert sum(len(u) + 1 for u in long[start:end]) <= 900
+
+
+def test_the_focused_passage_is_the_bullet_that_answers_alone(reader):
+    """A short bullet is not padded with the next one (a short sentence of prose is); a line that refers
+    back brings the line before it."""
+    text = (
+        "Using the card:\n- Enter the van's mileage at the pump every time.\n- The daily limit is £150 and 2 "
+        "transactions.\n- EV vans use the charge card in the same wallet."
+    )
+    chunk = Chunk("fleet/fuel-card.md", 0, ("Using the card",), text)
+    units = chunk_units(chunk)
+    sharp = PassageReader(reader, focus_margin=0.0)  # the best line only, then the rules under test
+    question = "whats the daily limit on the fuel card"
+    assert sharp.focus(question, "Fuel card", Window(0, 0, chunk, 0, len(units), units)) == units[2]
+    prose = Chunk(
+        "fleet/fuel.md", 0, (), "Fuel cards are for vans.\nThe daily limit is £150.\nReceipts go in the wallet."
+    )
+    units = chunk_units(prose)
+    shown = sharp.focus(question, "Fuel card", Window(0, 0, prose, 0, len(units), units))
+    assert shown == "The daily limit is £150.\nReceipts go in the wallet."
+    cues = Chunk("v.vtt", 0, (), "Open the valve.\nOn a hot day put the cylinder in cold water.\nThat speeds it up.")
+    units = chunk_units(cues)
+    shown = sharp.focus("what speeds up recovery", "Recovery", Window(0, 0, cues, 2, 3, units))
+    assert shown.startswith("On a hot day")
 
 
 def test_the_reader_chooses_the_section_that_answers(corpus, embedder, reader):

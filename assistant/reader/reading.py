@@ -247,7 +247,7 @@ class PassageReader:
         nearly as well; a list shown whole; a table row with the table's header row."""
         units, a, b = window.units, window.start, window.end
         if b - a <= 1:
-            return shown_text(units, *widen(units, a, b))
+            return shown_text(units, *widen(units, back_to_referent(units, a), b))
         scores = self.reader.score(question, [_render(title, window.chunk, u) for u in units[a:b]]).tolist()
         best = a + int(np.argmax(scores))
         floor = max(scores) - self.focus_margin
@@ -263,7 +263,8 @@ class PassageReader:
             start -= 1
         while end < b and scores[end - a] >= floor:
             end += 1
-        if sum(len(u) for u in units[start:end]) < MIN_SHOWN_CHARS and end < b:
+        short = sum(len(u) for u in units[start:end]) < MIN_SHOWN_CHARS
+        if short and end < b and not (_is_item(units[best]) and not _is_whole(units[best])):  # a bullet stands alone
             end += 1
         return shown_text(units, *widen(units, back_to_referent(units, start), end))
 
