@@ -167,3 +167,7 @@ def test_training_exports_a_reader_that_loads_and_scores(tmp_path):
     reader = Reader(out)
     assert reader.max_length == 64 and reader.record["config"]["layers"] == 1
     assert reader.score("how do I book a train", ["Book through TravelDesk.", "Laptops"]).shape == (2,)
+    # What ships is measured: the int8 reader's own validation figures are in its record and its description.
+    shipped = reader.record["shipped"]
+    assert shipped == record["shipped"] and 0.0 <= shipped["accuracy"] <= 1.0
+    assert f"validation accuracy {shipped['accuracy']:.2f}" in reader.describe()

@@ -63,7 +63,8 @@ class Reader:
         self._inputs = {i.name for i in self.session.get_inputs()}
 
     def describe(self) -> str:
-        best = self.record.get("best", {})
+        # The shipped (int8) model's own validation figure when the record has it, else the checkpoint's.
+        best = self.record.get("shipped") or self.record.get("best", {})
         layers = self.record.get("config", {}).get("layers", "?")
         return f"cross-encoder ({layers} layers, validation accuracy {best.get('accuracy', float('nan')):.2f})"
 

@@ -212,7 +212,27 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
         "baseline": bi_encoder_baseline(valid_groups, model_cache, config),
     }
     export(checkpoint, out_dir, config, record)
+    record["shipped"] = validate_export(out_dir, valid_groups, config)
+    meta_file = out_dir / "reader.json"
+    meta = json.loads(meta_file.read_text())
+    meta["training"] = record
+    meta_file.write_text(json.dumps(meta, indent=1))
     return record
+
+
+def validate_export(out_dir: Path, groups: list[Group], config: TrainConfig) -> dict:
+    """The exported int8 reader on the validation groups (quantisation costs some of the checkpoint's
+    accuracy: what ships is what is measured)."""
+    from assistant.reader.model import load_reader
+
+    reader = load_reader(out_dir, threads=config.threads)
+    correct, pos, neg = 0, [], []
+    for g in groups:
+        scores = reader.score(g.question, [g.positive, *g.negatives[: config.group_negatives]])
+        correct += int(scores.argmax() == 0)
+        pos.append(float(scores[0]))
+        neg.extend(float(s) for s in scores[1:])
+    return {"accuracy": correct / max(1, len(groups)), "auc": _auc(pos, neg)}
 
 
 def bi_encoder_baseline(groups: list[Group], model_cache: Path, config: TrainConfig) -> dict:
