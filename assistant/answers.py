@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from assistant.questions import Question
-from assistant.reader.reading import back_to_referent, shown_text, text_units
+from assistant.reader.reading import back_to_referent, is_bullet, shown_text, text_units
 from assistant.retrieval import DocumentHit, RetrievalParams, SearchResult
 
 TYPE_LABELS = {"job-aid": "Job aid", "procedure": "Procedure", "reference": "Reference", "video": "Video"}
@@ -248,15 +248,11 @@ def snippet(text: str, query_terms: list[int], term_ids_of=None, limit: int = SN
         scores = [0] * len(units)
     best = max(range(len(units)), key=lambda i: (scores[i], -i)) if any(scores) else 0
     first = back_to_referent(units, best)  # not from mid-thought ("That speeds it up.")
-    if _is_bullet(units[best]):
+    if is_bullet(units[best]):
         return shown_text(units, first, best + 1, limit)  # a bullet is a fact of its own
     # Start one unit earlier when the best one continues a list (keep steps in order and in context).
     start = best - 1 if best > 0 and _is_list_item(units[best]) and _is_list_item(units[best - 1]) else first
     return shown_text(units, start, len(units), limit)
-
-
-def _is_bullet(unit: str) -> bool:
-    return bool(re.match(r"^\s*(-|\*|•)\s", unit))
 
 
 def _is_list_item(unit: str) -> bool:

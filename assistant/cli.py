@@ -582,10 +582,7 @@ def eval_command(
     if calibrate:
         # Into the data folder, where it wins over the packaged one; never into the installed package.
         target = home / calibration_file(reader=reader is not None).name
-        also = [
-            (Retriever(own_store, embedder, retriever.params, reader=reader), own_questions)
-            for own_questions, own_store in also_sets
-        ]
+        also = [(own_store, own_questions) for own_questions, own_store in also_sets]
         try:
             params = evaluation.calibrate(retriever, questions, base=retrieval_only.params, also=also)
         except ValueError as exc:

@@ -436,7 +436,7 @@ class _ScoreCache:
 
 def calibrate(retriever: Retriever, questions: list[EvalQuestion], base=None, also=()) -> dict:
     """Choose fusion weights and the answer/decline model on `questions` (the dev split), and on each
-    `(retriever, questions)` set in `also` (development sets on other content: a calibration fitted on
+    `(index store, questions)` set in `also` (development sets on other content: a calibration fitted on
     one collection alone leans on what tells answers apart there).
 
     Without the reader:
@@ -458,7 +458,7 @@ def calibrate(retriever: Retriever, questions: list[EvalQuestion], base=None, al
         from assistant.reader.reading import PassageReader
 
         reader = PassageReader(_ScoreCache(reader.reader), reader.pages, reader.windows, reader.focus_margin)
-    sets = [(retriever, questions), *also]
+    sets = [(retriever.store, questions), *also]
     labels = [q.answerable for _, own_questions in sets for q in own_questions]
     if all(labels) or not any(labels):
         raise ValueError(
@@ -468,8 +468,8 @@ def calibrate(retriever: Retriever, questions: list[EvalQuestion], base=None, al
 
     def trial(params) -> tuple[float, list[Ranked]]:
         objective, rankings = 0.0, []
-        for own, own_questions in sets:
-            candidate = Retriever(own.store, own.embedder, params, reader=reader)
+        for store, own_questions in sets:
+            candidate = Retriever(store, retriever.embedder, params, reader=reader)
             ranked = [rank_moment(candidate, q.question) for q in own_questions]
             report = score_system("trial", own_questions, ranked)
             objective += report.recall_at_5 + report.mrr_at_10 + (report.first_passage_right or 0.0)

@@ -394,7 +394,7 @@ def test_calibration_pools_the_development_sets_it_is_given(corpus, embedder):
     retriever = Retriever(corpus, embedder)
     with pytest.raises(ValueError, match="these have 4 with and 0 without"):
         calibrate(retriever, answerable)
-    pooled = calibrate(retriever, answerable, also=[(retriever, elsewhere)])
+    pooled = calibrate(retriever, answerable, also=[(corpus, elsewhere)])
     assert pooled["calibrated_on"] == {"questions": 8, "answerable": 5, "sets": 2}
     report = evaluate(Retriever(corpus, embedder, RetrievalParams.from_dict(pooled)), elsewhere, ["moment"])
     assert report.systems["moment"].declined_when_unanswerable == 1.0
@@ -413,7 +413,7 @@ def test_the_threshold_is_the_first_sets_when_it_has_both_kinds(corpus, embedder
     ]
     contrary = [EvalQuestion(q.question, ()) for q in main[:3]] * 3
     retriever = Retriever(corpus, embedder)
-    params = calibrate(retriever, main, also=[(retriever, contrary)])
+    params = calibrate(retriever, main, also=[(corpus, contrary)])
     moment = evaluate(Retriever(corpus, embedder, RetrievalParams.from_dict(params)), main, ["moment"]).systems
     assert moment["moment"].answered_when_answerable == 1.0
     assert moment["moment"].declined_when_unanswerable == 1.0

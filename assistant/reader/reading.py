@@ -116,6 +116,11 @@ def _is_item(unit: str) -> bool:
     return bool(re.match(r"^\s*(\d+[.)]|-|\*|•)\s", unit)) or _is_row(unit)
 
 
+def is_bullet(unit: str) -> bool:
+    """A bulleted line ("- ", "* ", "• "): a fact of its own, shown alone (not a table row)."""
+    return bool(re.match(r"^\s*(-|\*|•)\s", unit)) and not _is_row(unit)
+
+
 def _is_whole(unit: str) -> bool:
     """A unit of something shown whole: a numbered step, or a table row."""
     return bool(re.match(r"^\s*\d+[.)]\s", unit)) or _is_row(unit)
@@ -264,7 +269,7 @@ class PassageReader:
         while end < b and scores[end - a] >= floor:
             end += 1
         short = sum(len(u) for u in units[start:end]) < MIN_SHOWN_CHARS
-        if short and end < b and not (_is_item(units[best]) and not _is_whole(units[best])):  # a bullet stands alone
+        if short and end < b and not is_bullet(units[best]):  # a bullet stands alone
             end += 1
         return shown_text(units, *widen(units, back_to_referent(units, start), end))
 

@@ -211,21 +211,16 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
         "history": history,
         "baseline": bi_encoder_baseline(valid_groups, model_cache, config),
     }
-    export(checkpoint, out_dir, config, record)
-    record["shipped"] = validate_export(out_dir, valid_groups, config)
-    meta_file = out_dir / "reader.json"
-    meta = json.loads(meta_file.read_text())
-    meta["training"] = record
-    meta_file.write_text(json.dumps(meta, indent=1))
+    export(checkpoint, out_dir, config, record, valid_groups)
     return record
 
 
-def validate_export(out_dir: Path, groups: list[Group], config: TrainConfig) -> dict:
+def validate_export(model_dir: Path, groups: list[Group], config: TrainConfig) -> dict:
     """The exported int8 reader on the validation groups (quantisation costs some of the checkpoint's
     accuracy: what ships is what is measured)."""
     from assistant.reader.model import load_reader
 
-    reader = load_reader(out_dir, threads=config.threads)
+    reader = load_reader(model_dir, threads=config.threads)
     correct, pos, neg = 0, [], []
     for g in groups:
         scores = reader.score(g.question, [g.positive, *g.negatives[: config.group_negatives]])
@@ -264,8 +259,11 @@ def _auc(pos: list[float], neg: list[float]) -> float:
     return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
-def export(checkpoint: Path, out_dir: Path, config: TrainConfig, record: dict) -> None:
-    """Write the checkpoint as ONNX (full precision, then int8) with its tokenizer and record."""
+def export(
+    checkpoint: Path, out_dir: Path, config: TrainConfig, record: dict, validation: list[Group] | None = None
+) -> None:
+    """Write the checkpoint as ONNX (full precision, then int8) with its tokenizer and record; with
+    `validation`, the int8 model is measured on those groups before it replaces `out_dir` (`shipped`)."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoTokenizer
@@ -294,18 +292,17 @@ def export(checkpoint: Path, out_dir: Path, config: TrainConfig, record: dict) -
     # groups against 71.5% at full precision; per channel, 69.3% (2026-12-06).
     quantize_dynamic(str(fp32), str(tmp / "reader.onnx"), weight_type=QuantType.QInt8, per_channel=True)
     tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
-    (tmp / "reader.json").write_text(
-        json.dumps(
-            {
-                "max_length": config.max_length,
-                "question_tokens": config.question_tokens,
-                "layers": config.layers,
-                "quantization": "int8, dynamic, per channel",
-                "training": record,
-            },
-            indent=1,
-        )
-    )
+    meta = {
+        "max_length": config.max_length,
+        "question_tokens": config.question_tokens,
+        "layers": config.layers,
+        "quantization": "int8, dynamic, per channel",
+        "training": record,
+    }
+    (tmp / "reader.json").write_text(json.dumps(meta, indent=1))
+    if validation:  # loading it needs the file above; the record then gains what the int8 model scored
+        record["shipped"] = validate_export(tmp, validation, config)
+        (tmp / "reader.json").write_text(json.dumps(meta, indent=1))
     # The full-precision export stays with the checkpoint (for comparison); only int8 ships.
     shutil.move(str(fp32), str(checkpoint / "reader-fp32.onnx"))
     if out_dir.exists():
