@@ -3,7 +3,8 @@
 Admins choose the channels and, per channel, the content scope, whether posts from bots and forms count,
 whether an unconfident question gets a private mentor offer, and how confident an answer must be. Each
 message that looks like a question is queued (one row per message: a redelivered event or a second
-process cannot queue it twice), and one process at a time answers a channel's queue, oldest first, at
+process cannot queue it twice), and one process at a time answers a channel's queue, oldest first (each
+message once it has waited `SETTLE`, so that one posted before it but delivered after it still goes first), at
 the pace Slack allows (a lease taken with a conditional UPDATE, so it survives a crashed process).
 
 This module knows nothing of Slack.
@@ -22,6 +23,10 @@ from assistant.db.models import HelpChannel, HelpQueueItem, utcnow
 
 CONTENT_TYPES = ("job-aid", "procedure", "reference", "video")
 MAX_QUEUE_AGE = dt.timedelta(minutes=10)  # older than this when its turn comes: the moment has passed
+# A message is answered once it has been queued this long: Slack does not promise to deliver events in the
+# order they were posted, nor do listener threads queue them in the order they arrive, so a question posted
+# just before it may be queued just after it; waiting lets the earlier one go first (by its Slack timestamp).
+SETTLE = dt.timedelta(seconds=0.5)
 
 
 class HelpChannelError(Exception):
@@ -212,6 +217,11 @@ def waiting_channels(database: Database, now: dt.datetime | None = None) -> list
                 .distinct()
             ).all()
         ]
+
+
+def settling(item: HelpQueueItem, now: dt.datetime | None = None) -> float:
+    """Seconds until `item` has been queued for `SETTLE` (0: its turn may come)."""
+    return max(0.0, (item.created_at + SETTLE - (now or utcnow())).total_seconds())
 
 
 def too_old(item: HelpQueueItem, now: dt.datetime | None = None) -> bool:

@@ -282,6 +282,21 @@ def test_a_burst_of_30_questions_is_answered_in_order_at_slacks_pace(served, sla
     assert posts[-1].time - posts[0].time < 29 * 1.6  # and not much slower than the pace
 
 
+def test_questions_delivered_out_of_order_are_answered_in_the_order_they_were_posted(server, slack_api):
+    """Slack does not promise to deliver events in order (and listener threads may queue them in either
+    order): the later question's event comes first, the earlier one's a quarter of a second after it."""
+    channel = help_channel(server, slack_api)
+    earlier = P.channel_message(MILEAGE, user=P.uid(), channel=channel)
+    later = P.channel_message(SURE, user=P.uid(), channel=channel)
+    assert float(earlier["ts"]) < float(later["ts"])
+    assert server.sender.event(P.event_callback(later)).status_code == 200
+    time.sleep(0.25)
+    assert server.sender.event(P.event_callback(earlier)).status_code == 200
+    slack_api.wait_for("chat.postMessage", posted_to(channel), count=2)
+    posts = slack_api.calls("chat.postMessage", posted_to(channel))
+    assert [c.params["thread_ts"] for c in posts] == [earlier["ts"], later["ts"]]
+
+
 # --- thread context --------------------------------------------------------------------------------
 
 

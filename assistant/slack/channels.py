@@ -21,7 +21,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from assistant.db.database import DatabaseUnavailableError
-from assistant.helpchannels import HelpChannels, too_old
+from assistant.helpchannels import HelpChannels, settling, too_old
 from assistant.service import Asker, MomentService
 from assistant.slack import blocks as ui
 from assistant.slack.outbound import background_priority
@@ -140,6 +140,10 @@ class HelpChannelHandlers:
                 time.sleep(max(0.0, last_post + self.interval - time.monotonic()))
                 if not channels.has_queued(channel_id):
                     return
+                continue
+            wait = settling(item)
+            if wait > 0:  # an earlier message may still be on its way: look again after it had time to come
+                time.sleep(wait)
                 continue
             channels.claim(channel_id, holder, LEASE_SECONDS)  # extend
             try:
