@@ -177,11 +177,11 @@ def model_prepare(ctx: click.Context) -> None:
 @click.option("--seed", default=13, show_default=True)
 @click.option(
     "--task",
-    type=click.Choice(["sections", "windows"]),
+    type=click.Choice(["sections", "windows", "mixed"]),
     default="sections",
     show_default=True,
     help="What it learns to choose: a question's section among its neighbours (shipped), or the window "
-    "where the answer starts on a page without question headings (tried, not shipped).",
+    "where the answer starts on a page without question headings, or both (tried, not shipped).",
 )
 @click.pass_context
 def model_train_reader(
@@ -474,7 +474,10 @@ def _eval_set(settings, questions_file: Path, split, content_dir, index_dir, rem
             raise click.ClickException("--remove-gold-pages needs --content (the folder to take pages out of).")
         removed, questions = evaluation.remove_gold_pages(questions, remove_every)
         source = content_dir
-        content_dir = settings.home / "eval-content" / f"{source.resolve().name}-minus-every-{remove_every}"
+        # Named like the source's index (its folder name and a hash of its path): two sources both called
+        # `corpus` get copies of their own.
+        own = evaluation.eval_index_dir(settings.home, source).name
+        content_dir = settings.home / "eval-content" / f"{own}-minus-every-{remove_every}"
         shutil.rmtree(content_dir, ignore_errors=True)
         gone = {(source / p).resolve() for p in removed}
         shutil.copytree(

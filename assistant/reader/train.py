@@ -56,6 +56,7 @@ class TrainConfig:
     # question headings, as `PassageReader` meets them (tried 2026-12-04: held-out window groups 0.425
     # against 0.408 for the sections reader and 0.300 for the embedding model, and no better passages on
     # the held-out development set, so not shipped; `moment model train-reader --task windows`).
+    # "mixed": both kinds of group in one run.
     task: str = "sections"
 
 
@@ -73,10 +74,10 @@ def load_groups(data_dir: Path, cache: Path, config: TrainConfig, model_cache: P
 
     embedder = load_embedder("all-MiniLM-L6-v2", "onnx", model_cache, threads=config.threads)
     started = time.time()
-    if config.task == "windows":
-        groups = build_window_groups(data_dir, embedder.encode, seed=config.seed)
-    else:
-        groups = build_groups(data_dir, embedder.encode, negatives=config.group_negatives, seed=config.seed)
+    groups = build_groups(data_dir, embedder.encode, negatives=config.group_negatives, seed=config.seed)
+    if config.task in ("windows", "mixed"):
+        windows = build_window_groups(data_dir, embedder.encode, seed=config.seed, sections=groups)
+        groups = windows if config.task == "windows" else groups + windows
     log.info("built %d groups in %.0f s", len(groups), time.time() - started)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text("".join(json.dumps(g.to_dict()) + "\n" for g in groups))
@@ -139,15 +140,21 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
     def evaluate() -> dict:
         model.eval()
         correct, pos_scores, neg_scores = 0, [], []
+        by_task: dict[str, list[bool]] = {}
         with torch.no_grad():
             for g in valid_groups:
                 passages = [g.positive, *g.negatives]
                 scores = model(**encode([g.question] * len(passages), passages))[:, 0].numpy()
                 correct += int(scores.argmax() == 0)
+                by_task.setdefault(group_task(g), []).append(bool(scores.argmax() == 0))
                 pos_scores.append(float(scores[0]))
                 neg_scores.extend(float(s) for s in scores[1:])
         model.train()
-        return {"accuracy": correct / len(valid_groups), "auc": _auc(pos_scores, neg_scores)}
+        metrics = {"accuracy": correct / len(valid_groups), "auc": _auc(pos_scores, neg_scores)}
+        if config.task == "mixed":  # each kind of group's own accuracy, to compare with single-task readers
+            for task, right in by_task.items():
+                metrics[f"{task}_accuracy"] = sum(right) / max(1, len(right))
+        return metrics
 
     model.train()
     stop = False
@@ -213,6 +220,11 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
     }
     export(checkpoint, out_dir, config, record, valid_groups)
     return record
+
+
+def group_task(group: Group) -> str:
+    """The kind of group: "windows" (`build_window_groups`) or "sections"."""
+    return "windows" if {"before-answer", "same-page-words"} & set(group.kinds) else "sections"
 
 
 def validate_export(model_dir: Path, groups: list[Group], config: TrainConfig) -> dict:

@@ -310,16 +310,19 @@ def label_windows(windows: list[PageWindow], words: list[list[str]], answer_text
     return positives, negatives
 
 
-def build_window_groups(data_dir: Path, embed=None, *, seed: int = 13, other_pages: int = 3) -> list[Group]:
+def build_window_groups(
+    data_dir: Path, embed=None, *, seed: int = 13, other_pages: int = 3, sections: list[Group] | None = None
+) -> list[Group]:
     """Groups of one answering window and 4 windows of the same page that do not answer (the one that
     starts just before the answer, those sharing most words with the question, one at random), plus
-    `other_pages` sections of other pages ranked high by BM25 and the embedding model."""
+    `other_pages` sections of other pages ranked high by BM25 and the embedding model (taken from
+    `sections`, the section groups of the same corpora, when given)."""
     from assistant.evaluation import content_words
 
     rng = random.Random(seed)
     others = {
         (g.source, g.question): [n for n, k in zip(g.negatives, g.kinds, strict=True) if k == "other-page"]
-        for g in build_groups(data_dir, embed, seed=seed)
+        for g in (sections if sections is not None else build_groups(data_dir, embed, seed=seed))
     }
     groups: list[Group] = []
     for source_dir in sorted(p for p in Path(data_dir).iterdir() if (p / "questions.jsonl").is_file()):
