@@ -141,6 +141,26 @@ def test_window_groups_start_where_the_answer_starts_and_take_neighbours_as_nega
     assert all(not n.split("\n")[1].startswith("Taxis are refunded") for n in taxi.negatives)
 
 
+def test_mixed_training_tells_its_two_kinds_of_group_apart(tmp_path):
+    from assistant.reader.train import group_task
+
+    _source(tmp_path, "handbook")
+    sections = build_groups(tmp_path, None)
+    windows = build_window_groups(tmp_path, None, sections=sections)
+    assert sections and windows
+    assert {group_task(g) for g in sections} == {"sections"} and {group_task(g) for g in windows} == {"windows"}
+    # The window groups take their other-page negatives from the section groups they are given.
+    given = [g for g in sections if "other-page" in g.kinds]
+    for g in given:
+        g.negatives = [
+            n if k != "other-page" else "Elsewhere\nA passage from another page."
+            for n, k in zip(g.negatives, g.kinds, strict=True)
+        ]
+    again = build_window_groups(tmp_path, None, sections=sections)
+    far = [n for g in again for n, k in zip(g.negatives, g.kinds, strict=True) if k == "other-page"]
+    assert far and all(n == "Elsewhere\nA passage from another page." for n in far)
+
+
 def test_passages_are_cut_to_the_training_size():
     text = "\n".join(textwrap.wrap("word " * 300, 60))
     assert len(cut_words(text, 110).split()) == 110
