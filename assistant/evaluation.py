@@ -445,7 +445,7 @@ def calibrate(retriever: Retriever, questions: list[EvalQuestion], base=None, al
     1. The reader's weight in the page order: the best recall@5 + MRR@10 + first passage right.
     (Summed over the sets.) Then, either way, over all the sets' questions together:
     2. Confidence: logistic regression of "has an answer in the content" on the top result's features
-       (with the reader: its probability for the first passage too).
+       (with the reader: its logit for the first passage too).
     3. Threshold (on `questions` alone when they have both kinds): the one that maximises the worse of the
        answer rate (answerable questions) and the decline rate (unanswerable ones), so neither is bought
        with the other.

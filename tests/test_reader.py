@@ -159,7 +159,9 @@ def test_the_reader_chooses_the_section_that_answers(corpus, embedder, reader):
     hit = read.search(question).hits[0]
     assert hit.doc.path == "it/vpn-token.md"
     assert "extension 4400" in hit.passage and hit.reader_logit is not None
-    assert "reader" in read.search(question).features
+    features = read.search(question).features
+    # The reader's logit (clipped, scaled to [-1, 1]) is the confidence feature, not its saturating probability.
+    assert features["reader"] == pytest.approx(max(-10.0, min(10.0, hit.reader_logit)) / 10.0)
     assert "reader" not in plain.search(question).features
     steps = read.search("how do I reset my vpn token").hits[0]
     # The steps are shown whole: the first and the last.

@@ -9,7 +9,7 @@ already kept), and lets the reader score those 8. Then:
 - each page's passage is its best window, widened to whole list items so steps are not cut off;
 - the top pages are re-ordered by their retrieval score plus `reader_weight` times the reader's
   probability for their best window (the weight chosen on the eval set's dev split);
-- the reader's probability for the first page's passage becomes a confidence feature (`reader`).
+- the reader's logit for the first page's passage becomes a confidence feature (`reader`).
 """
 
 from __future__ import annotations
