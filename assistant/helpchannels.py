@@ -220,8 +220,10 @@ def waiting_channels(database: Database, now: dt.datetime | None = None) -> list
 
 
 def settling(item: HelpQueueItem, now: dt.datetime | None = None) -> float:
-    """Seconds until `item` has been queued for `SETTLE` (0: its turn may come)."""
-    return max(0.0, (item.created_at + SETTLE - (now or utcnow())).total_seconds())
+    """Seconds until `item` has been queued for `SETTLE` (0: its turn may come); never more than `SETTLE`,
+    whatever the clock of the process that queued it says."""
+    left = (item.created_at + SETTLE - (now or utcnow())).total_seconds()
+    return min(SETTLE.total_seconds(), max(0.0, left))
 
 
 def too_old(item: HelpQueueItem, now: dt.datetime | None = None) -> bool:

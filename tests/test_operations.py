@@ -279,6 +279,22 @@ def test_the_worker_answers_a_help_channel_queue_a_stopped_process_left(worker_c
     assert not channels.has_queued("C0HELPDESK") and worker.help_channel_queues() == 0
 
 
+def test_a_queued_message_waits_at_most_the_settling_time_whatever_the_queuers_clock():
+    import datetime as dt
+
+    from assistant.db.models import HelpQueueItem
+    from assistant.helpchannels import SETTLE, settling
+
+    now = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
+
+    def queued(seconds_ago: float) -> HelpQueueItem:
+        return HelpQueueItem(created_at=now - dt.timedelta(seconds=seconds_ago))
+
+    assert settling(queued(0.2), now) == pytest.approx(SETTLE.total_seconds() - 0.2)
+    assert settling(queued(5), now) == 0.0
+    assert settling(queued(-30), now) == SETTLE.total_seconds()  # queued by a host whose clock is 30 s ahead
+
+
 def test_review_reminders_one_dm_per_owner_once_a_week(worker_context, slack_api):
     today = dt.date(2027, 6, 1)  # everything with a review cycle is past due by then
     sent = worker.review_reminders(today)

@@ -133,6 +133,7 @@ class HelpChannelHandlers:
 
     def _answer_queue(self, client: WebClient, channels: HelpChannels, channel_id: str, holder: str) -> None:
         last_post = 0.0
+        settled: set[int] = set()
         while True:
             item = channels.next_queued(channel_id)
             if item is None:
@@ -141,10 +142,12 @@ class HelpChannelHandlers:
                 if not channels.has_queued(channel_id):
                     return
                 continue
-            wait = settling(item)
-            if wait > 0:  # an earlier message may still be on its way: look again after it had time to come
-                time.sleep(wait)
-                continue
+            if item.id not in settled:  # an earlier message may still be on its way: look again once it had time
+                settled.add(item.id)  # (once per message, so a process whose clock is behind waits no longer)
+                wait = settling(item)
+                if wait > 0:
+                    time.sleep(wait)
+                    continue
             channels.claim(channel_id, holder, LEASE_SECONDS)  # extend
             try:
                 status, interaction_id, last_post = self._answer_one(client, channels, item, last_post)
