@@ -4,6 +4,7 @@ on real indexes built with the real embedding model."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -58,6 +59,40 @@ def test_a_passages_score_does_not_depend_on_the_others_read_with_it(reader):
     others = [long, "Laptops", "PPE > Boots\nSize 9"]
     alone = reader.score(question, [steps])[0]
     assert [reader.score(question, [steps, *others[:n]])[0] for n in range(len(others) + 1)] == [alone] * 4
+
+
+def test_pairs_read_side_by_side_score_as_one_after_the_other_in_order():
+    # A read runs `threads` pairs at once, one thread each; the scores are each pair's own, in its place.
+    question = "how do I reset my vpn token"
+    passages = [f"Section {i}\n" + "Open the portal and resync the token. " * (i + 1) for i in range(7)]
+    passages.append("Holiday > Carrying over\nYou may carry over up to five days.")
+    lanes, single = load_reader(threads=2), load_reader(threads=1)
+    assert lanes.lanes == 2 and single.lanes == 1
+    together = lanes.score(question, passages)
+    assert together.tolist() == pytest.approx(single.score(question, passages).tolist(), abs=1e-4)
+    assert together.tolist() == pytest.approx([lanes.score(question, [p])[0] for p in passages], abs=1e-6)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_reader_used_before_a_fork_still_reads_in_the_forked_process():
+    # gunicorn forks its workers after loading the app: a copied thread pool has no threads behind it.
+    import multiprocessing
+
+    reader = load_reader(threads=2)
+    before = reader.score("vpn token", ["Reset the token", "Book a room"]).tolist()
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(
+        target=lambda: results.put(reader.score("vpn token", ["Reset the token", "Book a room"]).tolist())
+    )
+    child.start()
+    try:
+        child.join(timeout=60)
+        assert child.exitcode == 0, "the forked process could not read (it hung or failed)"
+    finally:
+        if child.is_alive():
+            child.kill()
+    assert results.get(timeout=5) == pytest.approx(before, abs=1e-6)
 
 
 def test_a_huge_question_is_cut_and_the_passage_trimmed_never_an_error(reader):
