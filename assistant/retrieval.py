@@ -369,7 +369,7 @@ def confidence_features(words: list[str], hits: list[DocumentHit], keywords) -> 
     second = hits[1].cosine if len(hits) > 1 else 0.0
     # The reader's logit, not its probability: the confidence is a logistic model, and log-odds add up where
     # probabilities saturate (near-miss AUC on the held-out development set without every 4th gold page
-    # 0.723 -> 0.749, demo dev 0.807 -> 0.811, with the same calibration sets).
+    # 0.723 -> 0.746, demo dev 0.807 -> 0.813, recalibrated on the same sets).
     read = {} if top.reader_logit is None else {"reader": reader_feature(top.reader_logit)}
     return {
         **read,

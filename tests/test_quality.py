@@ -59,5 +59,5 @@ def test_first_passage_beats_the_plain_baselines_with_and_without_the_reader(dem
     for plain in (bm25, dense):
         assert moment.first_passage_right > plain.first_passage_right, report.table()
     assert moment.first_passage_right >= 0.44 and reader.first_passage_right >= 0.54, report.table()
-    # The reader's probability helps tell answerable questions from near-misses, a little.
+    # The reader's score helps tell answerable questions from near-misses, a little.
     assert reader.near_miss_auc >= moment.near_miss_auc - 0.01, report.table()

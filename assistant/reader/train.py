@@ -139,21 +139,17 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
 
     def evaluate() -> dict:
         model.eval()
-        correct, pos_scores, neg_scores = 0, [], []
-        by_task: dict[str, list[bool]] = {}
         with torch.no_grad():
-            for g in valid_groups:
-                passages = [g.positive, *g.negatives]
-                scores = model(**encode([g.question] * len(passages), passages))[:, 0].numpy()
-                correct += int(scores.argmax() == 0)
-                by_task.setdefault(group_task(g), []).append(bool(scores.argmax() == 0))
-                pos_scores.append(float(scores[0]))
-                neg_scores.extend(float(s) for s in scores[1:])
+            scores = [
+                model(**encode([g.question] * (1 + len(g.negatives)), [g.positive, *g.negatives]))[:, 0].numpy()
+                for g in valid_groups
+            ]
         model.train()
-        metrics = {"accuracy": correct / len(valid_groups), "auc": _auc(pos_scores, neg_scores)}
+        metrics = choice_metrics(scores)
         if config.task == "mixed":  # each kind of group's own accuracy, to compare with single-task readers
-            for task, right in by_task.items():
-                metrics[f"{task}_accuracy"] = sum(right) / max(1, len(right))
+            for task in sorted({group_task(g) for g in valid_groups}):
+                own = [s for g, s in zip(valid_groups, scores, strict=True) if group_task(g) == task]
+                metrics[f"{task}_accuracy"] = choice_metrics(own)["accuracy"]
         return metrics
 
     model.train()
@@ -233,13 +229,7 @@ def validate_export(model_dir: Path, groups: list[Group], config: TrainConfig) -
     from assistant.reader.model import load_reader
 
     reader = load_reader(model_dir, threads=config.threads)
-    correct, pos, neg = 0, [], []
-    for g in groups:
-        scores = reader.score(g.question, [g.positive, *g.negatives[: config.group_negatives]])
-        correct += int(scores.argmax() == 0)
-        pos.append(float(scores[0]))
-        neg.extend(float(s) for s in scores[1:])
-    return {"accuracy": correct / max(1, len(groups)), "auc": _auc(pos, neg)}
+    return choice_metrics([reader.score(g.question, [g.positive, *g.negatives]) for g in groups])
 
 
 def bi_encoder_baseline(groups: list[Group], model_cache: Path, config: TrainConfig) -> dict:
@@ -247,15 +237,17 @@ def bi_encoder_baseline(groups: list[Group], model_cache: Path, config: TrainCon
     from indexer.embedding import load_embedder
 
     embedder = load_embedder("all-MiniLM-L6-v2", "onnx", model_cache, threads=config.threads)
-    correct, pos, neg = 0, [], []
-    for g in groups:
-        passages = [g.positive, *g.negatives]
-        vectors = embedder.encode([g.question, *passages])
-        scores = vectors[1:] @ vectors[0]
-        correct += int(scores.argmax() == 0)
-        pos.append(float(scores[0]))
-        neg.extend(float(s) for s in scores[1:])
-    return {"accuracy": correct / max(1, len(groups)), "auc": _auc(pos, neg)}
+    vectors = [embedder.encode([g.question, g.positive, *g.negatives]) for g in groups]
+    return choice_metrics([v[1:] @ v[0] for v in vectors])
+
+
+def choice_metrics(scores: list[np.ndarray]) -> dict:
+    """How well scores choose within groups (each array: the positive's score first, then its negatives'):
+    the share of groups whose positive scores highest, and the AUC of positives against negatives."""
+    pos = [float(s[0]) for s in scores]
+    neg = [float(x) for s in scores for x in s[1:]]
+    correct = sum(int(np.argmax(s) == 0) for s in scores)
+    return {"accuracy": correct / max(1, len(scores)), "auc": _auc(pos, neg)}
 
 
 def _cut_question(tokenizer, question: str, limit: int) -> str:
