@@ -15,6 +15,7 @@ from assistant.evaluation import (
     EvalQuestion,
     auc,
     declined_at,
+    eval_index_dir,
     evaluate,
     passage_inside,
     remove_gold_pages,
@@ -265,8 +266,6 @@ def test_auc_and_declined_at_90_percent_answered():
 
 
 def test_two_content_folders_of_the_same_name_get_their_own_eval_index(tmp_path):
-    from assistant.evaluation import eval_index_dir
-
     a, b = tmp_path / "one" / "corpus", tmp_path / "two" / "corpus"
     assert eval_index_dir(tmp_path, a) != eval_index_dir(tmp_path, b)
     assert eval_index_dir(tmp_path, a) == eval_index_dir(tmp_path, tmp_path / "one" / ".." / "one" / "corpus")
@@ -341,6 +340,8 @@ def test_cli_eval_near_miss_set_and_reader_comparison(corpus, tmp_path, monkeypa
     assert data["unanswerable"] == 2 and data["systems"]["moment"]["near_miss_auc"] is not None
     [copy] = (tmp_path / "home" / "eval-content").iterdir()  # named after the source and its path's hash
     assert copy.name.startswith("content-") and copy.name.endswith("-minus-every-2")
+    # Two sources of the same name (`corpus`) must not share a copy: the name carries the source's path hash.
+    assert copy.name == eval_index_dir(tmp_path / "home", content).name + "-minus-every-2"
     assert (copy / "it" / "vpn-token.md").exists() and not (copy / "it" / "password.md").exists()
 
     # With the reader switched on, the same run measures Moment without it.
