@@ -191,3 +191,29 @@ def test_training_exports_a_reader_that_loads_and_scores(tmp_path):
     shipped = reader.record["shipped"]
     assert shipped == record["shipped"] and 0.0 <= shipped["accuracy"] <= 1.0
     assert f"validation accuracy {shipped['accuracy']:.2f}" in reader.describe()
+
+
+def test_embedder_training_writes_a_model_the_index_can_use(tmp_path):
+    from assistant.reader.train_embedder import EmbedderConfig, train_embedder
+    from indexer.embedding import load_embedder, prepare_onnx
+    from tests.conftest import MODEL_CACHE
+
+    data = tmp_path / "data"
+    for name in ("handbook", "carpentries-handbook"):  # the second is held out for validation
+        _source(data, name)
+    out = tmp_path / "embedder"
+    config = EmbedderConfig(batch=2, epochs=1, minutes=2, max_length=64, eval_every=1, lr=1e-4)
+    record = train_embedder(data, out, tmp_path / "work", config, MODEL_CACHE)
+    assert record["training_groups"] == 3 and record["validation_groups"] == 3
+    assert record["steps"] == 2 and [h["step"] for h in record["history"]] == [1, 2]
+    assert 0.0 <= record["final"]["accuracy"] <= 1.0 and record["baseline"]["accuracy"] >= 0.0
+    assert json.loads((out / "training.json").read_text())["steps"] == 2
+    # Stored at half precision, and the indexer's ONNX path embeds with it like any model.
+    assert (out / "model.safetensors").stat().st_size < 50_000_000
+    prepare_onnx(str(out), tmp_path / "models")
+    tuned = load_embedder(str(out), "onnx", tmp_path / "models")
+    bundled = load_embedder("all-MiniLM-L6-v2", "onnx", MODEL_CACHE)
+    texts = ["how do I book a train", "Book every train through TravelDesk at least 7 days ahead."]
+    a, b = tuned.encode(texts), bundled.encode(texts)
+    assert a.shape == (2, 384) and abs(float((a * a).sum(axis=1)[0]) - 1.0) < 1e-5
+    assert float((a * b).sum(axis=1).min()) < 0.9999  # the weights moved

@@ -84,6 +84,57 @@ def load_groups(data_dir: Path, cache: Path, config: TrainConfig, model_cache: P
     return groups
 
 
+def seed_everything(seed: int, threads: int) -> None:
+    """Fixed seeds and thread count: a training run is repeatable on the same machine."""
+    import torch
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.set_num_threads(threads)
+
+
+def take_step(loss, model, optimiser, scheduler) -> None:
+    """One optimiser step on `loss`, gradients clipped to norm 1."""
+    import torch
+
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimiser.step()
+    scheduler.step()
+    optimiser.zero_grad()
+
+
+def warmup_then_linear(optimiser, total_steps: int, warmup_share: float, floor: float):
+    """The learning rate rises over the first `warmup_share` of the steps, then falls linearly to `floor`
+    times its peak at the last step."""
+    import torch
+
+    warmup = max(1, int(total_steps * warmup_share))
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(floor, 1 - (step - warmup) / max(1, total_steps - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimiser, schedule)
+
+
+def training_and_validation(
+    data_dir: Path, work_dir: Path, config: TrainConfig, model_cache: Path
+) -> tuple[list[Group], list[Group]]:
+    """The groups (built once, then read from `work_dir`), split into training groups and the held-out
+    sources' validation groups."""
+    key = f"{Path(data_dir).resolve()}|{config.group_negatives}|{config.seed}|{config.task}|{GROUPS_VERSION}"
+    key = hashlib.sha256(key.encode()).hexdigest()
+    groups = load_groups(data_dir, work_dir / f"groups-{key[:12]}.jsonl", config, model_cache)
+    train_groups = [g for g in groups if g.source not in VALIDATION_SOURCES]
+    valid_groups = [g for g in groups if g.source in VALIDATION_SOURCES]
+    log.info("%d training groups, %d validation groups (%s)", len(train_groups), len(valid_groups), VALIDATION_SOURCES)
+    return train_groups, valid_groups
+
+
 def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, model_cache: Path) -> dict:
     """Train, keep the best checkpoint by validation accuracy, export it; returns the training record."""
     import torch
@@ -91,18 +142,8 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
 
     from assistant.reader.scorer import PairScorer
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    torch.manual_seed(config.seed)
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.set_num_threads(config.threads)
-
-    key = f"{Path(data_dir).resolve()}|{config.group_negatives}|{config.seed}|{config.task}|{GROUPS_VERSION}"
-    key = hashlib.sha256(key.encode()).hexdigest()
-    groups = load_groups(data_dir, work_dir / f"groups-{key[:12]}.jsonl", config, model_cache)
-    train_groups = [g for g in groups if g.source not in VALIDATION_SOURCES]
-    valid_groups = [g for g in groups if g.source in VALIDATION_SOURCES]
-    log.info("%d training groups, %d validation groups (%s)", len(train_groups), len(valid_groups), VALIDATION_SOURCES)
+    seed_everything(config.seed, config.threads)
+    train_groups, valid_groups = training_and_validation(data_dir, work_dir, config, model_cache)
 
     base = _bundled_model_dir()
     tokenizer = AutoTokenizer.from_pretrained(str(base))
@@ -121,14 +162,7 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
     )
     steps_per_epoch = math.ceil(len(train_groups) / config.groups_per_step)
     total_steps = max(1, int(steps_per_epoch * config.epochs))
-    warmup = max(1, int(total_steps * config.warmup))
-
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.05, 1 - (step - warmup) / max(1, total_steps - warmup))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, schedule)
+    scheduler = warmup_then_linear(optimiser, total_steps, config.warmup, floor=0.05)
     rng = random.Random(config.seed)
     deadline = time.time() + config.minutes * 60
     best = {"accuracy": -1.0}
@@ -179,11 +213,7 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
                 logits, target, pos_weight=torch.tensor(float(config.group_negatives))
             )
             loss = listwise + config.pointwise_weight * pointwise
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimiser.step()
-            scheduler.step()
-            optimiser.zero_grad()
+            take_step(loss, model, optimiser, scheduler)
             step += 1
             if step % 10 == 0:
                 log.info("step %d/%d loss %.4f (%.0f s)", step, total_steps, float(loss), time.time() - started)
