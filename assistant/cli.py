@@ -643,9 +643,21 @@ def eval_command(
         retriever = Retriever(store, embedder, RetrievalParams.load(target), reader=reader)
         alternatives.pop("moment-reader", None)  # its calibration is not the one just made
     systems = ["moment", *alternatives] + (["bm25", "dense"] if compare else [])
+    # Which calibration each Moment measured used: a data folder's own wins over the shipped one, and figures
+    # made with it are not the shipped product's (an experiment's leftover once moved a README figure).
+    used = {"moment": target if calibrate else calibration_file(home, reader=reader is not None)}
+    used |= {name: calibration_file(home, reader=name == "moment-reader") for name in alternatives}
+    own = sorted({str(path) for path in used.values() if path.parent == home})
+    if own:
+        click.secho(
+            f"Note: measured with this data folder's calibration ({', '.join(own)}), not the shipped one.",
+            fg="yellow",
+            err=True,
+        )
     result = evaluation.evaluate(retriever, questions, systems, k, alternatives)
     data = result.to_dict()
     data["reader"] = {"on": reader_state.on, "description": reader_state.description, "problem": reader_state.problem}
+    data["calibration"] = {name: str(path) for name, path in used.items()}
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -653,6 +665,7 @@ def eval_command(
         f"{data['questions']} questions ({data['answerable']} answerable, {data['unanswerable']} without an answer)"
         f"{' in split ' + split if split else ''}, index {retriever.version().version}\n"
         f"Reader: {reader_state.description}\n"
+        f"Calibration: {used['moment']}\n"
     )
     click.echo(result.table())
     misses = [q for q in data["per_question"] if q["gold"] and (q.get("moment_rank") is None or q["moment_rank"] > 5)]

@@ -63,6 +63,27 @@ def test_the_data_folders_reader_calibration_wins_when_the_reader_is_on(corpus, 
     assert answer["answered"] is False
 
 
+def test_eval_names_the_calibration_it_measured_with_and_warns_when_it_is_the_data_folders(corpus, tmp_path):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"question": QUESTIONS[0], "gold": ["it/vpn-token.md"]}) + "\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    settings = {"MOMENT_HOME": home, "MOMENT_INDEX_DIR": corpus.root, "MOMENT_READER": "off"}
+    done = moment("eval", questions, "--no-compare", "--json", cwd=tmp_path, **settings)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["calibration"] == {
+        "moment": str(CALIBRATION_FILE),
+        "moment-reader": str(READER_CALIBRATION_FILE),
+    }
+    assert "calibration" not in done.stderr
+    (home / "calibration.json").write_text(_never_answering(CALIBRATION_FILE))
+    done = moment("eval", questions, "--no-compare", "--json", cwd=tmp_path, **settings)
+    assert json.loads(done.stdout)["calibration"]["moment"] == str(home / "calibration.json")
+    assert f"measured with this data folder's calibration ({home / 'calibration.json'})" in done.stderr
+    done = moment("eval", questions, "--no-compare", cwd=tmp_path, **settings)
+    assert f"Calibration: {home / 'calibration.json'}" in done.stdout
+
+
 @pytest.mark.parametrize(("reader", "name"), [("off", "calibration.json"), ("on", "calibration-reader.json")])
 def test_a_corrupt_calibration_in_the_data_folder_is_an_error_naming_it(corpus, tmp_path, reader, name):
     home = tmp_path / "home"
