@@ -188,6 +188,25 @@ def test_the_focused_passage_is_the_bullet_that_answers_alone(reader):
     assert shown.startswith("On a hot day")
 
 
+def test_the_reader_reads_a_window_under_its_parents_headings_not_its_own(reader):
+    """As in training (the questions were made from the sections' own headings, so those are left out of
+    every training passage): the title and the parent headings, then the text."""
+
+    class Recording:  # the real reader, with what it was given written down
+        def __init__(self, inner) -> None:
+            self.inner, self.seen = inner, []
+
+        def score(self, question, passages):
+            self.seen += passages
+            return self.inner.score(question, passages)
+
+    recording = Recording(reader)
+    chunk = Chunk("fleet/fuel-card.md", 0, ("Fleet", "Using the card"), "Enter the mileage.\nThe daily limit is £150.")
+    units = chunk_units(chunk)
+    PassageReader(recording).focus("daily limit", "Fuel card", Window(0, 0, chunk, 0, len(units), units))
+    assert recording.seen == ["Fuel card > Fleet\nEnter the mileage.", "Fuel card > Fleet\nThe daily limit is £150."]
+
+
 def test_the_reader_chooses_the_section_that_answers(corpus, embedder, reader):
     plain = Retriever(corpus, embedder)
     read = Retriever(corpus, embedder, reader=PassageReader(reader))
