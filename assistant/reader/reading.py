@@ -298,13 +298,17 @@ class PassageReader:
         return chosen
 
 
+def passage_text(title: str, heading_path, text: str) -> str:
+    """A passage as the reader reads it, in use and in training: "title > headings", then the text."""
+    context = " > ".join([title, *heading_path]) if heading_path else title
+    return f"{context}\n{text}"
+
+
 def _render(title: str, chunk: Chunk, text: str) -> str:
     """A window as the reader reads it: the page's title and the chunk's parent headings, then the text.
 
-    The chunk's own heading is left out, as in training (`training_data.passage_text`: the questions were
-    made from those headings). Measured 2026-12-06 on the development sets against showing it: held-out
-    passage 0.484 -> 0.500, recall@1 0.714 -> 0.730; without every 4th gold page near-miss AUC 0.745 ->
-    0.782; demo dev passage 0.656 both, recall@1 0.889 -> 0.900, near-miss AUC 0.808 -> 0.812."""
-    path = chunk.heading_path[:-1]
-    context = " > ".join((title, *path)) if path else title
-    return f"{context}\n{text}"
+    The chunk's own heading is left out, as in training (`training_data`: the questions were made from
+    those headings). Measured 2026-12-06 on the development sets against showing it: held-out passage
+    0.484 -> 0.500, recall@1 0.714 -> 0.730; without every 4th gold page near-miss AUC 0.745 -> 0.782;
+    demo dev passage 0.656 both, recall@1 0.889 -> 0.900, near-miss AUC 0.808 -> 0.812."""
+    return passage_text(title, chunk.heading_path[:-1], text)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.reader.reading import passage_text
 from indexer.documents import Section
 from indexer.sources import markdown_sections
 
@@ -63,12 +64,6 @@ class Group:
             "negatives": self.negatives,
             "kinds": self.kinds,
         }
-
-
-def passage_text(title: str, heading_path, text: str) -> str:
-    """How a passage is shown to the reader (the same shape as `Chunk.search_text`)."""
-    context = " > ".join([title, *heading_path]) if heading_path else title
-    return f"{context}\n{text}"
 
 
 def cut_words(text: str, words: int = PASSAGE_WORDS) -> str:
