@@ -183,9 +183,32 @@ def model_prepare(ctx: click.Context) -> None:
     help="What it learns to choose: a question's section among its neighbours (shipped), or the window "
     "where the answer starts on a page without question headings, or both (tried, not shipped).",
 )
+@click.option(
+    "--headings",
+    default=0,
+    show_default=True,
+    help="Also this many groups made from the training handbooks' other headings, each heading the query "
+    "and its section the answer.",
+)
+@click.option(
+    "--own-headings",
+    default=0.0,
+    show_default=True,
+    help="The share of training passages read under their own heading too (never a heading a question was "
+    "made of word for word); the reader then reads windows so in use.",
+)
 @click.pass_context
 def model_train_reader(
-    ctx, data_dir: Path, out_dir: Path | None, minutes: float, epochs: float, layers: int, seed: int, task: str
+    ctx,
+    data_dir: Path,
+    out_dir: Path | None,
+    minutes: float,
+    epochs: float,
+    layers: int,
+    seed: int,
+    task: str,
+    headings: int,
+    own_headings: float,
 ):
     """Train the reader (a cross-encoder) on CPU from the bundled weights and export it to int8 ONNX.
 
@@ -199,7 +222,15 @@ def model_train_reader(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     settings = _settings(ctx)
-    config = TrainConfig(minutes=minutes, epochs=epochs, layers=layers, seed=seed, task=task)
+    config = TrainConfig(
+        minutes=minutes,
+        epochs=epochs,
+        layers=layers,
+        seed=seed,
+        task=task,
+        headings=headings,
+        own_headings=own_headings,
+    )
     work = settings.home / "reader-train"
     work.mkdir(parents=True, exist_ok=True)
     record = train(data_dir, out_dir or MODEL_DIR, work, config, settings.model_cache)

@@ -207,6 +207,32 @@ def test_the_reader_reads_a_window_under_its_parents_headings_not_its_own(reader
     assert recording.seen == ["Fuel card > Fleet\nEnter the mileage.", "Fuel card > Fleet\nThe daily limit is £150."]
 
 
+def test_a_reader_trained_with_own_headings_reads_them(tmp_path):
+    """A reader trained with passages under their own heading too (`reader.json`: own_heading) is given
+    them in use; the shipped one is not."""
+    shutil.copytree(MODEL_DIR, tmp_path / "reader")
+    meta = json.loads((tmp_path / "reader" / "reader.json").read_text())
+    assert not load_reader(MODEL_DIR).own_heading
+    meta["own_heading"] = True
+    (tmp_path / "reader" / "reader.json").write_text(json.dumps(meta))
+    seen = []
+
+    class Recording:
+        own_heading = load_reader(tmp_path / "reader").own_heading
+
+        def score(self, question, passages):
+            seen.extend(passages)
+            return np.zeros(len(passages), dtype=np.float32)
+
+    chunk = Chunk("fleet/fuel-card.md", 0, ("Fleet", "Using the card"), "Enter the mileage.\nThe daily limit is £150.")
+    units = chunk_units(chunk)
+    PassageReader(Recording()).focus("daily limit", "Fuel card", Window(0, 0, chunk, 0, len(units), units))
+    assert seen == [
+        "Fuel card > Fleet > Using the card\nEnter the mileage.",
+        "Fuel card > Fleet > Using the card\nThe daily limit is £150.",
+    ]
+
+
 def test_the_reader_chooses_the_section_that_answers(corpus, embedder, reader):
     plain = Retriever(corpus, embedder)
     read = Retriever(corpus, embedder, reader=PassageReader(reader))

@@ -161,6 +161,104 @@ def test_mixed_training_tells_its_two_kinds_of_group_apart(tmp_path):
     assert far and all(n == "Elsewhere\nA passage from another page." for n in far)
 
 
+OFFICE = """\
+# Working at the office
+
+## Overview
+
+The office is open to everyone on weekdays, and this page says how to use its rooms, desks and kitchen well.
+
+## Meeting rooms
+
+Rooms are booked in the calendar by adding the room as a guest; a room not used within ten minutes of the
+start is released for others, and rooms for more than eight people need a facilities request first.
+
+## Parking
+
+There are twelve spaces behind the building, shared on a first come basis, with two kept for disabled drivers.
+
+## How do I book a desk?
+
+Desks are booked in the desk app up to two weeks ahead, one day at a time, and released by noon if unused
+so that visitors and late planners can find somewhere to work.
+
+## Quiet hours
+
+Calls in the booths only.
+"""
+
+
+def test_headings_no_question_was_made_of_become_queries(tmp_path):
+    from assistant.reader.training_data import heading_queries
+
+    for name in ("handbook", "turing-reg-handbook"):  # the second is a validation source
+        source = tmp_path / name
+        (source / "corpus").mkdir(parents=True)
+        (source / "corpus" / "office.md").write_text(OFFICE)
+        asked = {
+            "question": "How do I book a desk?",
+            "page": "office.md",
+            "origin": "heading",
+            "heading_level": 2,
+            "source_heading": "How do I book a desk?",
+            "heading_path": ["Working at the office"],
+            "heading_start": OFFICE.index("## How do I book a desk?"),
+            "answer_start": OFFICE.index("Desks are booked"),
+            "answer_text": OFFICE[OFFICE.index("Desks are booked") : OFFICE.index("## Quiet")].strip(),
+        }
+        (source / "questions.jsonl").write_text(json.dumps(asked) + "\n")
+    # Not the generic "Overview", not "Parking" (one word), not the asked question's heading, not
+    # "Quiet hours" (a section too short to answer anything).
+    rows = heading_queries(tmp_path / "handbook")
+    assert [r["question"] for r in rows] == ["Meeting rooms"]
+    assert rows[0]["answer_text"].startswith("Rooms are booked in the calendar")
+
+    groups = build_groups(tmp_path, None, negatives=3, headings=10)
+    made = [g for g in groups if g.question == "Meeting rooms"]
+    assert len(made) == 1 and made[0].source == "handbook"  # none from the validation source
+    rooms = made[0]
+    assert rooms.positive.startswith("Working at the office\nRooms are booked")
+    assert "Meeting rooms" not in rooms.positive
+    assert rooms.negatives and all("Rooms are booked" not in n for n in rooms.negatives)
+    assert len([g for g in groups if g.question == "How do I book a desk?"]) == 2
+    assert not [g for g in build_groups(tmp_path, None, negatives=3) if g.question == "Meeting rooms"]
+
+
+def test_passages_keep_their_own_heading_unless_a_query_was_made_of_it(tmp_path):
+    """With --own-headings a passage is read under its own heading as real content is, except a heading
+    that is the question itself; a derived question's heading ("Meeting rooms" for "How do I book a
+    meeting room?") stays in its positive, a clue but not the question."""
+    source = tmp_path / "handbook"
+    (source / "corpus").mkdir(parents=True)
+    (source / "corpus" / "office.md").write_text(OFFICE)
+    rows = [
+        {
+            "question": "How do I book a meeting room?",
+            "kind": "derived",
+            "source_heading": "Meeting rooms",
+            "answer_text": OFFICE[OFFICE.index("Rooms are booked") : OFFICE.index("## Parking")].strip(),
+        },
+        {
+            "question": "How do I book a desk?",
+            "kind": "author",
+            "source_heading": "How do I book a desk?",
+            "answer_text": OFFICE[OFFICE.index("Desks are booked") : OFFICE.index("## Quiet")].strip(),
+        },
+    ]
+    for row in rows:
+        row.update(page="office.md", origin="heading", heading_level=2, heading_path=["Working at the office"])
+    (source / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    rooms, desk = build_groups(tmp_path, None, negatives=4, own_headings=1.0)
+    assert rooms.positive.startswith("Working at the office > Meeting rooms\nRooms are booked")
+    assert desk.positive.startswith("Working at the office\nDesks are booked")  # never the question
+    negatives = rooms.negatives + desk.negatives
+    assert any(n.startswith("Working at the office > Parking\n") for n in negatives)
+    assert not any("How do I book a desk" in n for n in negatives)
+    plain = build_groups(tmp_path, None, negatives=4)
+    assert not any(" > " in text for g in plain for text in [g.positive, *g.negatives])
+
+
 def test_passages_are_cut_to_the_training_size():
     text = "\n".join(textwrap.wrap("word " * 300, 60))
     assert len(cut_words(text, 110).split()) == 110

@@ -46,6 +46,8 @@ class Reader:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ReaderError(f"The reader's settings file {config_file} is unreadable ({exc}).") from None
         self.record = config.get("training", {})
+        # Trained with passages under their own heading too (`train-reader --own-headings`): read so in use.
+        self.own_heading = bool(config.get("own_heading", False))
         self.path = model_dir / MODEL_FILE
         try:
             import onnxruntime as ort

@@ -199,7 +199,8 @@ class PassageReader:
             return
         chosen = self._choose(candidates, len(top))
         titles = [h.doc.meta.title for h in top]
-        logits = self.reader.score(question, [_render(titles[w.hit], w.chunk, w.text) for w in chosen])
+        own = getattr(self.reader, "own_heading", False)
+        logits = self.reader.score(question, [_render(titles[w.hit], w.chunk, w.text, own) for w in chosen])
         for w, logit in zip(chosen, logits.tolist(), strict=True):
             w.logit = logit
         best_of: dict[int, Window] = {}
@@ -253,7 +254,8 @@ class PassageReader:
         units, a, b = window.units, window.start, window.end
         if b - a <= 1:
             return shown_text(units, *widen(units, back_to_referent(units, a), b))
-        scores = self.reader.score(question, [_render(title, window.chunk, u) for u in units[a:b]]).tolist()
+        own = getattr(self.reader, "own_heading", False)
+        scores = self.reader.score(question, [_render(title, window.chunk, u, own) for u in units[a:b]]).tolist()
         best = a + int(np.argmax(scores))
         floor = max(scores) - self.focus_margin
         if _is_row(units[best]):
@@ -304,11 +306,12 @@ def passage_text(title: str, heading_path, text: str) -> str:
     return f"{context}\n{text}"
 
 
-def _render(title: str, chunk: Chunk, text: str) -> str:
-    """A window as the reader reads it: the page's title and the chunk's parent headings, then the text.
+def _render(title: str, chunk: Chunk, text: str, own_heading: bool = False) -> str:
+    """A window as the reader reads it: the page's title and the chunk's parent headings (and its own
+    heading, for a reader trained with them: `Reader.own_heading`), then the text.
 
-    The chunk's own heading is left out, as in training (`training_data`: the questions were made from
+    The chunk's own heading is otherwise left out, as in training (`training_data`: the questions were made from
     those headings). Measured 2026-12-06 on the development sets against showing it: held-out passage
     0.484 -> 0.500, recall@1 0.714 -> 0.730; without every 4th gold page near-miss AUC 0.745 -> 0.782;
     demo dev passage 0.656 both, recall@1 0.889 -> 0.900, near-miss AUC 0.808 -> 0.812."""
-    return passage_text(title, chunk.heading_path[:-1], text)
+    return passage_text(title, chunk.heading_path if own_heading else chunk.heading_path[:-1], text)

@@ -58,6 +58,12 @@ class TrainConfig:
     # the held-out development set, so not shipped; `moment model train-reader --task windows`).
     # "mixed": both kinds of group in one run.
     task: str = "sections"
+    # Extra section groups made from the training sources' other headings, the heading as the query
+    # (`training_data.heading_queries`); 0: the authors' and derived questions only.
+    headings: int = 0
+    # The share of training passages read under their own heading as well as their parents' (never a
+    # heading a query was made of word for word); a reader trained so reads windows so in use.
+    own_headings: float = 0.0
 
 
 def _bundled_model_dir() -> Path:
@@ -74,7 +80,14 @@ def load_groups(data_dir: Path, cache: Path, config: TrainConfig, model_cache: P
 
     embedder = load_embedder("all-MiniLM-L6-v2", "onnx", model_cache, threads=config.threads)
     started = time.time()
-    groups = build_groups(data_dir, embedder.encode, negatives=config.group_negatives, seed=config.seed)
+    groups = build_groups(
+        data_dir,
+        embedder.encode,
+        negatives=config.group_negatives,
+        seed=config.seed,
+        headings=config.headings,
+        own_headings=config.own_headings,
+    )
     if config.task in ("windows", "mixed"):
         windows = build_window_groups(data_dir, embedder.encode, seed=config.seed, sections=groups)
         groups = windows if config.task == "windows" else groups + windows
@@ -127,6 +140,8 @@ def training_and_validation(
     """The groups (built once, then read from `work_dir`), split into training groups and the held-out
     sources' validation groups."""
     key = f"{Path(data_dir).resolve()}|{config.group_negatives}|{config.seed}|{config.task}|{GROUPS_VERSION}"
+    key += f"|headings={config.headings}" if config.headings else ""
+    key += f"|own={config.own_headings}" if config.own_headings else ""
     key = hashlib.sha256(key.encode()).hexdigest()
     groups = load_groups(data_dir, work_dir / f"groups-{key[:12]}.jsonl", config, model_cache)
     train_groups = [g for g in groups if g.source not in VALIDATION_SOURCES]
@@ -330,6 +345,7 @@ def export(
         "max_length": config.max_length,
         "question_tokens": config.question_tokens,
         "layers": config.layers,
+        "own_heading": config.own_headings > 0,
         "quantization": "int8, dynamic, per channel",
         "training": record,
     }

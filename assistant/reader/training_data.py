@@ -116,25 +116,107 @@ def build_groups(
     negatives: int = 8,
     seed: int = 13,
     sources: list[str] | None = None,
+    headings: int = 0,
+    own_headings: float = 0.0,
 ) -> list[Group]:
-    """Groups for every answerable question of every source under `data_dir`.
+    """Groups for every answerable question of every source under `data_dir`, and with `headings`,
+    up to that many more made from the training sources' other headings (`heading_queries`). With
+    `own_headings`, that share of passages keep their own heading (`_source_groups`).
 
     `embed(texts) -> normalised vectors` finds dense hard negatives (skipped when None).
     """
     rng = random.Random(seed)
     groups: list[Group] = []
-    for source_dir in sorted(p for p in Path(data_dir).iterdir() if (p / "questions.jsonl").is_file()):
-        if sources and source_dir.name not in sources:
-            continue
-        groups.extend(_source_groups(source_dir, embed, negatives, rng))
+    dirs = sorted(p for p in Path(data_dir).iterdir() if (p / "questions.jsonl").is_file())
+    dirs = [d for d in dirs if not sources or d.name in sources]
+    extra = {d.name: heading_queries(d) if headings and d.name not in VALIDATION_SOURCES else [] for d in dirs}
+    pool = [(name, i) for name, rows in extra.items() for i in range(len(rows))]
+    keep = set(random.Random(seed).sample(pool, min(headings, len(pool))))
+    for source_dir in dirs:
+        more = [row for i, row in enumerate(extra[source_dir.name]) if (source_dir.name, i) in keep]
+        groups.extend(_source_groups(source_dir, embed, negatives, rng, more, own_headings))
     return groups
 
 
-def _source_groups(source_dir: Path, embed, negatives: int, rng: random.Random) -> list[Group]:
+# Headings that name a kind of section, not a subject: no query would be made of them.
+_GENERIC_HEADINGS = {
+    "overview", "introduction", "summary", "background", "resources", "links", "contact", "contacts",
+    "further reading", "see also", "references", "next steps", "notes", "faq", "faqs", "examples",
+    "prerequisites", "requirements", "context", "purpose", "scope", "details", "related", "more information",
+    "additional resources", "useful links", "getting help", "support", "help", "questions", "contents",
+}  # fmt: skip
+
+
+def heading_queries(source_dir: Path) -> list[dict]:
+    """Rows like `questions.jsonl`'s, made from the headings no question was made of: the heading as a
+    query ("Meeting rooms", "Rotating credentials"), its section as the answer. People ask in Slack in
+    words like these as often as in questions; and the pages' own headings give several times the
+    authors' questions. Only headings of two content words or more over sections of 25 words or more."""
+    from assistant.evaluation import content_words
+
+    questions = [json.loads(line) for line in (source_dir / "questions.jsonl").read_text().splitlines() if line]
+    asked = {(q["page"], _norm(q["source_heading"])) for q in questions}
+    rows = []
+    for page in sorted({q["page"] for q in questions} | _all_pages(source_dir)):
+        try:
+            text = (source_dir / "corpus" / page).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        title, sections = page_sections(page, text)
+        for path, section in sections:
+            if not path:
+                continue
+            heading = path[-1].strip().rstrip(":").strip()
+            body = "\n".join(section.blocks)
+            if (
+                (page, _norm(path[-1])) in asked
+                or _norm(heading) in _GENERIC_HEADINGS
+                or len(content_words(heading)) < 2
+                or len(body.split()) < 25
+            ):
+                continue
+            rows.append(
+                {
+                    "question": heading,
+                    "page": page,
+                    "origin": "heading_query",
+                    "heading_path": [title, *path[:-1]],
+                    "source_heading": path[-1],
+                    "heading_level": 2,
+                    "answer_text": body,
+                }
+            )
+    return rows
+
+
+def _source_groups(
+    source_dir: Path,
+    embed,
+    negatives: int,
+    rng: random.Random,
+    more: list[dict] | None = None,
+    own_headings: float = 0.0,
+) -> list[Group]:
+    """A source's groups. With `own_headings` > 0, that share of passages are read under their own
+    heading too, as real content is read (a job aid's "Lost or stolen card" is worth reading), except
+    headings a query was made of word for word (the authors' questions, `heading_queries`): no page
+    in use repeats the question asked. A derived question's heading ("Submitting expenses" for "How do
+    I submit expenses?") is kept in its positive as often: the words a heading shares with a question
+    are a fair clue, but only a clue."""
     import bm25s
     import Stemmer
 
     questions = [json.loads(line) for line in (source_dir / "questions.jsonl").read_text().splitlines() if line]
+    questions += more or []
+    asked: dict[str, set[str]] = {}
+    for q in questions:
+        if q.get("kind") != "derived":
+            asked.setdefault(q["page"], set()).add(_norm(q["source_heading"]))
+
+    def show(page: str, title: str, full: tuple[str, ...], passage: Passage) -> str:
+        keep = own_headings and full and _norm(full[-1]) not in asked.get(page, ()) and rng.random() < own_headings
+        return passage_text(title, full, passage.text) if keep else passage.render(title)
+
     pages: dict[str, tuple[str, list]] = {}
     for page in sorted({q["page"] for q in questions} | _all_pages(source_dir)):
         path = source_dir / "corpus" / page
@@ -188,12 +270,12 @@ def _source_groups(source_dir: Path, embed, negatives: int, rng: random.Random) 
             rest = cut_words("\n".join(p.text for _, p in same_page))
             chosen.append((passage_text(title, (), rest), "page-without-answer"))
             same_page = same_page[1:]
-        siblings = [p for full, p in same_page if full[:-1] == parent and q["origin"] != "page_title"]
-        others_same = [p for full, p in same_page if p not in siblings]
+        siblings = [(full, p) for full, p in same_page if full[:-1] == parent and q["origin"] != "page_title"]
+        others_same = [(full, p) for full, p in same_page if (full, p) not in siblings]
         rng.shuffle(siblings)
         rng.shuffle(others_same)
-        chosen += [(p.render(title), "sibling") for p in siblings[:3]]
-        chosen += [(p.render(title), "same-page") for p in others_same[: max(1, 5 - len(chosen))]]
+        chosen += [(show(q["page"], title, full, p), "sibling") for full, p in siblings[:3]]
+        chosen += [(show(q["page"], title, full, p), "same-page") for full, p in others_same[: max(1, 5 - len(chosen))]]
         ranked = list(kw_ids[qi]) + (list(dense_ids[qi]) if dense_ids is not None else [])
         if dense_ids is not None:
             # Interleave: best of BM25, best of dense, second of each, ...
@@ -202,17 +284,20 @@ def _source_groups(source_dir: Path, embed, negatives: int, rng: random.Random) 
         for idx in ranked:
             if len(chosen) >= negatives:
                 break
-            page, _, passage = flat[int(idx)]
+            page, full, passage = flat[int(idx)]
             if page == q["page"]:
                 continue
             text = rendered[int(idx)]
             if text in seen or _norm(passage.text)[:80] in answer:
                 continue
             seen.add(text)
-            chosen.append((text, "other-page"))
+            chosen.append((show(page, pages[page][0], full, passage), "other-page"))
         if not chosen:
             continue
-        positive = passage_text(title, tuple(q["heading_path"][1:]), cut_words(q["answer_text"]))
+        path = tuple(q["heading_path"][1:])
+        if own_headings and q.get("kind") == "derived" and q["heading_level"] >= 2 and rng.random() < own_headings:
+            path += (q["source_heading"],)
+        positive = passage_text(title, path, cut_words(q["answer_text"]))
         groups.append(Group(source_dir.name, q["question"], positive, [t for t, _ in chosen], [k for _, k in chosen]))
     return groups
 
