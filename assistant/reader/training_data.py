@@ -97,6 +97,28 @@ def page_sections(page: str, text: str) -> tuple[str, list[tuple[tuple[str, ...]
     return title, out
 
 
+def heading_paths(text: str, title: str) -> list[tuple[str, ...]]:
+    """Every heading of the page in order, as the heading path it opens (the title left out, as
+    `page_sections` leaves it out), sections with no text of their own included."""
+    from markdown_it import MarkdownIt
+
+    from indexer.sources import _inline_text
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    stack: list[tuple[int, str]] = []
+    out = []
+    for i, tok in enumerate(tokens):
+        if tok.type != "heading_open":
+            continue
+        level = int(tok.tag[1])
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        stack.append((level, _inline_text(tokens[i + 1])))
+        path = tuple(h for _, h in stack)
+        out.append(path[1:] if path and _norm(path[0]) == _norm(title) else path)
+    return out
+
+
 def page_passages(page: str, text: str) -> tuple[str, list[tuple[tuple[str, ...], Passage]]]:
     """The page's title and its sections as passages, each with its full heading path."""
     title, sections = page_sections(page, text)
@@ -197,12 +219,13 @@ def _source_groups(
     more: list[dict] | None = None,
     own_headings: float = 0.0,
 ) -> list[Group]:
-    """A source's groups. With `own_headings` > 0, that share of passages are read under their own
-    heading too, as real content is read (a job aid's "Lost or stolen card" is worth reading), except
-    headings a query was made of word for word (the authors' questions, `heading_queries`): no page
-    in use repeats the question asked. A derived question's heading ("Submitting expenses" for "How do
-    I submit expenses?") is kept in its positive as often: the words a heading shares with a question
-    are a fair clue, but only a clue."""
+    """A source's groups. With `own_headings` > 0, that share of passages (positives and negatives
+    alike) are read under the heading they sit under in use, not only their parents': real content is
+    read so (a job aid's "Lost or stolen card" is worth reading). A heading a query was made of word for
+    word (the authors' questions, `heading_queries`) is never shown: the test sets take those out, and a
+    section's text then sits under the heading before it, so it is read under that one (`landing`). A
+    derived question's heading ("Submitting expenses" for "How do I submit expenses?") stays: the words
+    a heading shares with a question are a fair clue, but only a clue."""
     import bm25s
     import Stemmer
 
@@ -212,10 +235,29 @@ def _source_groups(
     for q in questions:
         if q.get("kind") != "derived":
             asked.setdefault(q["page"], set()).add(_norm(q["source_heading"]))
+    outlines: dict[str, list[tuple[str, ...]]] = {}
+
+    def landing(page: str, full: tuple[str, ...]) -> tuple[str, ...]:
+        """Where a section's text lands when its heading is a question and taken out, as the test sets take
+        it out: under the nearest heading before it that stays (or the page's introduction)."""
+        mine = asked.get(page, set())
+        if not full or _norm(full[-1]) not in mine:
+            return full
+        if page not in outlines:
+            outlines[page] = heading_paths((source_dir / "corpus" / page).read_text(encoding="utf-8"), pages[page][0])
+        paths = outlines[page]
+        at = paths.index(full) if full in paths else -1
+        for path in reversed(paths[:at] if at >= 0 else []):
+            if path and _norm(path[-1]) not in mine:
+                return path
+        return ()
 
     def show(page: str, title: str, full: tuple[str, ...], passage: Passage) -> str:
-        keep = own_headings and full and _norm(full[-1]) not in asked.get(page, ()) and rng.random() < own_headings
-        return passage_text(title, full, passage.text) if keep else passage.render(title)
+        """The passage under its parents' headings, or (`own_headings` of the time) under the heading it
+        sits under in use: its own, or for a question's section the one its text lands under."""
+        if not own_headings or rng.random() >= own_headings:
+            return passage.render(title)
+        return passage_text(title, landing(page, full), passage.text)
 
     pages: dict[str, tuple[str, list]] = {}
     for page in sorted({q["page"] for q in questions} | _all_pages(source_dir)):
@@ -295,8 +337,8 @@ def _source_groups(
         if not chosen:
             continue
         path = tuple(q["heading_path"][1:])
-        if own_headings and q.get("kind") == "derived" and q["heading_level"] >= 2 and rng.random() < own_headings:
-            path += (q["source_heading"],)
+        if own_headings and q["heading_level"] >= 2 and rng.random() < own_headings:
+            path = landing(q["page"], own)
         positive = passage_text(title, path, cut_words(q["answer_text"]))
         groups.append(Group(source_dir.name, q["question"], positive, [t for t, _ in chosen], [k for _, k in chosen]))
     return groups
