@@ -192,7 +192,7 @@ def model_prepare(ctx: click.Context) -> None:
 )
 @click.option(
     "--own-headings",
-    default=0.0,
+    default=0.5,
     show_default=True,
     help="The share of training passages read under their own heading too (never a heading a question was "
     "made of word for word); the reader then reads windows so in use.",

@@ -188,49 +188,31 @@ def test_the_focused_passage_is_the_bullet_that_answers_alone(reader):
     assert shown.startswith("On a hot day")
 
 
-def test_the_reader_reads_a_window_under_its_parents_headings_not_its_own(reader):
-    """As in training (the questions were made from the sections' own headings, so those are left out of
-    every training passage): the title and the parent headings, then the text."""
+@pytest.mark.parametrize("own_heading", [False, True])
+def test_the_reader_reads_a_window_under_the_headings_it_was_trained_with(tmp_path, own_heading):
+    """As in training: the title and the parent headings, then the text; and the window's own heading
+    too for a reader trained with own headings (`reader.json`: own_heading, as the shipped one is)."""
+    shutil.copytree(MODEL_DIR, tmp_path / "reader")
+    meta = json.loads((tmp_path / "reader" / "reader.json").read_text())
+    meta["own_heading"] = own_heading
+    (tmp_path / "reader" / "reader.json").write_text(json.dumps(meta))
 
     class Recording:  # the real reader, with what it was given written down
         def __init__(self, inner) -> None:
             self.inner, self.seen = inner, []
+            self.own_heading = inner.own_heading
 
         def score(self, question, passages):
             self.seen += passages
             return self.inner.score(question, passages)
 
-    recording = Recording(reader)
+    recording = Recording(load_reader(tmp_path / "reader"))
     chunk = Chunk("fleet/fuel-card.md", 0, ("Fleet", "Using the card"), "Enter the mileage.\nThe daily limit is £150.")
     units = chunk_units(chunk)
     PassageReader(recording).focus("daily limit", "Fuel card", Window(0, 0, chunk, 0, len(units), units))
-    assert recording.seen == ["Fuel card > Fleet\nEnter the mileage.", "Fuel card > Fleet\nThe daily limit is £150."]
-
-
-def test_a_reader_trained_with_own_headings_reads_them(tmp_path):
-    """A reader trained with passages under their own heading too (`reader.json`: own_heading) is given
-    them in use; the shipped one is not."""
-    shutil.copytree(MODEL_DIR, tmp_path / "reader")
-    meta = json.loads((tmp_path / "reader" / "reader.json").read_text())
-    assert not load_reader(MODEL_DIR).own_heading
-    meta["own_heading"] = True
-    (tmp_path / "reader" / "reader.json").write_text(json.dumps(meta))
-    seen = []
-
-    class Recording:
-        own_heading = load_reader(tmp_path / "reader").own_heading
-
-        def score(self, question, passages):
-            seen.extend(passages)
-            return np.zeros(len(passages), dtype=np.float32)
-
-    chunk = Chunk("fleet/fuel-card.md", 0, ("Fleet", "Using the card"), "Enter the mileage.\nThe daily limit is £150.")
-    units = chunk_units(chunk)
-    PassageReader(Recording()).focus("daily limit", "Fuel card", Window(0, 0, chunk, 0, len(units), units))
-    assert seen == [
-        "Fuel card > Fleet > Using the card\nEnter the mileage.",
-        "Fuel card > Fleet > Using the card\nThe daily limit is £150.",
-    ]
+    path = "Fuel card > Fleet > Using the card" if own_heading else "Fuel card > Fleet"
+    assert recording.seen == [f"{path}\nEnter the mileage.", f"{path}\nThe daily limit is £150."]
+    assert load_reader(MODEL_DIR).own_heading  # the shipped reader
 
 
 def test_the_reader_chooses_the_section_that_answers(corpus, embedder, reader):
