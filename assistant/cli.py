@@ -619,11 +619,11 @@ def eval_command(
     same run (`moment-retrieval`). With --content, the index is (re)built from that folder first
     (incrementally), into --index or a folder beside the default one.
     """
-
     from assistant import evaluation
     from assistant.reader import reader_for
     from assistant.retrieval import CalibrationError, RetrievalParams, Retriever, calibration_file
     from indexer.embedding import load_embedder
+    from indexer.inference import cpu_features
 
     settings = _settings(ctx)
     extra = [_parse_calibration_set(spec) for spec in calibrate_with]
@@ -689,6 +689,7 @@ def eval_command(
     data = result.to_dict()
     data["reader"] = {"on": reader_state.on, "description": reader_state.description, "problem": reader_state.problem}
     data["calibration"] = {name: str(path) for name, path in used.items()}
+    data["machine"] = {"cpu_features": cpu_features()}  # the int8 reader's scores can differ with them
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return

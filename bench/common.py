@@ -136,6 +136,8 @@ def eval_questions() -> list[dict]:
 
 
 def machine() -> dict:
+    from indexer.inference import cpu_features
+
     model = platform.processor() or "unknown"
     try:
         for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout.splitlines():
@@ -155,6 +157,7 @@ def machine() -> dict:
         load = (float("nan"),) * 3
     return {
         "cpu": model,
+        "cpu_features": cpu_features(),
         "cores": os.cpu_count(),
         "memory_gib": round(mem_kib / 1024 / 1024, 1),
         "python": platform.python_version(),

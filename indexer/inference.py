@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 
 _lock = threading.Lock()
 _gate: threading.BoundedSemaphore | None = None
@@ -25,6 +26,26 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+# The instruction sets onnxruntime's kernels choose between; the int8 reader's scores can differ with them
+# (a near tie may fall the other way), so figures record them.
+KERNEL_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "i8mm")
+
+
+def cpu_features(cpuinfo: str | None = None) -> list[str]:
+    """Which of `KERNEL_FEATURES` this machine's processor has (from /proc/cpuinfo; [] where unknown)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return []
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() in ("flags", "features"):
+            flags |= set(value.split())
+    return [f for f in KERNEL_FEATURES if f in flags]
 
 
 def configure(threads_per_run: int) -> None:

@@ -75,6 +75,10 @@ def test_eval_names_the_calibration_it_measured_with_and_warns_when_it_is_the_da
         "moment": str(CALIBRATION_FILE),
         "moment-reader": str(READER_CALIBRATION_FILE),
     }
+    # And the processor's instruction sets: the int8 reader's scores can differ with them.
+    from indexer.inference import cpu_features
+
+    assert json.loads(done.stdout)["machine"] == {"cpu_features": cpu_features()}
     assert "calibration" not in done.stderr
     (home / "calibration.json").write_text(_never_answering(CALIBRATION_FILE))
     done = moment("eval", questions, "--no-compare", "--json", cwd=tmp_path, **settings)
@@ -205,3 +209,12 @@ def test_the_installed_wheel_answers_exactly_as_the_checkout(installed_wheel, co
         assert [(s["path"], s["snippet"]) for s in wheel["sources"]] == [
             (s["path"], s["snippet"]) for s in checkout["sources"]
         ]
+
+
+def test_the_processors_instruction_sets_are_read_from_cpuinfo():
+    from indexer.inference import cpu_features
+
+    intel = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni\n\nprocessor\t: 1\nflags\t\t: fpu avx2\n"
+    assert cpu_features(intel) == ["avx2", "avx512f", "avx512_vnni"]
+    assert cpu_features("Features\t: fp asimd i8mm\n") == ["asimd", "i8mm"]  # arm64
+    assert cpu_features("") == []
