@@ -143,7 +143,8 @@ def build_groups(
 ) -> list[Group]:
     """Groups for every answerable question of every source under `data_dir`, and with `headings`,
     up to that many more made from the training sources' other headings (`heading_queries`). With
-    `own_headings`, that share of passages keep their own heading (`_source_groups`).
+    `own_headings`, that share of passages are read under the heading they sit under in use
+    (`_source_groups`).
 
     `embed(texts) -> normalised vectors` finds dense hard negatives (skipped when None).
     """
