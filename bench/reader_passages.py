@@ -30,9 +30,9 @@ from indexer.embedding import load_embedder
 from indexer.store import IndexStore
 
 
-def render(title, chunk, text, context):
-    if context == "full":
-        return _render(title, chunk, text)
+def render(title, chunk, text, context, own_heading):
+    if context == "full":  # as the reader reads it in use
+        return _render(title, chunk, text, own_heading)
     if context == "parents":
         return "\n".join((" > ".join((title, *chunk.heading_path[:-1])), text))
     if context == "title":
@@ -72,7 +72,7 @@ def main() -> None:
         # The same windows and priors as the reader's, over the first page alone.
         wins = preader.candidates([hit], version, result.query_vector, result.query_terms, keywords.passage_terms)
         sizes.append(len(wins))
-        texts = [render(hit.doc.meta.title, w.chunk, w.text, args.context) for w in wins]
+        texts = [render(hit.doc.meta.title, w.chunk, w.text, args.context, preader.own_heading) for w in wins]
         logits = preader.reader.score(q.question, texts)
         priors = np.array([w.prior for w in wins])
         shown = [shown_text(w.units, *widen(w.units, w.start, w.end)) for w in wins]

@@ -309,6 +309,11 @@ def test_embedder_training_writes_a_model_the_index_can_use(tmp_path):
     assert record["steps"] == 2 and [h["step"] for h in record["history"]] == [1, 2]
     assert 0.0 <= record["final"]["accuracy"] <= 1.0 and record["baseline"]["accuracy"] >= 0.0
     assert json.loads((out / "training.json").read_text())["steps"] == 2
+    # It learned from the groups it was measured with: every passage under its parents' headings only
+    # (the laptops page's sections have no parent, so they are read under its title alone).
+    used = [json.loads(line) for f in (tmp_path / "work").glob("groups-*.jsonl") for line in f.read_text().splitlines()]
+    passages = [p for g in used for p in [g["positive"], *g["negatives"]]]
+    assert passages and not [p for p in passages if p.startswith("Laptops > ")]
     # Stored at half precision, and the indexer's ONNX path embeds with it like any model.
     assert (out / "model.safetensors").stat().st_size < 50_000_000
     prepare_onnx(str(out), tmp_path / "models")

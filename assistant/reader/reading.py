@@ -173,6 +173,8 @@ class PassageReader:
 
     def __init__(self, reader: Reader, pages: int = 4, windows: int = 8, focus_margin: float = FOCUS_MARGIN) -> None:
         self.reader = reader
+        # Whether windows are read under their own heading too: as the reader was trained (`reader.json`).
+        self.own_heading = bool(getattr(reader, "own_heading", False))
         self.pages = pages
         self.windows = windows
         self.focus_margin = focus_margin
@@ -199,8 +201,9 @@ class PassageReader:
             return
         chosen = self._choose(candidates, len(top))
         titles = [h.doc.meta.title for h in top]
-        own = getattr(self.reader, "own_heading", False)
-        logits = self.reader.score(question, [_render(titles[w.hit], w.chunk, w.text, own) for w in chosen])
+        logits = self.reader.score(
+            question, [_render(titles[w.hit], w.chunk, w.text, self.own_heading) for w in chosen]
+        )
         for w, logit in zip(chosen, logits.tolist(), strict=True):
             w.logit = logit
         best_of: dict[int, Window] = {}
@@ -254,7 +257,7 @@ class PassageReader:
         units, a, b = window.units, window.start, window.end
         if b - a <= 1:
             return shown_text(units, *widen(units, back_to_referent(units, a), b))
-        own = getattr(self.reader, "own_heading", False)
+        own = self.own_heading
         scores = self.reader.score(question, [_render(title, window.chunk, u, own) for u in units[a:b]]).tolist()
         best = a + int(np.argmax(scores))
         floor = max(scores) - self.focus_margin
@@ -307,11 +310,7 @@ def passage_text(title: str, heading_path, text: str) -> str:
 
 
 def _render(title: str, chunk: Chunk, text: str, own_heading: bool = False) -> str:
-    """A window as the reader reads it: the page's title and the chunk's parent headings (and its own
-    heading, for a reader trained with them: `Reader.own_heading`), then the text.
-
-    The chunk's own heading is otherwise left out, as in training (`training_data`: the questions were made from
-    those headings). Measured 2026-12-06 on the development sets against showing it: held-out passage
-    0.484 -> 0.500, recall@1 0.714 -> 0.730; without every 4th gold page near-miss AUC 0.745 -> 0.782;
-    demo dev passage 0.656 both, recall@1 0.889 -> 0.900, near-miss AUC 0.808 -> 0.812."""
+    """A window as the reader reads it: the page's title and the chunk's headings, then the text; the
+    chunk's own heading only for a reader trained with own headings (`Reader.own_heading`, as the shipped
+    one is), since a reader trained without them reads better without (docs/reader.md)."""
     return passage_text(title, chunk.heading_path if own_heading else chunk.heading_path[:-1], text)

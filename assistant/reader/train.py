@@ -151,6 +151,18 @@ def training_and_validation(
     return train_groups, valid_groups
 
 
+def run_record(config, train_groups: list[Group], valid_groups: list[Group], steps: int, started: float) -> dict:
+    """What every training record starts with: the settings, the groups, and the steps and time taken."""
+    return {
+        "config": asdict(config),
+        "training_groups": len(train_groups),
+        "validation_groups": len(valid_groups),
+        "validation_sources": list(VALIDATION_SOURCES),
+        "steps": steps,
+        "seconds": round(time.time() - started),
+    }
+
+
 def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, model_cache: Path) -> dict:
     """Train, keep the best checkpoint by validation accuracy, export it; returns the training record."""
     import torch
@@ -250,12 +262,7 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
                 break
 
     record = {
-        "config": asdict(config),
-        "training_groups": len(train_groups),
-        "validation_groups": len(valid_groups),
-        "validation_sources": list(VALIDATION_SOURCES),
-        "steps": step,
-        "seconds": round(time.time() - started),
+        **run_record(config, train_groups, valid_groups, step, started),
         "best": best,
         "history": history,
         "baseline": bi_encoder_baseline(valid_groups, model_cache, config),

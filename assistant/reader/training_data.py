@@ -245,7 +245,7 @@ def _source_groups(
         if not full or _norm(full[-1]) not in mine:
             return full
         if page not in outlines:
-            outlines[page] = heading_paths((source_dir / "corpus" / page).read_text(encoding="utf-8"), pages[page][0])
+            outlines[page] = heading_paths(texts[page], pages[page][0])
         paths = outlines[page]
         at = paths.index(full) if full in paths else -1
         for path in reversed(paths[:at] if at >= 0 else []):
@@ -261,12 +261,13 @@ def _source_groups(
         return passage_text(title, landing(page, full), passage.text)
 
     pages: dict[str, tuple[str, list]] = {}
+    texts: dict[str, str] = {}  # read once: `landing` parses the headings of the few pages it needs
     for page in sorted({q["page"] for q in questions} | _all_pages(source_dir)):
-        path = source_dir / "corpus" / page
         try:
-            pages[page] = page_passages(page, path.read_text(encoding="utf-8"))
+            texts[page] = (source_dir / "corpus" / page).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
+        pages[page] = page_passages(page, texts[page])
     flat: list[tuple[str, tuple[str, ...], Passage]] = [
         (page, full, passage) for page, (_, items) in pages.items() for full, passage in items
     ]
