@@ -315,6 +315,8 @@ class EvalReport:
                     "gold": list(q.gold),
                     "split": q.split,
                     **{f"{name}_rank": report.ranks[i] for name, report in self.systems.items()},
+                    # Each system's first passage, judged: which questions the reader wins and loses.
+                    **{f"{name}_passage_right": report.passage_right[i] for name, report in self.systems.items()},
                     **(
                         {
                             "answered": self.rankings["moment"][i].answered,

@@ -335,7 +335,12 @@ def test_eval_scores_the_first_passage(corpus, embedder, reader):
     moment = report.systems["moment"]
     assert moment.passage_questions == 2 and moment.first_passage_right == 1.0
     assert moment.passage_right == [True, True, None]
-    assert report.to_dict()["per_question"][0]["passage_right"] is True
+    first = report.to_dict()["per_question"][0]
+    assert first["passage_right"] is True
+    # Every system's verdict per question, to see which questions the reader wins and loses.
+    assert first["moment_passage_right"] is True
+    assert {"moment-retrieval_passage_right", "dense_passage_right"} <= set(first)
+    assert report.to_dict()["per_question"][2]["dense_passage_right"] is None
     # The plain baselines are judged on their best chunk, whole.
     assert report.systems["dense"].passage_questions == 2
 
