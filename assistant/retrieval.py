@@ -84,8 +84,8 @@ class RetrievalParams:
         except FileNotFoundError:
             raise CalibrationError(
                 f"The calibration file {path} is missing: reinstall Moment, or make one in the data folder with "
-                "`moment eval content/eval/questions.jsonl --split dev --calibrate` (with MOMENT_READER=on for the "
-                "reader's)."
+                "`moment eval content/eval/questions.jsonl --split dev --calibrate` (with MOMENT_READER=off for "
+                "retrieval alone's)."
             ) from None
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             raise CalibrationError(f"The calibration file {path} is unreadable ({exc}).") from None

@@ -300,9 +300,9 @@ def test_cli_eval_reports_every_figure(corpus, tmp_path):
     data = json.loads(result.stdout)
     for key in ("recall@1", "recall@5", "mrr@10", "answered_when_answerable", "declined_when_unanswerable"):
         assert key in data
-    # The reader is off by default; the same run measures Moment with it.
-    assert set(data["systems"]) == {"moment", "moment-reader", "bm25", "dense"}
-    assert "first_passage_right" in data and data["reader"]["on"] is False
+    # The reader is on by default; the same run measures Moment without it.
+    assert set(data["systems"]) == {"moment", "moment-retrieval", "bm25", "dense"}
+    assert "first_passage_right" in data and data["reader"]["on"] is True
     assert [q["moment_rank"] for q in data["per_question"]] == [1, 1, None]
     assert data["declined_by_kind"] == {"unlabelled": {"declined": 1, "questions": 1}}
 

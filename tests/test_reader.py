@@ -239,9 +239,10 @@ def test_the_service_shows_the_readers_passage_and_falls_back_without_it(corpus,
     answer = service.ask("who do I call if the token reset still fails", ASKER)
     assert "extension 4400" in answer.sources[0].snippet
 
-    off = load_settings(home=tmp_path / "home", index_dir_override=corpus.root)  # the default
+    assert load_settings(home=tmp_path / "home").reader  # on by default (README, "Answer quality")
+    off = load_settings(home=tmp_path / "home", index_dir_override=corpus.root, reader=False)
     none, state = reader_for(off)
-    assert none is None and not state.on and "MOMENT_READER=on" in state.description
+    assert none is None and not state.on and "MOMENT_READER=off" in state.description
 
     (tmp_path / "broken").mkdir()
     broken = load_settings(home=tmp_path / "home", reader_dir_override=tmp_path / "broken", reader=True)
@@ -360,6 +361,7 @@ def test_cli_eval_near_miss_set_and_reader_comparison(corpus, tmp_path, monkeypa
     ]
     questions = tmp_path / "q.jsonl"
     questions.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    monkeypatch.setenv("MOMENT_READER", "off")
     result = _cli(
         "eval", str(questions), "--content", str(content), "--remove-gold-pages", "2", "--json", home=tmp_path / "home"
     )
@@ -376,8 +378,8 @@ def test_cli_eval_near_miss_set_and_reader_comparison(corpus, tmp_path, monkeypa
     assert copy.name == eval_index_dir(tmp_path / "home", content).name + "-minus-every-2"
     assert (copy / "it" / "vpn-token.md").exists() and not (copy / "it" / "password.md").exists()
 
-    # With the reader switched on, the same run measures Moment without it.
-    monkeypatch.setenv("MOMENT_READER", "on")
+    # With the reader on (the default), the same run measures Moment without it.
+    monkeypatch.delenv("MOMENT_READER")
     result = _cli("eval", str(questions), "--json", home=tmp_path / "home", index=corpus.root)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -387,7 +389,6 @@ def test_cli_eval_near_miss_set_and_reader_comparison(corpus, tmp_path, monkeypa
     result = _cli("eval", str(questions), "--json", home=tmp_path / "home", index=corpus.root)
     assert result.returncode == 0 and str(tmp_path / "nowhere" / "reader.json") in result.stderr
     assert json.loads(result.stdout)["reader"]["problem"]
-    monkeypatch.delenv("MOMENT_READER")
     monkeypatch.delenv("MOMENT_READER_DIR")
 
     bad = tmp_path / "bad.jsonl"

@@ -318,7 +318,7 @@ def test_admin_commands_and_refusals(deployment, slack_api):
     moment("status")
     status = slack_api.wait_for("response_url", lambda c: "Moment status" in c.text(), timeout=30)
     assert "documents" in status.text() and "vetted mentors available now" in status.text()
-    assert "Reader off" in status.text()
+    assert "Reader on: cross-encoder" in status.text()  # on by default
 
     slack_api.clear()
     moment("mentor add <@U0NEWMENT1|newbie> fleet, fuel cards")

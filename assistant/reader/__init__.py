@@ -1,7 +1,7 @@
 """The reader: a cross-encoder trained here that reads question and passage together.
 
-`reader_for(settings)` gives the service its reader, or None with the reason (off unless
-`MOMENT_READER=on`, or its files missing or broken: then answers come from retrieval alone and
+`reader_for(settings)` gives the service its reader, or None with the reason (switched off with
+`MOMENT_READER=off`, or its files missing or broken: then answers come from retrieval alone and
 `/moment status` and `moment eval` say so).
 """
 
@@ -26,7 +26,7 @@ def reader_for(settings, *, force: bool = False):
     """The `PassageReader` the settings ask for (or None) and its `ReaderState`; `force` loads it even when
     the settings leave it off (`moment eval` measures both)."""
     if not settings.reader and not force:
-        return None, ReaderState(False, "off (MOMENT_READER=on to use it): passages and confidence come from retrieval")
+        return None, ReaderState(False, "off (MOMENT_READER=off): passages and confidence come from retrieval")
     from assistant.reader.model import ReaderError, load_reader
     from assistant.reader.reading import PassageReader
 

@@ -358,7 +358,8 @@ def _all_pages(source_dir: Path) -> set[str]:
 # In use the reader chooses among windows of a page that start at every line (`reading.windows_of`),
 # on pages whose question headings may not exist at all (the test sets remove them, and real job aids
 # seldom have one heading per question). So each question's page is read with every question heading
-# taken out (`strip_question_headings`), cut into the same windows, and the windows are labelled by
+# taken out (`strip_question_headings`), cut into windows the same way (of the training passages' size,
+# `PASSAGE_WORDS`, so that the groups stay as they were when this task was measured), and labelled by
 # the rule `moment eval` judges passages by: the share of a window's content words found in the
 # answering section.
 
@@ -400,7 +401,7 @@ def page_windows(page: str, text: str) -> tuple[str, list[PageWindow]]:
     out = []
     for path, s in sections:
         units = text_units("\n".join(s.blocks))
-        out += [PageWindow(path, units, a, b) for a, b in windows_of(units)]
+        out += [PageWindow(path, units, a, b) for a, b in windows_of(units, PASSAGE_WORDS)]
     return title, out
 
 
