@@ -615,9 +615,10 @@ def eval_command(
 
     Reports recall@1, recall@5 and MRR@10 over answerable questions, first passage right (questions with
     an `answer`), the share of answerable questions answered and of unanswerable ones declined, the AUC
-    of the confidence, and each question's rank. With the reader on, Moment without it is measured in the
-    same run (`moment-retrieval`). With --content, the index is (re)built from that folder first
-    (incrementally), into --index or a folder beside the default one.
+    of the confidence, and each question's rank. With the reader on (the default), Moment without it is
+    measured in the same run (`moment-retrieval`); with MOMENT_READER=off, Moment with it (`moment-reader`).
+    With --content, the index is (re)built from that folder first (incrementally), into --index or a folder
+    beside the default one.
     """
     from assistant import evaluation
     from assistant.reader import reader_for

@@ -10,7 +10,7 @@ MatMul and the embedding table). The variants in between show where the int8 rea
     int8-head32 as shipped but the scoring head's one MatMul in fp32
     int8-body   int8 MatMuls, the word-piece table in fp32
     int8-table  the word-piece table int8, the transformer in fp32
-    int8-ffn    int8 feed-forward MatMuls and table, attention in fp32
+    int8-ffn    int8 feed-forward MatMuls and table, attention and the scoring head in fp32
 
     .venv/bin/moment model train-reader --data ../shared/corpora/training --out .moment/exp/reader
     .venv/bin/python bench/reader_quantization.py --checkpoint .moment/reader-train/best \\
@@ -36,24 +36,16 @@ from common import common_args, machine, summary, write_result
 VARIANTS = ("fp32", "int8", "int8-head32", "int8-body", "int8-table", "int8-ffn")
 
 
-def ffn_matmuls(model_path: Path) -> list[str]:
-    """The feed-forward MatMul nodes (intermediate and output dense layers) of the exported graph."""
+def unquantised_in_ffn(model_path: Path) -> list[str]:
+    """The MatMul nodes of the exported graph outside the feed-forward layers (attention and the scoring
+    head): the ones `int8-ffn` leaves in fp32."""
     import onnx
 
-    graph = onnx.load(str(model_path)).graph
-    return [
-        n.name
-        for n in graph.node
-        if n.op_type == "MatMul" and ("intermediate" in n.name or ("output" in n.name and "attention" not in n.name))
-    ]
-
-
-def attention_matmuls(model_path: Path) -> list[str]:
-    import onnx
+    def feed_forward(name: str) -> bool:  # "/bert/encoder/layer.0/intermediate/dense/MatMul", ".../output/dense/..."
+        return "intermediate" in name or ("output" in name and "attention" not in name)
 
     graph = onnx.load(str(model_path)).graph
-    ffn = set(ffn_matmuls(model_path))
-    return [n.name for n in graph.node if n.op_type == "MatMul" and n.name not in ffn]
+    return [n.name for n in graph.node if n.op_type == "MatMul" and not feed_forward(n.name)]
 
 
 def make_variant(name: str, fp32: Path, reader_dir: Path, out: Path) -> Path:
@@ -75,7 +67,7 @@ def make_variant(name: str, fp32: Path, reader_dir: Path, out: Path) -> Path:
     elif name == "int8-head32":
         options["nodes_to_exclude"] = ["/mix/MatMul"]
     elif name == "int8-ffn":
-        options["nodes_to_exclude"] = attention_matmuls(fp32)
+        options["nodes_to_exclude"] = unquantised_in_ffn(fp32)
     quantize_dynamic(str(fp32), str(target), **options)
     return out
 

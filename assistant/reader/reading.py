@@ -1,10 +1,10 @@
 """Retrieval proposes, the reader decides.
 
 After retrieval has ranked pages, `PassageReader.read` takes the top 4 pages' chunks, cuts them into
-windows of about the size the reader was trained on, one starting at every line (an answer may start
-anywhere: real pages seldom have a heading per question), keeps each page's two most promising windows
-(by the stored chunk vectors' cosine and the question's words; none starting in the first half of one
-already kept), and lets the reader score those 8. Then:
+windows of about `WINDOW_WORDS` words (a little shorter than its training passages), one starting at every
+line (an answer may start anywhere: real pages seldom have a heading per question), keeps each page's two
+most promising windows (by the stored chunk vectors' cosine and the question's words; none starting in the
+first half of one already kept), and lets the reader score those 8. Then:
 
 - each page's passage is its best window, widened to whole list items so steps are not cut off;
 - the top pages are re-ordered by their retrieval score plus `reader_weight` times the reader's
@@ -261,8 +261,9 @@ class PassageReader:
         units, a, b = window.units, window.start, window.end
         if b - a <= 1:
             return shown_text(units, *widen(units, back_to_referent(units, a), b))
-        own = self.own_heading
-        scores = self.reader.score(question, [_render(title, window.chunk, u, own) for u in units[a:b]]).tolist()
+        scores = self.reader.score(
+            question, [_render(title, window.chunk, u, self.own_heading) for u in units[a:b]]
+        ).tolist()
         best = a + int(np.argmax(scores))
         floor = max(scores) - self.focus_margin
         if _is_row(units[best]):
