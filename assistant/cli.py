@@ -197,6 +197,13 @@ def model_prepare(ctx: click.Context) -> None:
     help="The share of training passages read under their own heading too (never a heading a question was "
     "made of word for word); the reader then reads windows so in use.",
 )
+@click.option(
+    "--mine",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A reader's folder (e.g. assistant/reader/model): the training groups' negatives become the passages "
+    "it scores highest out of a wider pool (every section of the page, 24 candidates).",
+)
 @click.pass_context
 def model_train_reader(
     ctx,
@@ -209,6 +216,7 @@ def model_train_reader(
     task: str,
     headings: int,
     own_headings: float,
+    mine: Path | None,
 ):
     """Train the reader (a cross-encoder) on CPU from the bundled weights and export it to int8 ONNX.
 
@@ -230,6 +238,7 @@ def model_train_reader(
         task=task,
         headings=headings,
         own_headings=own_headings,
+        mine=str(mine or ""),
     )
     work = settings.home / "reader-train"
     work.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from assistant.reader.training_data import build_groups, build_window_groups, cut_words, strip_question_headings
+from assistant.reader.training_data import (
+    build_groups,
+    build_window_groups,
+    cut_words,
+    mine_negatives,
+    strip_question_headings,
+)
 
 PAGE = """\
 # Expenses at Example Co
@@ -114,6 +120,29 @@ def test_groups_pair_each_question_with_its_section_and_hard_negatives(tmp_path)
     assert "other-page" in laptop.kinds or "same-page" in laptop.kinds
     assert all("Report a lost laptop" not in n for n in laptop.negatives)
     assert taxi.negatives and all(n != taxi.positive for n in taxi.negatives)
+
+
+def test_mined_negatives_are_the_pool_passages_a_reader_scores_highest(tmp_path):
+    _source(tmp_path, "handbook")
+    groups = build_groups(tmp_path, None, negatives=3)
+    pool = build_groups(tmp_path, None, negatives=6, wide=True)
+    # The wide pool takes every other section of the page, not only some of it.
+    laptop_pool = next(g for g in pool if g.question.startswith("What do I do"))
+    assert any("New starters" in n for n in laptop_pool.negatives)
+    train_pool = next(g for g in pool if g.question == "How do I book a train?")
+    assert sum(k in ("sibling", "same-page", "page-without-answer") for k in train_pool.kinds) >= 2
+
+    def score(question: str, passages: list[str]) -> list[float]:  # a stand-in reader that likes laptops
+        return [float(p.count("laptop")) - 0.01 * i for i, p in enumerate(passages)]
+
+    mined = mine_negatives(groups, pool, score, negatives=2)
+    assert [g.question for g in mined] == [g.question for g in groups]
+    train = mined[0]
+    # The page without its answer stays first; the rest are the pool's highest scored.
+    assert train.kinds[0] == "page-without-answer" and len(train.negatives) == 2
+    assert "laptop" in train.negatives[1]
+    # A group the pool lacks is kept as it was.
+    assert mine_negatives(groups, pool[:1], score, negatives=2)[1:] == groups[1:]
 
 
 def test_question_headings_are_taken_out_of_the_page_as_the_test_sets_do():

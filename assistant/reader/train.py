@@ -27,7 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.reader.training_data import VALIDATION_SOURCES, Group, build_groups, build_window_groups
+from assistant.reader.training_data import (
+    VALIDATION_SOURCES,
+    Group,
+    build_groups,
+    build_window_groups,
+    mine_negatives,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,11 @@ class TrainConfig:
     # (never a heading a query was made of word for word); a reader trained so reads windows so in use.
     # 0.5 for the shipped reader (2026-12-06: demo dev passage 0.644 -> 0.667, held-out 0.492 -> 0.508).
     own_headings: float = 0.5
+    # A reader (its folder) whose highest-scoring wrong passages become the training groups' negatives, out
+    # of a wider pool (every section of the page and 24 candidates in all: `training_data.mine_negatives`);
+    # "": the negatives as drawn. Validation groups are never mined (they stay comparable between runs).
+    mine: str = ""
+    mine_pool: int = 24
 
 
 def _bundled_model_dir() -> Path:
@@ -92,10 +103,36 @@ def load_groups(data_dir: Path, cache: Path, config: TrainConfig, model_cache: P
     if config.task in ("windows", "mixed"):
         windows = build_window_groups(data_dir, embedder.encode, seed=config.seed, sections=groups)
         groups = windows if config.task == "windows" else groups + windows
+    if config.mine:
+        groups = mine_training_groups(data_dir, groups, embedder.encode, config)
     log.info("built %d groups in %.0f s", len(groups), time.time() - started)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text("".join(json.dumps(g.to_dict()) + "\n" for g in groups))
     return groups
+
+
+def mine_training_groups(data_dir: Path, groups: list[Group], embed, config: TrainConfig) -> list[Group]:
+    """The training groups' negatives chosen by the reader in `config.mine` out of a wider pool; the
+    validation groups untouched."""
+    from assistant.reader.model import load_reader
+
+    reader = load_reader(Path(config.mine), threads=config.threads)
+    sources = sorted({g.source for g in groups if g.source not in VALIDATION_SOURCES})
+    pool = build_groups(
+        data_dir,
+        embed,
+        negatives=config.mine_pool,
+        seed=config.seed,
+        sources=sources,
+        own_headings=config.own_headings,
+        wide=True,
+    )
+    started = time.time()
+    training = mine_negatives(
+        [g for g in groups if g.source not in VALIDATION_SOURCES], pool, reader.score, config.group_negatives
+    )
+    log.info("mined the negatives of %d groups with %s in %.0f s", len(training), config.mine, time.time() - started)
+    return training + [g for g in groups if g.source in VALIDATION_SOURCES]
 
 
 def seed_everything(seed: int, threads: int) -> None:
@@ -143,6 +180,7 @@ def training_and_validation(
     key = f"{Path(data_dir).resolve()}|{config.group_negatives}|{config.seed}|{config.task}|{GROUPS_VERSION}"
     key += f"|headings={config.headings}" if config.headings else ""
     key += f"|own={config.own_headings}" if config.own_headings else ""
+    key += f"|mine={Path(config.mine).resolve()}|{config.mine_pool}" if config.mine else ""
     key = hashlib.sha256(key.encode()).hexdigest()
     groups = load_groups(data_dir, work_dir / f"groups-{key[:12]}.jsonl", config, model_cache)
     train_groups = [g for g in groups if g.source not in VALIDATION_SOURCES]

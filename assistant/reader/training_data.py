@@ -140,13 +140,16 @@ def build_groups(
     sources: list[str] | None = None,
     headings: int = 0,
     own_headings: float = 0.0,
+    wide: bool = False,
 ) -> list[Group]:
     """Groups for every answerable question of every source under `data_dir`, and with `headings`,
     up to that many more made from the training sources' other headings (`heading_queries`). With
     `own_headings`, that share of passages are read under the heading they sit under in use
     (`_source_groups`).
 
-    `embed(texts) -> normalised vectors` finds dense hard negatives (skipped when None).
+    `embed(texts) -> normalised vectors` finds dense hard negatives (skipped when None). With `wide`, every
+    other section of the question's page is a candidate (not only 3 siblings and 5 of the page in all): a
+    pool for `mine_negatives`.
     """
     rng = random.Random(seed)
     groups: list[Group] = []
@@ -157,8 +160,30 @@ def build_groups(
     keep = set(random.Random(seed).sample(pool, min(headings, len(pool))))
     for source_dir in dirs:
         more = [row for i, row in enumerate(extra[source_dir.name]) if (source_dir.name, i) in keep]
-        groups.extend(_source_groups(source_dir, embed, negatives, rng, more, own_headings))
+        groups.extend(_source_groups(source_dir, embed, negatives, rng, more, own_headings, wide))
     return groups
+
+
+def mine_negatives(groups: list[Group], pool: list[Group], score, negatives: int = 8) -> list[Group]:
+    """Each group's negatives replaced by the `negatives` its pool group's candidates that `score(question,
+    passages) -> logits` (an earlier reader) ranks highest: the passages a reader confuses with the answer,
+    not random ones of the same kind. The page with its answer cut out stays (it is the introduction a
+    reader meets on every page). Groups without a pool group (matched by source and question) are kept."""
+    by_key = {(g.source, g.question): g for g in pool}
+    out = []
+    for g in groups:
+        p = by_key.get((g.source, g.question))
+        if p is None or not p.negatives:
+            out.append(g)
+            continue
+        keep = [i for i, k in enumerate(p.kinds) if k == "page-without-answer"]
+        rest = [i for i, k in enumerate(p.kinds) if k != "page-without-answer"]
+        logits = score(p.question, [p.negatives[i] for i in rest]) if rest else []
+        ranked = [rest[j] for j in sorted(range(len(rest)), key=lambda j: -float(logits[j]))]
+        chosen = (keep + ranked)[:negatives]
+        negs, kinds = [p.negatives[i] for i in chosen], [p.kinds[i] for i in chosen]
+        out.append(Group(g.source, g.question, p.positive, negs, kinds))
+    return out
 
 
 # Headings that name a kind of section, not a subject: no query would be made of them.
@@ -219,6 +244,7 @@ def _source_groups(
     rng: random.Random,
     more: list[dict] | None = None,
     own_headings: float = 0.0,
+    wide: bool = False,
 ) -> list[Group]:
     """A source's groups. With `own_headings` > 0, that share of passages (positives and negatives
     alike) are read under the heading they sit under in use, not only their parents': real content is
@@ -318,8 +344,13 @@ def _source_groups(
         others_same = [(full, p) for full, p in same_page if (full, p) not in siblings]
         rng.shuffle(siblings)
         rng.shuffle(others_same)
-        chosen += [(show(q["page"], title, full, p), "sibling") for full, p in siblings[:3]]
-        chosen += [(show(q["page"], title, full, p), "same-page") for full, p in others_same[: max(1, 5 - len(chosen))]]
+        same_cap = negatives // 2 if wide else 5
+        chosen += [(show(q["page"], title, full, p), "sibling") for full, p in siblings[: same_cap if wide else 3]]
+        chosen += [
+            (show(q["page"], title, full, p), "same-page")
+            for full, p in others_same[: max(1 if not wide else 0, same_cap - len(chosen))]
+        ]
+        chosen = chosen[:same_cap] if wide else chosen
         ranked = list(kw_ids[qi]) + (list(dense_ids[qi]) if dense_ids is not None else [])
         if dense_ids is not None:
             # Interleave: best of BM25, best of dense, second of each, ...
