@@ -143,6 +143,14 @@ def test_mined_negatives_are_the_pool_passages_a_reader_scores_highest(tmp_path)
     assert "laptop" in train.negatives[1]
     # A group the pool lacks is kept as it was.
     assert mine_negatives(groups, pool[:1], score, negatives=2)[1:] == groups[1:]
+    # Denoised: a candidate scored above the answer itself (likely another answer) is left out.
+    plain = mine_negatives(groups[:1], pool, score, negatives=4)[0]
+    clean = mine_negatives(groups[:1], pool, score, negatives=4, denoise=True)[0]
+    positive_score = score("", [plain.positive])[0]
+    assert any(score("", [n])[0] > positive_score for n in plain.negatives)
+    assert all(
+        score("", [n])[0] <= positive_score for n, k in zip(clean.negatives, clean.kinds) if k != "page-without-answer"
+    )
 
 
 def test_question_headings_are_taken_out_of_the_page_as_the_test_sets_do():

@@ -76,6 +76,8 @@ class TrainConfig:
     # "": the negatives as drawn. Validation groups are never mined (they stay comparable between runs).
     mine: str = ""
     mine_pool: int = 24
+    # Leave out mined candidates the mining reader scores above the answer (likely other answers).
+    mine_denoise: bool = True
 
 
 def _bundled_model_dir() -> Path:
@@ -129,7 +131,11 @@ def mine_training_groups(data_dir: Path, groups: list[Group], embed, config: Tra
     )
     started = time.time()
     training = mine_negatives(
-        [g for g in groups if g.source not in VALIDATION_SOURCES], pool, reader.score, config.group_negatives
+        [g for g in groups if g.source not in VALIDATION_SOURCES],
+        pool,
+        reader.score,
+        config.group_negatives,
+        denoise=config.mine_denoise,
     )
     log.info("mined the negatives of %d groups with %s in %.0f s", len(training), config.mine, time.time() - started)
     return training + [g for g in groups if g.source in VALIDATION_SOURCES]
@@ -181,6 +187,7 @@ def training_and_validation(
     key += f"|headings={config.headings}" if config.headings else ""
     key += f"|own={config.own_headings}" if config.own_headings else ""
     key += f"|mine={Path(config.mine).resolve()}|{config.mine_pool}" if config.mine else ""
+    key += "|denoise" if config.mine and config.mine_denoise else ""
     key = hashlib.sha256(key.encode()).hexdigest()
     groups = load_groups(data_dir, work_dir / f"groups-{key[:12]}.jsonl", config, model_cache)
     train_groups = [g for g in groups if g.source not in VALIDATION_SOURCES]

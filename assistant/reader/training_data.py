@@ -164,7 +164,9 @@ def build_groups(
     return groups
 
 
-def mine_negatives(groups: list[Group], pool: list[Group], score, negatives: int = 8) -> list[Group]:
+def mine_negatives(
+    groups: list[Group], pool: list[Group], score, negatives: int = 8, denoise: bool = False
+) -> list[Group]:
     """Each group's negatives replaced by the `negatives` its pool group's candidates that `score(question,
     passages) -> logits` (an earlier reader) ranks highest: the passages a reader confuses with the answer,
     not random ones of the same kind. The page with its answer cut out stays (it is the introduction a
@@ -178,8 +180,14 @@ def mine_negatives(groups: list[Group], pool: list[Group], score, negatives: int
             continue
         keep = [i for i, k in enumerate(p.kinds) if k == "page-without-answer"]
         rest = [i for i, k in enumerate(p.kinds) if k != "page-without-answer"]
-        logits = score(p.question, [p.negatives[i] for i in rest]) if rest else []
-        ranked = [rest[j] for j in sorted(range(len(rest)), key=lambda j: -float(logits[j]))]
+        logits = [float(x) for x in score(p.question, [p.positive] + [p.negatives[i] for i in rest])]
+        # A candidate scored above the answer itself is as likely another answer (FAQ siblings often say
+        # the same thing) as a hard negative: with `denoise` it is left out, as RocketQA's denoising does.
+        ranked = [
+            rest[j]
+            for j in sorted(range(len(rest)), key=lambda j: -logits[j + 1])
+            if not denoise or logits[j + 1] <= logits[0]
+        ]
         chosen = (keep + ranked)[:negatives]
         negs, kinds = [p.negatives[i] for i in chosen], [p.kinds[i] for i in chosen]
         out.append(Group(g.source, g.question, p.positive, negs, kinds))
