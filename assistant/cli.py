@@ -204,6 +204,12 @@ def model_prepare(ctx: click.Context) -> None:
     help="A reader's folder (e.g. assistant/reader/model): the training groups' negatives become the passages "
     "it scores highest out of a wider pool (every section of the page, 24 candidates).",
 )
+@click.option(
+    "--passage-words",
+    default=110,
+    show_default=True,
+    help="The training passages' length in words (the reader reads 80-word windows in use).",
+)
 @click.pass_context
 def model_train_reader(
     ctx,
@@ -217,6 +223,7 @@ def model_train_reader(
     headings: int,
     own_headings: float,
     mine: Path | None,
+    passage_words: int,
 ):
     """Train the reader (a cross-encoder) on CPU from the bundled weights and export it to int8 ONNX.
 
@@ -239,6 +246,7 @@ def model_train_reader(
         headings=headings,
         own_headings=own_headings,
         mine=str(mine or ""),
+        passage_words=passage_words,
     )
     work = settings.home / "reader-train"
     work.mkdir(parents=True, exist_ok=True)

@@ -305,6 +305,16 @@ def test_passages_are_cut_to_the_training_size():
     assert cut_words("one two\nthree", 2) == "one two"
 
 
+def test_groups_can_be_made_of_shorter_passages(tmp_path):
+    _source(tmp_path, "handbook")
+    short = build_groups(tmp_path, None, negatives=3, words=9)
+    full = build_groups(tmp_path, None, negatives=3)
+    # Each passage's text (after its "title > path" line) is cut to the words asked for.
+    assert all(len(g.positive.split("\n", 1)[1].split()) <= 9 for g in short)
+    assert all(len(n.split("\n", 1)[1].split()) <= 9 for g in short for n in g.negatives)
+    assert any(len(g.positive.split("\n", 1)[1].split()) > 9 for g in full)
+
+
 @pytest.mark.slow
 def test_training_exports_a_reader_that_loads_and_scores(tmp_path):
     from assistant.reader.model import Reader

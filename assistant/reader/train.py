@@ -78,6 +78,9 @@ class TrainConfig:
     mine_pool: int = 24
     # Leave out mined candidates the mining reader scores above the answer (likely other answers).
     mine_denoise: bool = True
+    # The training passages' length in words (answers and negatives alike); in use the reader reads
+    # windows of `reading.WINDOW_WORDS` (80).
+    passage_words: int = 110
 
 
 def _bundled_model_dir() -> Path:
@@ -101,6 +104,7 @@ def load_groups(data_dir: Path, cache: Path, config: TrainConfig, model_cache: P
         seed=config.seed,
         headings=config.headings,
         own_headings=config.own_headings,
+        words=config.passage_words,
     )
     if config.task in ("windows", "mixed"):
         windows = build_window_groups(data_dir, embedder.encode, seed=config.seed, sections=groups)
@@ -128,6 +132,7 @@ def mine_training_groups(data_dir: Path, groups: list[Group], embed, config: Tra
         sources=sources,
         own_headings=config.own_headings,
         wide=True,
+        words=config.passage_words,
     )
     started = time.time()
     training = mine_negatives(
@@ -188,6 +193,7 @@ def training_and_validation(
     key += f"|own={config.own_headings}" if config.own_headings else ""
     key += f"|mine={Path(config.mine).resolve()}|{config.mine_pool}" if config.mine else ""
     key += "|denoise" if config.mine and config.mine_denoise else ""
+    key += f"|words={config.passage_words}" if config.passage_words != 110 else ""
     key = hashlib.sha256(key.encode()).hexdigest()
     groups = load_groups(data_dir, work_dir / f"groups-{key[:12]}.jsonl", config, model_cache)
     train_groups = [g for g in groups if g.source not in VALIDATION_SOURCES]

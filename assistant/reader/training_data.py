@@ -119,12 +119,14 @@ def heading_paths(text: str, title: str) -> list[tuple[str, ...]]:
     return out
 
 
-def page_passages(page: str, text: str) -> tuple[str, list[tuple[tuple[str, ...], Passage]]]:
+def page_passages(
+    page: str, text: str, words: int = PASSAGE_WORDS
+) -> tuple[str, list[tuple[tuple[str, ...], Passage]]]:
     """The page's title and its sections as passages, each with its full heading path."""
     title, sections = page_sections(page, text)
     out = []
     for path, s in sections:
-        body = cut_words("\n".join(s.blocks))
+        body = cut_words("\n".join(s.blocks), words)
         if len(body.split()) < 8:
             continue
         out.append((tuple(path), Passage(page, tuple(path[:-1]), body)))
@@ -141,6 +143,7 @@ def build_groups(
     headings: int = 0,
     own_headings: float = 0.0,
     wide: bool = False,
+    words: int = PASSAGE_WORDS,
 ) -> list[Group]:
     """Groups for every answerable question of every source under `data_dir`, and with `headings`,
     up to that many more made from the training sources' other headings (`heading_queries`). With
@@ -160,7 +163,7 @@ def build_groups(
     keep = set(random.Random(seed).sample(pool, min(headings, len(pool))))
     for source_dir in dirs:
         more = [row for i, row in enumerate(extra[source_dir.name]) if (source_dir.name, i) in keep]
-        groups.extend(_source_groups(source_dir, embed, negatives, rng, more, own_headings, wide))
+        groups.extend(_source_groups(source_dir, embed, negatives, rng, more, own_headings, wide, words))
     return groups
 
 
@@ -253,6 +256,7 @@ def _source_groups(
     more: list[dict] | None = None,
     own_headings: float = 0.0,
     wide: bool = False,
+    words: int = PASSAGE_WORDS,
 ) -> list[Group]:
     """A source's groups. With `own_headings` > 0, that share of passages (positives and negatives
     alike) are read under the heading they sit under in use, not only their parents': real content is
@@ -301,7 +305,7 @@ def _source_groups(
             texts[page] = (source_dir / "corpus" / page).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-        pages[page] = page_passages(page, texts[page])
+        pages[page] = page_passages(page, texts[page], words)
     flat: list[tuple[str, tuple[str, ...], Passage]] = [
         (page, full, passage) for page, (_, items) in pages.items() for full, passage in items
     ]
@@ -345,7 +349,7 @@ def _source_groups(
             # The page with the answer cut out, read from the top: its introduction restates what the page
             # is about (the near-miss a reader meets on every page) without answering. (Its first section
             # is not also taken alone below.)
-            rest = cut_words("\n".join(p.text for _, p in same_page))
+            rest = cut_words("\n".join(p.text for _, p in same_page), words)
             chosen.append((passage_text(title, (), rest), "page-without-answer"))
             same_page = same_page[1:]
         siblings = [(full, p) for full, p in same_page if full[:-1] == parent and q["origin"] != "page_title"]
@@ -380,7 +384,7 @@ def _source_groups(
         path = tuple(q["heading_path"][1:])
         if own_headings and q["heading_level"] >= 2 and rng.random() < own_headings:
             path = landing(q["page"], own)
-        positive = passage_text(title, path, cut_words(q["answer_text"]))
+        positive = passage_text(title, path, cut_words(q["answer_text"], words))
         groups.append(Group(source_dir.name, q["question"], positive, [t for t, _ in chosen], [k for _, k in chosen]))
     return groups
 
