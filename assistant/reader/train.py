@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.reader.training_data import (
+    PASSAGE_WORDS,
     VALIDATION_SOURCES,
     Group,
     build_groups,
@@ -80,7 +81,7 @@ class TrainConfig:
     mine_denoise: bool = True
     # The training passages' length in words (answers and negatives alike); in use the reader reads
     # windows of `reading.WINDOW_WORDS` (80).
-    passage_words: int = 110
+    passage_words: int = PASSAGE_WORDS
 
 
 def _bundled_model_dir() -> Path:
@@ -193,7 +194,7 @@ def training_and_validation(
     key += f"|own={config.own_headings}" if config.own_headings else ""
     key += f"|mine={Path(config.mine).resolve()}|{config.mine_pool}" if config.mine else ""
     key += "|denoise" if config.mine and config.mine_denoise else ""
-    key += f"|words={config.passage_words}" if config.passage_words != 110 else ""
+    key += f"|words={config.passage_words}" if config.passage_words != PASSAGE_WORDS else ""
     key = hashlib.sha256(key.encode()).hexdigest()
     groups = load_groups(data_dir, work_dir / f"groups-{key[:12]}.jsonl", config, model_cache)
     train_groups = [g for g in groups if g.source not in VALIDATION_SOURCES]
