@@ -202,7 +202,7 @@ def model_prepare(ctx: click.Context) -> None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
     help="A reader's folder (e.g. assistant/reader/model): the training groups' negatives become the passages "
-    "it scores highest out of a wider pool (every section of the page, 24 candidates).",
+    "it scores highest out of a wider pool (up to 12 sections of the page, 24 candidates in all).",
 )
 @click.option(
     "--passage-words",

@@ -231,7 +231,9 @@ def test_the_reader_chooses_the_section_that_answers(corpus, embedder, reader):
     assert "1. Open the self-service portal" in steps.passage and "3. Wait for the six-digit code" in steps.passage
 
 
-def test_the_service_shows_the_readers_passage_and_falls_back_without_it(corpus, database, embedder, tmp_path):
+def test_the_service_shows_the_readers_passage_and_falls_back_without_it(
+    corpus, database, embedder, tmp_path, monkeypatch
+):
     settings = load_settings(home=tmp_path / "home", index_dir_override=corpus.root, reader=True)
     reader, state = reader_for(settings)
     assert state.on and state.problem is None and "cross-encoder" in state.description
@@ -239,6 +241,7 @@ def test_the_service_shows_the_readers_passage_and_falls_back_without_it(corpus,
     answer = service.ask("who do I call if the token reset still fails", ASKER)
     assert "extension 4400" in answer.sources[0].snippet
 
+    monkeypatch.delenv("MOMENT_READER", raising=False)  # the default, whatever the shell exported
     assert load_settings(home=tmp_path / "home").reader  # on by default (README, "Answer quality")
     off = load_settings(home=tmp_path / "home", index_dir_override=corpus.root, reader=False)
     none, state = reader_for(off)

@@ -149,7 +149,9 @@ def test_mined_negatives_are_the_pool_passages_a_reader_scores_highest(tmp_path)
     positive_score = score("", [plain.positive])[0]
     assert any(score("", [n])[0] > positive_score for n in plain.negatives)
     assert all(
-        score("", [n])[0] <= positive_score for n, k in zip(clean.negatives, clean.kinds) if k != "page-without-answer"
+        score("", [n])[0] <= positive_score
+        for n, k in zip(clean.negatives, clean.kinds, strict=True)
+        if k != "page-without-answer"
     )
 
 

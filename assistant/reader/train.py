@@ -73,7 +73,7 @@ class TrainConfig:
     # 0.5 for the shipped reader (2026-12-06: demo dev passage 0.644 -> 0.667, held-out 0.492 -> 0.508).
     own_headings: float = 0.5
     # A reader (its folder) whose highest-scoring wrong passages become the training groups' negatives, out
-    # of a wider pool (every section of the page and 24 candidates in all: `training_data.mine_negatives`);
+    # of a wider pool (up to 12 sections of the page, 24 candidates in all: `training_data.mine_negatives`);
     # "": the negatives as drawn. Validation groups are never mined (they stay comparable between runs).
     mine: str = ""
     mine_pool: int = 24

@@ -150,9 +150,9 @@ def build_groups(
     `own_headings`, that share of passages are read under the heading they sit under in use
     (`_source_groups`).
 
-    `embed(texts) -> normalised vectors` finds dense hard negatives (skipped when None). With `wide`, every
-    other section of the question's page is a candidate (not only 3 siblings and 5 of the page in all): a
-    pool for `mine_negatives`.
+    `embed(texts) -> normalised vectors` finds dense hard negatives (skipped when None). With `wide`, a
+    pool for `mine_negatives`: up to half of `negatives` from the question's page (not only 3 siblings and
+    5 of the page in all), the rest from other pages.
     """
     rng = random.Random(seed)
     groups: list[Group] = []
@@ -173,7 +173,8 @@ def mine_negatives(
     """Each group's negatives replaced by the `negatives` its pool group's candidates that `score(question,
     passages) -> logits` (an earlier reader) ranks highest: the passages a reader confuses with the answer,
     not random ones of the same kind. The page with its answer cut out stays (it is the introduction a
-    reader meets on every page). Groups without a pool group (matched by source and question) are kept."""
+    reader meets on every page); the positive is the pool group's. Groups without a pool group (matched by
+    source and question) are kept as they are."""
     by_key = {(g.source, g.question): g for g in pool}
     out = []
     for g in groups:
@@ -356,13 +357,15 @@ def _source_groups(
         others_same = [(full, p) for full, p in same_page if (full, p) not in siblings]
         rng.shuffle(siblings)
         rng.shuffle(others_same)
-        same_cap = negatives // 2 if wide else 5
-        chosen += [(show(q["page"], title, full, p), "sibling") for full, p in siblings[: same_cap if wide else 3]]
-        chosen += [
-            (show(q["page"], title, full, p), "same-page")
-            for full, p in others_same[: max(1 if not wide else 0, same_cap - len(chosen))]
-        ]
-        chosen = chosen[:same_cap] if wide else chosen
+        if wide:  # the mining pool: as much of the page as half the pool holds, siblings first
+            same = [(full, p, "sibling") for full, p in siblings] + [(full, p, "same-page") for full, p in others_same]
+            room = max(0, negatives // 2 - len(chosen))
+            chosen += [(show(q["page"], title, full, p), kind) for full, p, kind in same[:room]]
+        else:
+            chosen += [(show(q["page"], title, full, p), "sibling") for full, p in siblings[:3]]
+            chosen += [
+                (show(q["page"], title, full, p), "same-page") for full, p in others_same[: max(1, 5 - len(chosen))]
+            ]
         ranked = list(kw_ids[qi]) + (list(dense_ids[qi]) if dense_ids is not None else [])
         if dense_ids is not None:
             # Interleave: best of BM25, best of dense, second of each, ...
