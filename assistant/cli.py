@@ -210,6 +210,13 @@ def model_prepare(ctx: click.Context) -> None:
     show_default=True,
     help="The training passages' length in words (the reader reads 80-word windows in use).",
 )
+@click.option(
+    "--casual",
+    default=0.0,
+    show_default=True,
+    help="The share of training questions rewritten as people type them in Slack each time they are read "
+    '("reset my vpn token", "need to claim mileage"); validation keeps the authors\' questions.',
+)
 @click.pass_context
 def model_train_reader(
     ctx,
@@ -224,6 +231,7 @@ def model_train_reader(
     own_headings: float,
     mine: Path | None,
     passage_words: int,
+    casual: float,
 ):
     """Train the reader (a cross-encoder) on CPU from the bundled weights and export it to int8 ONNX.
 
@@ -247,6 +255,7 @@ def model_train_reader(
         own_headings=own_headings,
         mine=str(mine or ""),
         passage_words=passage_words,
+        casual=casual,
     )
     work = settings.home / "reader-train"
     work.mkdir(parents=True, exist_ok=True)
@@ -277,8 +286,16 @@ def model_train_reader(
 @click.option("--minutes", default=40.0, show_default=True, help="Stop training after this long.")
 @click.option("--epochs", default=2.0, show_default=True, help="Passes over the training groups.")
 @click.option("--seed", default=13, show_default=True)
+@click.option(
+    "--own-headings",
+    default=0.0,
+    show_default=True,
+    help="The share of training passages read under their own heading too, as train-reader's option.",
+)
 @click.pass_context
-def model_train_embedder(ctx, data_dir: Path, out_dir: Path, minutes: float, epochs: float, seed: int):
+def model_train_embedder(
+    ctx, data_dir: Path, out_dir: Path, minutes: float, epochs: float, seed: int, own_headings: float
+):
     """Fine-tune the embedding model on the reader's training groups (about 20 minutes on 2 cores).
 
     The result is a sentence-transformers folder; an index built with it must be rebuilt with it
@@ -290,7 +307,7 @@ def model_train_embedder(ctx, data_dir: Path, out_dir: Path, minutes: float, epo
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     settings = _settings(ctx)
-    config = EmbedderConfig(minutes=minutes, epochs=epochs, seed=seed)
+    config = EmbedderConfig(minutes=minutes, epochs=epochs, seed=seed, own_headings=own_headings)
     work = settings.home / "reader-train"
     work.mkdir(parents=True, exist_ok=True)
     record = train_embedder(data_dir, out_dir, work, config, settings.model_cache)

@@ -372,3 +372,39 @@ def test_embedder_training_writes_a_model_the_index_can_use(tmp_path):
     a, b = tuned.encode(texts), bundled.encode(texts)
     assert a.shape == (2, 384) and abs(float((a * a).sum(axis=1)[0]) - 1.0) < 1e-5
     assert float((a * b).sum(axis=1).min()) < 0.9999  # the weights moved
+
+
+def test_casual_questions_read_as_people_type_them():
+    import random
+
+    from assistant.reader.query_styles import STYLES, casual, keywords, need, plain
+
+    assert plain("What’s the mileage rate?") == "whats the mileage rate"
+    assert keywords("How do I reset my VPN token?") == "reset my vpn token"
+    assert keywords("What is the Carpentries Code of Conduct?") == "carpentries code of conduct"
+    assert keywords("What if my laptop breaks on site?") == "my laptop breaks on site"
+    assert keywords("Can I take a taxi?") == "take a taxi"
+    # Too little left to ask anything: the question stays whole (lower case).
+    assert keywords("What is Amplitude?") == "what is amplitude"
+    assert "book a train" in need("How do I book a train?", random.Random(0))
+    assert need("Why is my rating missing?", random.Random(0)) == "my rating missing"
+    # Every style is reached, and the same seed gives the same rewrites.
+    rewrites = [casual("How can I claim mileage?", random.Random(seed)) for seed in range(40)]
+    assert rewrites == [casual("How can I claim mileage?", random.Random(seed)) for seed in range(40)]
+    assert {"how can i claim mileage", "claim mileage"} <= set(rewrites) and len(set(rewrites)) >= 4
+    assert len(STYLES) == 3 and all("?" not in r and r == r.lower() for r in rewrites)
+
+
+def test_training_with_casual_questions_records_how_it_reads_them(tmp_path):
+    from assistant.reader.train import TrainConfig, train
+    from tests.conftest import MODEL_CACHE
+
+    data = tmp_path / "data"
+    for name in ("handbook", "carpentries-handbook"):
+        _source(data, name)
+    config = TrainConfig(
+        layers=1, max_length=64, epochs=1, minutes=2, groups_per_step=2, group_negatives=3, eval_every=1, casual=1.0
+    )
+    record = train(data, tmp_path / "reader", tmp_path / "work", config, MODEL_CACHE)
+    assert [0.0 <= h["keywords_accuracy"] <= 1.0 for h in record["history"]] == [True, True]
+    assert record["config"]["casual"] == 1.0

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.reader.query_styles import casual, keywords
 from assistant.reader.training_data import (
     PASSAGE_WORDS,
     VALIDATION_SOURCES,
@@ -82,6 +83,9 @@ class TrainConfig:
     # The training passages' length in words (answers and negatives alike); in use the reader reads
     # windows of `reading.WINDOW_WORDS` (80).
     passage_words: int = PASSAGE_WORDS
+    # The share of training questions rewritten each time they are read as people type them in Slack
+    # ("reset my vpn token", "need to claim mileage": `query_styles.casual`); validation keeps the authors'.
+    casual: float = 0.0
 
 
 def _bundled_model_dir() -> Path:
@@ -244,6 +248,7 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
     total_steps = max(1, int(steps_per_epoch * config.epochs))
     scheduler = warmup_then_linear(optimiser, total_steps, config.warmup, floor=0.05)
     rng = random.Random(config.seed)
+    styles = random.Random(config.seed + 1)  # its own stream: casual=0 draws nothing, as before it existed
     deadline = time.time() + config.minutes * 60
     best = {"accuracy": -1.0}
     history = []
@@ -264,6 +269,15 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
             for task in sorted({group_task(g) for g in valid_groups}):
                 own = [s for g, s in zip(valid_groups, scores, strict=True) if group_task(g) == task]
                 metrics[f"{task}_accuracy"] = choice_metrics(own)["accuracy"]
+        if config.casual:  # the same groups asked as keywords ("reset my vpn token"), for the record
+            with torch.no_grad():
+                typed = [
+                    model(**encode([keywords(g.question)] * (1 + len(g.negatives)), [g.positive, *g.negatives]))[
+                        :, 0
+                    ].numpy()
+                    for g in valid_groups
+                ]
+            metrics["keywords_accuracy"] = choice_metrics(typed)["accuracy"]
         return metrics
 
     model.train()
@@ -277,7 +291,10 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
             for g in batch:
                 negs = g.negatives[: config.group_negatives]
                 items = [g.positive, *negs]
-                questions += [g.question] * len(items)
+                question = g.question
+                if config.casual and styles.random() < config.casual:
+                    question = casual(question, styles)
+                questions += [question] * len(items)
                 passages += items
                 labels += [1.0] + [0.0] * len(negs)
                 sizes.append(len(items))
