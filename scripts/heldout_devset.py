@@ -5,10 +5,12 @@ turing-reg-handbook) are held out whole for validation. This script turns those 
 sets look like: each question's own heading is removed from its page (as the CivicActions extractor did),
 so the page no longer gives the answer away by repeating the question. The result is a content folder
 and a questions file for `moment eval`, so passage choice can be judged on content nobody here wrote
-without looking at the test sets.
+without looking at the test sets. `questions-keywords.jsonl` asks the same questions as people type them
+in Slack, without their opening words ("select tags for my carpentries blog": `query_styles.keywords`).
 
     python scripts/heldout_devset.py ../shared/corpora/training .moment/heldout-dev
     moment eval .moment/heldout-dev/questions.jsonl --content .moment/heldout-dev/corpus
+    moment eval .moment/heldout-dev/questions-keywords.jsonl --content .moment/heldout-dev/corpus
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from assistant.reader.query_styles import keywords
 from assistant.reader.training_data import VALIDATION_SOURCES, strip_question_headings
 
 
@@ -54,6 +57,8 @@ def build(training: Path, out: Path) -> tuple[int, int]:
                 }
             )
     (out / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    typed = [r | {"question": keywords(r["question"])} for r in rows]
+    (out / "questions-keywords.jsonl").write_text("".join(json.dumps(r) + "\n" for r in typed))
     return pages, len(rows)
 
 
