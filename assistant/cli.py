@@ -735,6 +735,12 @@ def eval_command(
         f"Calibration: {used['moment']}\n"
     )
     click.echo(result.table())
+    against = {name: c for name, c in data["passage_against"].items() if c["only_first"] + c["only_second"]}
+    if against:
+        click.echo(
+            "\nFirst passage right for Moment only / for the other only, same questions (McNemar exact p): "
+            + ", ".join(f"{n} {c['only_first']} / {c['only_second']} (p = {c['p']:.2f})" for n, c in against.items())
+        )
     misses = [q for q in data["per_question"] if q["gold"] and (q.get("moment_rank") is None or q["moment_rank"] > 5)]
     wrong = [
         q

@@ -309,6 +309,7 @@ class EvalReport:
             **(moment.to_dict() if moment else {}),
             "systems": {name: report.to_dict() for name, report in self.systems.items()},
             "declined_by_kind": self.declined_by_kind(),
+            "passage_against": self.passage_against(),
             "per_question": [
                 {
                     "question": q.question,
@@ -331,6 +332,18 @@ class EvalReport:
                 }
                 for i, q in enumerate(self.questions)
             ],
+        }
+
+    def passage_against(self) -> dict[str, dict]:
+        """Moment's first passage against each other system's, question by question (`paired`): on sets of
+        a hundred questions a lead of two or three is often chance, and this says how often."""
+        moment = self.systems.get("moment")
+        if moment is None:
+            return {}
+        return {
+            name: paired(moment.passage_right, report.passage_right)
+            for name, report in self.systems.items()
+            if name != "moment"
         }
 
     def declined_by_kind(self) -> dict[str, dict[str, int]]:
@@ -362,6 +375,25 @@ class EvalReport:
                 f"{_num(r.auc)}{near_auc} | {_pct(r.declined_at_90)}{near_declined} |"
             )
         return "\n".join(lines)
+
+
+def paired(a: list[bool | None], b: list[bool | None]) -> dict:
+    """Two systems' verdicts on the same questions (None: not judged): how many each gets right alone, and
+    the exact two-sided McNemar p-value (a binomial test on the questions they disagree on): the chance of a
+    split at least this uneven if neither were better."""
+    pairs = [(x, y) for x, y in zip(a, b, strict=True) if x is not None and y is not None]
+    only_a = sum(1 for x, y in pairs if x and not y)
+    only_b = sum(1 for x, y in pairs if y and not x)
+    n = only_a + only_b
+    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2**n if n else 0.5
+    return {
+        "questions": len(pairs),
+        "only_first": only_a,
+        "only_second": only_b,
+        "both": sum(1 for x, y in pairs if x and y),
+        "neither": sum(1 for x, y in pairs if not x and not y),
+        "p": round(min(1.0, 2 * tail), 4),
+    }
 
 
 def _pct(value: float | None) -> str:

@@ -218,3 +218,15 @@ def test_the_processors_instruction_sets_are_read_from_cpuinfo():
     assert cpu_features(intel) == ["avx2", "avx512f", "avx512_vnni"]
     assert cpu_features("Features\t: fp asimd i8mm\n") == ["asimd", "i8mm"]  # arm64
     assert cpu_features("") == []
+
+
+def test_paired_verdicts_give_the_exact_mcnemar_p():
+    from assistant.evaluation import paired
+
+    # 5 questions right for the first only, 1 for the second only: p = 2 * (1 + 6) / 2**6.
+    a = [True] * 5 + [False] + [True] * 3 + [False] * 2 + [None]
+    b = [False] * 5 + [True] + [True] * 3 + [False] * 2 + [True]
+    result = paired(a, b)
+    assert result == {"questions": 11, "only_first": 5, "only_second": 1, "both": 3, "neither": 2, "p": 0.2188}
+    assert paired([True, False], [True, False])["p"] == 1.0  # no disagreement: no evidence either way
+    assert paired([True] * 8, [False] * 8)["p"] == 0.0078  # 8 to 0

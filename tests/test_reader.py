@@ -345,6 +345,11 @@ def test_eval_scores_the_first_passage(corpus, embedder, reader):
     assert first["moment_passage_right"] is True
     assert {"moment-retrieval_passage_right", "dense_passage_right"} <= set(first)
     assert report.to_dict()["per_question"][2]["dense_passage_right"] is None
+    # And summed, with how likely the split is by chance: the unanswerable question is not counted.
+    against = report.to_dict()["passage_against"]
+    assert set(against) == {"moment-retrieval", "dense"} and against["dense"]["questions"] == 2
+    verdicts = [report.systems["dense"].passage_right[i] for i in (0, 1)]
+    assert against["dense"]["only_first"] == verdicts.count(False) and against["dense"]["both"] == verdicts.count(True)
     # The plain baselines are judged on their best chunk, whole.
     assert report.systems["dense"].passage_questions == 2
 
