@@ -15,12 +15,12 @@ import random
 import re
 
 _PRONOUN = r"(?:i|we|you|they|one)"
-# A question's opening words that people leave out, longest first within each alternative.
+# A question's opening words that people leave out (matched after `plain`: lower case, no apostrophes).
 _LEAD = re.compile(
     rf"^(?:how (?:do|can|should|would|will|could|may|shall) {_PRONOUN}|how to|how (?:does|do|is|are)"
-    rf"|what (?:is|are|does|do|should|will|can|happens)(?: {_PRONOUN})?(?: if)?|what if|what's|whats"
+    rf"|what (?:is|are|does|do|should|will|can|happens)(?: {_PRONOUN})?(?: if)?|what if|whats"
     rf"|where (?:do|can|should|is|are|will) ?{_PRONOUN}?|when (?:do|should|can|is|are|will) ?{_PRONOUN}?"
-    rf"|who (?:do|can|should|is|are|will) ?{_PRONOUN}?|why (?:do|does|is|are|can't|cant) ?{_PRONOUN}?"
+    rf"|who (?:do|can|should|is|are|will) ?{_PRONOUN}?|why (?:do|does|is|are|cant) ?{_PRONOUN}?"
     rf"|(?:can|could|do|should|will|may|must) {_PRONOUN}|does|is there|are there|is it|if {_PRONOUN})\b\s*"
 )
 _ARTICLE = re.compile(r"^(?:a|an|the)\s+")
