@@ -402,9 +402,22 @@ def test_training_with_casual_questions_records_how_it_reads_them(tmp_path):
     data = tmp_path / "data"
     for name in ("handbook", "carpentries-handbook"):
         _source(data, name)
-    config = TrainConfig(
-        layers=1, max_length=64, epochs=1, minutes=2, groups_per_step=2, group_negatives=3, eval_every=1, casual=1.0
-    )
-    record = train(data, tmp_path / "reader", tmp_path / "work", config, MODEL_CACHE)
+    from assistant.reader.scorer import PairScorer
+
+    def trained(name: str, casual: float) -> tuple[dict, dict]:
+        config = TrainConfig(
+            layers=1, max_length=64, epochs=1, minutes=2, groups_per_step=2, group_negatives=3, eval_every=1
+        )
+        config.casual = casual
+        record = train(data, tmp_path / name / "reader", tmp_path / name / "work", config, MODEL_CACHE)
+        return record, PairScorer.load(tmp_path / name / "work" / "best").state_dict()
+
+    record, weights = trained("casual", 1.0)
     assert [0.0 <= h["keywords_accuracy"] <= 1.0 for h in record["history"]] == [True, True]
     assert record["config"]["casual"] == 1.0
+    # It learns from the rewritten questions: the same run asked as written ends elsewhere, while asking as
+    # written twice ends in the same place (training is repeatable), so the difference is the rewrites'.
+    _, written = trained("written", 0.0)
+    _, again = trained("again", 0.0)
+    assert all(written[k].equal(again[k]) for k in written)
+    assert not all(written[k].equal(weights[k]) for k in written)

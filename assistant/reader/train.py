@@ -257,26 +257,24 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
     checkpoint = work_dir / "best"
 
     def evaluate() -> dict:
-        model.eval()
-        with torch.no_grad():
-            scores = [
-                model(**encode([g.question] * (1 + len(g.negatives)), [g.positive, *g.negatives]))[:, 0].numpy()
+        def scores_of(ask) -> list[np.ndarray]:
+            return [
+                model(**encode([ask(g.question)] * (1 + len(g.negatives)), [g.positive, *g.negatives]))[:, 0].numpy()
                 for g in valid_groups
             ]
+
+        model.eval()
+        with torch.no_grad():
+            scores = scores_of(str)
+            # The same groups asked as keywords ("reset my vpn token"), for the record of a casual run.
+            typed = scores_of(keywords) if config.casual else None
         model.train()
         metrics = choice_metrics(scores)
         if config.task == "mixed":  # each kind of group's own accuracy, to compare with single-task readers
             for task in sorted({group_task(g) for g in valid_groups}):
                 own = [s for g, s in zip(valid_groups, scores, strict=True) if group_task(g) == task]
                 metrics[f"{task}_accuracy"] = choice_metrics(own)["accuracy"]
-        if config.casual:  # the same groups asked as keywords ("reset my vpn token"), for the record
-            with torch.no_grad():
-                typed = [
-                    model(**encode([keywords(g.question)] * (1 + len(g.negatives)), [g.positive, *g.negatives]))[
-                        :, 0
-                    ].numpy()
-                    for g in valid_groups
-                ]
+        if typed is not None:
             metrics["keywords_accuracy"] = choice_metrics(typed)["accuracy"]
         return metrics
 

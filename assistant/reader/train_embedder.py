@@ -53,8 +53,9 @@ class EmbedderConfig:
     seed: int = 13
     threads: int = 2
     eval_every: int = 40
-    # The reader's groups as this was measured with (2026-12-06): every passage under its parents' headings
-    # only. The shipped reader's groups read half of them under their own heading too; not tried here.
+    # The reader's groups as this was first measured with (2026-12-06): every passage under its parents'
+    # headings only. 0.5, as the shipped reader's groups (`--own-headings 0.5`, seventh session): validation
+    # 0.657 against 0.569, in use no better (docs/reader.md).
     own_headings: float = 0.0
 
 
@@ -64,7 +65,7 @@ def train_embedder(data_dir: Path, out_dir: Path, work_dir: Path, config: Embedd
     from sentence_transformers import SentenceTransformer
 
     seed_everything(config.seed, config.threads)
-    # The reader's section groups (the same cache file as `train-reader --own-headings 0`'s).
+    # The reader's section groups (the same cache file as `train-reader --own-headings` with the same share's).
     train_groups, valid_groups = training_and_validation(
         data_dir, work_dir, TrainConfig(threads=config.threads, own_headings=config.own_headings), model_cache
     )
