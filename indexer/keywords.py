@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.spelling import is_english_word, other_spellings
+
 _TOKENIZER_DIR = "tokenizer"
 _INDEX_DIR = "bm25"
 
@@ -100,15 +102,19 @@ class KeywordIndex:
         People type fast in Slack: unless `fuzzy` is off, a word the content does not know, of five
         letters or more, counts as the content's word one edit away ("pasword", "accross"; two edits
         from eight letters on), the most common one when several are. Shorter words are taken as
-        written: too many are one edit from each other.
+        written: too many are one edit from each other. So is an English word ("bereavement" is not
+        "break"), unless the content uses it in its other spelling ("tire" for "tyre"): see `spelling`.
         """
         stems, stemmer = self._tokenizer.stem_to_sid, self._tokenizer.stemmer
+        stem_of = stemmer or (lambda word: word)
         out: list[int | None] = []
         for word in words:
-            stem = stemmer(word) if stemmer else word
-            sid = stems.get(stem)
-            if sid is None and fuzzy and len(word) >= 5:
-                sid = self._nearest(stem, 1 if len(word) < 8 else 2)
+            sid = stems.get(stem_of(word))
+            if sid is None and fuzzy:
+                if is_english_word(word):
+                    sid = next((stems[s] for s in map(stem_of, other_spellings(word)) if s in stems), None)
+                elif len(word) >= 5:
+                    sid = self._nearest(stem_of(word), 1 if len(word) < 8 else 2)
             out.append(sid)
         return out
 

@@ -36,6 +36,7 @@ from indexer import vectors
 from indexer.documents import Chunk, DocumentMeta
 from indexer.embedding import EmbedderSpec
 from indexer.keywords import KeywordIndex
+from indexer.spelling import is_english_word
 
 FORMAT_VERSION = 3  # 3: documents carry their audience
 READABLE_FORMATS = (2, 3)  # format 2 is read as having no audiences (content could not declare one then)
@@ -405,6 +406,7 @@ class IndexVersion:
     def warm(self) -> None:
         """Open the search structures now rather than on the first question."""
         _ = self.dense, self.keywords, self.embeddings
+        is_english_word("")  # the word list (0.2 s), read when a question has a word the content does not use
 
     def chunks(self, ids: list[int]) -> dict[int, StoredChunk]:
         """Chunks by id."""

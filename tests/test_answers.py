@@ -338,6 +338,19 @@ def test_misspelt_words_count_as_the_word_meant(corpus, embedder):
     assert hits[0].doc.path == "it/password.md" and hits[0].keyword > 0
 
 
+def test_a_real_word_the_content_does_not_use_is_not_taken_for_a_typo(corpus):
+    keywords = corpus.open().keywords
+    vocabulary = keywords._tokenizer.stem_to_sid
+    # "chance" is one edit from the content's "change" (stems "chanc" / "chang"), "chamge" a slip for it:
+    # only the slip is corrected. An English word means itself, and the content does not use it.
+    assert keywords.resolve(["chamge"]) == [vocabulary["chang"]]
+    assert keywords.resolve(["chance", "bleaker"]) == [None, None]
+    assert keywords.known_share(["chance", "change"]) == 0.5
+    # The content's own word in the other spelling is the same word: "tire" is the video's "tyre".
+    assert keywords.resolve(["tire", "tires"]) == [vocabulary["tyre"]] * 2
+    assert keywords.query_terms("tire chance") == [vocabulary["tyre"]]
+
+
 def test_a_documents_score_is_its_cosine_plus_weighted_keyword_and_coverage(corpus, embedder):
     plain = Retriever(corpus, embedder, RetrievalParams(keyword_weight=0.0, coverage_weight=0.0))
     fused = Retriever(corpus, embedder, RetrievalParams(keyword_weight=0.5, coverage_weight=1.0))
