@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.evaluation import FEATURES
 from assistant.retrieval import CALIBRATION_FILE, READER_CALIBRATION_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,10 +101,21 @@ def test_a_corrupt_calibration_in_the_data_folder_is_an_error_naming_it(corpus, 
 
 
 @pytest.mark.parametrize(
-    ("reader", "name", "packaged_file"),
-    [("off", "calibration.json", CALIBRATION_FILE), ("on", "calibration-reader.json", READER_CALIBRATION_FILE)],
+    ("reader", "name", "packaged_file", "features"),
+    [
+        ("off", "calibration.json", CALIBRATION_FILE, FEATURES),
+        # With the reader, the word-overlap features (BM25, coverage) are left out of the confidence.
+        (
+            "on",
+            "calibration-reader.json",
+            READER_CALIBRATION_FILE,
+            ["cosine", "known_terms", "agreement", "margin", "reader"],
+        ),
+    ],
 )
-def test_calibrating_writes_to_the_data_folder_never_into_the_package(corpus, tmp_path, reader, name, packaged_file):
+def test_calibrating_writes_to_the_data_folder_never_into_the_package(
+    corpus, tmp_path, reader, name, packaged_file, features
+):
     gold = {"token code keeps changing": "it/vpn-token.md", "mileage claim deadline": "hr/mileage.md",
             "password expired": "it/password.md", "best pizza near the office": None}  # fmt: skip
     questions = tmp_path / "q.jsonl"
@@ -113,7 +125,7 @@ def test_calibrating_writes_to_the_data_folder_never_into_the_package(corpus, tm
     done = moment("eval", questions, "--calibrate", "--no-compare", "--json", cwd=tmp_path, MOMENT_HOME=home,
                   MOMENT_INDEX_DIR=corpus.root, MOMENT_READER=reader)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert set(json.loads((home / name).read_text())["weights"]) >= {"cosine", "keyword"}
+    assert list(json.loads((home / name).read_text())["weights"]) == features
     assert packaged_file.read_bytes() == packaged
 
 
