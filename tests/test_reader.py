@@ -231,6 +231,39 @@ def test_the_reader_chooses_the_section_that_answers(corpus, embedder, reader):
     assert "1. Open the self-service portal" in steps.passage and "3. Wait for the six-digit code" in steps.passage
 
 
+def test_an_introduction_shown_leads_on_into_the_first_section(content, store, embedder, reader):
+    """The reader prefers an introduction that restates the question to the steps after it; the passage
+    shown then goes on into the first section, whole steps, so there is something to act on."""
+    from indexer.build import build_index
+
+    content.markdown(
+        "safety/gas.md",
+        "Smell of gas on site",
+        """
+        # Smell of gas on site
+        If you smell gas at a customer site, follow this procedure. Your safety comes before the job.
+        ## Immediate actions
+        1. Stop work at once.
+        2. Do not operate any electrical switches.
+        3. Get everyone out of the building.
+        ## Reporting
+        Report it in SafeStart the same day.
+        """,
+    )
+    content.markdown("safety/ladders.md", "Ladders", "Check the feet and the rungs before you climb.\n")
+    build_index(content.root, store, embedder)
+    hit = Retriever(store, embedder, reader=PassageReader(reader)).search("i can smell gas").hits[0]
+    assert hit.doc.path == "safety/gas.md" and hit.chunk.heading_path == ()  # the reader chose the introduction
+    assert hit.passage.startswith("If you smell gas at a customer site, follow this procedure.")
+    assert "1. Stop work at once." in hit.passage and "3. Get everyone out of the building." in hit.passage
+    assert "SafeStart" not in hit.passage  # the first section only
+    # A page without headings, or a passage from a section, is shown as chosen.
+    ladder = Retriever(store, embedder, reader=PassageReader(reader)).search("ladder feet check").hits[0]
+    assert ladder.doc.path == "safety/ladders.md" and ladder.passage == "Check the feet and the rungs before you climb."
+    report = Retriever(store, embedder, reader=PassageReader(reader)).search("where do i report a gas smell").hits[0]
+    assert report.chunk.heading_path == ("Reporting",) and report.passage == "Report it in SafeStart the same day."
+
+
 def test_the_service_shows_the_readers_passage_and_falls_back_without_it(
     corpus, database, embedder, tmp_path, monkeypatch
 ):

@@ -33,6 +33,7 @@ WINDOW_WORDS = 80
 SHOWN_CHARS = 900  # the passage shown: up to this long, widened to whole list items
 MIN_SHOWN_CHARS = 120  # a focused passage shorter than this takes the next line too
 FOCUS_MARGIN = 1.5  # lines within this many logits of the best line are shown with it
+MIN_LEAD = 80  # an introduction shown leads on into the first section when this much room is left
 
 
 @dataclass
@@ -226,6 +227,26 @@ class PassageReader:
         hits[: len(top)] = top
         first = top[0]
         first.passage = self.focus(question, first.doc.meta.title, best_of[id(first)])
+        first.passage = self.lead_on(first, best_of[id(first)], version)
+
+    @staticmethod
+    def lead_on(hit, window: Window, version) -> str:
+        """A page's introduction leads into its first section: when the passage shown comes from the text
+        before the page's first heading, the start of the section after it is shown too (widened to whole
+        steps, within `SHOWN_CHARS`). "If you smell gas, follow this procedure." is no answer without the
+        procedure, and an introduction restates the subject in the question's words, so the reader often
+        prefers it to the steps (docs/reader.md, eighth session)."""
+        passage = hit.passage
+        following = window.chunk_id + 1
+        room = SHOWN_CHARS - len(passage) - 1
+        if window.chunk.heading_path or following >= hit.doc.chunk_start + hit.doc.chunk_count or room < MIN_LEAD:
+            return passage
+        chunk = version.chunks([following])[following].chunk
+        if not chunk.heading_path:  # no first section: a page without headings, a transcript's next cues
+            return passage
+        units = chunk_units(chunk)
+        start, end = widen(units, 0, windows_of(units)[0][1], limit=room)
+        return passage + "\n" + shown_text(units, start, end, limit=room)
 
     @staticmethod
     def candidates(pages: list, version, query_vector: np.ndarray, query_terms, term_ids_of) -> list[Window]:
