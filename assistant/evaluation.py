@@ -36,7 +36,7 @@ import numpy as np
 
 from assistant.answers import passage_of
 from assistant.questions import prepare
-from assistant.retrieval import Retriever
+from assistant.retrieval import Retriever, confidence_of
 
 
 @dataclass(frozen=True)
@@ -535,9 +535,7 @@ def calibrate(retriever: Retriever, questions: list[EvalQuestion], base=None, al
     names = READER_FEATURES if reader is not None else FEATURES
     features = [r.features or {} for r in rankings]
     weights, bias = fit_confidence(features, labels, names)
-    confidences = [
-        1 / (1 + math.exp(-(bias + sum(weights[n] * f.get(n, 0.0) for n in names)))) if f else 0.0 for f in features
-    ]
+    confidences = [confidence_of(f, weights, bias) if f else 0.0 for f in features]
     # The threshold is the first set's choice when it has questions of both kinds: the other sets teach
     # the confidence what tells an answer from a near miss, but how many to answer is a choice about the
     # content being calibrated for, not about theirs.

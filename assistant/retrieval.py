@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from assistant.reader.reading import PassageReader
+from assistant.reader.reading import PassageReader, sigmoid
 from indexer.documents import Chunk
 from indexer.embedding import Embedder
 from indexer.store import ChunkFilter, IndexedDocument, IndexStore, IndexVersion
@@ -337,9 +337,7 @@ class Retriever:
         )
 
     def _confidence(self, features: dict[str, float]) -> float:
-        p = self.params
-        z = p.bias + sum(p.weights.get(name, 0.0) * value for name, value in features.items())
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+        return confidence_of(features, self.params.weights, self.params.bias)
 
 
 class _Clock:
@@ -353,6 +351,12 @@ class _Clock:
         now = time.perf_counter()
         self.laps[name] = (now - self._last) * 1000
         self._last = now
+
+
+def confidence_of(features: dict[str, float], weights: dict[str, float], bias: float) -> float:
+    """The calibrated logistic model's confidence: sigmoid(bias + the weighted features; a feature without a
+    weight counts for nothing)."""
+    return sigmoid(bias + sum(weight * features.get(name, 0.0) for name, weight in weights.items()))
 
 
 def reader_feature(logit: float) -> float:

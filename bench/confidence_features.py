@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import math
 from pathlib import Path
 
 from assistant import evaluation
 from assistant.cli import _eval_set
 from assistant.reader import reader_for
-from assistant.retrieval import RetrievalParams, Retriever
+from assistant.retrieval import RetrievalParams, Retriever, confidence_of
 from assistant.settings import load_settings
 from indexer.embedding import load_embedder
 
@@ -47,7 +46,7 @@ def cross_fit(data: dict, names: list[str]) -> dict[str, tuple[float, float]]:
         weights, bias = evaluation.fit_confidence([r[0] for r in data[train]], [r[1] for r in data[train]], names)
 
         def confidence(features, weights=weights, bias=bias):
-            return 1 / (1 + math.exp(-(bias + sum(weights[n] * features.get(n, 0.0) for n in names))))
+            return confidence_of(features, weights, bias)
 
         answerable = [confidence(f) for f, ok, _ in data[test] if ok]
         unanswerable = [confidence(f) for f, ok, _ in data[test] if not ok]

@@ -406,7 +406,7 @@ class IndexVersion:
     def warm(self) -> None:
         """Open the search structures now rather than on the first question."""
         _ = self.dense, self.keywords, self.embeddings
-        is_english_word("")  # the word list (0.2 s), read when a question has a word the content does not use
+        is_english_word("")  # the word list (0.1 s), read when a question has a word the content does not use
 
     def chunks(self, ids: list[int]) -> dict[int, StoredChunk]:
         """Chunks by id."""
