@@ -217,6 +217,12 @@ def model_prepare(ctx: click.Context) -> None:
     help="The share of training questions rewritten as people type them in Slack each time they are read "
     '("reset my vpn token", "need to claim mileage"); validation keeps the authors\' questions.',
 )
+@click.option(
+    "--keep-checkpoints",
+    is_flag=True,
+    help="Keep every evaluated checkpoint (in the data folder's reader-train/step-N), to export one later "
+    "with `moment model export-reader`.",
+)
 @click.pass_context
 def model_train_reader(
     ctx,
@@ -232,6 +238,7 @@ def model_train_reader(
     mine: Path | None,
     passage_words: int,
     casual: float,
+    keep_checkpoints: bool,
 ):
     """Train the reader (a cross-encoder) on CPU from the bundled weights and export it to int8 ONNX.
 
@@ -256,6 +263,7 @@ def model_train_reader(
         mine=str(mine or ""),
         passage_words=passage_words,
         casual=casual,
+        keep_checkpoints=keep_checkpoints,
     )
     work = settings.home / "reader-train"
     work.mkdir(parents=True, exist_ok=True)
@@ -266,6 +274,28 @@ def model_train_reader(
         f"(bi-encoder {record['baseline']['accuracy']:.3f}), AUC {best['auc']:.3f} "
         f"(bi-encoder {record['baseline']['auc']:.3f}); {record['steps']} steps in {record['seconds']} s."
     )
+
+
+@model.command("export-reader")
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The training corpora: the int8 reader is then measured on the validation groups too.",
+)
+@click.pass_context
+def model_export_reader(ctx, checkpoint: Path, out_dir: Path, data_dir: Path | None):
+    """Export a checkpoint kept by `train-reader --keep-checkpoints` as a reader (int8 ONNX) in --out."""
+    from assistant.reader.train import export_checkpoint
+
+    settings = _settings(ctx)
+    if not (checkpoint / "train-config.json").is_file():
+        raise click.ClickException(f"{checkpoint} is not a kept checkpoint (no train-config.json in it).")
+    record = export_checkpoint(checkpoint, out_dir, data_dir, settings.home / "reader-train", settings.model_cache)
+    shipped = record.get("shipped", {}).get("accuracy")
+    click.echo(f"Reader written to {out_dir}" + (f": int8 validation accuracy {shipped:.3f}." if shipped else "."))
 
 
 @model.command("train-embedder")

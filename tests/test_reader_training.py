@@ -421,3 +421,47 @@ def test_training_with_casual_questions_records_how_it_reads_them(tmp_path):
     _, again = trained("again", 0.0)
     assert all(written[k].equal(again[k]) for k in written)
     assert not all(written[k].equal(weights[k]) for k in written)
+
+
+def test_a_kept_checkpoint_exports_as_the_reader_training_chose(tmp_path):
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+    from assistant.reader.model import Reader
+    from assistant.reader.train import TrainConfig, train
+    from tests.conftest import MODEL_CACHE
+
+    data = tmp_path / "data"
+    for name in ("handbook", "carpentries-handbook"):
+        _source(data, name)
+    work = tmp_path / "work"
+    config = TrainConfig(
+        layers=1,
+        max_length=64,
+        epochs=1,
+        minutes=2,
+        groups_per_step=2,
+        group_negatives=3,
+        eval_every=1,
+        keep_checkpoints=True,
+    )
+    record = train(data, tmp_path / "reader", work, config, MODEL_CACHE)
+    kept = sorted(p.name for p in work.glob("step-*"))
+    assert kept == ["step-1", "step-2"]
+    saved = json.loads((work / "step-1" / "train-config.json").read_text())
+    assert saved["metrics"]["step"] == 1 and saved["config"]["layers"] == 1
+    # The best step, exported later, is the reader training wrote: the same weights score the same.
+    best = work / f"step-{record['best']['step']}"
+    out = tmp_path / "exported"
+    result = CliRunner().invoke(
+        main, ["model", "export-reader", str(best), "--out", str(out)], env={"MOMENT_HOME": str(tmp_path / "home")}
+    )
+    assert result.exit_code == 0, result.output
+    passages = ["Book every train through TravelDesk.", "New starters get a laptop."]
+    shipped = Reader(tmp_path / "reader").score("how do I book a train", passages)
+    exported = Reader(out)
+    assert exported.score("how do I book a train", passages).tolist() == shipped.tolist()
+    assert exported.record["checkpoint"] == str(best)
+    # Anything else is refused with the reason.
+    result = CliRunner().invoke(main, ["model", "export-reader", str(tmp_path), "--out", str(tmp_path / "x")])
+    assert result.exit_code != 0 and "not a kept checkpoint" in result.output

@@ -86,6 +86,10 @@ class TrainConfig:
     # The share of training questions rewritten each time they are read as people type them in Slack
     # ("reset my vpn token", "need to claim mileage": `query_styles.casual`); validation keeps the authors'.
     casual: float = 0.0
+    # Keep every evaluated checkpoint (`work_dir/step-N`, with its config) as well as the best, so that
+    # checkpoints can be chosen by the pipeline's figures (`moment model export-reader`), not only by
+    # validation-group accuracy.
+    keep_checkpoints: bool = False
 
 
 def _bundled_model_dir() -> Path:
@@ -318,6 +322,8 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
                 metrics.update(step=step, seconds=round(time.time() - started))
                 history.append(metrics)
                 log.info("validation at step %d: %s", step, metrics)
+                if config.keep_checkpoints:
+                    save_checkpoint(model, tokenizer, config, work_dir / f"step-{step}", metrics)
                 if metrics["accuracy"] > best["accuracy"]:
                     best = metrics
                     if checkpoint.exists():
@@ -335,6 +341,27 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
         "baseline": bi_encoder_baseline(valid_groups, model_cache, config),
     }
     export(checkpoint, out_dir, config, record, valid_groups)
+    return record
+
+
+def save_checkpoint(model, tokenizer, config: TrainConfig, where: Path, metrics: dict) -> None:
+    """A checkpoint that `export_checkpoint` can turn into a reader later: weights, tokenizer, the run's
+    config and its validation figures."""
+    if where.exists():
+        shutil.rmtree(where)
+    model.save(where)
+    tokenizer.save_pretrained(str(where))
+    (where / "train-config.json").write_text(json.dumps({"config": asdict(config), "metrics": metrics}, indent=1))
+
+
+def export_checkpoint(checkpoint: Path, out_dir: Path, data_dir: Path | None, work_dir: Path, model_cache: Path):
+    """Export a checkpoint kept by `keep_checkpoints` as a reader (int8 ONNX); with `data_dir`, the int8
+    model is measured on the validation groups too. Returns the record written."""
+    saved = json.loads((checkpoint / "train-config.json").read_text())
+    config = TrainConfig(**saved["config"])
+    record = {"config": saved["config"], "best": saved["metrics"], "checkpoint": str(checkpoint)}
+    valid = training_and_validation(data_dir, work_dir, config, model_cache)[1] if data_dir else None
+    export(checkpoint, out_dir, config, record, valid)
     return record
 
 
