@@ -126,6 +126,29 @@ def test_a_missing_or_corrupt_reader_names_the_file(tmp_path, damage):
     assert str(broken / named) in str(caught.value)
 
 
+def test_readers_joined_by_pathsep_read_as_one_with_their_mean_logit(tmp_path, reader):
+    # A second reader that reads differently: the same weights, the question cut to 3 word pieces.
+    other = tmp_path / "short-questions"
+    shutil.copytree(MODEL_DIR, other)
+    settings = json.loads((other / "reader.json").read_text())
+    (other / "reader.json").write_text(json.dumps({**settings, "question_tokens": 3}))
+    question = "how do I reset my vpn token when it is locked"
+    passages = ["Reset a VPN hardware token > Steps\n1. Open the self-service portal.", "PPE > Boots\nSize 9"]
+    alone = [reader.score(question, passages), Reader(other).score(question, passages)]
+    assert not np.allclose(alone[0], alone[1])
+    both = load_reader(f"{MODEL_DIR}{os.pathsep}{other}")
+    assert np.allclose(both.score(question, passages), (alone[0] + alone[1]) / 2, atol=1e-6)
+    assert both.own_heading == reader.own_heading and both.describe().startswith("2 readers")
+    # Either one broken names its file; readers that render windows differently are refused.
+    (other / "reader.onnx").unlink()
+    with pytest.raises(ReaderError, match=str(other / "reader.onnx")):
+        load_reader(f"{MODEL_DIR}{os.pathsep}{other}")
+    shutil.copy(MODEL_DIR / "reader.onnx", other / "reader.onnx")
+    (other / "reader.json").write_text(json.dumps({**settings, "own_heading": not settings["own_heading"]}))
+    with pytest.raises(ReaderError, match="own_heading"):
+        load_reader(f"{MODEL_DIR}{os.pathsep}{other}")
+
+
 # --- choosing and showing the passage --------------------------------------------------------------
 
 

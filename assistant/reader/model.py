@@ -133,6 +133,28 @@ class Reader:
             return self._executor
 
 
-def load_reader(model_dir: Path | None = None, threads: int | None = None) -> Reader:
-    """The shipped reader (or one from `model_dir`); raises `ReaderError` with the file at fault."""
-    return Reader(model_dir or MODEL_DIR, threads=threads)
+class ReaderEnsemble:
+    """Several readers read each pair; a passage's score is their mean logit (readers trained with other
+    seeds or question styles err on different passages)."""
+
+    def __init__(self, readers: list[Reader]) -> None:
+        if len({r.own_heading for r in readers}) > 1:
+            raise ReaderError("The readers of an ensemble must read windows alike (own_heading differs).")
+        self.readers = readers
+        self.own_heading = readers[0].own_heading
+        self.record = readers[0].record
+
+    def describe(self) -> str:
+        return f"{len(self.readers)} readers, mean logit: " + "; ".join(r.describe() for r in self.readers)
+
+    def score(self, question: str, passages: Sequence[str]) -> np.ndarray:
+        return np.mean([r.score(question, passages) for r in self.readers], axis=0).astype(np.float32)
+
+
+def load_reader(model_dir: Path | str | None = None, threads: int | None = None) -> Reader | ReaderEnsemble:
+    """The shipped reader (or one from `model_dir`; several folders joined by `os.pathsep` make an
+    ensemble); raises `ReaderError` with the file at fault."""
+    dirs = [Path(d) for d in str(model_dir).split(os.pathsep) if d] if model_dir else [MODEL_DIR]
+    if len(dirs) == 1:
+        return Reader(dirs[0], threads=threads)
+    return ReaderEnsemble([Reader(d, threads=threads) for d in dirs])
