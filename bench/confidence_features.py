@@ -44,13 +44,9 @@ def cross_fit(data: dict, names: list[str]) -> dict[str, tuple[float, float]]:
     out = {}
     for train, test in itertools.permutations(data, 2):
         weights, bias = evaluation.fit_confidence([r[0] for r in data[train]], [r[1] for r in data[train]], names)
-
-        def confidence(features, weights=weights, bias=bias):
-            return confidence_of(features, weights, bias)
-
-        answerable = [confidence(f) for f, ok, _ in data[test] if ok]
-        unanswerable = [confidence(f) for f, ok, _ in data[test] if not ok]
-        near = [confidence(f) for f, ok, kind in data[test] if not ok and kind == "near-miss"]
+        answerable = [confidence_of(f, weights, bias) for f, ok, _ in data[test] if ok]
+        unanswerable = [confidence_of(f, weights, bias) for f, ok, _ in data[test] if not ok]
+        near = [confidence_of(f, weights, bias) for f, ok, kind in data[test] if not ok and kind == "near-miss"]
         out[f"{train}->{test}"] = (evaluation.auc(answerable, near), evaluation.auc(answerable, unanswerable))
     return out
 

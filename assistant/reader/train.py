@@ -326,10 +326,7 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
                     save_checkpoint(model, tokenizer, config, work_dir / f"step-{step}", metrics)
                 if metrics["accuracy"] > best["accuracy"]:
                     best = metrics
-                    if checkpoint.exists():
-                        shutil.rmtree(checkpoint)
-                    model.save(checkpoint)
-                    tokenizer.save_pretrained(str(checkpoint))
+                    save_checkpoint(model, tokenizer, config, checkpoint, metrics)
             if last:
                 stop = True
                 break
@@ -345,8 +342,8 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
 
 
 def save_checkpoint(model, tokenizer, config: TrainConfig, where: Path, metrics: dict) -> None:
-    """A checkpoint that `export_checkpoint` can turn into a reader later: weights, tokenizer, the run's
-    config and its validation figures."""
+    """A checkpoint (the best so far, or every one kept) that `export_checkpoint` can turn into a reader
+    later: weights, tokenizer, the run's config and its validation figures."""
     if where.exists():
         shutil.rmtree(where)
     model.save(where)
