@@ -14,6 +14,9 @@
    `evaluation.READER_FEATURES`),
    fitted on questions with and without an answer (`moment eval --calibrate`, stored in
    `calibration.json`). "Answered" means confidence >= the calibrated threshold.
+5. Look-ups (`assistant.lookup`): when the question names a code or size of the form a table on the first
+   page is keyed by, the row named is the passage and the question is answered; a key the page does not
+   have declines it (the page is still offered as possibly related).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from assistant.lookup import Lookup, lookup, question_keys
 from assistant.reader.reading import PassageReader, sigmoid
 from indexer.documents import Chunk
 from indexer.embedding import Embedder
@@ -296,9 +300,14 @@ class Retriever:
             self._read(query, hits, version, qvec[0], terms)
             clock.lap("read")
         features = confidence_features(words, hits, version.keywords)
+        confidence = self._confidence(features)
+        look = self._lookup(query, hits[0], version) if hits else None
+        if look is not None:
+            features["lookup"] = 1.0 if look.found else -1.0
+            confidence = look.confidence(confidence, p.threshold, p.related_threshold)
         return SearchResult(
             hits,
-            self._confidence(features),
+            confidence,
             features,
             version.version,
             qvec[0],
@@ -335,6 +344,22 @@ class Retriever:
             reader_weight=self.params.reader_weight,
             prior_weight=self.params.reader_prior_weight,
         )
+
+    @staticmethod
+    def _lookup(query: str, hit: DocumentHit, version: IndexVersion) -> Lookup | None:
+        """The first page read as a look-up table (`assistant.lookup`): a row the question names becomes its
+        passage. Costs nothing for a question that names no code or size (most)."""
+        if not question_keys(query):
+            return None
+        ids = list(range(hit.doc.chunk_start, hit.doc.chunk_start + hit.doc.chunk_count))
+        stored = version.chunks(ids)
+        chunks = [stored[i].chunk for i in ids]
+        look = lookup(query, chunks)
+        if look is not None and look.found:
+            hit.chunk_id = ids[chunks.index(look.chunk)]
+            hit.chunk = look.chunk
+            hit.passage = look.passage
+        return look
 
     def _confidence(self, features: dict[str, float]) -> float:
         return confidence_of(features, self.params.weights, self.params.bias)

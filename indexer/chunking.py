@@ -4,6 +4,8 @@ all-MiniLM-L6-v2 reads at most 256 word pieces and silently drops the rest, so e
 title and heading path that are embedded with it, is kept under that limit: nothing is lost to
 truncation (`bench/chunk_sizes.py` checks it on the demo content). Chunks never straddle two sections,
 so each knows its heading path; transcript chunks are runs of whole cues and keep their start and end.
+A table cut between two chunks has its header row repeated at the top of the next one, so that every
+row is read (by the model, by keyword search and by a person) under its columns' names.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from indexer.documents import Chunk, Document, Section
+from indexer.documents import Chunk, Document, Section, is_table_row
 
 # Bumped whenever chunking changes, so an incremental build re-chunks every document.
-CHUNKER_VERSION = "3"
+CHUNKER_VERSION = "4"
 
 MODEL_MAX_TOKENS = 256
 # Leave room for the [CLS]/[SEP] pieces and for the title and heading path that prefix each chunk.
@@ -67,10 +69,17 @@ class Chunker:
         out: list[str] = []
         current: list[str] = []
         used = 0
-        for unit, size in zip(units, sizes, strict=True):
+        header: tuple[int, int] | None = None  # (index, size) of the header row of the table being packed
+        for index, (unit, size) in enumerate(zip(units, sizes, strict=True)):
+            if not is_table_row(unit):
+                header = None
+            elif header is None:
+                header = (index, size)
             if current and used + size > budget:
                 out.append("\n".join(current))
                 current, used = [], 0
+                if header is not None and header[0] != index and header[1] + size <= budget:
+                    current, used = [units[header[0]]], header[1]
             current.append(unit)
             used += size
         if current:

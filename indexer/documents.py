@@ -65,6 +65,11 @@ class DocumentMeta:
         return due is not None and due < (today or dt.date.today())
 
 
+def is_table_row(block: str) -> bool:
+    """A table row as the loaders write it: its cells joined by " | " (the first row of a run is the header)."""
+    return " | " in block
+
+
 @dataclass(frozen=True)
 class Section:
     """A run of text under one heading path (or one page of a PDF, or one stretch of a video)."""

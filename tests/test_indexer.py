@@ -186,6 +186,27 @@ def test_no_chunk_is_truncated_by_the_model(content, store, embedder):
     assert all(f"Step {i}:" in joined for i in range(150))
 
 
+def test_a_table_cut_between_chunks_repeats_its_header_row(content, store, embedder):
+    rows = "\n".join(
+        f"| E{i:02d} | Sensor {i} fault on the outdoor unit | Check plug CN{i} and its wiring |" for i in range(40)
+    )
+    table = f"| Code | Meaning | First checks |\n|---|---|---|\n{rows}\n\nReset the unit after any fix."
+    content.markdown("codes.md", "Error codes", f"## Outdoor unit codes\n\n{table}\n", type_="reference")
+    build_index(content.root, store, embedder)
+    chunks = [c.chunk for c in store.open().document_chunks("codes.md")]
+    assert len(chunks) > 2
+    for chunk in chunks:
+        lines = chunk.text.split("\n")
+        if any(line.startswith("E") for line in lines):
+            assert lines[0] == "Code | Meaning | First checks", chunk.text
+    # Every row is there once, and the header is not repeated before the text that follows the table.
+    joined = "\n".join(c.text for c in chunks).split("\n")
+    assert [line.split(" | ")[0] for line in joined if line.startswith("E")] == [f"E{i:02d}" for i in range(40)]
+    assert chunks[-1].text.split("\n")[-1] == "Reset the unit after any fix."
+    sizes = embedder.count_tokens([c.search_text("Error codes") for c in chunks])
+    assert max(sizes) <= 256
+
+
 # --- incremental builds and publishing ----------------------------------------------------------
 
 

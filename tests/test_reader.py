@@ -209,6 +209,18 @@ def test_the_focused_passage_is_the_bullet_that_answers_alone(reader):
     units = chunk_units(cues)
     shown = sharp.focus("what speeds up recovery", "Recovery", Window(0, 0, cues, 2, 3, units))
     assert shown.startswith("On a hot day")
+    # A table's best line being its header row: the rows are shown, not the header alone (it answers nothing).
+    table = Chunk(
+        "field/codes.md",
+        0,
+        ("Outdoor unit codes",),
+        "Code | Meaning | First checks\nE01 | Ambient sensor fault | Check plug CN7\n"
+        "E02 | Defrost sensor fault | Check CN8",
+    )
+    units = chunk_units(table)
+    question = "what do the columns of the code table mean"
+    assert int(np.argmax(reader.score(question, [f"Codes > Outdoor unit codes\n{u}" for u in units]))) == 0
+    assert sharp.focus(question, "Codes", Window(0, 0, table, 0, len(units), units)) == table.text
 
 
 @pytest.mark.parametrize("own_heading", [False, True])

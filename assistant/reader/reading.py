@@ -23,7 +23,7 @@ import numpy as np
 
 from assistant.reader.model import Reader
 from indexer.chunking import split_sentences
-from indexer.documents import Chunk
+from indexer.documents import Chunk, is_table_row
 
 # Windows of about 80 words, shorter than the reader's training passages (110): chosen on the development
 # sets on 2026-12-06 (60 / 70 / 80 / 95 / 110 words): held-out first page 0.746 / 0.746 / 0.754 / 0.754 /
@@ -118,21 +118,17 @@ def widen(units: list[str], start: int, end: int, limit: int = SHOWN_CHARS) -> t
 
 
 def _is_item(unit: str) -> bool:
-    return bool(re.match(r"^\s*(\d+[.)]|-|\*|•)\s", unit)) or _is_row(unit)
+    return bool(re.match(r"^\s*(\d+[.)]|-|\*|•)\s", unit)) or is_table_row(unit)
 
 
 def is_bullet(unit: str) -> bool:
     """A bulleted line ("- ", "* ", "• "): a fact of its own, shown alone (not a table row)."""
-    return bool(re.match(r"^\s*(-|\*|•)\s", unit)) and not _is_row(unit)
+    return bool(re.match(r"^\s*(-|\*|•)\s", unit)) and not is_table_row(unit)
 
 
 def _is_whole(unit: str) -> bool:
     """A unit of something shown whole: a numbered step, or a table row."""
-    return bool(re.match(r"^\s*\d+[.)]\s", unit)) or _is_row(unit)
-
-
-def _is_row(unit: str) -> bool:
-    return " | " in unit
+    return bool(re.match(r"^\s*\d+[.)]\s", unit)) or is_table_row(unit)
 
 
 def shown_text(units: list[str], start: int, end: int, limit: int = SHOWN_CHARS) -> str:
@@ -287,13 +283,15 @@ class PassageReader:
         ).tolist()
         best = a + int(np.argmax(scores))
         floor = max(scores) - self.focus_margin
-        if _is_row(units[best]):
+        if is_table_row(units[best]):
             top_row = best
-            while top_row > 0 and _is_row(units[top_row - 1]):
+            while top_row > 0 and is_table_row(units[top_row - 1]):
                 top_row -= 1
-            rows = [i for i in range(a, b) if _is_row(units[i]) and scores[i - a] >= floor and i != top_row]
-            lines = [units[top_row], *(units[i] for i in rows)]
-            return shown_text(lines, 0, len(lines))
+            rows = [i for i in range(a, b) if is_table_row(units[i]) and scores[i - a] >= floor and i != top_row]
+            if rows:  # a header row alone answers nothing: then the window is shown as it is
+                lines = [units[top_row], *(units[i] for i in rows)]
+                return shown_text(lines, 0, len(lines))
+            return shown_text(units, *widen(units, a, b))
         start, end = best, best + 1
         while start > a and scores[start - 1 - a] >= floor:
             start -= 1
