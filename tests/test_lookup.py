@@ -50,6 +50,15 @@ def index(tmp_path_factory, embedder):
         url="https://intranet.example/codes",
     )
     content.markdown(
+        "field/display.md",
+        "Zephyr controller display",
+        """
+        The Zephyr controller's display shows the flow temperature, the mode and the time. A snowflake
+        means the unit is defrosting.
+        """,
+        type_="procedure",
+    )
+    content.markdown(
         "field/torque.md",
         "Torque settings for flare nuts",
         """
@@ -118,6 +127,7 @@ def test_a_code_the_table_lists_is_answered_with_its_row_under_the_header(servic
         == "Code | Meaning | First checks\nE17 | Return temperature sensor fault | Check sensor T2 on the return pipe"
     )
     assert best.url == "https://intranet.example/codes#unit-codes"
+    assert len(answer.sources) == 1  # the row named is the answer: no "also see"
     # Written as a person might: no leading zero.
     assert (
         service.ask("what is error E5", ASKER)
