@@ -148,6 +148,9 @@ def compose(
         notices.append(f"Your question was long, so I searched for its first {len(question.text):,} characters.")
     if question.other_language and not answered:
         notices.append("I can only search content written in English so far; try asking in English.")
+    if result.lookup is not None and result.lookup.missing and not answered:
+        # Why it was declined, in the content's terms: the table the asker would look in lacks the key.
+        notices.append(f"“{result.hits[0].doc.meta.title}” has no row for {' or '.join(result.lookup.missing)}.")
     if answered:
         # The best, then up to two more that are nearly as close in meaning (not whatever ranked next).
         best = result.hits[0]

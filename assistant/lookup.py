@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from indexer.documents import Chunk, is_table_row
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[/-][a-z0-9]+)*")
+_TYPED = re.compile(r"[A-Za-z0-9]+(?:[/-][A-Za-z0-9]+)*")
 MIN_ROWS = 3  # a keyed table has at least this many rows
 KEYED_SHARE = 0.75  # and at least this share of its rows' keys have one form
 
@@ -68,7 +69,7 @@ class Lookup:
 
     passage: str | None = None  # the header row and the rows named, when some are
     chunk: Chunk | None = None  # the chunk of the first row named (its section is linked to)
-    missing: tuple[str, ...] = ()  # keys named that no table lists and the page nowhere mentions
+    missing: tuple[str, ...] = ()  # keys named (as typed) that no table lists and the page nowhere mentions
 
     @property
     def found(self) -> bool:
@@ -135,5 +136,6 @@ def lookup(question: str, chunks: list[Chunk]) -> Lookup | None:
         lines = [line for table, rows in found for line in (table.header, *(row for row, _ in rows))]
         return Lookup(passage="\n".join(lines), chunk=found[0][1][0][1])
     mentioned = {normal(t) for chunk in chunks for t in key_tokens(chunk.text)}
-    missing = tuple(sorted(k for k in wanted if k not in mentioned))
+    typed = {normal(t.lower()): t for t in _TYPED.findall(question)}  # as the asker wrote them ("E25")
+    missing = tuple(sorted(typed.get(k, k) for k in wanted if k not in mentioned))
     return Lookup(missing=missing) if missing else None

@@ -136,6 +136,8 @@ class SearchResult:
     # Where the time went, ms: audience (the asker's groups and what they may not see), embed, dense, keyword,
     # fuse (coverage, order, passages), read (the reader).
     timings: dict[str, float] = field(default_factory=dict)
+    # The first page read as a look-up table (`assistant.lookup`), when the question names a key of its form.
+    lookup: Lookup | None = None
     # Whom the search was filtered for (None: the index has no restricted documents, or nobody asked).
     viewer: Viewer | None = None
     hidden_documents: int = 0  # restricted documents left out for the viewer
@@ -313,6 +315,7 @@ class Retriever:
             qvec[0],
             terms,
             clock.laps,
+            lookup=look,
             viewer=viewer,
             hidden_documents=len(hidden),
         )

@@ -141,8 +141,11 @@ def test_a_code_the_table_does_not_list_is_declined_and_the_page_offered(service
     assert not answer.answered and answer.offer_mentor
     assert answer.sources and answer.sources[0].path == "field/codes.md"  # possibly related
     assert answer.confidence <= service.retriever.params.related_threshold
+    # Why, in the content's terms, with the key as the asker wrote it.
+    assert answer.notices == ["“Zephyr heat pump controller error codes” has no row for e45."]
     sizes = service.ask("torque for a 7/8 flare nut", ASKER)
     assert not sizes.answered
+    assert sizes.notices == ["“Torque settings for flare nuts” has no row for 7/8."]
     listed = service.ask("torque for a 3/8 flare nut", ASKER)
     assert (
         listed.answered
