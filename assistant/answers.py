@@ -155,7 +155,7 @@ def compose(
         # The best, then up to two more that are nearly as close in meaning (not whatever ranked next).
         best = result.hits[0]
         chosen = [best] + [h for h in result.hits[1:3] if h.cosine >= best.cosine - ALSO_SEE_MARGIN]
-        if result.features.get("lookup") == 1.0:  # the row the question names: nothing else to see
+        if result.lookup is not None and result.lookup.found:  # the row the question names: nothing else to see
             chosen = [best]
     else:
         # Close but not confident: show at most two, and only if they are close at all.
