@@ -58,8 +58,14 @@ class Table:
     form: str  # the form of its keys
 
     def key(self, row: str) -> str | None:
-        tokens = key_tokens(row.split(" | ", 1)[0])
-        return normal(tokens[0]) if tokens else None
+        token = first_token(row)
+        return normal(token) if token else None
+
+
+def first_token(row: str) -> str | None:
+    """The first token of a row's first cell: its key, when the table is keyed."""
+    tokens = key_tokens(row.split(" | ", 1)[0])
+    return tokens[0] if tokens else None
 
 
 @dataclass(frozen=True)
@@ -97,18 +103,20 @@ def tables(chunks: list[Chunk]) -> list[Table]:
     runs: list[tuple[str, list[tuple[str, Chunk]]]] = []
     open_header = None  # the header of the table the previous chunk ended in
     for chunk in chunks:
-        previous = False
-        for index, line in enumerate(chunk.text.split("\n")):
+        lines = chunk.text.split("\n")
+        repeated = bool(lines) and lines[0] == open_header  # the table goes on: its header is not a new run
+        previous = repeated
+        for line in lines[1:] if repeated else lines:
             row = is_table_row(line)
-            if row and not previous and not (index == 0 and line == open_header):
+            if row and not previous:
                 runs.append((line, []))
-            elif row and not (index == 0 and line == open_header):
+            elif row:
                 runs[-1][1].append((line, chunk))
             previous = row
         open_header = runs[-1][0] if previous and runs else None
     out = []
     for header, rows in runs:
-        forms = Counter(shape(t[0]) for r, _ in rows if (t := key_tokens(r.split(" | ", 1)[0])))
+        forms = Counter(shape(t) for r, _ in rows if (t := first_token(r)))
         if len(rows) < MIN_ROWS or not forms:
             continue
         form, count = forms.most_common(1)[0]
