@@ -448,7 +448,7 @@ FEATURES = ["cosine", "keyword", "known_terms", "agreement", "margin", "coverage
 # question's words a page repeats depends on how the question was typed and how the content is written, so
 # they do not carry from one collection to another. Fitted on one development set and scored on the other
 # (the demo's dev split; the held-out handbooks without every 4th gold page), near-miss AUC 0.788 -> 0.815
-# and 0.738 -> 0.780 without them (docs/reader.md, eighth session).
+# and 0.738 -> 0.780 without them (docs/reader.md, "The confidence").
 READER_FEATURES = ["cosine", "known_terms", "agreement", "margin", "reader"]
 
 

@@ -44,9 +44,9 @@ class Settings(BaseSettings):
     content_base_url: str | None = Field(None, validation_alias=_env("MOMENT_CONTENT_BASE_URL"))
     max_question_chars: int = Field(2000, validation_alias=_env("MOMENT_MAX_QUESTION_CHARS"))
     # The reader: a small cross-encoder that chooses the passage and judges whether it answers.
-    # On by default since 2026-12-06 (fifth session): it beats retrieval alone on content nobody here
-    # wrote at choosing the passage and at telling near-misses (README, "Answer quality");
-    # MOMENT_READER=off answers from retrieval alone, and `moment eval` measures both either way.
+    # On by default: it beats retrieval alone on content nobody here wrote at choosing the passage and at
+    # telling near-misses (docs/answer-quality.md); MOMENT_READER=off answers from retrieval alone, and
+    # `moment eval` measures both either way.
     reader: bool = Field(True, validation_alias=_env("MOMENT_READER"))
     reader_dir_override: Path | None = Field(None, validation_alias=_env("MOMENT_READER_DIR"))
     # How often a web process looks for an index version published through the database (0: never)

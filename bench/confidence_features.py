@@ -72,7 +72,7 @@ def main() -> None:
         return total, f"{total:.3f}  {shown}  {label}"
 
     print("sum of near-miss AUCs, then each way (fitted on the first set, scored on the second):")
-    print(line("all six features + the reader's logit (before the eighth session)", ALL)[1])
+    print(line("all six features + the reader's logit (as first shipped)", ALL)[1])
     print(line("READER_FEATURES (shipped)", evaluation.READER_FEATURES)[1])
     subsets = [
         list(names) for k in range(1, len(ALL) + 1) for names in itertools.combinations(ALL, k) if "reader" in names

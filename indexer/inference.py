@@ -50,7 +50,7 @@ def cpu_features(cpuinfo: str | None = None) -> list[str]:
 
 def configure(threads_per_run: int) -> None:
     """Size the gate: as many runs at once as there are cores for runs of `threads_per_run` threads.
-    The first session created in a process decides (all of a process's sessions use the same count)."""
+    The first onnxruntime session created in a process decides (all of a process's sessions use the same count)."""
     global _gate
     with _lock:
         if _gate is None:

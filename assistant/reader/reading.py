@@ -231,7 +231,7 @@ class PassageReader:
         before the page's first heading, the start of the section after it is shown too (widened to whole
         steps, within `SHOWN_CHARS`). "If you smell gas, follow this procedure." is no answer without the
         procedure, and an introduction restates the subject in the question's words, so the reader often
-        prefers it to the steps (docs/reader.md, eighth session)."""
+        prefers it to the steps (docs/reader.md, "How it is used")."""
         passage = hit.passage
         following = window.chunk_id + 1
         room = SHOWN_CHARS - len(passage) - 1

@@ -54,7 +54,7 @@ class EmbedderConfig:
     threads: int = 2
     eval_every: int = 40
     # The reader's groups as this was first measured with (2026-12-06): every passage under its parents'
-    # headings only. 0.5, as the shipped reader's groups (`--own-headings 0.5`, seventh session): validation
+    # headings only. 0.5, as the shipped reader's groups (`--own-headings 0.5`): validation
     # 0.657 against 0.569, in use no better (docs/reader.md).
     own_headings: float = 0.0
 
