@@ -315,8 +315,8 @@ def test_a_chart_into_a_missing_folder_is_refused(service, tmp_path):
 # --- documentation ----------------------------------------------------------------------------------------
 
 
-def test_every_setting_is_in_the_readmes_configuration_table():
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+def test_every_setting_is_in_the_deployment_guides_settings_table():
+    guide = (ROOT / "docs" / "deploying.md").read_text()
+    table = guide.split("## Every setting", 1)[1].split("\n## ", 1)[0]
     variables = [field.validation_alias.choices[0] for field in Settings.model_fields.values()]
     assert [v for v in variables if f"`{v}`" not in table] == []
