@@ -1,5 +1,5 @@
 """Run every benchmark, each in a fresh process, and write bench/results/latest.json and latest.md
-(a Markdown table for the README's Performance section).
+(a Markdown table, for docs/performance.md).
 
     make bench                               # = .venv/bin/python bench/run_all.py
     .venv/bin/python bench/run_all.py --quick   # a fast smoke run of every script

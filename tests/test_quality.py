@@ -1,5 +1,5 @@
 """The answer-quality floor on the demo content: a change that makes Moment rank worse than the plain
-approaches, or answer and decline worse than measured, fails here (figures in README, "Answer quality")."""
+approaches, or answer and decline worse than measured, fails here (figures in docs/answer-quality.md)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_moment_ranks_better_than_bm25_and_dense_search(demo_retriever, split):
 
 
 def test_answer_and_decline_rates_do_not_fall(demo_retriever):
-    """Both measured at 78% on the test split (the 90% bar is not met: see README)."""
+    """Both measured at 78% on the test split (the 90% bar is not met: see docs/answer-quality.md)."""
     report = evaluate(demo_retriever, load_questions(QUESTIONS, "test"), ["moment"])
     moment = report.systems["moment"]
     assert moment.answered_when_answerable >= 0.75, report.table()
@@ -45,7 +45,7 @@ def test_answer_and_decline_rates_do_not_fall(demo_retriever):
 
 def test_first_passage_beats_the_plain_baselines_with_and_without_the_reader(demo_retriever, embedder):
     """Measured 2026-12-06 on the test split: first passage right 0.464 retrieval alone, 0.588 with the
-    reader, 0.350 dense, 0.278 BM25 (README, "Answer quality")."""
+    reader, 0.350 dense, 0.278 BM25 (docs/answer-quality.md)."""
     from assistant.reader.model import load_reader
     from assistant.reader.reading import PassageReader
 

@@ -310,7 +310,7 @@ def test_the_service_shows_the_readers_passage_and_falls_back_without_it(
     assert "extension 4400" in answer.sources[0].snippet
 
     monkeypatch.delenv("MOMENT_READER", raising=False)  # the default, whatever the shell exported
-    assert load_settings(home=tmp_path / "home").reader  # on by default (README, "Answer quality")
+    assert load_settings(home=tmp_path / "home").reader  # on by default (docs/answer-quality.md)
     off = load_settings(home=tmp_path / "home", index_dir_override=corpus.root, reader=False)
     none, state = reader_for(off)
     assert none is None and not state.on and "MOMENT_READER=off" in state.description
@@ -324,8 +324,8 @@ def test_the_service_shows_the_readers_passage_and_falls_back_without_it(
 
 
 def test_with_the_reader_on_no_model_keeps_its_threads_spinning(corpus, tmp_path):
-    # Two onnxruntime pools spinning on two cores took the cores from each other's work (README,
-    # Performance): the service turns spinning off in both when it runs the reader, and only then.
+    # Two onnxruntime pools spinning on two cores took the cores from each other's work
+    # (docs/performance.md): the service turns spinning off in both when it runs the reader, and only then.
     from tests.conftest import MODEL_CACHE
 
     def spinning(session) -> str:

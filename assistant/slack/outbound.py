@@ -50,7 +50,7 @@ def check_settings(settings: Settings, *, socket_mode: bool = False) -> None:
         if not settings.base_url:
             raise SlackConfigError(
                 "MOMENT_BASE_URL is not set. OAuth installs need Moment's public URL (e.g. https://moment.example.com) "
-                "for Slack's redirect to /slack/oauth_redirect. See README.md, 'Install in many workspaces'."
+                "for Slack's redirect to /slack/oauth_redirect. See docs/deploying.md, 'Many workspaces'."
             )
     elif settings.slack_bot_token is None:
         raise SlackConfigError(
