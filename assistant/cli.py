@@ -157,6 +157,16 @@ def model_prepare(ctx: click.Context) -> None:
     click.echo(f"Model ready: {embedder.spec.describe()}")
 
 
+def _require_lab() -> None:
+    """The training commands need the lab's libraries: say in one line how to install them."""
+    from lab import LabMissing, require
+
+    try:
+        require()
+    except LabMissing as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @model.command("train-reader")
 @click.option(
     "--data",
@@ -248,7 +258,9 @@ def model_train_reader(
     import logging
 
     from assistant.reader.model import MODEL_DIR
-    from assistant.reader.train import TrainConfig, train
+
+    _require_lab()
+    from lab.train import TrainConfig, train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     settings = _settings(ctx)
@@ -288,7 +300,8 @@ def model_train_reader(
 @click.pass_context
 def model_export_reader(ctx, checkpoint: Path, out_dir: Path, data_dir: Path | None):
     """Export a checkpoint kept by `train-reader --keep-checkpoints` as a reader (int8 ONNX) in --out."""
-    from assistant.reader.train import export_checkpoint
+    _require_lab()
+    from lab.train import export_checkpoint
 
     settings = _settings(ctx)
     if not (checkpoint / "train-config.json").is_file():
@@ -333,7 +346,8 @@ def model_train_embedder(
     """
     import logging
 
-    from assistant.reader.train_embedder import EmbedderConfig, train_embedder
+    _require_lab()
+    from lab.train_embedder import EmbedderConfig, train_embedder
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     settings = _settings(ctx)

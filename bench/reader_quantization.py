@@ -73,7 +73,7 @@ def make_variant(name: str, fp32: Path, reader_dir: Path, out: Path) -> Path:
 
 
 def validation_groups(path: Path) -> list:
-    from assistant.reader.training_data import VALIDATION_SOURCES, Group
+    from lab.training_data import VALIDATION_SOURCES, Group
 
     groups = [Group(**json.loads(line)) for line in path.read_text().splitlines() if line]
     return [g for g in groups if g.source in VALIDATION_SOURCES]
@@ -81,7 +81,7 @@ def validation_groups(path: Path) -> list:
 
 def measure(folder: Path, groups: list, rounds: int) -> dict:
     from assistant.reader.model import load_reader
-    from assistant.reader.train import choice_metrics
+    from lab.train import choice_metrics
 
     reader = load_reader(folder)
     scores = [reader.score(g.question, [g.positive, *g.negatives]) for g in groups]

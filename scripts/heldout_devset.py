@@ -21,8 +21,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from assistant.reader.query_styles import keywords
-from assistant.reader.training_data import VALIDATION_SOURCES, strip_question_headings
+from lab.query_styles import keywords
+from lab.training_data import VALIDATION_SOURCES, strip_question_headings
 
 
 def build(training: Path, out: Path) -> tuple[int, int]:

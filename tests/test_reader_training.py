@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.reader.training_data import (
+from lab.training_data import (
     build_groups,
     build_window_groups,
     cut_words,
@@ -181,7 +181,7 @@ def test_window_groups_start_where_the_answer_starts_and_take_neighbours_as_nega
 
 
 def test_mixed_training_tells_its_two_kinds_of_group_apart(tmp_path):
-    from assistant.reader.train import group_task
+    from lab.train import group_task
 
     _source(tmp_path, "handbook")
     sections = build_groups(tmp_path, None)
@@ -228,7 +228,7 @@ Calls in the booths only.
 
 
 def test_headings_no_question_was_made_of_become_queries(tmp_path):
-    from assistant.reader.training_data import heading_queries
+    from lab.training_data import heading_queries
 
     for name in ("handbook", "turing-reg-handbook"):  # the second is a validation source
         source = tmp_path / name
@@ -320,7 +320,7 @@ def test_groups_can_be_made_of_shorter_passages(tmp_path):
 @pytest.mark.slow
 def test_training_exports_a_reader_that_loads_and_scores(tmp_path):
     from assistant.reader.model import Reader
-    from assistant.reader.train import TrainConfig, train
+    from lab.train import TrainConfig, train
     from tests.conftest import MODEL_CACHE
 
     data = tmp_path / "data"
@@ -344,7 +344,7 @@ def test_training_exports_a_reader_that_loads_and_scores(tmp_path):
 
 
 def test_embedder_training_writes_a_model_the_index_can_use(tmp_path):
-    from assistant.reader.train_embedder import EmbedderConfig, train_embedder
+    from lab.train_embedder import EmbedderConfig, train_embedder
     from indexer.embedding import load_embedder, prepare_onnx
     from tests.conftest import MODEL_CACHE
 
@@ -377,7 +377,7 @@ def test_embedder_training_writes_a_model_the_index_can_use(tmp_path):
 def test_casual_questions_read_as_people_type_them():
     import random
 
-    from assistant.reader.query_styles import STYLES, casual, keywords, need, plain
+    from lab.query_styles import STYLES, casual, keywords, need, plain
 
     assert plain("What’s the mileage rate?") == "whats the mileage rate"
     assert keywords("How do I reset my VPN token?") == "reset my vpn token"
@@ -396,13 +396,13 @@ def test_casual_questions_read_as_people_type_them():
 
 
 def test_training_with_casual_questions_records_how_it_reads_them(tmp_path):
-    from assistant.reader.train import TrainConfig, train
+    from lab.train import TrainConfig, train
     from tests.conftest import MODEL_CACHE
 
     data = tmp_path / "data"
     for name in ("handbook", "carpentries-handbook"):
         _source(data, name)
-    from assistant.reader.scorer import PairScorer
+    from lab.scorer import PairScorer
 
     def trained(name: str, casual: float) -> tuple[dict, dict]:
         config = TrainConfig(
@@ -428,7 +428,7 @@ def test_a_kept_checkpoint_exports_as_the_reader_training_chose(tmp_path):
 
     from assistant.cli import main
     from assistant.reader.model import Reader
-    from assistant.reader.train import TrainConfig, train
+    from lab.train import TrainConfig, train
     from tests.conftest import MODEL_CACHE
 
     data = tmp_path / "data"

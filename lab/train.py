@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.reader.query_styles import casual, keywords
-from assistant.reader.training_data import (
+from lab.query_styles import casual, keywords
+from lab.training_data import (
     PASSAGE_WORDS,
     VALIDATION_SOURCES,
     Group,
@@ -228,7 +228,7 @@ def train(data_dir: Path, out_dir: Path, work_dir: Path, config: TrainConfig, mo
     import torch
     from transformers import AutoTokenizer
 
-    from assistant.reader.scorer import PairScorer
+    from lab.scorer import PairScorer
 
     seed_everything(config.seed, config.threads)
     train_groups, valid_groups = training_and_validation(data_dir, work_dir, config, model_cache)
@@ -416,7 +416,7 @@ def export(
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoTokenizer
 
-    from assistant.reader.scorer import PairScorer
+    from lab.scorer import PairScorer
 
     model = PairScorer.load(checkpoint)
     tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))

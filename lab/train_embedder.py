@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.reader.train import (
+from lab.train import (
     TrainConfig,
     _bundled_model_dir,
     choice_metrics,
