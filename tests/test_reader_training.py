@@ -344,8 +344,8 @@ def test_training_exports_a_reader_that_loads_and_scores(tmp_path):
 
 
 def test_embedder_training_writes_a_model_the_index_can_use(tmp_path):
-    from lab.train_embedder import EmbedderConfig, train_embedder
     from indexer.embedding import load_embedder, prepare_onnx
+    from lab.train_embedder import EmbedderConfig, train_embedder
     from tests.conftest import MODEL_CACHE
 
     data = tmp_path / "data"
