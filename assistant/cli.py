@@ -59,7 +59,7 @@ def _require_folder(path: Path, option: str) -> None:
 def _viewer(service, settings: Settings, as_user: str | None, team: str | None):
     """Whose eyes `moment ask` answers with: `--as` someone (their cached groups, read from Slack when stale
     and a bot token is set), else anyone's (content for everyone only)."""
-    from assistant.audiences import Viewer
+    from assistant.access.audiences import Viewer
 
     if not as_user:
         return Viewer.public()
@@ -179,7 +179,7 @@ def _require_lab() -> None:
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where the ONNX reader goes (default: the shipped one, assistant/reader/model).",
+    help="Where the ONNX reader goes (default: the shipped one, assistant/answering/reader/model).",
 )
 @click.option("--minutes", default=80.0, show_default=True, help="Stop training after this long.")
 @click.option("--epochs", default=2.2, show_default=True, help="Passes over the training groups.")
@@ -211,8 +211,8 @@ def _require_lab() -> None:
     "--mine",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="A reader's folder (e.g. assistant/reader/model): the training groups' negatives become the passages "
-    "it scores highest out of a wider pool (up to 12 sections of the page, 24 candidates in all).",
+    help="A reader's folder (e.g. assistant/answering/reader/model): the training groups' negatives become the "
+    "passages it scores highest out of a wider pool (up to 12 sections of the page, 24 candidates in all).",
 )
 @click.option(
     "--passage-words",
@@ -257,7 +257,7 @@ def model_train_reader(
     """
     import logging
 
-    from assistant.reader.model import MODEL_DIR
+    from assistant.answering.reader.model import MODEL_DIR
 
     _require_lab()
     from lab.train import TrainConfig, train
@@ -418,7 +418,7 @@ def _index(settings: Settings, content_dir: Path, index_dir: Path | None, *, ful
     """The one indexing path (`IndexOperations.index`). The deployment's index (no `--index`) also gets
     the approved mentor answers and is published through the database; another index is built alone."""
     from assistant.db.database import Database, DatabaseUnavailableError
-    from assistant.operations import IndexOperations
+    from assistant.operations.operations import IndexOperations
     from indexer.embedding import load_embedder
     from indexer.store import IndexStore
 
@@ -498,7 +498,7 @@ def _print_build_report(report, content_dir: Path) -> None:
 
 
 def _service(settings: Settings):
-    from assistant.retrieval import CalibrationError
+    from assistant.answering.retrieval import CalibrationError
     from assistant.service import MomentService
     from indexer.embedding import ModelError
 
@@ -543,7 +543,7 @@ def ask(
     """
     import getpass
 
-    from assistant.retrieval import IndexMismatchError
+    from assistant.answering.retrieval import IndexMismatchError
     from assistant.service import Asker
     from indexer.store import IndexMissingError
 
@@ -608,7 +608,7 @@ def _eval_set(settings, questions_file: Path, split, content_dir, index_dir, rem
     N-th gold page with `remove_every`), else --index or the main index."""
     import shutil
 
-    from assistant import evaluation
+    from assistant.answering import evaluation
     from indexer.store import IndexStore
 
     try:
@@ -698,9 +698,9 @@ def eval_command(
     With --content, the index is (re)built from that folder first (incrementally), into --index or a folder
     beside the default one.
     """
-    from assistant import evaluation
-    from assistant.reader import reader_for
-    from assistant.retrieval import CalibrationError, RetrievalParams, Retriever, calibration_file
+    from assistant.answering import evaluation
+    from assistant.answering.reader import reader_for
+    from assistant.answering.retrieval import CalibrationError, RetrievalParams, Retriever, calibration_file
     from indexer.embedding import load_embedder
     from indexer.inference import cpu_features
 
@@ -863,7 +863,7 @@ def worker(ctx: click.Context) -> None:
 def report_command(ctx: click.Context, days: int, fmt: str, chart: Path | None, team: str | None) -> None:
     """Usage, answered and helpful rates, top content, content gaps, mentors, stale content (of one
     workspace)."""
-    from assistant.reports import CHART_FORMATS, chart_image, to_csv, to_json, to_markdown
+    from assistant.records.reports import CHART_FORMATS, chart_image, to_csv, to_json, to_markdown
 
     settings = _settings(ctx)
     if chart is not None:
@@ -890,7 +890,7 @@ def report_command(ctx: click.Context, days: int, fmt: str, chart: Path | None, 
 def export_command(ctx: click.Context, days: int | None, team: str | None) -> None:
     """Every interaction as CSV on standard output (cells that a spreadsheet would run as a formula are
     prefixed with ')."""
-    from assistant.reports import export_csv
+    from assistant.records.reports import export_csv
 
     click.echo(export_csv(_require_database(_settings(ctx)), days, team), nl=False)
 
@@ -904,7 +904,7 @@ def workspace() -> None:
 @click.pass_context
 def workspace_list(ctx: click.Context) -> None:
     """Every workspace: installed or not, its admins, its own content folder."""
-    from assistant.tenancy import Workspaces
+    from assistant.access.tenancy import Workspaces
 
     settings = _settings(ctx)
     for w in Workspaces(_require_database(settings), settings.default_team_id).all():
@@ -923,7 +923,7 @@ def workspace_list(ctx: click.Context) -> None:
 def workspace_content(ctx: click.Context, team: str, folder: str | None) -> None:
     """Answer workspace TEAM from FOLDER of the content only, and nobody else from it (no FOLDER: from the
     shared content again). Web processes follow within 30 seconds."""
-    from assistant.tenancy import WorkspaceError, Workspaces
+    from assistant.access.tenancy import WorkspaceError, Workspaces
 
     settings = _settings(ctx)
     if folder and not (settings.content_dir / folder).is_dir():
@@ -941,7 +941,7 @@ def workspace_content(ctx: click.Context, team: str, folder: str | None) -> None
 @click.pass_context
 def forget(ctx: click.Context, user_id: str, yes: bool) -> None:
     """Delete a person's interactions, votes and mentor requests; void their xAPI records."""
-    from assistant.reports import counted
+    from assistant.records.reports import counted
 
     settings = _settings(ctx)
     _require_database(settings)
@@ -971,7 +971,7 @@ def xapi() -> None:
 @click.pass_context
 def xapi_flush(ctx: click.Context) -> None:
     """Deliver every queued statement now."""
-    from assistant.xapi import XapiOutbox
+    from assistant.records.xapi import XapiOutbox
 
     settings = _settings(ctx)
     if not settings.lrs_endpoint:
@@ -993,7 +993,7 @@ def xapi_flush(ctx: click.Context) -> None:
 @click.pass_context
 def xapi_status(ctx: click.Context, as_json: bool) -> None:
     """Queued, sent and rejected statements (with the reasons of the latest rejections)."""
-    from assistant.xapi import XapiOutbox
+    from assistant.records.xapi import XapiOutbox
 
     settings = _settings(ctx)
     outbox = XapiOutbox(settings, _require_database(settings))

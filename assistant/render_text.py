@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from assistant.answers import Answer, Source
+from assistant.answering.answers import Answer, Source
 
 
 def _when(seconds: float) -> str:

@@ -19,19 +19,19 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 
-from assistant.answers import Answer, compose, unanswerable
-from assistant.audiences import WITHHELD_NOTICE, GroupDirectory, GroupSource, Viewer, visible_to_all
+from assistant.access.audiences import WITHHELD_NOTICE, GroupDirectory, GroupSource, Viewer, visible_to_all
+from assistant.access.tenancy import DEFAULT_TEAM, ContentScope, Workspaces
+from assistant.answering.answers import Answer, compose, unanswerable
+from assistant.answering.questions import prepare
+from assistant.answering.reader import ReaderState, reader_for
+from assistant.answering.retrieval import RetrievalParams, Retriever, SearchResult
 from assistant.db.database import Database, DatabaseUnavailableError
 from assistant.db.models import Interaction, InteractionSource, MentorRequest, ProcessedEvent, Vote, utcnow
-from assistant.drafts import Drafts
-from assistant.handoff import Handoff, HandoffSettings, Notifier
-from assistant.mentors import MentorError, MentorRegistry
-from assistant.questions import prepare
-from assistant.reader import ReaderState, reader_for
-from assistant.retrieval import RetrievalParams, Retriever, SearchResult
+from assistant.mentoring.drafts import Drafts
+from assistant.mentoring.handoff import Handoff, HandoffSettings, Notifier
+from assistant.mentoring.mentors import MentorError, MentorRegistry
+from assistant.records.xapi import XapiOutbox
 from assistant.settings import Settings
-from assistant.tenancy import DEFAULT_TEAM, ContentScope, Workspaces
-from assistant.xapi import XapiOutbox
 from indexer.store import IndexStore
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ class MomentService:
         """Answer a question from the content the asker's workspace sees (and, with `folders`, only under
         those folders), and record the interaction in that workspace.
 
-        Only content the asker may see is searched (`assistant.audiences`): their user groups are looked up
+        Only content the asker may see is searched (`assistant.access.audiences`): their user groups are looked up
         when the index has restricted items at all; an answer posted in a channel uses content for everyone
         only. `viewer` answers as someone else would see it (`moment ask --as`).
 
@@ -359,7 +359,7 @@ class MomentService:
 
     def answer_for(self, interaction_id: int, team_id: str | None = None) -> Answer | None:
         """The answer that was shown for an interaction of the workspace (to share it, or show it again)."""
-        from assistant.answers import answer_from_dict
+        from assistant.answering.answers import answer_from_dict
 
         with self.database.session() as session:
             row = self._interaction(session, interaction_id, team_id)
@@ -372,13 +372,13 @@ class MomentService:
     def ask_in_thread(self, text: str | None, previous: str | None, asker: Asker, **kwargs) -> Answer:
         """A follow-up in a thread, searched with the thread's earlier question when it leans on it
         ("what about out of hours?")."""
-        from assistant.followups import with_context
+        from assistant.answering.followups import with_context
 
         return self.ask(with_context(text or "", previous), asker, **kwargs)
 
     def help_channels(self, team_id: str | None = None):
         """The workspace's help channels and their answer queues."""
-        from assistant.helpchannels import HelpChannels
+        from assistant.helpchannels.helpchannels import HelpChannels
 
         return HelpChannels(self.database, self.settings.channel_min_confidence, self.team(team_id))
 
@@ -420,7 +420,7 @@ class MomentService:
         """Indexing, re-index runs and publication for this service's index (one per service, so that its
         runs queue on one lock in this process)."""
         if self._operations is None:
-            from assistant.operations import IndexOperations
+            from assistant.operations.operations import IndexOperations
 
             self._operations = IndexOperations(
                 self.settings, self.database, self.retriever.store, self.retriever.embedder
@@ -428,18 +428,18 @@ class MomentService:
         return self._operations
 
     def status(self, team_id: str | None = None, today: dt.date | None = None):
-        """What `/moment status` and an admin's App Home show (`assistant.operations.collect_status`)."""
-        from assistant.operations import collect_status
+        """What `/moment status` and an admin's App Home show (`assistant.operations.operations.collect_status`)."""
+        from assistant.operations.operations import collect_status
 
         return collect_status(self, self.index_operations(), today=today, team_id=team_id)
 
     def report(
         self, days: int = 7, now: dt.datetime | None = None, team_id: str | None = None, *, for_everyone: bool = False
     ):
-        """The workspace's L&D report for `days` days up to `now` (`assistant.reports.build_report`).
+        """The workspace's L&D report for `days` days up to `now` (`assistant.records.reports.build_report`).
         `for_everyone`: a report posted where non-admins read it (the weekly digest) names no item restricted
         to some groups."""
-        from assistant.reports import build_report
+        from assistant.records.reports import build_report
 
         hidden = None
         if for_everyone:
@@ -480,7 +480,7 @@ class MomentService:
 
     def help_channels_waiting(self) -> list[tuple[str, str]]:
         """(team id, channel id) of every help channel with queued messages and nobody answering them."""
-        from assistant.helpchannels import waiting_channels
+        from assistant.helpchannels.helpchannels import waiting_channels
 
         return waiting_channels(self.database)
 
@@ -509,8 +509,8 @@ class MomentService:
         return deleted
 
     def forget(self, user_id: str) -> dict[str, int]:
-        """Delete everything held about a person (`assistant.privacy.forget_user`)."""
-        from assistant.privacy import forget_user
+        """Delete everything held about a person (`assistant.records.privacy.forget_user`)."""
+        from assistant.records.privacy import forget_user
 
         return forget_user(self.database, self.xapi, user_id)
 

@@ -14,8 +14,8 @@ import logging
 from dataclasses import dataclass
 
 from assistant.db.models import utcnow
-from assistant.operations import IndexOperations
-from assistant.reports import chart_png, to_markdown
+from assistant.operations.operations import IndexOperations
+from assistant.records.reports import chart_png, to_markdown
 from assistant.service import MomentService
 from assistant.settings import Settings
 
@@ -267,7 +267,7 @@ def review_reminders(today: dt.date | None = None) -> int:
         by_owner.setdefault(doc.meta.owner, []).append(doc)
     week = f"{today.isocalendar().year}-W{today.isocalendar().week:02d}"
     sent = 0
-    from assistant.answers import document_url
+    from assistant.answering.answers import document_url
     from assistant.slack.formatting import escape, link
 
     for owner, docs in sorted(by_owner.items()):

@@ -1,7 +1,7 @@
 """Warm answer latency, in process: embed the question, search, compose the answer.
 
-Moment: `assistant.retrieval.Retriever.search` (ONNX query embedding, FAISS - flat below 50,000
-chunks, HNSW above -, BM25, fusion, confidence) then `assistant.answers.compose` (snippet, deep link,
+Moment: `assistant.answering.retrieval.Retriever.search` (ONNX query embedding, FAISS - flat below 50,000
+chunks, HNSW above -, BM25, fusion, confidence) then `assistant.answering.answers.compose` (snippet, deep link,
 sources), exactly as `MomentService.ask` does minus the interaction log.
 Plain: sentence-transformers on PyTorch embeds the question, one `faiss.IndexFlatIP` over the same
 chunk vectors finds the top 5 chunks, the answer is their text and titles; no caching.
@@ -67,12 +67,12 @@ def undisturbed(times: list[float], waits: list[float], limit_ms: float = 1.0) -
 
 class MomentAnswerer:
     """`MomentService.ask` minus the log; `reader`: a PassageReader, or None for retrieval alone; `viewer`:
-    whose eyes (an `assistant.audiences.Viewer`, or a function giving one), as the service passes it."""
+    whose eyes (an `assistant.access.audiences.Viewer`, or a function giving one), as the service passes it."""
 
     PARTS = ("audience", "embed", "dense", "keyword", "fuse", "read", "compose")
 
     def __init__(self, index: Path, embedder, reader=None, viewer=None) -> None:
-        from assistant.retrieval import Retriever
+        from assistant.answering.retrieval import Retriever
         from indexer.store import IndexStore
 
         self.retriever = Retriever(IndexStore(index), embedder, reload_interval=3600, reader=reader)
@@ -82,8 +82,8 @@ class MomentAnswerer:
         self.slowest: list[tuple[float, str, dict]] = []  # (ms, question, breakdown) of the measured runs
 
     def __call__(self, text: str):
-        from assistant.answers import compose
-        from assistant.questions import prepare
+        from assistant.answering.answers import compose
+        from assistant.answering.questions import prepare
 
         t0 = time.perf_counter()
         question = prepare(text)

@@ -66,7 +66,7 @@ def restricted_copy(index: Path) -> tuple[Path, int, int]:
 
 def group_cache(directory: Path):
     """A group cache in a SQLite file: MEMBER in @managers and @people-ops, OUTSIDER in @sales."""
-    from assistant.audiences import GroupDirectory, UserGroupInfo
+    from assistant.access.audiences import GroupDirectory, UserGroupInfo
     from assistant.db.database import Database
 
     database = Database(f"sqlite:///{directory / 'groups.db'}")
@@ -111,7 +111,7 @@ def viewer_read_ms(groups, rounds: int = 400) -> dict:
 def run_size(
     chunks: int, questions: list[str], rounds: int, warmup: int, embedder, groups, order: str = "questions"
 ) -> dict:
-    from assistant.audiences import GroupDirectory
+    from assistant.access.audiences import GroupDirectory
 
     uncached = GroupDirectory(groups.database, max_age=groups.max_age, cache_seconds=0)
     from corpus import index_chunks, index_for

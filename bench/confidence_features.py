@@ -15,10 +15,10 @@ import argparse
 import itertools
 from pathlib import Path
 
-from assistant import evaluation
+from assistant.answering import evaluation
+from assistant.answering.reader import reader_for
+from assistant.answering.retrieval import RetrievalParams, Retriever, confidence_of
 from assistant.cli import _eval_set
-from assistant.reader import reader_for
-from assistant.retrieval import RetrievalParams, Retriever, confidence_of
 from assistant.settings import load_settings
 from indexer.embedding import load_embedder
 

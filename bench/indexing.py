@@ -135,8 +135,8 @@ def full_builds(content: Path, repeats: int, model, embedders: dict) -> dict:
 
 def recall(embedders: dict) -> dict:
     """recall@5 (Moment's retriever) on the eval set, demo content indexed and queried by each variant."""
-    from assistant.evaluation import evaluate, load_questions
-    from assistant.retrieval import Retriever
+    from assistant.answering.evaluation import evaluate, load_questions
+    from assistant.answering.retrieval import Retriever
     from indexer.build import build_index
     from indexer.store import IndexStore
 

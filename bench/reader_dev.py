@@ -4,7 +4,7 @@ focusing passages does best on content the reader never saw? (Never run this to 
     python scripts/heldout_devset.py ../shared/corpora/training .moment/heldout-dev
     moment eval .moment/heldout-dev/questions.jsonl --content .moment/heldout-dev/corpus   # builds the index
     python bench/reader_dev.py .moment/heldout-dev/questions.jsonl --content .moment/heldout-dev/corpus \\
-        --model assistant/reader/model --variant windows=12 --variant prior_weight=10
+        --model assistant/answering/reader/model --variant windows=12 --variant prior_weight=10
 
 Prints, per variant, first page right, first passage right and the reading time (median / p95 ms).
 """
@@ -16,10 +16,10 @@ import statistics
 import time
 from pathlib import Path
 
-from assistant import evaluation
-from assistant.reader.model import load_reader
-from assistant.reader.reading import PassageReader
-from assistant.retrieval import READER_CALIBRATION_FILE, RetrievalParams, Retriever
+from assistant.answering import evaluation
+from assistant.answering.reader.model import load_reader
+from assistant.answering.reader.reading import PassageReader
+from assistant.answering.retrieval import READER_CALIBRATION_FILE, RetrievalParams, Retriever
 from assistant.settings import load_settings
 from indexer.embedding import load_embedder
 from indexer.store import IndexStore

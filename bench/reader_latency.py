@@ -1,7 +1,7 @@
 """What the reader costs: warm answers with the reader on and off, the reading alone, answers under
 load, and a cold `moment ask`.
 
-The reader (assistant/reader/) re-scores up to 8 passage windows (one may start at every line) of the
+The reader (assistant/answering/reader/) re-scores up to 8 passage windows (one may start at every line) of the
 top 4 pages with a 3-layer int8 cross-encoder, then the lines of the first page's best window.
 Measured in process on the demo index (real vectors) and the 1,000-chunk bench corpus, over every
 eval question, the same retriever with the reader and without it (as the service runs them: the
@@ -72,8 +72,8 @@ def cold_ask(runs: int, index: Path, reader: bool) -> dict:
 def main() -> dict:
     from corpus import index_for
 
-    from assistant.reader.model import load_reader
-    from assistant.reader.reading import PassageReader
+    from assistant.answering.reader.model import load_reader
+    from assistant.answering.reader.reading import PassageReader
     from assistant.settings import load_settings
 
     parser = argparse.ArgumentParser(description="What the reader costs.")

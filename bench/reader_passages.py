@@ -20,11 +20,11 @@ import numpy as np
 
 os.environ.setdefault("MOMENT_READER", "on")
 
-from assistant import evaluation
-from assistant.questions import prepare
-from assistant.reader import reader_for
-from assistant.reader.reading import _render, shown_text, widen
-from assistant.retrieval import Retriever
+from assistant.answering import evaluation
+from assistant.answering.questions import prepare
+from assistant.answering.reader import reader_for
+from assistant.answering.reader.reading import _render, shown_text, widen
+from assistant.answering.retrieval import Retriever
 from assistant.settings import load_settings
 from indexer.embedding import load_embedder
 from indexer.store import IndexStore

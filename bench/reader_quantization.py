@@ -80,7 +80,7 @@ def validation_groups(path: Path) -> list:
 
 
 def measure(folder: Path, groups: list, rounds: int) -> dict:
-    from assistant.reader.model import load_reader
+    from assistant.answering.reader.model import load_reader
     from lab.train import choice_metrics
 
     reader = load_reader(folder)

@@ -50,7 +50,7 @@ class DocumentMeta:
     url: str | None = None
     duration: float | None = None  # videos only, seconds
     # Slack user groups (ids like S0123ABCD, or handles like managers) whose members alone may see the item;
-    # empty: everyone. See assistant/audiences.py.
+    # empty: everyone. See assistant/access/audiences.py.
     audience: tuple[str, ...] = ()
 
     def review_due(self) -> dt.date | None:

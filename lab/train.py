@@ -9,7 +9,7 @@ logistic loss (an absolute score, so that "nothing here answers" can be read off
 Deterministic given the seed and thread count; bounded by `minutes`; the best checkpoint by
 validation accuracy (held-out whole sources) is exported to ONNX and quantised to int8.
 
-    moment model train-reader --data ../shared/corpora/training --out assistant/reader/model
+    moment model train-reader --data ../shared/corpora/training --out assistant/answering/reader/model
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def load_groups(data_dir: Path, cache: Path, config: TrainConfig, model_cache: P
 def mine_training_groups(data_dir: Path, groups: list[Group], embed, config: TrainConfig) -> list[Group]:
     """The training groups' negatives chosen by the reader in `config.mine` out of a wider pool; the
     validation groups untouched."""
-    from assistant.reader.model import load_reader
+    from assistant.answering.reader.model import load_reader
 
     reader = load_reader(Path(config.mine), threads=config.threads)
     sources = sorted({g.source for g in groups if g.source not in VALIDATION_SOURCES})
@@ -370,7 +370,7 @@ def group_task(group: Group) -> str:
 def validate_export(model_dir: Path, groups: list[Group], config: TrainConfig) -> dict:
     """The exported int8 reader on the validation groups (quantisation costs some of the checkpoint's
     accuracy: what ships is what is measured)."""
-    from assistant.reader.model import load_reader
+    from assistant.answering.reader.model import load_reader
 
     reader = load_reader(model_dir, threads=config.threads)
     return choice_metrics([reader.score(g.question, [g.positive, *g.negatives]) for g in groups])

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.reader.reading import passage_text
+from assistant.answering.reader.reading import passage_text
 from indexer.documents import Section
 from indexer.sources import markdown_sections
 
@@ -212,7 +212,7 @@ def heading_queries(source_dir: Path) -> list[dict]:
     query ("Meeting rooms", "Rotating credentials"), its section as the answer. People ask in Slack in
     words like these as often as in questions; and the pages' own headings give several times the
     authors' questions. Only headings of two content words or more over sections of 25 words or more."""
-    from assistant.evaluation import content_words
+    from assistant.answering.evaluation import content_words
 
     questions = [json.loads(line) for line in (source_dir / "questions.jsonl").read_text().splitlines() if line]
     asked = {(q["page"], _norm(q["source_heading"])) for q in questions}
@@ -441,7 +441,7 @@ class PageWindow:
 
 def page_windows(page: str, text: str) -> tuple[str, list[PageWindow]]:
     """The page's title and its windows, as `PassageReader` cuts them (one starting at every line)."""
-    from assistant.reader.reading import text_units, windows_of
+    from assistant.answering.reader.reading import text_units, windows_of
 
     title, sections = page_sections(page, text)
     out = []
@@ -458,7 +458,7 @@ def label_windows(windows: list[PageWindow], words: list[list[str]], answer_text
     shown is then cut to the lines that answer), and so does any later window that starts inside the
     answer and lies mostly in it. A window less than half inside that does not start in the answer
     does not. Positives come first in the list: the first is where the answer starts."""
-    from assistant.evaluation import content_words
+    from assistant.answering.evaluation import content_words
 
     answer = set(content_words(answer_text))
     plain = _norm(answer_text)
@@ -488,7 +488,7 @@ def build_window_groups(
     starts just before the answer, those sharing most words with the question, one at random), plus
     `other_pages` sections of other pages ranked high by BM25 and the embedding model (taken from
     `sections`, the section groups of the same corpora, when given)."""
-    from assistant.evaluation import content_words
+    from assistant.answering.evaluation import content_words
 
     rng = random.Random(seed)
     others = {

@@ -13,12 +13,19 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from assistant.answers import deep_link, snippet
+from assistant.answering.answers import deep_link, snippet
+from assistant.answering.evaluation import (
+    COVERAGE_WEIGHTS,
+    FEATURES,
+    KEYWORD_WEIGHTS,
+    EvalQuestion,
+    calibrate,
+    evaluate,
+)
+from assistant.answering.questions import prepare
+from assistant.answering.retrieval import IndexMismatchError, RetrievalParams, Retriever
 from assistant.db.database import Database
 from assistant.db.models import Interaction, Vote
-from assistant.evaluation import COVERAGE_WEIGHTS, FEATURES, KEYWORD_WEIGHTS, EvalQuestion, calibrate, evaluate
-from assistant.questions import prepare
-from assistant.retrieval import IndexMismatchError, RetrievalParams, Retriever
 from assistant.service import Asker, MomentService
 from assistant.settings import load_settings
 from indexer.embedding import EmbedderSpec

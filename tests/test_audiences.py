@@ -14,8 +14,8 @@ import sqlite3
 
 import pytest
 
-from assistant.audiences import WITHHELD_NOTICE, GroupDirectory, UserGroupInfo, Viewer
-from assistant.retrieval import RetrievalParams, Retriever
+from assistant.access.audiences import WITHHELD_NOTICE, GroupDirectory, UserGroupInfo, Viewer
+from assistant.answering.retrieval import RetrievalParams, Retriever
 from assistant.service import Asker, MomentService
 from assistant.settings import load_settings
 from assistant.slack.usergroups import SlackUserGroups
@@ -344,7 +344,7 @@ def test_only_members_are_answered_from_restricted_content_wherever_it_would_sho
 def test_a_mentor_is_shown_what_the_asker_saw_only_as_far_as_both_may_see_it(service, slack):
     """The hand-off decides, per mentor, what of the asker's answer goes with an offer and into the
     conversation; the notifier (here a recorder) gets it ready-made."""
-    from assistant.handoff import Handoff
+    from assistant.mentoring.handoff import Handoff
     from tests.test_mentors import RecordingNotifier
 
     boss = service.ask(GRIEVANCE_QUESTION, dm_asker(BOSS))

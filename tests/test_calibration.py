@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.evaluation import FEATURES
-from assistant.retrieval import CALIBRATION_FILE, READER_CALIBRATION_FILE
+from assistant.answering.evaluation import FEATURES
+from assistant.answering.retrieval import CALIBRATION_FILE, READER_CALIBRATION_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_CACHE = ROOT / ".moment" / "models"
@@ -193,7 +193,7 @@ def installed_wheel(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_the_installed_wheel_is_the_one_running(installed_wheel, tmp_path):
     where = subprocess.run(
-        [sys.executable, "-c", "import assistant.retrieval as r; print(r.CALIBRATION_FILE)"],
+        [sys.executable, "-c", "import assistant.answering.retrieval as r; print(r.CALIBRATION_FILE)"],
         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(installed_wheel)}, capture_output=True, text=True,
     )  # fmt: skip
     assert Path(where.stdout.strip()) == installed_wheel / "assistant" / "calibration.json"
@@ -233,7 +233,7 @@ def test_the_processors_instruction_sets_are_read_from_cpuinfo():
 
 
 def test_paired_verdicts_give_the_exact_mcnemar_p():
-    from assistant.evaluation import paired
+    from assistant.answering.evaluation import paired
 
     # 5 questions right for the first only, 1 for the second only: p = 2 * (1 + 6) / 2**6.
     a = [True] * 5 + [False] + [True] * 3 + [False] * 2 + [None]

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from assistant.answering.retrieval import Retriever
 from assistant.cli import main
 from assistant.db.models import Interaction
-from assistant.reports import build_report, chart_figure
-from assistant.retrieval import Retriever
+from assistant.records.reports import build_report, chart_figure
 from assistant.service import Asker, MomentService
 from assistant.settings import Settings, load_settings
 from indexer.store import IndexMissingError, IndexStore

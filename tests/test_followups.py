@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from assistant.followups import with_context
+from assistant.answering.followups import with_context
 from tests.test_quality import demo_retriever  # noqa: F401 (the demo index, built once per module)
 
 FOLLOWUPS = Path(__file__).resolve().parent.parent / "content" / "eval" / "followups.jsonl"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.lookup import lookup, question_keys, tables
-from assistant.reader.model import load_reader
-from assistant.reader.reading import PassageReader
-from assistant.retrieval import RetrievalParams, Retriever
+from assistant.answering.lookup import lookup, question_keys, tables
+from assistant.answering.reader.model import load_reader
+from assistant.answering.reader.reading import PassageReader
+from assistant.answering.retrieval import RetrievalParams, Retriever
 from assistant.service import Asker, MomentService
 from assistant.settings import load_settings
 from indexer.build import build_index

@@ -12,7 +12,7 @@ from typing import ClassVar
 import pytest
 import requests
 
-from assistant.lrs import DeliveryResult, LrsClient
+from assistant.records.lrs import DeliveryResult, LrsClient
 
 ASKED = "http://adlnet.gov/expapi/verbs/asked"
 

@@ -13,12 +13,12 @@ import threading
 import pytest
 from sqlalchemy import select
 
+from assistant.access.tenancy import DEFAULT_TEAM as TEAM
 from assistant.db.database import Database
 from assistant.db.models import Mentor, MentorOffer, MentorRequest
-from assistant.drafts import Drafts
-from assistant.handoff import Handoff, HandoffError, HandoffSettings
-from assistant.mentors import MentorError, MentorRegistry, is_working, parse_mentors_file
-from assistant.tenancy import DEFAULT_TEAM as TEAM
+from assistant.mentoring.drafts import Drafts
+from assistant.mentoring.handoff import Handoff, HandoffError, HandoffSettings
+from assistant.mentoring.mentors import MentorError, MentorRegistry, is_working, parse_mentors_file
 
 # A Wednesday, 10:00 in London (and 05:00 in New York, 15:30 in Kolkata).
 WEDNESDAY_10_LONDON = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)

@@ -3,7 +3,7 @@
 import ast
 from pathlib import Path
 
-from assistant.notices import Notice
+from assistant.mentoring.notices import Notice
 
 CORE = Path(__file__).resolve().parents[1] / "assistant"
 
@@ -19,7 +19,7 @@ def test_a_notice_leaves_other_braces_alone():
 
 
 def test_the_hand_off_and_the_mentor_registry_write_no_slack_markup():
-    for name in ("handoff.py", "mentors.py", "drafts.py", "followups.py"):
+    for name in ("mentoring/handoff.py", "mentoring/mentors.py", "mentoring/drafts.py", "answering/followups.py"):
         for node in ast.walk(ast.parse((CORE / name).read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 assert "<@" not in node.value and "<#" not in node.value, (name, node.value)

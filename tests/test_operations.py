@@ -14,13 +14,13 @@ from pydantic import SecretStr
 from sqlalchemy import func, select, text
 
 from assistant import worker
+from assistant.access.tenancy import DEFAULT_TEAM as TEAM
+from assistant.answering.retrieval import Retriever
 from assistant.db.models import IndexRun, Interaction, PublishedIndex
-from assistant.operations import IndexOperations
-from assistant.reports import build_report, chart_png, to_csv, to_json, to_markdown
-from assistant.retrieval import Retriever
+from assistant.operations.operations import IndexOperations
+from assistant.records.reports import build_report, chart_png, to_csv, to_json, to_markdown
 from assistant.service import Asker, MomentService
 from assistant.settings import load_settings
-from assistant.tenancy import DEFAULT_TEAM as TEAM
 from indexer.store import IndexStore
 from tests.slack_fixtures import BOT_TOKEN, MODEL_CACHE
 
@@ -125,7 +125,7 @@ def test_a_corrupt_publication_is_not_installed(tmp_path, content_copy, database
 @pytest.fixture
 def approved_answer(database):
     """A mentor's answer approved on a web host: it lives in the shared database, not on that host's disk."""
-    from assistant.drafts import Drafts
+    from assistant.mentoring.drafts import Drafts
 
     drafts = Drafts(database)
     answer = "Hold the power and volume-down buttons together for 20 seconds until the tablet restarts."
@@ -263,7 +263,7 @@ def test_a_digest_that_fails_to_post_is_sent_by_the_next_run(worker_context, sla
 
 
 def test_the_worker_answers_a_help_channel_queue_a_stopped_process_left(worker_context, slack_api):
-    from assistant.helpchannels import ChannelScope
+    from assistant.helpchannels.helpchannels import ChannelScope
 
     channels = worker_context.service.help_channels()
     channels.configure("C0HELPDESK", "help-desk", ChannelScope(), by="U0ADMIN001")
@@ -283,7 +283,7 @@ def test_a_queued_message_waits_at_most_the_settling_time_whatever_the_queuers_c
     import datetime as dt
 
     from assistant.db.models import HelpQueueItem
-    from assistant.helpchannels import SETTLE, settling
+    from assistant.helpchannels.helpchannels import SETTLE, settling
 
     now = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.evaluation import evaluate, load_questions
-from assistant.retrieval import Retriever
+from assistant.answering.evaluation import evaluate, load_questions
+from assistant.answering.retrieval import Retriever
 from indexer.build import build_index
 from indexer.store import IndexStore
 
@@ -46,8 +46,8 @@ def test_answer_and_decline_rates_do_not_fall(demo_retriever):
 def test_first_passage_beats_the_plain_baselines_with_and_without_the_reader(demo_retriever, embedder):
     """Measured 2026-12-06 on the test split: first passage right 0.464 retrieval alone, 0.588 with the
     reader, 0.350 dense, 0.278 BM25 (docs/answer-quality.md)."""
-    from assistant.reader.model import load_reader
-    from assistant.reader.reading import PassageReader
+    from assistant.answering.reader.model import load_reader
+    from assistant.answering.reader.reading import PassageReader
 
     read = Retriever(demo_retriever.store, demo_retriever.embedder, reader=PassageReader(load_reader()))
     questions = load_questions(QUESTIONS, "test")

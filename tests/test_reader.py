@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.evaluation import (
+from assistant.answering.evaluation import (
     EvalQuestion,
     auc,
     declined_at,
@@ -20,10 +20,10 @@ from assistant.evaluation import (
     passage_inside,
     remove_gold_pages,
 )
-from assistant.reader import reader_for
-from assistant.reader.model import MODEL_DIR, Reader, ReaderError, load_reader
-from assistant.reader.reading import PassageReader, Window, chunk_units, widen, windows_of
-from assistant.retrieval import Retriever
+from assistant.answering.reader import reader_for
+from assistant.answering.reader.model import MODEL_DIR, Reader, ReaderError, load_reader
+from assistant.answering.reader.reading import PassageReader, Window, chunk_units, widen, windows_of
+from assistant.answering.retrieval import Retriever
 from assistant.service import Asker, MomentService
 from assistant.settings import load_settings
 from indexer.documents import Chunk
@@ -474,7 +474,7 @@ def test_cli_eval_near_miss_set_and_reader_comparison(corpus, tmp_path, monkeypa
 
 
 def test_status_warns_when_the_reader_is_unavailable():
-    from assistant.operations import Status
+    from assistant.operations.operations import Status
     from assistant.slack.admin_blocks import status_blocks
 
     def text(status: Status) -> str:
@@ -490,7 +490,12 @@ def test_status_warns_when_the_reader_is_unavailable():
 
 
 def test_a_missing_or_corrupt_calibration_is_an_error_never_a_silent_default(tmp_path):
-    from assistant.retrieval import CALIBRATION_FILE, READER_CALIBRATION_FILE, CalibrationError, RetrievalParams
+    from assistant.answering.retrieval import (
+        CALIBRATION_FILE,
+        READER_CALIBRATION_FILE,
+        CalibrationError,
+        RetrievalParams,
+    )
 
     with pytest.raises(CalibrationError, match=str(tmp_path / "gone.json")):
         RetrievalParams.load(tmp_path / "gone.json")

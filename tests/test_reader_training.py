@@ -319,7 +319,7 @@ def test_groups_can_be_made_of_shorter_passages(tmp_path):
 
 @pytest.mark.slow
 def test_training_exports_a_reader_that_loads_and_scores(tmp_path):
-    from assistant.reader.model import Reader
+    from assistant.answering.reader.model import Reader
     from lab.train import TrainConfig, train
     from tests.conftest import MODEL_CACHE
 
@@ -426,8 +426,8 @@ def test_training_with_casual_questions_records_how_it_reads_them(tmp_path):
 def test_a_kept_checkpoint_exports_as_the_reader_training_chose(tmp_path):
     from click.testing import CliRunner
 
+    from assistant.answering.reader.model import Reader
     from assistant.cli import main
-    from assistant.reader.model import Reader
     from lab.train import TrainConfig, train
     from tests.conftest import MODEL_CACHE
 

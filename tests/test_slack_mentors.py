@@ -17,12 +17,12 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from assistant import worker
+from assistant.access.tenancy import DEFAULT_TEAM
 from assistant.db.database import Database
 from assistant.db.models import AuditEvent, MentorOffer, MentorRequest
 from assistant.settings import load_settings
 from assistant.slack import blocks as answer_ui
 from assistant.slack import mentor_blocks as ui
-from assistant.tenancy import DEFAULT_TEAM
 from slackstub import payloads as P
 from tests.slack_fixtures import BOT_TOKEN, MODEL_CACHE, MOMENT
 
@@ -424,9 +424,9 @@ def test_the_notifier_needs_no_database_only_the_views_the_hand_off_gives_it():
 
     from slack_sdk import WebClient
 
-    from assistant.notices import Notice
+    from assistant.mentoring.notices import Notice
+    from assistant.mentoring.views import OfferView, RequestView
     from assistant.slack.notifier import SlackNotifier
-    from assistant.views import OfferView, RequestView
     from slackstub.api import SlackAPIStub
 
     passage = {"title": "Reset a VPN hardware token", "url": "https://kb.example/vpn", "snippet": "1. Open <NW-Key>."}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.followups import needs_context, with_context
+from assistant.answering.followups import needs_context, with_context
+from assistant.helpchannels.triage import triage
 from assistant.slack.formatting import escape, escaped, truncate
-from assistant.triage import triage
 
 
 @pytest.mark.parametrize(

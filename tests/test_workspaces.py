@@ -11,12 +11,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, select, text
 
+from assistant.access.tenancy import WorkspaceError
+from assistant.answering.retrieval import Retriever
 from assistant.db.database import Database, _alembic_config, head_revision
 from assistant.db.models import Base, HelpChannel, Interaction, Mentor, MentorRequest
-from assistant.retrieval import Retriever
 from assistant.service import Asker, MomentService
 from assistant.settings import load_settings
-from assistant.tenancy import WorkspaceError
 
 
 def test_single_workspace_data_becomes_the_default_workspaces(database_url):
@@ -147,10 +147,10 @@ def test_questions_spooled_before_workspaces_are_written_as_the_default_workspac
 
 
 def test_statements_name_their_workspace_and_drafts_go_to_its_own_folder(database, tmp_path):
+    from assistant.access.tenancy import Workspaces
     from assistant.db.models import XapiStatement
-    from assistant.drafts import Drafts
-    from assistant.tenancy import Workspaces
-    from assistant.xapi import WORKSPACE, XapiOutbox
+    from assistant.mentoring.drafts import Drafts
+    from assistant.records.xapi import WORKSPACE, XapiOutbox
 
     settings = load_settings(home=tmp_path, lrs_endpoint="https://lrs.example.com/xAPI/")
     outbox = XapiOutbox(settings, database)

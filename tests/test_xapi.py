@@ -11,8 +11,8 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from assistant.answering.retrieval import Retriever
 from assistant.db.models import XapiStatement
-from assistant.retrieval import Retriever
 from assistant.service import Asker, MomentService
 from assistant.settings import load_settings
 
@@ -112,7 +112,7 @@ def test_a_statement_the_lrs_rejects_is_set_aside_with_the_reason(service, lrs_s
 def test_pseudonymised_actors(service):
     service.settings.xapi_pseudonymise = True
     service.settings.xapi_salt = SecretStr("pepper")
-    from assistant.xapi import Statements
+    from assistant.records.xapi import Statements
 
     statements = Statements(service.settings)
     actor = statements.actor("U0ASKER01")
@@ -166,7 +166,7 @@ def test_a_content_review_becomes_a_reviewed_statement(tmp_path, corpus, databas
     """The owner moves `reviewed:` forward; the next re-index records that they reviewed the item."""
     import shutil
 
-    from assistant.operations import IndexOperations
+    from assistant.operations.operations import IndexOperations
     from indexer.store import IndexStore
 
     content = tmp_path / "content"

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from assistant.tenancy import DEFAULT_TEAM
+from assistant.settings import DEFAULT_TEAM
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 7_263_668  # pg_advisory_xact_lock key: one migrating process at a time

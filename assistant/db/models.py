@@ -362,7 +362,7 @@ class QuestionFollower(Base):
 
 
 class UserGroup(Base):
-    """A Slack user group as last read from Slack (`assistant.audiences.GroupDirectory`)."""
+    """A Slack user group as last read from Slack (`assistant.access.audiences.GroupDirectory`)."""
 
     __tablename__ = "usergroups"
 

@@ -16,10 +16,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from assistant.db.database import DatabaseUnavailableError
-from assistant.handoff import HandoffError
-from assistant.helpchannels import ChannelScope, HelpChannelError
-from assistant.mentors import MentorError
-from assistant.operations import IndexOperations
+from assistant.helpchannels.helpchannels import ChannelScope, HelpChannelError
+from assistant.mentoring.handoff import HandoffError
+from assistant.mentoring.mentors import MentorError
+from assistant.operations.operations import IndexOperations
 from assistant.service import MomentService
 from assistant.slack import admin_blocks as ui
 from assistant.slack import mentor_blocks
@@ -73,7 +73,7 @@ class Permissions:
 
     def __init__(self, admins: list[str], usergroup: str | None, workspaces=None, ttl: float = 300.0) -> None:
         self.admins = set(admins)
-        self.workspaces = workspaces  # assistant.tenancy.Workspaces
+        self.workspaces = workspaces  # assistant.access.tenancy.Workspaces
         self.usergroup = usergroup
         self.ttl = ttl
         self._members: tuple[float, set[str]] = (0.0, set())

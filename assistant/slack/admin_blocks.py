@@ -15,9 +15,9 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from assistant.mentors import MentorStats
-from assistant.operations import RunView, Status
-from assistant.reports import Report, _pct, counted
+from assistant.mentoring.mentors import MentorStats
+from assistant.operations.operations import RunView, Status
+from assistant.records.reports import Report, _pct, counted
 from assistant.slack.formatting import SECTION_TEXT_LIMIT, escape, truncate
 
 HELP = [

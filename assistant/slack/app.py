@@ -22,9 +22,9 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from assistant.answers import Answer
+from assistant.answering.answers import Answer
+from assistant.answering.retrieval import IndexMismatchError
 from assistant.db.database import DatabaseUnavailableError
-from assistant.retrieval import IndexMismatchError
 from assistant.service import Asker, MomentService
 from assistant.settings import Settings
 from assistant.slack import blocks as ui

@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from assistant.answers import Answer, Source
+from assistant.answering.answers import Answer, Source
 from assistant.slack.formatting import (
     SECTION_TEXT_LIMIT,
     duration,

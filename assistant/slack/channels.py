@@ -1,6 +1,6 @@
 """Help channels in Slack: answer, in the message's thread, questions nobody asked Moment, when sure.
 
-A top-level message in a configured channel that reads as a question (`assistant.triage`) is queued and
+A top-level message in a configured channel that reads as a question (`assistant.helpchannels.triage`) is queued and
 marked 👀. One process at a time answers the channel's queue, oldest first, at most one post every
 `MOMENT_CHANNEL_POST_INTERVAL` seconds (Slack allows about one a second per channel: a burst of 30
 questions is answered in order, without a storm of 429s). An answer is posted only when it clears the
@@ -21,13 +21,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from assistant.db.database import DatabaseUnavailableError
-from assistant.helpchannels import HelpChannels, settling, too_old
+from assistant.helpchannels.helpchannels import HelpChannels, settling, too_old
+from assistant.helpchannels.triage import triage
 from assistant.service import Asker, MomentService
 from assistant.slack import blocks as ui
 from assistant.slack.outbound import background_priority
 from assistant.slack.posting import message_payload, post_message
 from assistant.slack.workspaces import team_of
-from assistant.triage import triage
 
 log = logging.getLogger(__name__)
 

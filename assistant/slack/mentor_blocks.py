@@ -20,11 +20,11 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from assistant.drafts import DraftView
-from assistant.mentors import MentorView
+from assistant.mentoring.drafts import DraftView
+from assistant.mentoring.mentors import MentorView
+from assistant.mentoring.views import OfferView, RequestView
 from assistant.slack.blocks import group_label
 from assistant.slack.formatting import SECTION_TEXT_LIMIT, escape, link, quote, truncate
-from assistant.views import OfferView, RequestView
 
 ACCEPT = "moment_mentor_accept"
 DECLINE = "moment_mentor_decline"

@@ -10,15 +10,15 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from assistant.db.database import DatabaseUnavailableError
-from assistant.handoff import HandoffError
-from assistant.mentors import MentorError
+from assistant.mentoring.handoff import HandoffError
+from assistant.mentoring.mentors import MentorError
+from assistant.mentoring.views import RequestView
 from assistant.service import MomentService
 from assistant.slack import mentor_blocks as ui
 from assistant.slack.formatting import escape, escaped, link, mention
 from assistant.slack.outbound import handoff_for, publish_home
 from assistant.slack.posting import post_message
 from assistant.slack.workspaces import team_of
-from assistant.views import RequestView
 
 log = logging.getLogger(__name__)
 

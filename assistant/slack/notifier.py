@@ -1,4 +1,4 @@
-"""Tells people about mentor requests in Slack (the `Notifier` of `assistant.handoff`).
+"""Tells people about mentor requests in Slack (the `Notifier` of `assistant.mentoring.handoff`).
 
 It reads nothing but the views the hand-off gives it (no database: what a mentor may see was decided in
 the core). Every method logs and swallows Slack errors: a hand-off already committed in the database must
@@ -12,11 +12,11 @@ import logging
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from assistant.notices import Notice
+from assistant.mentoring.notices import Notice
+from assistant.mentoring.views import OfferView, RequestView
 from assistant.slack import mentor_blocks as ui
 from assistant.slack.formatting import escaped, mention
 from assistant.slack.posting import post_message
-from assistant.views import OfferView, RequestView
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from slack_sdk.models.blocks import DividerBlock
 
 from assistant.db.database import DatabaseUnavailableError
-from assistant.handoff import Handoff
+from assistant.mentoring.handoff import Handoff
 from assistant.service import MomentService
 from assistant.settings import Settings
 from assistant.slack import admin_blocks, mentor_blocks

@@ -1,4 +1,4 @@
-"""Slack user groups into the shared group cache (`assistant.audiences.GroupDirectory`).
+"""Slack user groups into the shared group cache (`assistant.access.audiences.GroupDirectory`).
 
 Read with `usergroups.list` (every enabled group: id, handle, name) and `usergroups.users.list` (the members of
 each group some content is restricted to: only those, as that method allows about 20 calls a minute), by
@@ -18,7 +18,7 @@ from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from assistant.audiences import GroupDirectory, UserGroupInfo
+from assistant.access.audiences import GroupDirectory, UserGroupInfo
 from assistant.db.database import DatabaseUnavailableError
 from assistant.slack.workspaces import TEAM
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class SlackUserGroups:
-    """Reads user groups from Slack into the directory (the `GroupSource` of `assistant.audiences`).
+    """Reads user groups from Slack into the directory (the `GroupSource` of `assistant.access.audiences`).
 
     `wanted()` gives the group names (ids and handles) content is restricted to: only their members are read.
     An empty set means no content is restricted, and Slack is not asked at all; None (no index to say):

@@ -1,6 +1,6 @@
 """Which workspace a Slack request belongs to, and whether its sender belongs to our organisation.
 
-Every request is read within one workspace (`assistant.tenancy`): in single-token mode the default
+Every request is read within one workspace (`assistant.access.tenancy`): in single-token mode the default
 workspace; with OAuth installs the installation Bolt authorised the request with: a workspace's team id,
 or for an org-wide Enterprise Grid install the org's enterprise id (the org is one workspace for Moment:
 one set of mentors, settings and reports for everyone in it).

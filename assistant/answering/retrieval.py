@@ -14,7 +14,7 @@
    `evaluation.READER_FEATURES`),
    fitted on questions with and without an answer (`moment eval --calibrate`, stored in
    `calibration.json`). "Answered" means confidence >= the calibrated threshold.
-5. Look-ups (`assistant.lookup`): when the question names a code or size of the form a table on the first
+5. Look-ups (`assistant.answering.lookup`): when the question names a code or size of the form a table on the first
    page is keyed by, the row named is the passage and the question is answered; a key the page does not
    have declines it (the page is still offered as possibly related).
 """
@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from assistant.lookup import Lookup, lookup, question_keys
-from assistant.reader.reading import PassageReader, sigmoid
+from assistant.answering.lookup import Lookup, lookup, question_keys
+from assistant.answering.reader.reading import PassageReader, sigmoid
 from indexer.documents import Chunk
 from indexer.embedding import Embedder
 from indexer.store import ChunkFilter, IndexedDocument, IndexStore, IndexVersion
 
 if TYPE_CHECKING:
-    from assistant.audiences import Viewer
+    from assistant.access.audiences import Viewer
 
 # The calibrations shipped in the package; a data folder's own (`moment eval --calibrate`) wins.
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
@@ -136,7 +136,7 @@ class SearchResult:
     # Where the time went, ms: audience (the asker's groups and what they may not see), embed, dense, keyword,
     # fuse (coverage, order, passages), read (the reader).
     timings: dict[str, float] = field(default_factory=dict)
-    # The first page read as a look-up table (`assistant.lookup`), when the question names a key of its form.
+    # The first page read as a look-up table (`assistant.answering.lookup`), when the question names a key of its form.
     lookup: Lookup | None = None
     # Whom the search was filtered for (None: the index has no restricted documents, or nobody asked).
     viewer: Viewer | None = None
@@ -350,7 +350,7 @@ class Retriever:
 
     @staticmethod
     def _lookup(query: str, hit: DocumentHit, version: IndexVersion) -> Lookup | None:
-        """The first page read as a look-up table (`assistant.lookup`): a row the question names becomes its
+        """The first page read as a look-up table (`assistant.answering.lookup`): a row the question names becomes its
         passage. Costs nothing for a question that names no code or size (most)."""
         if not question_keys(query):
             return None

@@ -25,8 +25,8 @@ from sqlalchemy import func, select
 
 from assistant.db.database import Database
 from assistant.db.models import Mentor, MentorOffer, MentorRequest, utcnow
-from assistant.notices import Notice
-from assistant.views import snapshot
+from assistant.mentoring.notices import Notice
+from assistant.mentoring.views import snapshot
 
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{6,}$")
 HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")

@@ -6,7 +6,7 @@ from sqlalchemy import delete, select
 
 from assistant.db.database import Database
 from assistant.db.models import Interaction, MentorRequest, Vote
-from assistant.xapi import XapiOutbox
+from assistant.records.xapi import XapiOutbox
 
 
 def forget_user(database: Database, xapi: XapiOutbox, user_id: str) -> dict[str, int]:

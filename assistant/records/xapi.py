@@ -299,7 +299,7 @@ class XapiOutbox:
         return counts
 
     def _client(self):
-        from assistant.lrs import LrsClient
+        from assistant.records.lrs import LrsClient
 
         password = self.settings.lrs_password.get_secret_value() if self.settings.lrs_password else ""
         return LrsClient(self.settings.lrs_endpoint, self.settings.lrs_username or "", password)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assistant.questions import clean_slack_text
+from assistant.answering.questions import clean_slack_text
 
 MIN_WORDS = 3
 MAX_CHARS = 700  # longer posts are announcements, write-ups or discussions, not a quick question

@@ -29,9 +29,9 @@ from sqlalchemy import delete, select, update
 
 from assistant.db.database import Database, DatabaseUnavailableError
 from assistant.db.models import REQUEST_OPEN, IndexRun, MentorRequest, PublishedIndex, utcnow
-from assistant.drafts import Drafts
+from assistant.mentoring.drafts import Drafts
+from assistant.mentoring.views import snapshot
 from assistant.settings import Settings
-from assistant.views import snapshot
 from indexer.documents import BuildReport
 from indexer.store import IndexMissingError, IndexStore
 
@@ -212,7 +212,7 @@ class IndexOperations:
     def after_publish(self, version: str, previous: dict[str, tuple]) -> int:
         """Publish a new version through the database, and record "reviewed" xAPI statements for items
         whose `reviewed` date moved forward (their owner checked them). Returns how many were reviewed."""
-        from assistant.xapi import XapiOutbox
+        from assistant.records.xapi import XapiOutbox
 
         self.publish(version)
         outbox = XapiOutbox(self.settings, self.database)
@@ -309,7 +309,7 @@ class Status:
     open_requests: dict[str, int] = field(default_factory=dict)
     xapi: dict[str, int] = field(default_factory=dict)
     restricted_items: int = 0  # items with an audience
-    groups: object | None = None  # assistant.audiences.SyncStatus, when some item has an audience
+    groups: object | None = None  # assistant.access.audiences.SyncStatus, when some item has an audience
     reader: str = ""  # the reader's state in words ("on: cross-encoder ...", "off ...", "unavailable ...")
     reader_problem: str | None = None  # why the reader could not be loaded
 

@@ -14,9 +14,9 @@ import re
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
-from assistant.questions import Question
-from assistant.reader.reading import back_to_referent, is_bullet, shown_text, text_units
-from assistant.retrieval import DocumentHit, RetrievalParams, SearchResult
+from assistant.answering.questions import Question
+from assistant.answering.reader.reading import back_to_referent, is_bullet, shown_text, text_units
+from assistant.answering.retrieval import DocumentHit, RetrievalParams, SearchResult
 
 TYPE_LABELS = {"job-aid": "Job aid", "procedure": "Procedure", "reference": "Reference", "video": "Video"}
 SNIPPET_CHARS = 480

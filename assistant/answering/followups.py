@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from assistant.questions import clean_slack_text
+from assistant.answering.questions import clean_slack_text
 
 SHORT_WORDS = 6  # a follow-up this short needs its thread to mean anything
 _CONTINUES = re.compile(

@@ -2,7 +2,7 @@
 
 It reads question and passage together, so it can tell the section that answers from its siblings
 on the same page, and from pages that are merely about the same thing. Its weights ship with the
-package (`assistant/reader/model/`, made by `moment model train-reader`); only onnxruntime and
+package (`assistant/answering/reader/model/`, made by `moment model train-reader`); only onnxruntime and
 tokenizers are needed to run it.
 
     >>> reader = load_reader()

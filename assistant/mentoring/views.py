@@ -1,9 +1,10 @@
 """What the core hands the edges: small frozen snapshots, not database rows.
 
-The mentor hand-off's requests and offers are here; mentors (`assistant.mentors.MentorView`), drafts
-(`assistant.drafts.DraftView`) and re-index runs (`assistant.operations.RunView`) sit beside the code that
-makes them, and all are made by `snapshot`. The hand-off takes its views in the transaction that changed
-the request, so they say what was true when it committed. Whoever receives one needs no database to read it.
+The mentor hand-off's requests and offers are here; mentors (`assistant.mentoring.mentors.MentorView`),
+drafts (`assistant.mentoring.drafts.DraftView`) and re-index runs (`assistant.operations.operations.RunView`)
+sit beside the code that makes them, and all are made by `snapshot`. The hand-off takes its views in the
+transaction that changed the request, so they say what was true when it committed. Whoever receives one needs
+no database to read it.
 """
 
 from __future__ import annotations

@@ -19,11 +19,11 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from assistant.audiences import inherited_audience
+from assistant.access.audiences import inherited_audience
 from assistant.db.database import Database
 from assistant.db.models import Draft, InteractionSource, Mentor, MentorRequest, Workspace, utcnow
-from assistant.handoff import HandoffError
-from assistant.views import snapshot
+from assistant.mentoring.handoff import HandoffError
+from assistant.mentoring.views import snapshot
 
 APPROVED_FOLDER = "mentor-answers"  # inside the content folder, indexed like any content
 
@@ -64,7 +64,7 @@ class Drafts:
     def save(self, team_id: str, *, author_id: str, title: str, body: str, request_id: int | None = None) -> DraftView:
         """Store a draft (its `path` is where it will live in the content folder once approved). A draft from
         a request whose question was answered from restricted content keeps that content's audience
-        (`assistant.audiences.inherited_audience`): the mentor may have written down what it says."""
+        (`assistant.access.audiences.inherited_audience`): the mentor may have written down what it says."""
         title = " ".join(title.split())[:200]
         body = body.strip()
         if not title or not body:

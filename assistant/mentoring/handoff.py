@@ -9,7 +9,7 @@ or PostgreSQL, leave exactly one winner. Deadlines live in the database (`offer_
 restarts.
 
 This module knows nothing of Slack: it tells a `Notifier` what people need to hear, after the
-transaction that made it true has committed, in views (`assistant.views`) taken in that
+transaction that made it true has committed, in views (`assistant.mentoring.views`) taken in that
 transaction. What Moment showed the asker goes to a mentor only as far as both of them may see it.
 """
 
@@ -24,12 +24,12 @@ from typing import Protocol
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
+from assistant.access.tenancy import DEFAULT_TEAM
 from assistant.db.database import Database
 from assistant.db.models import REQUEST_OPEN, Interaction, Mentor, MentorOffer, MentorRequest, utcnow
-from assistant.mentors import Candidate, MentorRegistry
-from assistant.notices import Notice
-from assistant.tenancy import DEFAULT_TEAM
-from assistant.views import OfferView, RequestView, snapshot
+from assistant.mentoring.mentors import Candidate, MentorRegistry
+from assistant.mentoring.notices import Notice
+from assistant.mentoring.views import OfferView, RequestView, snapshot
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ def reader_for(settings, *, force: bool = False):
     the settings leave it off (`moment eval` measures both)."""
     if not settings.reader and not force:
         return None, ReaderState(False, "off (MOMENT_READER=off): passages and confidence come from retrieval")
-    from assistant.reader.model import ReaderError, load_reader
-    from assistant.reader.reading import PassageReader
+    from assistant.answering.reader.model import ReaderError, load_reader
+    from assistant.answering.reader.reading import PassageReader
 
     try:
         reader = load_reader(settings.reader_dir_override, threads=settings.embedding_threads)

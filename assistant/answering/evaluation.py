@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answers import passage_of
-from assistant.questions import prepare
-from assistant.retrieval import Retriever, confidence_of
+from assistant.answering.answers import passage_of
+from assistant.answering.questions import prepare
+from assistant.answering.retrieval import Retriever, confidence_of
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ def eval_index_dir(home: Path, content_dir: Path) -> Path:
 
 def content_words(text: str) -> list[str]:
     """Lower-cased words of two letters or more, without stop words (the overlap rule's unit)."""
-    from assistant.retrieval import _STOP
+    from assistant.answering.retrieval import _STOP
 
     return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
 
@@ -495,7 +495,7 @@ def calibrate(retriever: Retriever, questions: list[EvalQuestion], base=None, al
     base = base or retriever.params
     reader = retriever.reader
     if reader is not None:
-        from assistant.reader.reading import PassageReader
+        from assistant.answering.reader.reading import PassageReader
 
         reader = PassageReader(_ScoreCache(reader.reader), reader.pages, reader.windows, reader.focus_margin)
     sets = [(retriever.store, questions), *also]

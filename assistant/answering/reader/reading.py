@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.reader.model import Reader
+from assistant.answering.reader.model import Reader
 from indexer.chunking import split_sentences
 from indexer.documents import Chunk, is_table_row
 

@@ -21,9 +21,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from assistant.access.tenancy import DEFAULT_TEAM
 from assistant.db.database import Database
 from assistant.db.models import Interaction, MentorOffer, MentorRequest, utcnow
-from assistant.tenancy import DEFAULT_TEAM
 
 GAP_SIMILARITY = 0.55  # questions at least this close (cosine) belong to one gap
 CHART_FORMATS = ("png", "jpg", "jpeg", "svg", "pdf")

@@ -1,0 +1,41 @@
+"""Records: what happened, for L&D and the organisation's Learning Record Store. Knows nothing of Slack.
+
+`reports` reads the interaction log into usage, content gaps and mentor figures (Markdown, CSV, JSON,
+charts); `xapi` queues xAPI statements in an outbox and delivers them through the `lrs` client;
+`privacy` forgets a person.
+
+Public surface: `build_report`, `Report`, `to_markdown`, `to_csv`, `to_json`, `chart_image`, `chart_png`,
+`CHART_FORMATS`, `counted`, `export_csv`, `XapiOutbox`, `LrsClient`, `forget_user`.
+"""
+
+from assistant.records.lrs import LrsClient
+from assistant.records.privacy import forget_user
+from assistant.records.reports import (
+    CHART_FORMATS,
+    Report,
+    build_report,
+    chart_image,
+    chart_png,
+    counted,
+    export_csv,
+    to_csv,
+    to_json,
+    to_markdown,
+)
+from assistant.records.xapi import XapiOutbox
+
+__all__ = [
+    "CHART_FORMATS",
+    "LrsClient",
+    "Report",
+    "XapiOutbox",
+    "build_report",
+    "chart_image",
+    "chart_png",
+    "counted",
+    "export_csv",
+    "forget_user",
+    "to_csv",
+    "to_json",
+    "to_markdown",
+]
