@@ -7,12 +7,15 @@ chunks were.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from cachetools import LRUCache
 
 from indexer.spelling import is_english_word, other_spellings
+from indexer.text import KEYWORD_STOP_WORDS
 
 _TOKENIZER_DIR = "tokenizer"
 _INDEX_DIR = "bm25"
@@ -29,7 +32,7 @@ def _tokenizer():
     _quiet()
     import Stemmer
 
-    return bm25s.tokenization.Tokenizer(lower=True, stopwords="en", stemmer=Stemmer.Stemmer("english"))
+    return bm25s.tokenization.Tokenizer(lower=True, stopwords=KEYWORD_STOP_WORDS, stemmer=Stemmer.Stemmer("english"))
 
 
 class KeywordIndex:
@@ -40,7 +43,9 @@ class KeywordIndex:
         self._tokenizer = tokenizer
         self._stopwords = frozenset(tokenizer.stopwords or ())
         self._vocabulary: list[str] | None = None
-        self._nearest_cache: dict[str, int | None] = {}  # misspelt stem -> the content's stem (or None)
+        # misspelt stem -> the content's stem (or None); the least recently used goes first when full
+        self._nearest_cache: LRUCache[str, int | None] = LRUCache(maxsize=10_000)
+        self._nearest_lock = threading.Lock()  # questions are answered on several threads
         self.size = size
 
     @classmethod
@@ -119,8 +124,9 @@ class KeywordIndex:
         return out
 
     def _nearest(self, stem: str, max_edits: int) -> int | None:
-        if stem in self._nearest_cache:
-            return self._nearest_cache[stem]
+        with self._nearest_lock:
+            if stem in self._nearest_cache:
+                return self._nearest_cache[stem]
         from rapidfuzz import process
         from rapidfuzz.distance import Levenshtein
 
@@ -129,9 +135,8 @@ class KeywordIndex:
         found = process.extract(stem, self._vocabulary, scorer=Levenshtein.distance, score_cutoff=max_edits, limit=8)
         stems, frequency = self._tokenizer.stem_to_sid, self.document_frequency
         sid = stems[min(found, key=lambda f: (f[1], -frequency(stems[f[0]])))[0]] if found else None
-        if len(self._nearest_cache) >= 10_000:
-            self._nearest_cache.clear()
-        self._nearest_cache[stem] = sid
+        with self._nearest_lock:
+            self._nearest_cache[stem] = sid
         return sid
 
     def document_frequency(self, sid: int) -> int:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import frontmatter
 import yaml
 
 from indexer.documents import (
@@ -192,18 +193,30 @@ def _read_text(path: Path) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+class _FrontMatter(frontmatter.YAMLHandler):
+    """YAML front matter as python-frontmatter finds it, with YAML's own end marker: it opens with a `---`
+    line and closes at the next `---` or `...` line (`----` is a Markdown rule, not a boundary)."""
+
+    FM_BOUNDARY = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
+
+
+_FRONT_MATTER = _FrontMatter()
 
 
 def _split_front_matter(text: str) -> tuple[dict, str]:
     """Separate YAML front matter from the Markdown body."""
-    match = _FRONT_MATTER.match(text)
-    if not match:
-        if text.startswith("---\n"):
-            raise ContentError("The front matter starts with '---' but never ends: add a closing '---' line after it.")
+    if not (text.startswith("---") and _FRONT_MATTER.detect(text)):
         return {}, text
-    raw = _load_yaml(match.group(1) or "", where="front matter (between the --- lines)", line_offset=1)
-    return raw, text[match.end() :]
+    try:
+        raw, body = _FRONT_MATTER.split(text)
+    except ValueError:  # no closing line
+        if text.startswith("---\n"):
+            raise ContentError(
+                "The front matter starts with '---' but never ends: add a closing '---' line after it."
+            ) from None
+        return {}, text
+    # `raw` keeps the newline that ends the opening line, so YAML's line numbers are the file's.
+    return _load_yaml(raw, where="front matter (between the --- lines)", line_offset=0), body.removeprefix("\n")
 
 
 def _read_sidecar(path: Path) -> dict:

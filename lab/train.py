@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.answering.evaluation import auc
 from lab.query_styles import casual, keywords
 from lab.training_data import (
     PASSAGE_WORDS,
@@ -391,20 +392,13 @@ def choice_metrics(scores: list[np.ndarray]) -> dict:
     pos = [float(s[0]) for s in scores]
     neg = [float(x) for s in scores for x in s[1:]]
     correct = sum(int(np.argmax(s) == 0) for s in scores)
-    return {"accuracy": correct / max(1, len(scores)), "auc": _auc(pos, neg)}
+    area = auc(pos, neg)  # ties count half, as in `moment eval`
+    return {"accuracy": correct / max(1, len(scores)), "auc": float("nan") if area is None else area}
 
 
 def _cut_question(tokenizer, question: str, limit: int) -> str:
     ids = tokenizer(question, add_special_tokens=False)["input_ids"]
     return question if len(ids) <= limit else tokenizer.decode(ids[:limit])
-
-
-def _auc(pos: list[float], neg: list[float]) -> float:
-    if not pos or not neg:
-        return float("nan")
-    scores = np.array(pos + neg)
-    ranks = scores.argsort().argsort() + 1
-    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
 def export(

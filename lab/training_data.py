@@ -31,6 +31,7 @@ import numpy as np
 from assistant.answering.reader.reading import passage_text
 from indexer.documents import Section
 from indexer.sources import markdown_sections
+from indexer.text import KEYWORD_STOP_WORDS, content_words
 
 PASSAGE_WORDS = 110
 VALIDATION_SOURCES = ("carpentries-handbook", "turing-reg-handbook")
@@ -212,7 +213,6 @@ def heading_queries(source_dir: Path) -> list[dict]:
     query ("Meeting rooms", "Rotating credentials"), its section as the answer. People ask in Slack in
     words like these as often as in questions; and the pages' own headings give several times the
     authors' questions. Only headings of two content words or more over sections of 25 words or more."""
-    from assistant.answering.evaluation import content_words
 
     questions = [json.loads(line) for line in (source_dir / "questions.jsonl").read_text().splitlines() if line]
     asked = {(q["page"], _norm(q["source_heading"])) for q in questions}
@@ -312,13 +312,15 @@ def _source_groups(
     ]
     rendered = [p.render(pages[page][0]) for page, _, p in flat]
     stemmer = Stemmer.Stemmer("english")
-    tokens = bm25s.tokenize(rendered, stopwords="en", stemmer=stemmer, show_progress=False)
+    tokens = bm25s.tokenize(rendered, stopwords=KEYWORD_STOP_WORDS, stemmer=stemmer, show_progress=False)
     bm25 = bm25s.BM25()
     bm25.index(tokens, show_progress=False)
     vectors = embed(rendered) if embed is not None else None
 
     usable = [q for q in questions if q.get("answer_text") and q["page"] in pages]
-    q_tokens = bm25s.tokenize([q["question"] for q in usable], stopwords="en", stemmer=stemmer, show_progress=False)
+    q_tokens = bm25s.tokenize(
+        [q["question"] for q in usable], stopwords=KEYWORD_STOP_WORDS, stemmer=stemmer, show_progress=False
+    )
     k = min(30, len(flat))
     kw_ids, _ = bm25.retrieve(q_tokens, k=k, show_progress=False)
     dense_ids = None
@@ -458,7 +460,6 @@ def label_windows(windows: list[PageWindow], words: list[list[str]], answer_text
     shown is then cut to the lines that answer), and so does any later window that starts inside the
     answer and lies mostly in it. A window less than half inside that does not start in the answer
     does not. Positives come first in the list: the first is where the answer starts."""
-    from assistant.answering.evaluation import content_words
 
     answer = set(content_words(answer_text))
     plain = _norm(answer_text)
@@ -488,7 +489,6 @@ def build_window_groups(
     starts just before the answer, those sharing most words with the question, one at random), plus
     `other_pages` sections of other pages ranked high by BM25 and the embedding model (taken from
     `sections`, the section groups of the same corpora, when given)."""
-    from assistant.answering.evaluation import content_words
 
     rng = random.Random(seed)
     others = {

@@ -465,3 +465,15 @@ def test_a_kept_checkpoint_exports_as_the_reader_training_chose(tmp_path):
     # Anything else is refused with the reason.
     result = CliRunner().invoke(main, ["model", "export-reader", str(tmp_path), "--out", str(tmp_path / "x")])
     assert result.exit_code != 0 and "not a kept checkpoint" in result.output
+
+
+def test_training_measures_auc_as_moment_eval_does_ties_counting_half():
+    import numpy as np
+
+    from assistant.answering.evaluation import auc
+    from lab.train import choice_metrics
+
+    # Two groups: one whose answer ties with its negative, one whose answer wins.
+    scores = [np.array([0.4, 0.4, 0.1]), np.array([0.9, 0.2])]
+    metrics = choice_metrics(scores)
+    assert metrics["auc"] == auc([0.4, 0.9], [0.4, 0.1, 0.2]) == (0.5 + 1 + 1 + 1 + 1 + 1) / 6

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cachetools import TTLCache
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -155,8 +156,10 @@ class GroupDirectory:
         self.database = database
         self.max_age = max_age
         self.cache_seconds = cache_seconds
-        # (team, user) -> (when read, monotonic; their viewer; the cache's synced_at then)
-        self._cache: dict[tuple[str | None, str], tuple[float, Viewer, dt.datetime | None]] = {}
+        # (team, user) -> (their viewer, the cache's synced_at then), each kept `cache_seconds`
+        self._cache: TTLCache[tuple[str | None, str], tuple[Viewer, dt.datetime | None]] = TTLCache(
+            maxsize=MAX_CACHED_VIEWERS, ttl=cache_seconds or 1.0, timer=time.monotonic
+        )
         self._cache_lock = threading.Lock()
         self._generation = 0  # counts writes through this directory: a read that spans one is not kept
 
@@ -172,9 +175,10 @@ class GroupDirectory:
         `cache_seconds` later."""
         key = (team_id, user_id)
         if now is None and self.cache_seconds > 0:
-            cached = self._cache.get(key)
-            if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
-                viewer, synced_at = cached[1], cached[2]
+            with self._cache_lock:
+                cached = self._cache.get(key)
+            if cached is not None:
+                viewer, synced_at = cached
                 if not viewer.known or utcnow() - synced_at <= self.max_age:
                     return viewer
         generation = self._generation
@@ -182,9 +186,7 @@ class GroupDirectory:
         if now is None and self.cache_seconds > 0:
             with self._cache_lock:
                 if generation == self._generation:  # nothing was written meanwhile: what was read still holds
-                    if len(self._cache) >= MAX_CACHED_VIEWERS:
-                        self._cache.clear()
-                    self._cache[key] = (time.monotonic(), viewer, synced_at)
+                    self._cache[key] = (viewer, synced_at)
         return viewer
 
     def forget_viewers(self) -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 from assistant.answering.answers import passage_of
 from assistant.answering.questions import prepare
 from assistant.answering.retrieval import Retriever, confidence_of
+from indexer.text import content_words
 
 
 @dataclass(frozen=True)
@@ -193,9 +193,6 @@ def score_system(name: str, questions: list[EvalQuestion], rankings: list[Ranked
     )
 
 
-_WORD = re.compile(r"[a-z0-9][a-z0-9'’-]*[a-z0-9]")
-
-
 def eval_index_dir(home: Path, content_dir: Path) -> Path:
     """Where `moment eval --content DIR` keeps DIR's index: named after the folder and a hash of its full
     path, so two content folders with the same name (both called `corpus`) never share one."""
@@ -203,13 +200,6 @@ def eval_index_dir(home: Path, content_dir: Path) -> Path:
 
     resolved = Path(content_dir).resolve()
     return Path(home) / "eval-indexes" / f"{resolved.name}-{hashlib.sha1(str(resolved).encode()).hexdigest()[:8]}"
-
-
-def content_words(text: str) -> list[str]:
-    """Lower-cased words of two letters or more, without stop words (the overlap rule's unit)."""
-    from assistant.answering.retrieval import _STOP
-
-    return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
 
 
 def passage_inside(passage: str, answer: str | None, share: float = 0.5) -> bool:

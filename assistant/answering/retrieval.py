@@ -37,6 +37,7 @@ from assistant.answering.reader.reading import PassageReader, sigmoid
 from indexer.documents import Chunk
 from indexer.embedding import Embedder
 from indexer.store import ChunkFilter, IndexedDocument, IndexStore, IndexVersion
+from indexer.text import STOP_WORDS
 
 if TYPE_CHECKING:
     from assistant.access.audiences import Viewer
@@ -258,7 +259,7 @@ class Retriever:
         dense_rank = {d: r for r, d in enumerate(dense_order)}
         keyword_rank = {d: r for r, d in enumerate(keyword_order)}
         top_keyword = max((s for s, _ in best_keyword.values()), default=0.0)
-        words = [w for w in version.keywords.words(query) if w not in _STOP]
+        words = [w for w in version.keywords.words(query) if w not in STOP_WORDS]
         candidates = [version.documents[d] for d in dense_order]
         shares = version.keywords.coverage_by_document(
             words, np.array([d.chunk_start for d in candidates]), np.array([d.chunk_count for d in candidates])
@@ -416,110 +417,6 @@ def confidence_features(words: list[str], hits: list[DocumentHit], keywords) -> 
         # question's key word appears nowhere in it.
         "coverage": top.coverage,
     }
-
-
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "could",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "should",
-        "so",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "hi",
-        "hey",
-        "hello",
-        "please",
-        "thanks",
-        "pls",
-        "u",
-        "im",
-        # Contractions as typed without the apostrophe, and pronouns: they say nothing of the topic.
-        "cant",
-        "dont",
-        "doesnt",
-        "didnt",
-        "isnt",
-        "wont",
-        "arent",
-        "wasnt",
-        "havent",
-        "hasnt",
-        "ive",
-        "theres",
-        "thats",
-        "whats",
-        "wheres",
-        "hows",
-        "shes",
-        "hes",
-        "youre",
-        "theyre",
-        "he",
-        "she",
-        "him",
-        "his",
-        "her",
-        "himself",
-        "herself",
-        "myself",
-        "yourself",
-        "us",
-        "mine",
-    ]
-)
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

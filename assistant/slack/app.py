@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
+from cachetools import TTLCache
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -134,19 +135,18 @@ def create_app(
 class OwnerNames:
     """Display names of content owners (users.info), cached for an hour."""
 
-    def __init__(self, ttl: float = 3600.0) -> None:
+    def __init__(self, ttl: float = 3600.0, maxsize: int = 10_000) -> None:
         self.ttl = ttl
-        self._cache: dict[str, tuple[float, str]] = {}
+        self._cache: TTLCache[str, str] = TTLCache(maxsize=maxsize, ttl=ttl, timer=time.monotonic)
         self._lock = threading.Lock()
 
     def lookup(self, client: WebClient, user_ids: set[str]) -> dict[str, str]:
-        now = time.monotonic()
         out: dict[str, str] = {}
         for uid in user_ids:
             with self._lock:
                 cached = self._cache.get(uid)
-            if cached and now - cached[0] < self.ttl:
-                out[uid] = cached[1]
+            if cached is not None:
+                out[uid] = cached
                 continue
             try:
                 user = client.users_info(user=uid)["user"]
@@ -155,7 +155,7 @@ class OwnerNames:
             except (SlackApiError, KeyError):
                 continue
             with self._lock:
-                self._cache[uid] = (now, name)
+                self._cache[uid] = name
             out[uid] = name
         return out
 
