@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from assistant.answering.answers import Answer, Source
+from assistant.answering.outline import outline_label
 
 
 def _when(seconds: float) -> str:
@@ -48,6 +49,9 @@ def render_answer(answer: Answer) -> str:
         best, *more = answer.sources
         out.append(f"Answer (confidence {answer.confidence:.2f}):")
         out.extend("  " + line for line in _source_lines(best, with_snippet=True))
+        if answer.outline:
+            out.append("More on this page:")
+            out.extend(f"  {outline_label(entry)}  {entry.url or best.path}" for entry in answer.outline)
         if more:
             out.append("Also see:")
             for source in more:

@@ -22,6 +22,7 @@ from sqlalchemy import delete, select
 from assistant.access.audiences import WITHHELD_NOTICE, GroupDirectory, GroupSource, Viewer, visible_to_all
 from assistant.access.tenancy import DEFAULT_TEAM, ContentScope, Workspaces
 from assistant.answering.answers import Answer, compose, unanswerable
+from assistant.answering.outline import page_outline
 from assistant.answering.questions import prepare
 from assistant.answering.reader import ReaderState, reader_for
 from assistant.answering.retrieval import RetrievalParams, Retriever, SearchResult
@@ -236,6 +237,13 @@ class MomentService:
                 content_base_url=self.settings.content_base_url,
                 term_ids_of=keywords.passage_terms,
             )
+            if answer.answered:
+                answer.outline = page_outline(
+                    result,
+                    self.retriever.version(),
+                    keywords.passage_terms,
+                    content_base_url=self.settings.content_base_url,
+                )
             unknown = result.viewer is not None and not result.viewer.known and result.hidden_documents
             if unknown and self._withheld_from(answer, question, result, types, tags):
                 answer.notices.append(WITHHELD_NOTICE)

@@ -67,6 +67,8 @@ class Answer:
     index_version: str | None = None
     latency_ms: float = 0.0
     interaction_id: int | None = None
+    # More on this page: the first page's next best passages (`assistant.answering.outline.OutlineEntry`).
+    outline: list = field(default_factory=list)
 
     @property
     def restricted(self) -> bool:
@@ -83,6 +85,7 @@ class Answer:
             "offer_mentor": self.offer_mentor,
             "notices": self.notices,
             "sources": [s.to_dict() for s in self.sources],
+            "outline": [entry.to_dict() for entry in self.outline],
             "index_version": self.index_version,
             "latency_ms": round(self.latency_ms, 2),
             "interaction_id": self.interaction_id,
@@ -91,6 +94,8 @@ class Answer:
 
 def answer_from_dict(data: dict) -> Answer:
     """Rebuild an answer from `Answer.to_dict()` (as stored in the interaction log)."""
+    from assistant.answering.outline import OutlineEntry
+
     sources = []
     for s in data.get("sources", []):
         s = dict(s)
@@ -108,6 +113,7 @@ def answer_from_dict(data: dict) -> Answer:
         index_version=data.get("index_version"),
         latency_ms=data.get("latency_ms", 0.0),
         interaction_id=data.get("interaction_id"),
+        outline=[OutlineEntry.from_dict(entry) for entry in data.get("outline") or []],
     )
 
 

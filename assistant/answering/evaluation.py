@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.answering.answers import passage_of
+from assistant.answering.outline import page_outline
 from assistant.answering.questions import prepare
 from assistant.answering.retrieval import Retriever, confidence_of
 from indexer.text import content_words
@@ -104,6 +105,7 @@ class Ranked:
     answered: bool | None = None
     features: dict | None = None
     passage: str | None = None  # the first source's passage, as shown
+    outline: list[str] | None = None  # "More on this page": the first page's other passages (Moment only)
 
 
 @dataclass
@@ -118,6 +120,9 @@ class SystemReport:
     first_passage_right: float | None = None
     passage_questions: int = 0  # answerable questions with an answer text
     passage_right: list[bool | None] = field(default_factory=list)
+    # The passage shown or one of "More on this page" in the answering section (systems with an outline).
+    within_one_click: float | None = None
+    one_click_right: list[bool | None] = field(default_factory=list)
     auc: float | None = None  # confidence, answerable vs unanswerable
     near_miss_auc: float | None = None  # confidence, answerable vs near-misses
     declined_at_90: float | None = None  # unanswerable declined when 90% of answerable are answered
@@ -129,6 +134,7 @@ class SystemReport:
             "recall@5": round(self.recall_at_5, 4),
             "mrr@10": round(self.mrr_at_10, 4),
             "first_passage_right": _round(self.first_passage_right),
+            "within_one_click": _round(self.within_one_click),
             "passage_questions": self.passage_questions,
             "answered_when_answerable": _round(self.answered_when_answerable),
             "declined_when_unanswerable": _round(self.declined_when_unanswerable),
@@ -163,6 +169,15 @@ def score_system(name: str, questions: list[EvalQuestion], rankings: list[Ranked
         for q, r in zip(questions, rankings, strict=True)
     ]
     judged = [x for x in passage_right if x is not None]
+    one_click: list[bool | None] = [None] * len(questions)
+    if any(r.outline is not None for r in rankings):
+        one_click = [
+            None
+            if right is None
+            else right or (r.paths[:1] != [] and r.paths[0] in q.gold and _one_inside(r.outline or [], q.answer))
+            for q, r, right in zip(questions, rankings, passage_right, strict=True)
+        ]
+    clicked = [x for x in one_click if x is not None]
     deciding: dict = {}
     if decides and answerable and unanswerable:
         pos = [rankings[i].confidence or 0.0 for i in answerable]
@@ -189,6 +204,8 @@ def score_system(name: str, questions: list[EvalQuestion], rankings: list[Ranked
         first_passage_right=sum(judged) / len(judged) if judged else None,
         passage_questions=len(judged),
         passage_right=passage_right,
+        within_one_click=sum(clicked) / len(clicked) if clicked else None,
+        one_click_right=one_click,
         **deciding,
     )
 
@@ -200,6 +217,10 @@ def eval_index_dir(home: Path, content_dir: Path) -> Path:
 
     resolved = Path(content_dir).resolve()
     return Path(home) / "eval-indexes" / f"{resolved.name}-{hashlib.sha1(str(resolved).encode()).hexdigest()[:8]}"
+
+
+def _one_inside(passages: list[str], answer: str | None) -> bool:
+    return any(passage_inside(p, answer) for p in passages)
 
 
 def passage_inside(passage: str, answer: str | None, share: float = 0.5) -> bool:
@@ -236,14 +257,15 @@ def rank_moment(retriever: Retriever, question: str, k: int = 10) -> Ranked:
     """Moment as the asker gets it: the same search and the same passage as `MomentService.ask`."""
     prepared = prepare(question)
     if not prepared.searchable:
-        return Ranked([], 0.0, False, {})
+        return Ranked([], 0.0, False, {}, outline=[])
     result = retriever.search(prepared.text, k=k)
     answered = bool(result.hits) and result.confidence >= retriever.params.threshold
-    passage = None
+    passage, outline = None, []
     if result.hits:
         keywords = retriever.version().keywords
         passage = passage_of(result.hits[0], result.query_terms, keywords.passage_terms)
-    return Ranked([h.doc.path for h in result.hits], result.confidence, answered, result.features, passage)
+        outline = [e.snippet for e in page_outline(result, retriever.version(), keywords.passage_terms)]
+    return Ranked([h.doc.path for h in result.hits], result.confidence, answered, result.features, passage, outline)
 
 
 def rank_bm25(retriever: Retriever, question: str, k: int = 10) -> Ranked:
@@ -314,6 +336,8 @@ class EvalReport:
                             "confidence": round(self.rankings["moment"][i].confidence or 0.0, 4),
                             "top": self.rankings["moment"][i].paths[:1],
                             "passage_right": self.systems["moment"].passage_right[i],
+                            "within_one_click": self.systems["moment"].one_click_right[i],
+                            "outline": self.rankings["moment"][i].outline,
                             "passage": self.rankings["moment"][i].passage,
                         }
                         if "moment" in self.rankings
@@ -351,16 +375,16 @@ class EvalReport:
     def table(self) -> str:
         """A Markdown table of every system's figures."""
         lines = [
-            "| system | recall@1 | recall@5 | MRR@10 | first passage right | answers answerable "
+            "| system | recall@1 | recall@5 | MRR@10 | first passage right | within one click | answers answerable "
             "| declines unanswerable | AUC (near-miss AUC) | declined at 90% answered (near-misses) |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for name, r in self.systems.items():
             near_auc = f" ({_num(r.near_miss_auc)})" if r.near_miss_auc is not None else ""
             near_declined = f" ({_pct(r.near_miss_declined_at_90)})" if r.near_miss_declined_at_90 is not None else ""
             lines.append(
                 f"| {name} | {r.recall_at_1:.3f} | {r.recall_at_5:.3f} | {r.mrr_at_10:.3f} | "
-                f"{_num(r.first_passage_right)} | "
+                f"{_num(r.first_passage_right)} | {_num(r.within_one_click)} | "
                 f"{_pct(r.answered_when_answerable)} | {_pct(r.declined_when_unanswerable)} | "
                 f"{_num(r.auc)}{near_auc} | {_pct(r.declined_at_90)}{near_declined} |"
             )

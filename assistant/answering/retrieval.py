@@ -122,6 +122,7 @@ class DocumentHit:
     chunk: Chunk | None = None
     passage: str | None = None  # the passage the reader chose (reader on); else composed from `chunk`
     reader_logit: float | None = None
+    windows: list | None = None  # the page's windows as the reader scored them (`reading.Window`), when read
 
 
 @dataclass

@@ -26,7 +26,9 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from assistant.answering.answers import Answer, Source
+from assistant.answering.outline import outline_label
 from assistant.slack.formatting import (
+    CONTEXT_TEXT_LIMIT,
     SECTION_TEXT_LIMIT,
     duration,
     escape,
@@ -45,6 +47,8 @@ FEEDBACK_BLOCK = "feedback"
 FEEDBACK_INPUT = "looking_for"
 ASK_SHORTCUT = "ask_moment"
 SAME_QUESTION = "moment_same_question"
+OUTLINE_BLOCK = "moment_outline"
+OUTLINE_LABEL_CHARS = 90  # one entry's heading path and first words, in the context line
 METADATA_QUESTION_CHARS = 500  # the question an answer was for, kept in its metadata for thread follow-ups
 
 TYPE_EMOJI = {
@@ -120,6 +124,8 @@ def answer_blocks(
         title, facts = source_line(best, owner_names)
         blocks.append(SectionBlock(text=_mrkdwn(f"{title}\n{quote(best.snippet)}")))
         blocks.append(ContextBlock(elements=[_mrkdwn(facts)]))
+        if answer.outline:
+            blocks.append(outline_block(answer.outline))
         if more:
             blocks.append(DividerBlock())
             lines = []
@@ -156,6 +162,17 @@ def answer_blocks(
     if answer.interaction_id is not None:
         blocks.append(ActionsBlock(block_id="moment_answer_actions", elements=buttons))
     return blocks
+
+
+def outline_block(entries) -> ContextBlock:
+    """More on this page, compactly: one context line of links, each an entry's heading path and first words
+    (escaped: content text is echoed)."""
+    links = [link(entry.url, truncate(outline_label(entry), OUTLINE_LABEL_CHARS)) for entry in entries]
+    return ContextBlock(block_id=OUTLINE_BLOCK, elements=[_context("*More on this page:* " + "  ·  ".join(links))])
+
+
+def _context(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=truncate(text, CONTEXT_TEXT_LIMIT))
 
 
 def answer_text(answer: Answer) -> str:

@@ -216,6 +216,7 @@ class PassageReader:
             hit.chunk = best.chunk
             hit.passage = shown_text(best.units, start, end)
             hit.reader_logit = best.logit
+            hit.windows = [w for w in candidates if w.hit == index]  # what "More on this page" ranks
             best_of[id(hit)] = best
         for hit in top:
             hit.score += reader_weight * sigmoid(hit.reader_logit)
