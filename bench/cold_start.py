@@ -63,7 +63,7 @@ service.retriever.version()
 t4 = time.perf_counter()
 answer = service.ask(QUESTION, Asker(user_id="bench", surface="cli"))
 t5 = time.perf_counter()
-from assistant.render_text import render_answer
+from assistant.cli.render_text import render_answer
 render_answer(answer)
 t6 = time.perf_counter()
 print(json.dumps({"imports": t1 - t0, "load model (onnx)": t2 - t1, "service + database": t3 - t2,

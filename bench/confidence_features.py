@@ -18,7 +18,7 @@ from pathlib import Path
 from assistant.answering import evaluation
 from assistant.answering.reader import reader_for
 from assistant.answering.retrieval import RetrievalParams, Retriever, confidence_of
-from assistant.cli import _eval_set
+from assistant.cli.content import eval_set
 from assistant.settings import load_settings
 from indexer.embedding import load_embedder
 
@@ -58,8 +58,8 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings()
     sets = {
-        "demo-dev": _eval_set(settings, Path("content/eval/questions.jsonl"), "dev", None, None, None, True),
-        "heldout-minus": _eval_set(
+        "demo-dev": eval_set(settings, Path("content/eval/questions.jsonl"), "dev", None, None, None, True),
+        "heldout-minus": eval_set(
             settings, args.heldout / "questions.jsonl", None, args.heldout / "corpus", None, 4, True
         ),
     }

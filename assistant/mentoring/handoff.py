@@ -22,14 +22,14 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import selectinload
 
 from assistant.access.tenancy import DEFAULT_TEAM
 from assistant.db.database import Database
 from assistant.db.models import REQUEST_OPEN, Interaction, Mentor, MentorOffer, MentorRequest, utcnow
 from assistant.mentoring.mentors import Candidate, MentorRegistry
 from assistant.mentoring.notices import Notice
-from assistant.mentoring.views import OfferView, RequestView, snapshot
+from assistant.mentoring.requests import MentorRequests, offer_view, request_view
+from assistant.mentoring.views import OfferView, RequestView
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class HandoffSettings:
     follow_up_hours: float = 24.0  # remind the owner of an accepted, unresolved request
 
 
-class Handoff:
+class Handoff(MentorRequests):
     """Mentor requests from asking to resolution."""
 
     def __init__(
@@ -89,8 +89,7 @@ class Handoff:
         team_id: str | None = None,
         visible: Visible | None = None,
     ) -> None:
-        self.team_id = team_id  # the workspace of whoever acts; None: every workspace (the worker's sweep)
-        self.database = database
+        super().__init__(database, team_id)
         self.registry = registry
         self.notifier = notifier
         self.settings = settings or HandoffSettings()
@@ -194,14 +193,14 @@ class Handoff:
                 .values(last_offered_at=now)
             )
             session.flush()
-            view = _request_view(session, session.get(MentorRequest, request_id))
-            offer_view = _offer_view(offer)
+            view = request_view(session, session.get(MentorRequest, request_id))
+            offered = offer_view(offer)
         view = replace(view, shown=self._shown(answer, view, candidate.slack_id))
-        channel, ts = self.notifier.offer(view, offer_view)
+        channel, ts = self.notifier.offer(view, offered)
         if channel or ts:
             with self.database.session() as session:
                 session.execute(
-                    update(MentorOffer).where(MentorOffer.id == offer_view.id).values(channel_id=channel, message_ts=ts)
+                    update(MentorOffer).where(MentorOffer.id == offered.id).values(channel_id=channel, message_ts=ts)
                 )
         lead = f"{after} " if after else ""
         if first:
@@ -226,7 +225,7 @@ class Handoff:
             ).rowcount
             if not changed:
                 return
-            view = _request_view(session, session.get(MentorRequest, request_id))
+            view = request_view(session, session.get(MentorRequest, request_id))
         self.notifier.escalate(view, why)
         lead = f"{after} " if after else ""
         self.notifier.tell_asker(
@@ -293,7 +292,7 @@ class Handoff:
             session.refresh(request)
             if self.xapi is not None:
                 self.xapi.mentor_event(session, "mentored", request, mentor_id)
-            view = _request_view(session, request)
+            view = request_view(session, request)
             answer = _answer(session, request)
         view = replace(view, shown=self._shown(answer, view, mentor_id))
         for other in closed:
@@ -353,7 +352,7 @@ class Handoff:
                     raise HandoffError("Only the person who asked can cancel this request.")
                 raise HandoffError(f"This request is already {request.status}.")
             pending = _withdraw_pending(session, request_id, now)
-            view = _request_view(session, request)
+            view = request_view(session, request)
         for offer in pending:
             self.notifier.offer_closed(offer, view, "The person who asked doesn't need help any more.")
         if view.owner_id:
@@ -414,7 +413,7 @@ class Handoff:
                 and session.scalar(select(MentorRequest.id).where(MentorRequest.id == request_id, allowed)) is not None
             )
             if changed:
-                return _request_view(session, request)
+                return request_view(session, request)
         if not mine:
             raise HandoffError(not_allowed)
         raise HandoffError(f"This request is already {request.status}.")
@@ -462,8 +461,8 @@ class Handoff:
                 ).rowcount
                 if not won:
                     continue
-                view = _request_view(session, session.get(MentorRequest, offer.request_id))
-                closed = _offer_view(session.get(MentorOffer, offer.id))
+                view = request_view(session, session.get(MentorRequest, offer.request_id))
+                closed = offer_view(session.get(MentorOffer, offer.id))
             timed_out += 1
             self.notifier.offer_closed(closed, view, "No reply in time, so I've offered it to someone else.")
             self._offer_next(offer.request_id, now, after="The mentor I asked hasn't replied in time.")
@@ -486,7 +485,7 @@ class Handoff:
                 ).rowcount
                 if not won:
                     continue
-                view = _request_view(session, session.get(MentorRequest, request.id))
+                view = request_view(session, session.get(MentorRequest, request.id))
             followed += 1
             self.notifier.tell_mentor(
                 view.owner_id,
@@ -498,78 +497,6 @@ class Handoff:
                 view,
             )
         return {"timed_out": timed_out, "followed_up": followed}
-
-    # -- reading ---------------------------------------------------------------------------------
-
-    def get(self, request_id: int) -> RequestView | None:
-        """The request, when it is this workspace's."""
-        with self.database.session() as session:
-            request = self._request(session, request_id)
-            return _request_view(session, request) if request is not None else None
-
-    def _in_team(self, model) -> tuple:
-        """The condition that a row is this workspace's (none for the worker's sweep of every workspace)."""
-        return () if self.team_id is None else (model.team_id == self.team_id,)
-
-    def _request(self, session, request_id: int) -> MentorRequest | None:
-        request = session.get(MentorRequest, request_id)
-        if request is None or (self.team_id is not None and request.team_id != self.team_id):
-            return None  # another workspace's request is nobody's business here
-        return request
-
-    def pending_for(self, mentor_id: str) -> tuple[list[RequestView], list[RequestView]]:
-        """(offered to the mentor and waiting, accepted by them and open) for their App Home."""
-        with self.database.session() as session:
-            offered = session.scalars(
-                select(MentorRequest)
-                .options(selectinload(MentorRequest.offers))
-                .join(MentorOffer, MentorOffer.request_id == MentorRequest.id)
-                .where(
-                    *self._in_team(MentorRequest),
-                    MentorOffer.mentor_id == mentor_id,
-                    MentorOffer.outcome == "pending",
-                )
-                .order_by(MentorRequest.created_at)
-            ).all()
-            owned = session.scalars(
-                select(MentorRequest)
-                .options(selectinload(MentorRequest.offers))
-                .where(
-                    *self._in_team(MentorRequest),
-                    MentorRequest.owner_id == mentor_id,
-                    MentorRequest.status == "accepted",
-                )
-                .order_by(MentorRequest.accepted_at)
-            ).all()
-            return [_request_view(session, r) for r in offered], [_request_view(session, r) for r in owned]
-
-    def open_requests(self) -> list[RequestView]:
-        with self.database.session() as session:
-            return [
-                _request_view(session, r)
-                for r in session.scalars(
-                    select(MentorRequest)
-                    .options(selectinload(MentorRequest.offers))
-                    .where(*self._in_team(MentorRequest), MentorRequest.status.in_((*REQUEST_OPEN, "accepted")))
-                    .order_by(MentorRequest.created_at)
-                ).all()
-            ]
-
-
-def _request_view(session, request: MentorRequest) -> RequestView:
-    """The request as it stands in `session`'s transaction (`shown` left empty: it depends on who reads it)."""
-    owner = session.get(Mentor, (request.team_id, request.owner_id)) if request.owner_id else None
-    return snapshot(
-        RequestView,
-        request,
-        owner_name=owner.name if owner else request.owner_id,
-        tried=tuple(o.mentor_id for o in request.offers),
-        shown=(),
-    )
-
-
-def _offer_view(offer: MentorOffer) -> OfferView:
-    return snapshot(OfferView, offer)
 
 
 def _answer(session, request: MentorRequest) -> dict:
@@ -597,7 +524,7 @@ def _withdraw_pending(session, request_id: int, now: dt.datetime) -> list[OfferV
     for offer in pending:
         offer.outcome = "withdrawn"
         offer.responded_at = now
-    return [_offer_view(offer) for offer in pending]
+    return [offer_view(offer) for offer in pending]
 
 
 def _short(text: str, limit: int = 80) -> str:

@@ -1,0 +1,5 @@
+"""`python -m assistant.cli`: the `moment` command."""
+
+from assistant.cli import main
+
+main()

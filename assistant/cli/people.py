@@ -1,0 +1,79 @@
+"""People and workspaces outside Slack: `moment workspace` and `moment forget`."""
+
+from __future__ import annotations
+
+import click
+
+from assistant.cli.common import (
+    MomentGroup,
+    require_database,
+    service_for,
+    settings_of,
+)
+
+
+@click.group(cls=MomentGroup)
+def workspace() -> None:
+    """The Slack workspaces Moment serves (OAuth installs), and their own content folders."""
+
+
+@workspace.command("list")
+@click.pass_context
+def workspace_list(ctx: click.Context) -> None:
+    """Every workspace: installed or not, its admins, its own content folder."""
+    from assistant.access.tenancy import Workspaces
+
+    settings = settings_of(ctx)
+    for w in Workspaces(require_database(settings), settings.default_team_id).all():
+        state = f"uninstalled {w.uninstalled_at:%Y-%m-%d}" if w.uninstalled_at else "installed"
+        org = f" (org {w.enterprise_id})" if w.enterprise_id else ""
+        folder = w.content_folder or "the shared content"
+        click.echo(
+            f"{w.team_id}{org} {w.name or ''}: {state}; admins {', '.join(w.admins) or '-'}; answers from {folder}"
+        )
+
+
+@workspace.command("content")
+@click.argument("team")
+@click.argument("folder", required=False)
+@click.pass_context
+def workspace_content(ctx: click.Context, team: str, folder: str | None) -> None:
+    """Answer workspace TEAM from FOLDER of the content only, and nobody else from it (no FOLDER: from the
+    shared content again). Web processes follow within 30 seconds."""
+    from assistant.access.tenancy import WorkspaceError, Workspaces
+
+    settings = settings_of(ctx)
+    if folder and not (settings.content_dir / folder).is_dir():
+        raise click.ClickException(f"{settings.content_dir / folder} is not a folder of the content.")
+    try:
+        done = Workspaces(require_database(settings), settings.default_team_id).set_content_folder(team, folder)
+    except WorkspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{team} is answered from {done.content_folder or 'the shared content'}.")
+
+
+@click.command("forget")
+@click.argument("user_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def forget(ctx: click.Context, user_id: str, yes: bool) -> None:
+    """Delete a person's interactions, votes and mentor requests; void their xAPI records."""
+    from assistant.records.reports import counted
+
+    settings = settings_of(ctx)
+    require_database(settings)
+    if not yes:
+        click.confirm(f"Delete everything Moment holds about {user_id}?", abort=True)
+    service = service_for(settings)
+    counts = service.forget(user_id)
+    click.echo(
+        f"Deleted {counted(counts['interactions'], 'interaction')}, {counted(counts['votes'], 'vote')} and "
+        f"{counted(counts['mentor_requests'], 'mentor request')} of {user_id}; "
+        f"{counted(counts['voided'], 'xAPI statement')} will be voided at the next delivery."
+    )
+    cli_user = f"cli:{user_id}"
+    if not counts["interactions"] and ":" not in user_id and (held := service.interactions_of(cli_user)):
+        click.echo(
+            f"Questions asked from the command line are stored under cli:<login name>: {counted(held, 'interaction')} "
+            f"of {cli_user}. To delete them too: moment forget {cli_user}"
+        )
