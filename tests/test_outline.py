@@ -13,7 +13,7 @@ from assistant.answering.outline import outline_label, page_outline
 from assistant.answering.reader.model import load_reader
 from assistant.answering.reader.reading import PassageReader
 from assistant.answering.retrieval import READER_CALIBRATION_FILE, RetrievalParams, Retriever
-from assistant.render_text import render_answer
+from assistant.cli.render_text import render_answer
 from assistant.service import Asker, MomentService
 from assistant.settings import load_settings
 from assistant.slack.blocks import OUTLINE_BLOCK, answer_blocks
