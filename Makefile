@@ -1,11 +1,11 @@
 # Two commands do all the set-up: `make demo` (install, index content/, answer a sample question)
-# and `make test` (install, then run the whole test suite).
+# and `make test` (install, then run the whole test suite; `make test-fast` runs the fast tier).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ demo: setup
 test: setup
 	@if [ -x scripts/install-lrs ]; then scripts/install-lrs; fi
 	$(BIN)/python -m pytest
+
+# The inner loop: every test not marked slow (each database test on SQLite only), a few minutes.
+test-fast: setup
+	@if [ -x scripts/install-lrs ]; then scripts/install-lrs; fi
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

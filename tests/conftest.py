@@ -157,10 +157,12 @@ def store(tmp_path):
     return IndexStore(tmp_path / "index")
 
 
-def _database_params() -> list:
-    params = ["sqlite"]
+def database_params() -> list:
+    """SQLite always; PostgreSQL too with TEST_DATABASE_URL, in the slow tier (`make test-fast` runs each
+    database test once, on SQLite; `make test` on both)."""
+    params: list = ["sqlite"]
     if os.environ.get("TEST_DATABASE_URL"):
-        params.append("postgresql")
+        params.append(pytest.param("postgresql", marks=pytest.mark.slow))
     return params
 
 
@@ -189,7 +191,7 @@ def fresh_database(kind: str, directory: Path):
         admin.dispose()
 
 
-@pytest.fixture(params=_database_params())
+@pytest.fixture(params=database_params())
 def database_url(request, tmp_path) -> str:
     """A fresh, empty database: a SQLite file, and (with TEST_DATABASE_URL) a PostgreSQL schema of its own."""
     with fresh_database(request.param, tmp_path) as url:

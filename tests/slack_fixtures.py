@@ -50,6 +50,7 @@ import requests
 
 from slackstub.api import SlackAPIStub
 from slackstub.signing import SlackSender
+from tests.conftest import database_params
 
 ROOT = Path(__file__).resolve().parents[1]
 MOMENT = ROOT / ".venv" / "bin" / "moment"
@@ -551,7 +552,7 @@ def module_moment_server(slack_api, moment_content, tmp_path_factory):
     yield from _serving(MomentServers(slack_api, moment_content, tmp_path_factory.mktemp("servers")))
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"] if os.environ.get("TEST_DATABASE_URL") else ["sqlite"])
+@pytest.fixture(scope="module", params=database_params())
 def module_database_url(request, tmp_path_factory):
     """Like conftest's `database_url`, for a whole module: SQLite file, or a PostgreSQL schema of its own."""
     from conftest import fresh_database

@@ -372,6 +372,7 @@ print(len(seen), len(errors), errors[:3])
 """
 
 
+@pytest.mark.slow
 def test_a_reader_never_sees_a_half_written_index(content, store, embedder):
     for i in range(30):
         content.markdown(f"d{i}.md", f"Doc {i}", f"## A\n\nTyre pressure note {i}.\n\n## B\n\nMore words {i}.\n")
@@ -397,6 +398,7 @@ def test_a_reader_never_sees_a_half_written_index(content, store, embedder):
     assert versions >= 5 and int(seen) >= 3  # the reader really saw the index change under it
 
 
+@pytest.mark.slow
 def test_a_killed_build_leaves_the_previous_version_serving(content, store, tmp_path):
     for i in range(150):
         content.markdown(f"d{i}.md", f"Doc {i}", f"Paragraph about topic {i}. " * 40 + "\n")

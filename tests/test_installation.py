@@ -22,7 +22,7 @@ from slackstub.api import Workspace
 from tests.slack_fixtures import ROOT
 from tests.test_slack_app import VPN_QUESTION, assert_stays, db_session, section_texts
 
-pytestmark = pytest.mark.slow
+# The fast tier (`make test-fast`) keeps a few tests of this module, on SQLite; the rest are slow.
 
 CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "oauth-client-secret-for-tests"
@@ -109,6 +109,7 @@ def reply_text(call) -> str:
 # --- installing ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_workspaces_installed_through_oauth_are_each_answered_with_their_own_token(server, slack_api, tokens):
     since = time.time()
     assert tokens[ACME.team_id] != tokens[BETA.team_id]
@@ -152,6 +153,7 @@ def test_a_wrong_or_reused_state_is_refused_and_nothing_is_stored(server, slack_
 # --- isolation ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_workspaces_never_see_each_others_mentors_reports_or_settings(server, slack_api, tokens):
     acme_admin, beta_admin = ACME.installer, BETA.installer  # whoever installs is the workspace's admin
     mentor = P.uid()
@@ -191,6 +193,7 @@ def test_workspaces_never_see_each_others_mentors_reports_or_settings(server, sl
 # --- Slack Connect ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_slack_connect_outsiders_get_a_polite_note_and_nothing_internal(server, slack_api, tokens):
     shared = P.uid("C")
     outsider = P.uid()
@@ -216,6 +219,7 @@ def test_slack_connect_outsiders_get_a_polite_note_and_nothing_internal(server, 
             assert "Reset a VPN" not in call.text() and call.method == "chat.postEphemeral"
 
 
+@pytest.mark.slow
 def test_a_workspaces_admins_add_admins_of_that_workspace_only(server, slack_api, tokens):
     colleague = P.uid()
     assert "for Moment admins" in moment(server, slack_api, ACME.team_id, colleague, "status").params["text"]
@@ -230,6 +234,7 @@ def test_a_workspaces_admins_add_admins_of_that_workspace_only(server, slack_api
     assert "for Moment admins" in moment(server, slack_api, ACME.team_id, colleague, "mentors").params["text"]
 
 
+@pytest.mark.slow
 def test_people_of_another_installed_workspace_cannot_act_on_this_ones_answers(server, slack_api, tokens):
     asker = P.uid()
     dm(server, ACME.team_id, asker, VPN_QUESTION)
@@ -250,6 +255,7 @@ def test_people_of_another_installed_workspace_cannot_act_on_this_ones_answers(s
         assert session.scalars(select(QuestionFollower).where(QuestionFollower.user_id == stranger)).all() == []
 
 
+@pytest.mark.slow
 def test_single_token_mode_refuses_commands_and_clicks_from_another_organisation(moment_app, database_url, slack_api):
     server = moment_app(database_url)  # one token, one workspace (the stand-in's)
     outsider, channel = P.uid(), P.uid("C")
@@ -267,6 +273,7 @@ def test_single_token_mode_refuses_commands_and_clicks_from_another_organisation
 # --- Enterprise Grid ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_org_wide_grid_install_answers_every_workspace_of_the_org_as_one(server, slack_api, tokens):
     org = Workspace(
         team_id=None, team_name="", enterprise_id="E0GRID0001", enterprise_name="Grid Org",
@@ -296,6 +303,7 @@ def test_an_org_wide_grid_install_answers_every_workspace_of_the_org_as_one(serv
 # --- uninstalling ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_uninstall_deletes_the_tokens_at_once_and_stops_every_call_for_that_workspace(server, slack_api, tokens):
     gone = Workspace(team_id="T0LEAVING1", team_name="Leaving", installer="U0LEAVADM1")
     token = install(server, slack_api, gone)
@@ -333,6 +341,7 @@ def test_uninstall_deletes_the_tokens_at_once_and_stops_every_call_for_that_work
     assert reply.token == tokens[ACME.team_id]
 
 
+@pytest.mark.slow
 def test_tokens_revoked_deletes_the_bot_token(server, slack_api, tokens):
     revoked = Workspace(team_id="T0REVOKED1", team_name="Revoked", installer="U0REVADM01")
     install(server, slack_api, revoked)
@@ -374,6 +383,7 @@ def test_the_worker_speaks_to_each_workspace_with_its_own_token_and_not_at_all_t
     ctx.service.database.dispose()
 
 
+@pytest.mark.slow
 def test_each_workspaces_admins_get_its_own_weekly_digest_with_its_own_token(
     server, slack_api, tokens, moment_content, tmp_path
 ):

@@ -38,6 +38,7 @@ def test_the_export_gives_the_vectors_of_sentence_transformers_on_pytorch(tmp_pa
     assert quantised.mean() >= 0.99 and quantised.min() >= 0.97
 
 
+@pytest.mark.slow
 def test_the_int8_file_quantises_what_the_avx2_preset_quantises(tmp_path):
     import onnx
 

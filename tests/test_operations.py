@@ -154,6 +154,7 @@ def test_an_answer_approved_on_a_web_host_is_indexed_by_the_worker_on_another(
     assert hit.doc.path == approved_answer.path
 
 
+@pytest.mark.slow
 def test_moment_index_on_the_indexing_host_writes_and_indexes_approved_answers(
     corpus, tmp_path, database, approved_answer
 ):
@@ -336,6 +337,7 @@ def test_the_schedule_lives_in_the_database_and_survives_a_restart(tmp_path, dat
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_cli_report_and_export_for_admins_outside_slack(service, tmp_path):
     import csv
     import io

@@ -14,6 +14,8 @@ from indexer.store import IndexStore
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "content" / "eval" / "questions.jsonl"
+# Indexing the demo content and evaluating every question takes minutes: in the whole suite, not the fast tier.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

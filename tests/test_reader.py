@@ -422,6 +422,7 @@ def test_eval_scores_the_first_passage(corpus, embedder, reader):
     assert report.systems["dense"].passage_questions == 2
 
 
+@pytest.mark.slow
 def test_cli_eval_near_miss_set_and_reader_comparison(corpus, tmp_path, monkeypatch):
     from tests.test_answers import _cli
 

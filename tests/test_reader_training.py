@@ -343,6 +343,7 @@ def test_training_exports_a_reader_that_loads_and_scores(tmp_path):
     assert f"validation accuracy {shipped['accuracy']:.2f}" in reader.describe()
 
 
+@pytest.mark.slow
 def test_embedder_training_writes_a_model_the_index_can_use(tmp_path):
     from indexer.embedding import load_embedder, prepare_onnx
     from lab.train_embedder import EmbedderConfig, train_embedder
@@ -395,6 +396,7 @@ def test_casual_questions_read_as_people_type_them():
     assert len(STYLES) == 3 and all("?" not in r and r == r.lower() for r in rewrites)
 
 
+@pytest.mark.slow
 def test_training_with_casual_questions_records_how_it_reads_them(tmp_path):
     from lab.train import TrainConfig, train
     from tests.conftest import MODEL_CACHE
@@ -423,6 +425,7 @@ def test_training_with_casual_questions_records_how_it_reads_them(tmp_path):
     assert not all(written[k].equal(weights[k]) for k in written)
 
 
+@pytest.mark.slow
 def test_a_kept_checkpoint_exports_as_the_reader_training_chose(tmp_path):
     from click.testing import CliRunner
 

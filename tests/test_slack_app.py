@@ -21,7 +21,7 @@ from assistant.slack import blocks as ui
 from slackstub import payloads as P
 from tests.slack_fixtures import OWNER, free_port
 
-pytestmark = pytest.mark.slow
+# The fast tier (`make test-fast`) keeps a few tests of this module, on SQLite; the rest are slow.
 
 VPN_QUESTION = "my vpn token keeps failing how do i reset it"
 VPN_URL = "https://intranet.brightline.example/kb/vpn-token#steps"
@@ -113,6 +113,7 @@ def no_pings(call) -> None:
 # --- health --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_healthz_reports_database_and_index(server):
     response = server.healthz()
     assert response.status_code == 200
@@ -145,6 +146,7 @@ def test_mention_is_answered_in_its_thread_with_source_and_link(server, slack_ap
     assert helpful is not None and helpful["value"] == str(row.id)
 
 
+@pytest.mark.slow
 def test_mention_inside_a_thread_answers_in_that_thread(server, slack_api):
     user, channel, parent = P.uid(), P.uid("C"), P.new_ts()
     event = P.app_mention(MILEAGE_QUESTION, user=user, channel=channel, thread_ts=parent)
@@ -154,6 +156,7 @@ def test_mention_inside_a_thread_answers_in_that_thread(server, slack_api):
     assert "Mileage and travel expenses" in section_texts(call.params["blocks"])
 
 
+@pytest.mark.slow
 def test_dm_is_answered_in_the_dm_and_a_thread_follow_up_in_the_thread(server, slack_api):
     user = P.uid()
     channel = P.dm_channel(user)
@@ -170,6 +173,7 @@ def test_dm_is_answered_in_the_dm_and_a_thread_follow_up_in_the_thread(server, s
     assert [r.surface for r in rows] == ["dm", "dm"] and rows[1].thread_ts == parent
 
 
+@pytest.mark.slow
 def test_video_answer_links_to_the_second(server, slack_api):
     user = P.uid()
     dm(server, user, "how do I check tyre tread on the van")
@@ -218,6 +222,7 @@ def test_ask_command_acks_fast_then_answers_privately_and_share_posts_in_channel
     assert removed.params.get("delete_original") is True
 
 
+@pytest.mark.slow
 def test_ask_command_where_ephemeral_fails_answers_through_response_url(server, slack_api):
     user, channel = P.uid(), P.uid("D")
     response_url = slack_api.response_url()
@@ -228,6 +233,7 @@ def test_ask_command_where_ephemeral_fails_answers_through_response_url(server, 
     assert "Mileage and travel expenses" in section_texts(call.params["blocks"])
 
 
+@pytest.mark.slow
 def test_message_shortcut_answers_by_dm_to_the_clicker(server, slack_api):
     clicker, author, channel = P.uid(), P.uid(), P.uid("C")
     payload = P.message_shortcut(
@@ -333,6 +339,7 @@ def test_votes_and_feedback_comment_are_stored_one_vote_per_person(server, slack
 # --- deliveries ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_retried_event_is_answered_once(server, slack_api):
     user = P.uid()
     envelope = P.event_callback(P.im_message(VPN_QUESTION, user=user))
@@ -346,6 +353,7 @@ def test_retried_event_is_answered_once(server, slack_api):
         assert session.get(ProcessedEvent, f"event:{envelope['event_id']}") is not None
 
 
+@pytest.mark.slow
 def test_same_event_to_two_servers_sharing_a_database_is_answered_once(moment_server, database_url, slack_api):
     first = moment_server(database_url)
     second = moment_server(database_url)
@@ -388,6 +396,7 @@ def test_bad_signature_is_refused_and_not_answered(server, slack_api):
     assert " 401 " in server.log() and user not in server.log()  # refused, and the body was not logged
 
 
+@pytest.mark.slow
 def test_replayed_request_with_an_old_timestamp_is_refused(server, slack_api):
     user = P.uid()
     envelope = P.event_callback(P.im_message(VPN_QUESTION, user=user))
@@ -397,6 +406,7 @@ def test_replayed_request_with_an_old_timestamp_is_refused(server, slack_api):
     assert interactions(server.database_url, user_id=user) == []
 
 
+@pytest.mark.slow
 def test_rate_limited_post_is_retried_after_retry_after_and_posted_once(server, slack_api):
     user = P.uid()
     channel = P.dm_channel(user)
@@ -410,6 +420,7 @@ def test_rate_limited_post_is_retried_after_retry_after_and_posted_once(server, 
     assert_stays(slack_api, "chat.postMessage", posted_to(channel), 2)
 
 
+@pytest.mark.slow
 def test_server_error_on_post_is_retried(server, slack_api):
     user = P.uid()
     channel = P.dm_channel(user)
@@ -422,6 +433,7 @@ def test_server_error_on_post_is_retried(server, slack_api):
 # --- hostile and odd input -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_40000_character_message_gets_a_friendly_reply_and_is_logged(server, slack_api):
     user = P.uid()
     text = (VPN_QUESTION + " ") + ("please help me with this " * 1700)
@@ -435,6 +447,7 @@ def test_a_40000_character_message_gets_a_friendly_reply_and_is_logged(server, s
     assert row.question_chars == 40000 and len(row.question) <= 4000
 
 
+@pytest.mark.slow
 def test_channel_pings_in_questions_and_content_are_never_sent(server, slack_api):
     user, channel = P.uid(), P.uid("C")
     question = "<!channel> <!here> @here <!everyone> who do I contact at the IT help desk during an outage"
@@ -466,6 +479,7 @@ def test_channel_pings_in_questions_and_content_are_never_sent(server, slack_api
     no_pings(slack_api.wait_for("views.publish", lambda c: c.params.get("user_id") == user))
 
 
+@pytest.mark.slow
 def test_bots_edits_deletions_and_joins_get_no_reply(server, slack_api):
     user = P.uid()
     channel = P.dm_channel(user)
@@ -489,6 +503,7 @@ def test_bots_edits_deletions_and_joins_get_no_reply(server, slack_api):
 # --- the database unavailable ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_database_unavailable_still_answers_honestly(moment_server, slack_api):
     dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test?connect_timeout=3"
     server = moment_server(dead, healthy=False)

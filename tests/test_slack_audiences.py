@@ -24,7 +24,7 @@ from tests.test_audiences import GRIEVANCE_QUESTION as QUESTION
 from tests.test_audiences import MANAGERS_TITLE as RESTRICTED_TITLE
 from tests.test_audiences import PUBLIC_TITLE, write_grievance_content
 
-pytestmark = pytest.mark.slow
+# The fast tier (`make test-fast`) keeps a few tests of this module, on SQLite; the rest are slow.
 
 MANAGERS = "S0MANAGERS1"
 BOSS, WORKER, MENTOR = "U0BOSS0001", "U0WORKER01", "U0MENTORHR"
@@ -129,6 +129,7 @@ def run_ask(env: dict, index_dir, *args: str) -> dict:
     return json.loads(done.stdout)
 
 
+@pytest.mark.slow
 def test_restricted_procedure_for_members_only_answer_mentor_app_home_and_group_events(
     servers, slack_api, audience_content, module_database_url
 ):
@@ -207,6 +208,7 @@ def test_restricted_procedure_for_members_only_answer_mentor_app_home_and_group_
     assert RESTRICTED_TITLE not in [s["title"] for s in anyone["sources"]]
 
 
+@pytest.mark.slow
 def test_when_slack_cannot_be_asked_restricted_items_are_withheld(servers, slack_api, audience_content, database_url):
     slack_api.fail_next("usergroups.list", status=503, times=1000)
     server = servers(database_url)
@@ -231,6 +233,7 @@ def sees_restricted_eventually(server, slack_api, user: str, visible: bool, time
         time.sleep(0.5)
 
 
+@pytest.mark.slow
 def test_an_ask_answer_from_restricted_content_is_never_shared_in_the_channel(servers, slack_api, database_url):
     server = servers(database_url)
     channel = "C0TEAMROOM"
@@ -307,6 +310,7 @@ def test_group_renamed_created_and_disabled_in_slack_reach_the_answers(servers, 
     assert not sees_restricted_eventually(server, slack_api, WORKER, visible=False)
 
 
+@pytest.mark.slow
 def test_the_workers_scheduled_refresh_reads_the_groups_again(
     servers, slack_api, audience_content, database_url, tmp_path
 ):

@@ -22,7 +22,7 @@ from tests.slack_fixtures import OWNER
 from tests.test_slack_app import PINGS, assert_stays, db_session, interactions, posted_to, section_texts
 from tests.test_slack_mentors import click
 
-pytestmark = pytest.mark.slow
+# The fast tier (`make test-fast`) keeps a few tests of this module, on SQLite; the rest are slow.
 
 ADMIN = "U0ADMIN0HC"
 VPN_MENTOR = "U0VPNMNTR1"
@@ -177,6 +177,7 @@ def test_a_question_in_a_help_channel_is_answered_once_in_its_thread(server, sla
     assert row.surface == "help_channel" and row.thread_ts == event["ts"] and row.answered
 
 
+@pytest.mark.slow
 def test_chit_chat_replies_mentions_of_others_and_unconfigured_channels_are_ignored(server, slack_api):
     channel = help_channel(server, slack_api)
     root = say(server, slack_api, "The printer on floor 2 is fixed, thanks Sam", channel=channel)
@@ -202,6 +203,7 @@ def test_chit_chat_replies_mentions_of_others_and_unconfigured_channels_are_igno
     assert not slack_api.calls("reactions.add", posted_to(elsewhere))
 
 
+@pytest.mark.slow
 def test_the_channels_scope_is_applied_to_retrieval(server, slack_api):
     procedures = help_channel(server, slack_api, "[type: procedure] [mentor: off]")
     vpn = say(server, slack_api, SURE, channel=procedures)  # the answer is a job aid: out of scope
@@ -221,6 +223,7 @@ def test_the_channels_scope_is_applied_to_retrieval(server, slack_api):
     assert not slack_api.calls("chat.postMessage", in_thread(finance, vpn["ts"]))
 
 
+@pytest.mark.slow
 def test_bot_and_workflow_posts_are_answered_only_when_the_channel_says_so(server, slack_api):
     channel = help_channel(server, slack_api)
     form = P.workflow_message("IT request: how do i reset my vpn token", channel=channel)
@@ -242,6 +245,7 @@ def test_bot_and_workflow_posts_are_answered_only_when_the_channel_says_so(serve
     assert_stays(slack_api, "chat.postMessage", posted_to(channel), 1)
 
 
+@pytest.mark.slow
 def test_an_unsure_question_stays_quiet_in_the_channel_with_a_private_mentor_offer(server, slack_api):
     channel = help_channel(server, slack_api)
     user = P.uid()
@@ -260,6 +264,7 @@ def test_an_unsure_question_stays_quiet_in_the_channel_with_a_private_mentor_off
         assert sorted(r.status for r in rows) == ["silent", "silent"] and all(r.interaction_id for r in rows)
 
 
+@pytest.mark.slow
 def test_a_burst_of_30_questions_is_answered_in_order_at_slacks_pace(served, slack_api):
     server = served
     channel = help_channel(server, slack_api)
@@ -282,6 +287,7 @@ def test_a_burst_of_30_questions_is_answered_in_order_at_slacks_pace(served, sla
     assert posts[-1].time - posts[0].time < 29 * 1.6  # and not much slower than the pace
 
 
+@pytest.mark.slow
 def test_questions_delivered_out_of_order_are_answered_in_the_order_they_were_posted(server, slack_api):
     """Slack does not promise to deliver events in order (and listener threads may queue them in either
     order): the later question's event comes first, the earlier one's a quarter of a second after it."""
@@ -300,6 +306,7 @@ def test_questions_delivered_out_of_order_are_answered_in_the_order_they_were_po
 # --- thread context --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_follow_up_in_a_thread_is_answered_with_the_earlier_question_in_mind(server, slack_api):
     channel, user = P.uid("C"), P.uid()
     first = mention(server, slack_api, "whats the mileage rate if i use my own car", channel=channel, user=user)
@@ -328,6 +335,7 @@ def test_a_follow_up_in_a_thread_is_answered_with_the_earlier_question_in_mind(s
 # --- the hand-off, visible where the question was asked ----------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_thread_shows_who_is_helping_and_when_it_is_resolved_and_only_the_asker_starts_it(server, slack_api):
     channel, asker, bystander = P.uid("C"), P.uid(), P.uid()
     question = "vpn token shows error 42 after the firmware update what now"
@@ -394,6 +402,7 @@ def test_the_thread_shows_who_is_helping_and_when_it_is_resolved_and_only_the_as
 # --- defects found in Slack trials --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_text_a_person_typed_never_pings_anyone_wherever_it_travels(server, slack_api):
     since = time.time()
     asker = P.uid()
@@ -420,6 +429,7 @@ def test_text_a_person_typed_never_pings_anyone_wherever_it_travels(server, slac
     no_pings_anywhere(slack_api, since)
 
 
+@pytest.mark.slow
 def test_a_dm_with_a_screenshot_or_a_broadcast_reply_gets_an_answer(server, slack_api):
     user = P.uid()
     channel = P.dm_channel(user)
@@ -441,6 +451,7 @@ def test_a_dm_with_a_screenshot_or_a_broadcast_reply_gets_an_answer(server, slac
     assert "Mileage and travel expenses" in follow.text()
 
 
+@pytest.mark.slow
 def test_a_failed_post_is_reported_to_the_asker_and_logged(server, slack_api):
     user, archived = P.uid(), P.uid("C")
     slack_api.fail_next("chat.postMessage", error="is_archived", channel=archived)
@@ -461,6 +472,7 @@ def test_a_failed_post_is_reported_to_the_asker_and_logged(server, slack_api):
     assert event["ts"]
 
 
+@pytest.mark.slow
 def test_a_5xx_after_slack_posted_does_not_post_the_answer_twice(server, slack_api):
     user, channel = P.uid(), P.uid("C")
     slack_api.fail_next("chat.postMessage", status=503, after_success=True, channel=channel)
@@ -478,6 +490,7 @@ def test_a_5xx_after_slack_posted_does_not_post_the_answer_twice(server, slack_a
     assert [c.status for c in slack_api.calls("chat.postMessage", posted_to(channel))] == [500, 200]
 
 
+@pytest.mark.slow
 def test_uninstall_and_revoked_tokens_are_acknowledged_and_audited(server, slack_api):
     for event in (P.tokens_revoked(), P.app_uninstalled()):
         response = server.sender.event(P.event_callback(event))

@@ -26,7 +26,7 @@ from assistant.slack import mentor_blocks as ui
 from slackstub import payloads as P
 from tests.slack_fixtures import BOT_TOKEN, MODEL_CACHE, MOMENT
 
-pytestmark = pytest.mark.slow
+# The fast tier (`make test-fast`) keeps a few tests of this module, on SQLite; the rest are slow.
 
 ASKER = "U0ASKER001"
 ADMIN = "U0ADMIN001"
@@ -153,6 +153,7 @@ def ask_and_request_mentor(server, slack_api, question: str = QUESTION):
     return answer
 
 
+@pytest.mark.slow
 def test_the_whole_hand_off_from_question_to_new_job_aid(deployment, slack_api):
     server, settings = deployment
     answer = ask_and_request_mentor(server, slack_api)
@@ -284,6 +285,7 @@ def test_the_whole_hand_off_from_question_to_new_job_aid(deployment, slack_api):
     database.dispose()
 
 
+@pytest.mark.slow
 def test_nobody_fits_so_the_question_goes_to_the_escalation_channel(deployment, slack_api):
     server, _ = deployment
     ask_and_request_mentor(server, slack_api, "how do i bake sourdough bread")
@@ -346,6 +348,7 @@ def test_admin_commands_and_refusals(deployment, slack_api):
     assert "Nothing changed" in summary.text()
 
 
+@pytest.mark.slow
 def test_a_new_index_reaches_a_web_process_that_shares_only_the_database(moment_content, moment_server,
                                                                           database_url, tmp_path):  # fmt: skip
     """Host B starts with no index at all; host A runs `moment index`; B serves A's version within a minute."""
@@ -404,6 +407,7 @@ def test_app_home_for_mentors_pause_and_resume_and_for_admins(deployment, slack_
     assert "Moment status" in admin_home.text() and "documents" in admin_home.text()
 
 
+@pytest.mark.slow
 def test_the_offer_quotes_the_passage_the_asker_was_shown():
     shown = [
         {"title": "Reset a VPN hardware token", "url": "https://kb.example/vpn#resync", "snippet": "1. Open <NW-Key>."},

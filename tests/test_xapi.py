@@ -75,6 +75,7 @@ def test_flush_delivers_to_the_lrs_and_the_lrs_stores_each_once(service, lrs_ser
     assert (status.queued, status.sent, status.rejected) == (0, 2, 0)
 
 
+@pytest.mark.slow
 def test_lrs_down_then_up_everything_arrives_once(service, lrs_server):
     lrs_server.stop()
     try:
@@ -139,6 +140,7 @@ def test_forget_voids_what_was_sent_and_drops_what_was_not(service, lrs_server):
     assert set(sent_ids) <= voided
 
 
+@pytest.mark.slow
 def test_cli_xapi_status_and_flush(settings, service, tmp_path):
     service.ask("reset vpn token", ASKER)
     env = {
