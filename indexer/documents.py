@@ -52,6 +52,9 @@ class DocumentMeta:
     # Slack user groups (ids like S0123ABCD, or handles like managers) whose members alone may see the item;
     # empty: everyone. See assistant/access/audiences.py.
     audience: tuple[str, ...] = ()
+    # `lead`: the heading path of the section shown first when this page is the best but its passage is
+    # uncertain (safety procedures: "Immediate actions"); empty: none. See assistant/answering/lead.py.
+    lead: tuple[str, ...] = ()
 
     def review_due(self) -> dt.date | None:
         """The date the item is due for review, when it has a review cycle."""

@@ -9,6 +9,7 @@ Every problem a content owner can fix raises `ContentError` with a message writt
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -167,7 +168,31 @@ def load(source: SourceFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Documen
         sections = _drop_title_heading(sections, meta.title)
     if not any(s.blocks or s.cues for s in sections):
         raise ContentError("The file has no text to index (only metadata, or only markup).")
+    meta = resolve_lead(meta, raw_meta.get("lead"), sections, warnings)
     return Document(path=source.path, meta=meta, sections=tuple(sections), warnings=tuple(warnings))
+
+
+def resolve_lead(meta: DocumentMeta, raw, sections, warnings: list[str]) -> DocumentMeta:
+    """The `lead` field: a heading of the page (any level; case and spacing aside, or a path written
+    "Section > Subsection"), kept as that heading's full path. A heading the page does not have is left out
+    with a warning that lists the page's headings, so the owner can correct it."""
+    if raw is None or str(raw).strip() == "":
+        return meta
+    wanted = [_heading_key(part) for part in str(raw).split(">")]
+    paths = list(dict.fromkeys(s.heading_path for s in sections if s.heading_path))
+    for path in paths:
+        for end in range(len(path), 0, -1):  # the shortest path that ends with the words written
+            keys = [_heading_key(h) for h in path[:end]]
+            if keys[-len(wanted) :] == wanted:
+                return dataclasses.replace(meta, lead=tuple(path[:end]))
+    headings = list(dict.fromkeys(h for path in paths for h in path))
+    listed = "; ".join(f"'{h}'" for h in headings) if headings else "none (the page has no headings)"
+    warnings.append(f"`lead` '{raw}' is not a heading of this page, so nothing is shown first. Its headings: {listed}.")
+    return meta
+
+
+def _heading_key(text: str) -> str:
+    return " ".join(str(text).split()).casefold()
 
 
 # --- text and metadata ------------------------------------------------------------------------

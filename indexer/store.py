@@ -38,8 +38,8 @@ from indexer.embedding import EmbedderSpec
 from indexer.keywords import KeywordIndex
 from indexer.spelling import is_english_word
 
-FORMAT_VERSION = 3  # 3: documents carry their audience
-READABLE_FORMATS = (2, 3)  # format 2 is read as having no audiences (content could not declare one then)
+FORMAT_VERSION = 4  # 3: documents carry their audience; 4: and their lead section
+READABLE_FORMATS = (2, 3, 4)  # format 2 is read as having no audiences, 2 and 3 as having no lead sections
 DEFAULT_KEEP = 3
 
 
@@ -73,7 +73,7 @@ CREATE TABLE documents (
     number INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, digest TEXT NOT NULL,
     title TEXT NOT NULL, type TEXT NOT NULL, owner TEXT, tags TEXT NOT NULL, reviewed TEXT,
     review_every INTEGER, url TEXT, duration REAL, chunk_start INTEGER NOT NULL,
-    chunk_count INTEGER NOT NULL, warnings TEXT NOT NULL, audience TEXT NOT NULL
+    chunk_count INTEGER NOT NULL, warnings TEXT NOT NULL, audience TEXT NOT NULL, lead TEXT NOT NULL
 );
 CREATE TABLE chunks (
     id INTEGER PRIMARY KEY, doc_number INTEGER NOT NULL, position INTEGER NOT NULL,
@@ -248,7 +248,7 @@ class VersionWriter:
         with sqlite3.connect(d / "catalog.sqlite") as db:
             db.executescript(_SCHEMA)
             db.executemany(
-                "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         doc.number,
@@ -266,6 +266,7 @@ class VersionWriter:
                         doc.chunk_count,
                         json.dumps(list(doc.warnings)),
                         json.dumps(list(doc.meta.audience)),
+                        json.dumps(list(doc.meta.lead)),
                     )
                     for doc in documents
                 ],
@@ -349,11 +350,12 @@ class IndexVersion:
         self._db_lock = threading.Lock()
         self.chunk_doc = np.load(directory / "chunk_doc.npy", mmap_mode="r")
         audience = "audience" if self.meta["format"] >= 3 else "'[]'"
+        lead = "lead" if self.meta["format"] >= 4 else "'[]'"
         self.documents: list[IndexedDocument] = [
             _document_from_row(r)
             for r in self._query(
                 "SELECT number, path, digest, title, type, owner, tags, reviewed, review_every, url, duration,"
-                f" chunk_start, chunk_count, warnings, {audience} FROM documents ORDER BY number"
+                f" chunk_start, chunk_count, warnings, {audience}, {lead} FROM documents ORDER BY number"
             )
         ]
         self.by_path = {doc.path: doc for doc in self.documents}
@@ -500,6 +502,7 @@ def _document_from_row(r: tuple) -> IndexedDocument:
         url=r[9],
         duration=r[10],
         audience=tuple(json.loads(r[14])),
+        lead=tuple(json.loads(r[15])),
     )
     return IndexedDocument(r[0], r[1], meta, r[2], r[11], r[12], tuple(json.loads(r[13])))
 

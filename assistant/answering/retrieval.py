@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from assistant.answering.lead import apply_lead
 from assistant.answering.lookup import Lookup, lookup, question_keys
 from assistant.answering.reader.reading import PassageReader, sigmoid
 from indexer.documents import Chunk
@@ -302,6 +303,8 @@ class Retriever:
         clock.lap("fuse")
         if self.reader is not None and read:
             self._read(query, hits, version, qvec[0], terms)
+            if hits:
+                apply_lead(hits[0], version)  # a safety procedure's lead section, when the passage is uncertain
             clock.lap("read")
         features = confidence_features(words, hits, version.keywords)
         confidence = self._confidence(features)
