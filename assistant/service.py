@@ -22,6 +22,7 @@ from sqlalchemy import delete, select
 from assistant.access.audiences import WITHHELD_NOTICE, GroupDirectory, GroupSource, Viewer, visible_to_all
 from assistant.access.tenancy import DEFAULT_TEAM, ContentScope, Workspaces
 from assistant.answering.answers import Answer, compose, unanswerable
+from assistant.answering.generation import AnswerGenerator
 from assistant.answering.outline import page_outline
 from assistant.answering.questions import prepare
 from assistant.answering.reader import ReaderState, reader_for
@@ -108,6 +109,7 @@ class MomentService:
         self._group_refresh_tried = float("-inf")
         self.workspaces = Workspaces(database, settings.default_team_id)
         self._operations = None
+        self.generator: AnswerGenerator | None = None  # generated answers (MOMENT_LLM_URL), set by from_settings
 
     @classmethod
     def from_settings(
@@ -122,6 +124,7 @@ class MomentService:
         retriever = Retriever(IndexStore(settings.index_dir, keep=settings.index_keep), embedder, params, reader=reader)
         database = Database(settings.database_url)
         service = cls(settings, database, retriever, reader_state)
+        service.generator = AnswerGenerator.from_settings(settings)  # LLMConfigError: a key file unread
         if migrate:
             try:
                 database.upgrade(settings.default_team_id)
@@ -249,10 +252,37 @@ class MomentService:
                 answer.notices.append(WITHHELD_NOTICE)
                 log.warning("restricted content withheld from %s: %s", asker.user_id, result.viewer.why_unknown)
             features = {k: round(v, 4) for k, v in result.features.items()}
+            if answer.answered and self.generator is not None:
+                answer.generated = self._generated(question.text, result, asker)
         answer.latency_ms = (time.perf_counter() - started) * 1000
         if log_interaction:
             answer.interaction_id = self._record(answer, asker, len(question.original), features)
         return answer
+
+    def _generated(self, text: str, result: SearchResult, asker: Asker):
+        """A generated answer from the passages the asker was answered from (after the Slack
+        acknowledgement, like all answering), unless the workspace switched them off; None when the model
+        does not know or its quotes cannot be verified (the extractive answer stands)."""
+        from assistant.answering.answers import source_of
+        from assistant.answering.generation import generate_for
+
+        try:
+            if not self.workspaces.generated_answers(self.team(asker.team_id)):
+                return None
+        except Exception:
+            log.exception("generated answers: the workspace's switch could not be read")
+            return None
+        version = self.retriever.version()
+        term_ids_of = version.keywords.passage_terms
+        base_url = self.settings.content_base_url
+        return generate_for(
+            self.generator,
+            text,
+            result,
+            version=version,
+            term_ids_of=term_ids_of,
+            source_of=lambda hit: source_of(hit, result, term_ids_of=term_ids_of, content_base_url=base_url),
+        ).generated
 
     # -- audiences ------------------------------------------------------------------------------
 

@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     # `moment eval` measures both either way.
     reader: bool = Field(True, validation_alias=_env("MOMENT_READER"))
     reader_dir_override: Path | None = Field(None, validation_alias=_env("MOMENT_READER_DIR"))
+    # Generated answers (off unless MOMENT_LLM_URL is set): any OpenAI-compatible endpoint (`{url}/chat/completions`)
+    # may phrase a one-sentence answer from the top passages, shown only when its quotes are verified in them
+    # (`assistant.answering.generation`). The key comes from MOMENT_LLM_API_KEY or the file MOMENT_LLM_API_KEY_FILE names.
+    llm_url: str | None = Field(None, validation_alias=_env("MOMENT_LLM_URL"))
+    llm_model: str | None = Field(None, validation_alias=_env("MOMENT_LLM_MODEL"))
+    llm_api_key: SecretStr | None = Field(None, validation_alias=_env("MOMENT_LLM_API_KEY"))
+    llm_api_key_file: Path | None = Field(None, validation_alias=_env("MOMENT_LLM_API_KEY_FILE"))
+    llm_timeout_seconds: float = Field(8.0, gt=0, validation_alias=_env("MOMENT_LLM_TIMEOUT_SECONDS"))
+    llm_passages: int = Field(4, ge=1, le=10, validation_alias=_env("MOMENT_LLM_PASSAGES"))
     # How often a web process looks for an index version published through the database (0: never)
     index_sync_seconds: float = Field(30.0, validation_alias=_env("MOMENT_INDEX_SYNC_SECONDS"))
 

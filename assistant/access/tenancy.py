@@ -78,6 +78,7 @@ class Workspaces:
         self.database = database
         self.default_team_id = default_team_id
         self._folders_cache: tuple[float, dict[str, str]] = (-SCOPE_SECONDS, {})
+        self._generation_off: tuple[float, frozenset[str]] = (-SCOPE_SECONDS, frozenset())
 
     def get(self, team_id: str) -> Workspace | None:
         with self.database.session() as session:
@@ -136,6 +137,35 @@ class Workspaces:
             session.add(workspace)
         self._folders_cache = (-SCOPE_SECONDS, {})
         return workspace
+
+    def set_generated_answers(self, team_id: str, on: bool) -> bool:
+        """Show generated answers in the workspace (where the deployer has an LLM) or not; False when nothing
+        changed. Web processes follow within `SCOPE_SECONDS`."""
+        with self.database.session() as session:
+            workspace = session.get(Workspace, team_id) or Workspace(team_id=team_id, admins=[])
+            if (workspace.generated_answers is not False) == on:
+                return False
+            workspace.generated_answers = None if on else False
+            session.add(workspace)
+        self._generation_off = (-SCOPE_SECONDS, frozenset())
+        return True
+
+    def generated_answers(self, team_id: str) -> bool:
+        """Whether the workspace shows generated answers (unless switched off, it does). Read at most every
+        `SCOPE_SECONDS`; while the database is down, the last reading holds."""
+        from assistant.db.database import DatabaseUnavailableError
+
+        read_at, off = self._generation_off
+        if time.monotonic() - read_at >= SCOPE_SECONDS:
+            try:
+                with self.database.session() as session:
+                    off = frozenset(
+                        session.scalars(select(Workspace.team_id).where(Workspace.generated_answers.is_(False))).all()
+                    )
+            except DatabaseUnavailableError as exc:
+                log.warning("workspace generated-answer switches not read (%s): using the last ones read", exc)
+            self._generation_off = (time.monotonic(), off)
+        return team_id not in off
 
     def content_scope(self, team_id: str) -> ContentScope:
         """What `team_id` is answered from: its own folder, or the shared content without others' folders.

@@ -12,11 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from assistant.answering.questions import Question
 from assistant.answering.reader.reading import back_to_referent, is_bullet, shown_text, text_units
 from assistant.answering.retrieval import DocumentHit, RetrievalParams, SearchResult
+
+if TYPE_CHECKING:
+    from assistant.answering.generation import Generated
 
 TYPE_LABELS = {"job-aid": "Job aid", "procedure": "Procedure", "reference": "Reference", "video": "Video"}
 SNIPPET_CHARS = 480
@@ -69,6 +73,7 @@ class Answer:
     interaction_id: int | None = None
     # More on this page: the first page's next best passages (`assistant.answering.outline.OutlineEntry`).
     outline: list = field(default_factory=list)
+    generated: Generated | None = None  # a generated answer whose quotes were verified (`assistant.answering.generation`)
 
     @property
     def restricted(self) -> bool:
@@ -89,6 +94,7 @@ class Answer:
             "index_version": self.index_version,
             "latency_ms": round(self.latency_ms, 2),
             "interaction_id": self.interaction_id,
+            "generated": self.generated.to_dict() if self.generated else None,
         }
 
 
@@ -114,7 +120,16 @@ def answer_from_dict(data: dict) -> Answer:
         latency_ms=data.get("latency_ms", 0.0),
         interaction_id=data.get("interaction_id"),
         outline=[OutlineEntry.from_dict(entry) for entry in data.get("outline") or []],
+        generated=_generated_from(data.get("generated")),
     )
+
+
+def _generated_from(data: dict | None) -> Generated | None:
+    if not data:
+        return None
+    from assistant.answering.generation import Generated
+
+    return Generated.from_dict(data)
 
 
 def unanswerable(question: Question) -> Answer:
@@ -188,6 +203,11 @@ def passage_of(hit: DocumentHit, query_terms, term_ids_of=None) -> str:
     if hit.passage is not None:
         return hit.passage
     return snippet(hit.chunk.text, query_terms, term_ids_of)
+
+
+def source_of(hit: DocumentHit, result: SearchResult, *, term_ids_of=None, content_base_url: str | None = None):
+    """The source a hit is shown as (its passage, link and place), as `compose` shows it."""
+    return _source(1, hit, "", result.query_terms, term_ids_of, dt.date.today(), content_base_url)
 
 
 def _source(rank, hit: DocumentHit, query, query_terms, term_ids_of, today, base_url) -> Source:

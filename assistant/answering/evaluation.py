@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +107,8 @@ class Ranked:
     features: dict | None = None
     passage: str | None = None  # the first source's passage, as shown
     outline: list[str] | None = None  # "More on this page": the first page's other passages (Moment only)
+    latency_ms: float | None = None  # Moment's: the whole answer, generation included
+    generation: dict | None = None  # with an LLM: why shown or not, how long, and the generated answer
 
 
 @dataclass
@@ -253,19 +256,46 @@ def declined_at(positive: list[float], negative: list[float], answered: float = 
     return float(np.mean(np.asarray(negative) < threshold))
 
 
-def rank_moment(retriever: Retriever, question: str, k: int = 10) -> Ranked:
-    """Moment as the asker gets it: the same search and the same passage as `MomentService.ask`."""
+def rank_moment(retriever: Retriever, question: str, k: int = 10, generator=None) -> Ranked:
+    """Moment as the asker gets it: the same search and the same passage as `MomentService.ask`, and with
+    `generator` (`assistant.answering.generation`) the generated answer for an answered question."""
+    started = time.perf_counter()
     prepared = prepare(question)
     if not prepared.searchable:
         return Ranked([], 0.0, False, {}, outline=[])
     result = retriever.search(prepared.text, k=k)
     answered = bool(result.hits) and result.confidence >= retriever.params.threshold
     passage, outline = None, []
+    generation = None
     if result.hits:
         keywords = retriever.version().keywords
         passage = passage_of(result.hits[0], result.query_terms, keywords.passage_terms)
         outline = [e.snippet for e in page_outline(result, retriever.version(), keywords.passage_terms)]
-    return Ranked([h.doc.path for h in result.hits], result.confidence, answered, result.features, passage, outline)
+        if generator is not None and answered:
+            generation = _generation(generator, prepared.text, result, retriever.version(), keywords.passage_terms)
+    latency = (time.perf_counter() - started) * 1000
+    ranked = [h.doc.path for h in result.hits]
+    return Ranked(ranked, result.confidence, answered, result.features, passage, outline, latency, generation)
+
+
+def _generation(generator, question: str, result, version, term_ids_of) -> dict:
+    from assistant.answering.answers import source_of
+    from assistant.answering.generation import generate_for
+
+    outcome = generate_for(
+        generator,
+        question,
+        result,
+        version=version,
+        term_ids_of=term_ids_of,
+        source_of=lambda hit: source_of(hit, result, term_ids_of=term_ids_of),
+    )
+    generated = outcome.generated
+    return {
+        "reason": outcome.reason,
+        "ms": round(outcome.elapsed_ms, 1),
+        "generated": {**generated.to_dict(), "passage_text": generated.passage_text} if generated else None,
+    }
 
 
 def rank_bm25(retriever: Retriever, question: str, k: int = 10) -> Ranked:
@@ -311,8 +341,50 @@ class EvalReport:
     systems: dict[str, SystemReport]
     rankings: dict[str, list[Ranked]]
 
+    def generation_summary(self) -> dict | None:
+        """With an LLM: how often a generated answer was shown (its quotes verified), why not otherwise, how
+        often its passage lies in the answering section (the overlap rule, on its gold page), and the time."""
+        ranked = self.rankings.get("moment", [])
+        tried = [(q, r) for q, r in zip(self.questions, ranked, strict=False) if r.generation is not None]
+        if not tried:
+            return None
+        reasons: dict[str, int] = {}
+        for _, r in tried:
+            reasons[r.generation["reason"]] = reasons.get(r.generation["reason"], 0) + 1
+        shown = [(q, r.generation["generated"]) for q, r in tried if r.generation["generated"]]
+        judged = [generated_right(q, g) for q, g in shown if q.answer]
+        # What the asker reads first, over every answered question with an answer text: the generated
+        # answer's passage where one was shown, else the extractive passage.
+        first = self.systems["moment"].passage_right
+        read_first = [
+            generated_right(q, r.generation["generated"])
+            if r.generation and r.generation["generated"]
+            else bool(first[i])
+            for i, (q, r) in enumerate(zip(self.questions, ranked, strict=False))
+            if q.answer and q.answerable and r.answered
+        ]
+        extractive = [
+            bool(first[i])
+            for i, (q, r) in enumerate(zip(self.questions, ranked, strict=False))
+            if q.answer and q.answerable and r.answered
+        ]
+        generation_ms = [r.generation["ms"] for _, r in tried]
+        return {
+            "answered": len(tried),
+            "shown": len(shown),
+            "shown_share": round(len(shown) / len(tried), 4),
+            "reasons": dict(sorted(reasons.items())),
+            "passage_questions": len(judged),
+            "passage_right": _round(sum(judged) / len(judged)) if judged else None,
+            "answered_passage_questions": len(read_first),
+            "read_first_right": _round(sum(read_first) / len(read_first)) if read_first else None,
+            "extractive_right": _round(sum(extractive) / len(extractive)) if extractive else None,
+            "generation_ms": percentiles(generation_ms),
+        }
+
     def to_dict(self) -> dict:
         moment = self.systems.get("moment")
+        latencies = [r.latency_ms for r in self.rankings.get("moment", []) if r.latency_ms is not None]
         return {
             "questions": len(self.questions),
             "answerable": sum(q.answerable for q in self.questions),
@@ -322,6 +394,8 @@ class EvalReport:
             "systems": {name: report.to_dict() for name, report in self.systems.items()},
             "declined_by_kind": self.declined_by_kind(),
             "passage_against": self.passage_against(),
+            "latency_ms": percentiles(latencies),
+            "generation": self.generation_summary(),
             "per_question": [
                 {
                     "question": q.question,
@@ -339,6 +413,15 @@ class EvalReport:
                             "within_one_click": self.systems["moment"].one_click_right[i],
                             "outline": self.rankings["moment"][i].outline,
                             "passage": self.rankings["moment"][i].passage,
+                            "latency_ms": _round(self.rankings["moment"][i].latency_ms),
+                            "generation": self.rankings["moment"][i].generation,
+                            "generated_passage_right": generated_right(
+                                q, self.rankings["moment"][i].generation["generated"]
+                            )
+                            if q.answer
+                            and self.rankings["moment"][i].generation
+                            and self.rankings["moment"][i].generation["generated"]
+                            else None,
                         }
                         if "moment" in self.rankings
                         else {}
@@ -391,6 +474,22 @@ class EvalReport:
         return "\n".join(lines)
 
 
+def generated_right(q: EvalQuestion, generated: dict) -> bool:
+    """A generated answer's passage is on a gold page and lies in the answering section (the overlap rule)."""
+    return generated["path"] in q.gold and passage_inside(generated["passage_text"], q.answer)
+
+
+def percentiles(values: list[float]) -> dict | None:
+    """Median and 95th percentile, ms."""
+    if not values:
+        return None
+    return {
+        "p50": round(float(np.percentile(values, 50)), 1),
+        "p95": round(float(np.percentile(values, 95)), 1),
+        "n": len(values),
+    }
+
+
 def paired(a: list[bool | None], b: list[bool | None]) -> dict:
     """Two systems' verdicts on the same questions (None: not judged): how many each gets right alone, and
     the exact two-sided McNemar p-value (a binomial test on the questions they disagree on): the chance of a
@@ -424,13 +523,18 @@ def evaluate(
     systems: list[str],
     k: int = 10,
     retrievers: dict[str, Retriever] | None = None,
+    generator=None,
 ) -> EvalReport:
     """Run every named system on every question (`retrievers` gives a system its own retriever, e.g.
-    `moment-retrieval` one without the reader)."""
+    `moment-retrieval` one without the reader; `generator`, generated answers for `moment`)."""
     retrievers = retrievers or {}
-    rankings = {
-        name: [SYSTEMS[name](retrievers.get(name, retriever), q.question, k) for q in questions] for name in systems
-    }
+
+    def run(name: str, q: EvalQuestion) -> Ranked:
+        if name == "moment" and generator is not None:
+            return rank_moment(retrievers.get(name, retriever), q.question, k, generator)
+        return SYSTEMS[name](retrievers.get(name, retriever), q.question, k)
+
+    rankings = {name: [run(name, q) for q in questions] for name in systems}
     reports = {name: score_system(name, questions, rankings[name], k) for name in systems}
     return EvalReport(questions, reports, rankings)
 

@@ -97,13 +97,14 @@ def require_database(settings: Settings):
 def service_for(settings: Settings):
     """The service of these settings; a model or calibration that cannot be loaded stops the command with
     its message."""
+    from assistant.answering.generation import LLMConfigError
     from assistant.answering.retrieval import CalibrationError
     from assistant.service import MomentService
     from indexer.embedding import ModelError
 
     try:
         return MomentService.from_settings(settings)
-    except (ModelError, CalibrationError) as exc:
+    except (ModelError, CalibrationError, LLMConfigError) as exc:
         raise click.ClickException(str(exc)) from None
 
 

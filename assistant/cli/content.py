@@ -329,8 +329,15 @@ def eval_command(
             fg="yellow",
             err=True,
         )
-    result = evaluation.evaluate(retriever, questions, systems, k, alternatives)
+    from assistant.answering.generation import AnswerGenerator, LLMConfigError
+
+    try:
+        generator = AnswerGenerator.from_settings(settings)  # generated answers too, where MOMENT_LLM_URL is set
+    except LLMConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    result = evaluation.evaluate(retriever, questions, systems, k, alternatives, generator=generator)
     data = result.to_dict()
+    data["llm"] = {"model": generator.model, "url": settings.llm_url} if generator else None
     data["reader"] = {"on": reader_state.on, "description": reader_state.description, "problem": reader_state.problem}
     data["calibration"] = {name: str(path) for name, path in used.items()}
     data["machine"] = {"cpu_features": cpu_features()}  # the int8 reader's scores can differ with them
@@ -344,6 +351,20 @@ def eval_command(
         f"Calibration: {used['moment']}\n"
     )
     click.echo(result.table())
+    latency = data["latency_ms"]
+    if latency:
+        click.echo(f"\nMoment's answer time per question: median {latency['p50']} ms, p95 {latency['p95']} ms")
+    generation = data["generation"]
+    if generation:
+        right = generation["passage_right"]
+        click.echo(
+            f"Generated answers ({generator.model}): shown for {generation['shown']} of {generation['answered']} "
+            f"answered questions ({', '.join(f'{k} {v}' for k, v in generation['reasons'].items())}); "
+            f"passage in the answering section {right if right is not None else '–'} "
+            f"({generation['passage_questions']} judged); what is read first right {generation['read_first_right']} "
+            f"against {generation['extractive_right']} extractive; generation median "
+            f"{generation['generation_ms']['p50']} ms, p95 {generation['generation_ms']['p95']} ms"
+        )
     against = {name: c for name, c in data["passage_against"].items() if c["only_first"] + c["only_second"]}
     if against:
         click.echo(

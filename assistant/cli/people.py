@@ -28,8 +28,9 @@ def workspace_list(ctx: click.Context) -> None:
         state = f"uninstalled {w.uninstalled_at:%Y-%m-%d}" if w.uninstalled_at else "installed"
         org = f" (org {w.enterprise_id})" if w.enterprise_id else ""
         folder = w.content_folder or "the shared content"
+        off = "; generated answers off" if w.generated_answers is False else ""
         click.echo(
-            f"{w.team_id}{org} {w.name or ''}: {state}; admins {', '.join(w.admins) or '-'}; answers from {folder}"
+            f"{w.team_id}{org} {w.name or ''}: {state}; admins {', '.join(w.admins) or '-'}; answers from {folder}{off}"
         )
 
 
@@ -50,6 +51,23 @@ def workspace_content(ctx: click.Context, team: str, folder: str | None) -> None
     except WorkspaceError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{team} is answered from {done.content_folder or 'the shared content'}.")
+
+
+@workspace.command("generated")
+@click.argument("team")
+@click.argument("state", type=click.Choice(["on", "off"]))
+@click.pass_context
+def workspace_generated(ctx: click.Context, team: str, state: str) -> None:
+    """Show generated answers in workspace TEAM (where MOMENT_LLM_URL is set) or not. Web processes follow
+    within 30 seconds."""
+    from assistant.access.tenancy import Workspaces
+
+    settings = settings_of(ctx)
+    changed = Workspaces(require_database(settings), settings.default_team_id).set_generated_answers(
+        team, state == "on"
+    )
+    note = "" if settings.llm_url else " (no MOMENT_LLM_URL is set here: nothing is generated until one is)"
+    click.echo(f"{team}: generated answers {state}{'' if changed else ' already'}{note}.")
 
 
 @click.command("forget")

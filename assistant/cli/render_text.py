@@ -45,13 +45,23 @@ def render_answer(answer: Answer) -> str:
     if answer.outcome in ("empty", "no_words"):
         out.append('Ask a question in words, for example: moment ask "how do I reset my VPN token"')
         return "\n".join(out)
-    if answer.answered:
+    if answer.answered and answer.generated:
+        generated = answer.generated
+        own = next((s for s in answer.sources if s.path == generated.path), None)
+        more = [s for s in answer.sources if s is not own]
+        where = " › ".join([generated.title, *generated.heading_path])
+        out.append(f"Generated answer (confidence {answer.confidence:.2f}; from {where}; check the quoted passage):")
+        out.append(textwrap.indent(textwrap.fill(generated.text, 96), "  "))
+        out.extend(textwrap.indent(textwrap.fill(f"“{q}”", 94), "    ") for q in generated.quotes)
+        out.append(f"    {generated.url or generated.path} · model {generated.model}")
+    elif answer.answered:
         best, *more = answer.sources
         out.append(f"Answer (confidence {answer.confidence:.2f}):")
         out.extend("  " + line for line in _source_lines(best, with_snippet=True))
         if answer.outline:
             out.append("More on this page:")
             out.extend(f"  {outline_label(entry)}  {entry.url or best.path}" for entry in answer.outline)
+    if answer.answered:
         if more:
             out.append("Also see:")
             for source in more:

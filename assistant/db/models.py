@@ -409,6 +409,7 @@ class Workspace(Base):
     enterprise_id: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str | None] = mapped_column(String(200))
     content_folder: Mapped[str | None] = mapped_column(String(512))  # None: the shared content
+    generated_answers: Mapped[bool | None] = mapped_column(Boolean)  # False: switched off (None: on where configured)
     admins: Mapped[list] = mapped_column(JSON, default=list)  # besides MOMENT_ADMINS
     installed_by: Mapped[str | None] = mapped_column(String(64))
     installed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

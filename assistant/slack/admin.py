@@ -169,6 +169,8 @@ class AdminHandlers:
             respond(text=self._channel(args, text, user, client, team), response_type="ephemeral")
         elif verb == "admin":
             respond(text=self._admin(args, text, team), response_type="ephemeral")
+        elif verb == "generated":
+            respond(text=self._generated(args, team), response_type="ephemeral")
         elif verb == "drafts":
             drafts = self.service.drafts.pending(team)
             respond(blocks=mentor_blocks.drafts_blocks(drafts), text="Job-aid drafts", response_type="ephemeral")
@@ -220,6 +222,19 @@ class AdminHandlers:
             return f"<@{user}> is in MOMENT_ADMINS (an admin of every workspace): the operator can change that."
         changed = workspaces.set_admin(team, user, False)
         return f"<@{user}> {'is no longer' if changed else 'was not'} a Moment admin of this workspace."
+
+    def _generated(self, args: list[str], team: str) -> str:
+        """`/moment generated on|off`: generated answers in this workspace (where MOMENT_LLM_URL is set)."""
+        state = args[0].lower() if args else ""
+        workspaces = self.service.workspaces
+        if state not in ("on", "off"):
+            now = "on" if workspaces.generated_answers(team) else "off"
+            return f"Generated answers are {now} in this workspace. Use `/moment generated on` or `off`."
+        changed = workspaces.set_generated_answers(team, state == "on")
+        reply = f"Generated answers are {'now' if changed else 'already'} {state} in this workspace."
+        if self.service.generator is None:
+            reply += " (No LLM is configured, so none are generated until the operator sets MOMENT_LLM_URL.)"
+        return reply
 
     def _channel(self, args: list[str], text: str, by: str, client: WebClient, team: str) -> str:
         """`/moment channel add #c [scope]`, `list`, `remove #c`."""

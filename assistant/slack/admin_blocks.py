@@ -37,6 +37,7 @@ HELP = [
     ("/moment channel list", "the help channels and their settings"),
     ("/moment channel remove #channel", "stop answering unasked questions in a channel"),
     ("/moment admin add @user · remove @user · list", "this workspace's Moment admins"),
+    ("/moment generated on · off", "generated answers in this workspace, where the deployer has an LLM (on)"),
     ("/moment help", "this list"),
 ]
 

@@ -26,6 +26,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from assistant.answering.answers import Answer, Source
+from assistant.answering.generation import Generated
 from assistant.answering.outline import outline_label
 from assistant.slack.formatting import (
     CONTEXT_TEXT_LIMIT,
@@ -119,13 +120,18 @@ def answer_blocks(
         return blocks
 
     mentor_button = ButtonElement(text="Ask a mentor", action_id=ASK_MENTOR, value=value)
-    if answer.answered:
+    if answer.answered and answer.generated:
+        own = next((s for s in answer.sources if s.path == answer.generated.path), None)
+        blocks.extend(generated_blocks(answer.generated, source_line(own, owner_names)[1] if own else None))
+        more = [s for s in answer.sources if s is not own]
+    elif answer.answered:
         best, *more = answer.sources
         title, facts = source_line(best, owner_names)
         blocks.append(SectionBlock(text=_mrkdwn(f"{title}\n{quote(best.snippet)}")))
         blocks.append(ContextBlock(elements=[_mrkdwn(facts)]))
         if answer.outline:
             blocks.append(outline_block(answer.outline))
+    if answer.answered:
         if more:
             blocks.append(DividerBlock())
             lines = []
@@ -175,10 +181,35 @@ def _context(text: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=truncate(text, CONTEXT_TEXT_LIMIT))
 
 
+def generated_blocks(generated: Generated, facts: str | None = None) -> list[Block]:
+    """A generated answer: the model's sentence above the verified quotes, and where they come from, said to
+    be generated (everything the model wrote, and the content it quotes, escaped); `facts`: its page's
+    context line (type, owner, review), when it is one of the answer's sources."""
+    if facts is None and generated.audience:
+        facts = ":lock: For " + ", ".join(escape(group_label(g)) for g in generated.audience) + " only"
+    quotes = "\n".join(quote(q) for q in generated.quotes)
+    where = " › ".join(escape(h) for h in generated.heading_path)
+    place = link(generated.url, generated.title) + (f" › {where}" if where else "")
+    return [
+        SectionBlock(text=_mrkdwn(f"{escape(generated.text)}\n{quotes}")),
+        ContextBlock(
+            elements=[
+                _mrkdwn(
+                    f":sparkles: Generated from {place}; check the quoted passage. "
+                    f"(Model: {escape(truncate(generated.model, 80))})"
+                )
+            ]
+        ),
+        *([ContextBlock(elements=[_mrkdwn(facts)])] if facts else []),
+    ]
+
+
 def answer_text(answer: Answer) -> str:
     """The notification / fallback text of an answer message."""
     if answer.outcome in ("empty", "no_words"):
         return "Ask me a question in words."
+    if answer.answered and answer.generated:
+        return escape(truncate(f"{answer.generated.text} (generated from {answer.generated.title})", 300))
     if answer.answered:
         # Escaped like the blocks: Slack parses this text too (notifications, fallback), so <!channel> would ping.
         return escape(truncate(f"{answer.sources[0].title}: {answer.sources[0].snippet}", 300))
