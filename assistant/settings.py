@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     reader_dir_override: Path | None = Field(None, validation_alias=_env("MOMENT_READER_DIR"))
     # Generated answers (off unless MOMENT_LLM_URL is set): any OpenAI-compatible endpoint (`{url}/chat/completions`)
     # may phrase a one-sentence answer from the top passages, shown only when its quotes are verified in them
-    # (`assistant.answering.generation`). The key comes from MOMENT_LLM_API_KEY or the file MOMENT_LLM_API_KEY_FILE names.
+    # (`assistant.answering.generation`). The key: MOMENT_LLM_API_KEY, or the file MOMENT_LLM_API_KEY_FILE names.
     llm_url: str | None = Field(None, validation_alias=_env("MOMENT_LLM_URL"))
     llm_model: str | None = Field(None, validation_alias=_env("MOMENT_LLM_MODEL"))
     llm_api_key: SecretStr | None = Field(None, validation_alias=_env("MOMENT_LLM_API_KEY"))

@@ -73,7 +73,7 @@ class Answer:
     interaction_id: int | None = None
     # More on this page: the first page's next best passages (`assistant.answering.outline.OutlineEntry`).
     outline: list = field(default_factory=list)
-    generated: Generated | None = None  # a generated answer whose quotes were verified (`assistant.answering.generation`)
+    generated: Generated | None = None  # an answer generated and verified (`assistant.answering.generation`)
 
     @property
     def restricted(self) -> bool:
