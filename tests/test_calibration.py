@@ -174,7 +174,7 @@ def installed_wheel(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("wheel")
     source = work / "source"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("assistant", "indexer"):
+    for name in ("assistant", "indexer", "lab"):
         shutil.copytree(ROOT / name, source / name, ignore=ignore)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, source / name)
@@ -205,6 +205,7 @@ def test_the_wheel_ships_no_test_code(installed_wheel):
         "assistant",
         "bin",
         "indexer",
+        "lab",  # its libraries come only with the extra: pip install 'moment[lab]'
     ]
 
 
