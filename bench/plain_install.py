@@ -18,11 +18,15 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import ROOT, write_result
+
 QUESTION = "how do I reset my vpn token"
 HEAVY = ("torch", "transformers", "sentence_transformers", "optimum")
 
@@ -87,8 +91,9 @@ def main() -> None:
         ordered = sorted(runs)
         results[name]["cold_ask_median_s"] = round(statistics.median(ordered), 2)
         results[name]["cold_ask_p95_s"] = round(ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))], 2)
-    load = os.getloadavg()[0]
-    print(json.dumps({"runs": args.runs, "load_average_1min_at_end": round(load, 1), "installs": results}, indent=2))
+    figures = {"runs": args.runs, "load_average_1min_at_end": round(os.getloadavg()[0], 1), "installs": results}
+    print(json.dumps(figures, indent=2))
+    write_result("plain_install", figures)
 
 
 if __name__ == "__main__":
