@@ -27,6 +27,7 @@ from assistant.answering.outline import page_outline
 from assistant.answering.questions import prepare
 from assistant.answering.reader import ReaderState, reader_for
 from assistant.answering.retrieval import RetrievalParams, Retriever, SearchResult
+from assistant.answering.verified import VerifiedAnswers, VerifyError, verified_answer
 from assistant.db.database import Database, DatabaseUnavailableError
 from assistant.db.models import Interaction, InteractionSource, MentorRequest, ProcessedEvent, Vote, utcnow
 from assistant.mentoring.drafts import Drafts
@@ -98,6 +99,7 @@ class MomentService:
         self.spool = InteractionSpool(settings.home / "spool" / "interactions.jsonl", settings.default_team_id)
         self.xapi = XapiOutbox(settings, database)
         self.mentors = MentorRegistry(database, retriever.embedder)
+        self.verified = VerifiedAnswers(database, retriever.embedder)
         self.drafts = Drafts(database, self.audience_of)
         self.groups = GroupDirectory(
             database,
@@ -233,14 +235,15 @@ class MomentService:
                     self._record(answer, asker, len(question.original), None)
                 raise
             keywords = self.retriever.version().keywords
-            answer = compose(
+            taught = self._verified(question.text, asker, result, viewer, scope)
+            answer = taught or compose(
                 question,
                 result,
                 self.retriever.params,
                 content_base_url=self.settings.content_base_url,
                 term_ids_of=keywords.passage_terms,
             )
-            if answer.answered:
+            if answer.answered and not taught:
                 answer.outline = page_outline(
                     result,
                     self.retriever.version(),
@@ -252,7 +255,7 @@ class MomentService:
                 answer.notices.append(WITHHELD_NOTICE)
                 log.warning("restricted content withheld from %s: %s", asker.user_id, result.viewer.why_unknown)
             features = {k: round(v, 4) for k, v in result.features.items()}
-            if answer.answered and self.generator is not None:
+            if answer.answered and self.generator is not None and not taught:  # people outrank the model
                 answer.generated = self._generated(question.text, result, asker)
         answer.latency_ms = (time.perf_counter() - started) * 1000
         if log_interaction:
@@ -283,6 +286,58 @@ class MomentService:
             term_ids_of=term_ids_of,
             source_of=lambda hit: source_of(hit, result, term_ids_of=term_ids_of, content_base_url=base_url),
         ).generated
+
+    def _verified(self, text: str, asker: Asker, result, viewer, scope) -> Answer | None:
+        """The answer from a section taught for this question (`assistant.answering.verified`), when one is
+        close enough and the asker may see it; else None (answered as usual)."""
+        if result.query_vector is None:
+            return None
+        version = self.retriever.version()
+
+        def may_see(audience) -> bool:
+            who = viewer() if callable(viewer) else viewer
+            return who.may_see(audience)
+
+        try:
+            match = self.verified.match(self.team(asker.team_id), text, result.query_vector, version, may_see=may_see)
+        except Exception:
+            log.exception("verified answers could not be consulted; answering as usual")
+            return None
+        if match is None or not scope.allows(match.section.path):
+            return None
+        return verified_answer(text, match, version, result, self.settings.content_base_url)
+
+    def teach(
+        self,
+        question: str,
+        path: str,
+        heading: str | None,
+        user_id: str,
+        *,
+        team_id: str | None = None,
+        interaction_id: int | None = None,
+    ):
+        """Teach `question` to be answered from the section `heading` of item `path` (`moment verify`, a
+        mentor's or admin's *This answered it* / *Pick the right section*); audited. Raises `VerifyError`."""
+        team = self.team(team_id)
+        try:
+            pair = self.verified.teach(
+                team, question, path, heading, user_id, self.retriever.version(), interaction_id=interaction_id
+            )
+        except VerifyError as exc:
+            self.audit(user_id, "verify", False, f"{path} › {heading or ''}: {exc}"[:2000], team_id=team)
+            raise
+        where = " › ".join([path, *pair.heading_path])
+        self.audit(user_id, "verify", True, f"#{pair.id} {pair.question[:300]!r} -> {where}", team_id=team)
+        return pair
+
+    def forget_verified(self, pair_id: int, user_id: str, *, team_id: str | None = None):
+        """Remove a taught pair of the workspace (`moment verified remove`); audited. None: no such pair."""
+        team = self.team(team_id)
+        pair = self.verified.remove(pair_id, team)
+        detail = f"#{pair_id} {pair.question[:300]!r}" if pair else f"#{pair_id}: no such verified answer"
+        self.audit(user_id, "verified_remove", pair is not None, detail, team_id=team)
+        return pair
 
     # -- audiences ------------------------------------------------------------------------------
 

@@ -74,6 +74,8 @@ class Answer:
     # More on this page: the first page's next best passages (`assistant.answering.outline.OutlineEntry`).
     outline: list = field(default_factory=list)
     generated: Generated | None = None  # an answer generated and verified (`assistant.answering.generation`)
+    # Answered from a section a person taught for this question (`assistant.answering.verified`): who, when.
+    verified: dict | None = None
 
     @property
     def restricted(self) -> bool:
@@ -91,6 +93,7 @@ class Answer:
             "notices": self.notices,
             "sources": [s.to_dict() for s in self.sources],
             "outline": [entry.to_dict() for entry in self.outline],
+            "verified": self.verified,
             "index_version": self.index_version,
             "latency_ms": round(self.latency_ms, 2),
             "interaction_id": self.interaction_id,
@@ -121,6 +124,7 @@ def answer_from_dict(data: dict) -> Answer:
         interaction_id=data.get("interaction_id"),
         outline=[OutlineEntry.from_dict(entry) for entry in data.get("outline") or []],
         generated=_generated_from(data.get("generated")),
+        verified=data.get("verified"),
     )
 
 

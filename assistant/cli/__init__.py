@@ -7,7 +7,7 @@ commands live in a module of their own, and `common` holds what they share.
 Public surface: `main` (the `moment` entry point) and the exit statuses `EXIT_OK`, `EXIT_ERROR`, `EXIT_PARTIAL`.
 """
 
-from assistant.cli import asking, content, model, people, records, serving
+from assistant.cli import asking, content, model, people, records, serving, verified
 from assistant.cli.common import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, main
 
 for command in (
@@ -23,6 +23,8 @@ for command in (
     people.forget,
     records.xapi,  # flush, status
     content.demo,
+    verified.verify,
+    verified.verified,  # list, remove
 ):
     main.add_command(command)
 

@@ -6,6 +6,7 @@ import textwrap
 
 from assistant.answering.answers import Answer, Source
 from assistant.answering.outline import outline_label
+from assistant.answering.verified import verified_label
 
 
 def _when(seconds: float) -> str:
@@ -56,7 +57,10 @@ def render_answer(answer: Answer) -> str:
         out.append(f"    {generated.url or generated.path} · model {generated.model}")
     elif answer.answered:
         best, *more = answer.sources
-        out.append(f"Answer (confidence {answer.confidence:.2f}):")
+        if answer.verified:
+            out.append(f"{verified_label(answer.verified)}:")
+        else:
+            out.append(f"Answer (confidence {answer.confidence:.2f}):")
         out.extend("  " + line for line in _source_lines(best, with_snippet=True))
         if answer.outline:
             out.append("More on this page:")

@@ -239,6 +239,24 @@ class Draft(Base):
     audience: Mapped[list | None] = mapped_column(JSON)
 
 
+class VerifiedAnswer(Base):
+    """A question a mentor or admin taught Moment to answer from one section (`assistant.answering.verified`)."""
+
+    __tablename__ = "verified_answers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(64), index=True)  # the workspace it belongs to
+    question: Mapped[str] = mapped_column(Text)
+    embedding: Mapped[list] = mapped_column(JSON)  # the question's vector (the index's embedding model)
+    embedding_model: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(String(512), index=True)  # the item, relative to the content root
+    heading_path: Mapped[list] = mapped_column(JSON)  # the section; empty: the text before the first heading
+    content_hash: Mapped[str] = mapped_column(String(64))  # the section's text when taught (sha256)
+    taught_by: Mapped[str] = mapped_column(String(64))
+    taught_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    interaction_id: Mapped[int | None] = mapped_column(Integer)  # the answer it was taught on, if any
+
+
 # -- operations ---------------------------------------------------------------------------------
 
 

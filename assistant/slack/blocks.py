@@ -28,6 +28,7 @@ from slack_sdk.models.views import View
 from assistant.answering.answers import Answer, Source
 from assistant.answering.generation import Generated
 from assistant.answering.outline import outline_label
+from assistant.answering.verified import verified_label
 from assistant.slack.formatting import (
     CONTEXT_TEXT_LIMIT,
     SECTION_TEXT_LIMIT,
@@ -128,6 +129,9 @@ def answer_blocks(
         best, *more = answer.sources
         title, facts = source_line(best, owner_names)
         blocks.append(SectionBlock(text=_mrkdwn(f"{title}\n{quote(best.snippet)}")))
+        if answer.verified:
+            label = escape(verified_label(answer.verified, owner_names))
+            facts = f":white_check_mark: *{label}*  ·  {facts}"
         blocks.append(ContextBlock(elements=[_mrkdwn(facts)]))
         if answer.outline:
             blocks.append(outline_block(answer.outline))

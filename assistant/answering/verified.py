@@ -1,0 +1,283 @@
+"""Verified answers, taught by people: a question a mentor or admin answered with one section, for everyone.
+
+A taught pair keeps the question, its vector, the section (item path and heading path, with a hash of the
+section's text as it was), who taught it, when, and the workspace. A later question of the same workspace
+whose vector is within `MATCH_COSINE` of a taught question's, and that names the same key tokens (codes,
+sizes, any token with a digit: "M12" never takes "M10"'s answer, "8kW" never "11kW"'s; the look-up tables'
+tokens, `assistant.answering.lookup`), is answered from the taught section, shown whole and marked
+*Verified by <mentor>, <date>*. People outrank the model: the reader is not asked.
+
+- A taught section the asker may not see (its item's audience) is never shown to them: the question is then
+  answered as if nothing had been taught.
+- When the section's text changes (the index is rebuilt with other content there), the pair still answers
+  but is flagged for review and says so, until someone teaches it again (re-confirms it). A section or item
+  since removed answers nothing; the pair is listed as missing.
+
+The threshold was chosen on `evalsets/verified-threshold-pairs.jsonl` (pairs of questions that mean the same
+and that do not), written before any run: `python bench/verified_answers.py` prints the pairs' cosines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+
+from assistant.answering.lookup import key_tokens, normal
+from assistant.answering.reader.reading import chunk_units
+from assistant.db.models import VerifiedAnswer
+
+# Halfway between the closest pair of different questions the key guard lets through (0.766: "how do i print
+# at the leeds office" / "… at the manchester depot") and the farthest pair of the same question (0.804: "gas
+# emergency number" / "what number do i ring for a gas emergency") in evalsets/verified-threshold-pairs.jsonl.
+MATCH_COSINE = 0.785
+SECTION_CHARS = 2400  # a taught section is shown whole, up to this (a Slack section holds 3,000)
+
+
+class VerifyError(Exception):
+    """A question cannot be taught as asked (no such item or heading); the message says what exists."""
+
+
+@dataclass(frozen=True)
+class TaughtSection:
+    """A section of an indexed item, as taught and as shown."""
+
+    path: str
+    heading_path: tuple[str, ...]
+    text: str
+    chunk_id: int  # its first chunk (for the link: its anchor, page or second)
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class VerifiedMatch:
+    """A taught pair that answers a question, with its section as it is now."""
+
+    pair: VerifiedAnswer
+    section: TaughtSection
+    cosine: float
+
+    @property
+    def needs_review(self) -> bool:
+        return self.section.content_hash != self.pair.content_hash
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.pair.id,
+            "question": self.pair.question,
+            "by": self.pair.taught_by,
+            "at": self.pair.taught_at.isoformat(),
+            "path": self.pair.path,
+            "heading_path": list(self.pair.heading_path),
+            "cosine": round(self.cosine, 4),
+            "needs_review": self.needs_review,
+        }
+
+
+def digit_keys(text: str) -> frozenset[str]:
+    """The tokens of `text` that name one thing by a number (as look-up tables' keys are compared): "M12",
+    "E05" = "e5", "8kw", "3/8", "4". Two questions that differ in one of these are different questions."""
+    return frozenset(normal(t) for t in key_tokens(text) if any(c.isdigit() for c in t))
+
+
+def _key(text: str) -> str:
+    return " ".join(str(text).split()).casefold()
+
+
+def find_section(version, path: str, heading: str | None) -> TaughtSection:
+    """The section of item `path` under `heading` (any level, case and spacing aside; "A > B" for a path;
+    None or "" for the text before the first heading, a transcript's whole text). Raises `VerifyError` naming
+    the item's headings when it has no such heading, or when the index has no such item."""
+    doc = version.by_path.get(path)
+    if doc is None:
+        raise VerifyError(f"No indexed item at {path!r}: give the path relative to the content folder.")
+    ids = list(range(doc.chunk_start, doc.chunk_start + doc.chunk_count))
+    stored = version.chunks(ids)
+    paths = list(dict.fromkeys(stored[i].chunk.heading_path for i in ids))
+    target: tuple[str, ...] | None = None
+    if not heading or not str(heading).strip():
+        target = ()
+    else:
+        wanted = [_key(part) for part in str(heading).split(">")]
+        for hp in paths:
+            for end in range(len(hp), 0, -1):
+                if [_key(h) for h in hp[:end]][-len(wanted) :] == wanted:
+                    target = tuple(hp[:end])
+                    break
+            if target is not None:
+                break
+    inside = [i for i in ids if target is not None and stored[i].chunk.heading_path[: len(target)] == target]
+    if target == ():
+        inside = [i for i in ids if not stored[i].chunk.heading_path]
+    if not inside:
+        headings = list(dict.fromkeys(h for hp in paths for h in hp))
+        listed = "; ".join(f"'{h}'" for h in headings) if headings else "none (it has no headings)"
+        raise VerifyError(f"{path} has no heading {heading!r}. Its headings: {listed}.")
+    units = [u for i in inside for u in chunk_units(stored[i].chunk)]
+    return TaughtSection(path, target, "\n".join(units), inside[0])
+
+
+class VerifiedAnswers:
+    """Taught pairs in the database, and the matching of questions against them."""
+
+    def __init__(self, database, embedder) -> None:
+        self.database = database
+        self.embedder = embedder
+
+    def _model(self) -> str:
+        return self.embedder.spec.describe()
+
+    def teach(
+        self,
+        team_id: str,
+        question: str,
+        path: str,
+        heading: str | None,
+        taught_by: str,
+        version,
+        *,
+        interaction_id: int | None = None,
+    ) -> VerifiedAnswer:
+        """Teach `question` to be answered from the section (`find_section`); a question already taught in
+        the workspace (same words, case and spacing aside) is re-taught: its section and hash are replaced,
+        which also re-confirms a pair flagged for review."""
+        question = " ".join(question.split())
+        if not question:
+            raise VerifyError("The question is empty.")
+        section = find_section(version, path, heading)
+        vector = self.embedder.encode([question])[0]
+        with self.database.session() as session:
+            pair = next(
+                (
+                    p
+                    for p in session.scalars(select(VerifiedAnswer).where(VerifiedAnswer.team_id == team_id))
+                    if _key(p.question) == _key(question)
+                ),
+                None,
+            )
+            if pair is None:
+                pair = VerifiedAnswer(team_id=team_id, question=question)
+                session.add(pair)
+            pair.embedding = [round(float(x), 6) for x in vector]
+            pair.embedding_model = self._model()
+            pair.path = section.path
+            pair.heading_path = list(section.heading_path)
+            pair.content_hash = section.content_hash
+            pair.taught_by = taught_by
+            pair.taught_at = dt.datetime.now(dt.UTC)
+            pair.interaction_id = interaction_id
+            session.flush()
+            session.expunge(pair)
+            return pair
+
+    def pairs(self, team_id: str | None = None) -> list[VerifiedAnswer]:
+        """Every taught pair (of one workspace), oldest first."""
+        with self.database.session() as session:
+            query = select(VerifiedAnswer).order_by(VerifiedAnswer.id)
+            if team_id is not None:
+                query = query.where(VerifiedAnswer.team_id == team_id)
+            rows = list(session.scalars(query))
+            for row in rows:
+                session.expunge(row)
+            return rows
+
+    def remove(self, pair_id: int, team_id: str | None = None) -> VerifiedAnswer | None:
+        """Forget a taught pair; None when there is no such pair (in the workspace)."""
+        with self.database.session() as session:
+            pair = session.get(VerifiedAnswer, pair_id)
+            if pair is None or (team_id is not None and pair.team_id != team_id):
+                return None
+            session.delete(pair)
+            session.flush()
+            session.expunge(pair)
+            return pair
+
+    def status(self, pair: VerifiedAnswer, version) -> str:
+        """ "verified", "needs review" (its section's text changed) or "missing" (item or heading gone)."""
+        try:
+            section = find_section(version, pair.path, " > ".join(pair.heading_path))
+        except VerifyError:
+            return "missing"
+        return "verified" if section.content_hash == pair.content_hash else "needs review"
+
+    def match(self, team_id: str, question: str, query_vector, version, *, may_see=None) -> VerifiedMatch | None:
+        """The taught pair that answers `question` (vector `query_vector`), if one is close enough and names
+        the same keys, and its section still exists and `may_see(audience)` allows it."""
+        pairs = [p for p in self.pairs(team_id) if p.embedding_model == self._model()]
+        if not pairs:
+            return None
+        vectors = np.asarray([p.embedding for p in pairs], dtype=np.float32)
+        cosines = vectors @ np.asarray(query_vector, dtype=np.float32).reshape(-1)
+        keys = digit_keys(question)
+        for index in np.argsort(-cosines):
+            cosine = float(cosines[index])
+            if cosine < MATCH_COSINE:
+                break
+            pair = pairs[int(index)]
+            if digit_keys(pair.question) != keys:
+                continue
+            doc = version.by_path.get(pair.path)
+            if doc is None or (may_see is not None and doc.meta.audience and not may_see(doc.meta.audience)):
+                continue
+            try:
+                section = find_section(version, pair.path, " > ".join(pair.heading_path))
+            except VerifyError:
+                continue
+            return VerifiedMatch(pair, section, cosine)
+        return None
+
+
+def verified_label(verified: dict, names=None) -> str:
+    """ "Verified by <mentor>, <date>" (plain text; `names` maps user ids to names)."""
+    who = (names or {}).get(verified["by"], verified["by"])
+    when = dt.datetime.fromisoformat(verified["at"]).date()
+    return f"Verified by {who}, {when:%-d %b %Y}"
+
+
+def verified_answer(question, match: VerifiedMatch, version, result, content_base_url: str | None = None):
+    """The answer from a taught section: the section whole (up to `SECTION_CHARS`), linked to its heading,
+    confidence 1, marked `verified` (and with a note when its section changed since it was taught)."""
+    from assistant.answering.answers import Answer, Source, deep_link, document_url, shown_text
+
+    doc = version.by_path[match.section.path]
+    chunk = version.chunks([match.section.chunk_id])[match.section.chunk_id].chunk
+    meta = doc.meta
+    units = match.section.text.split("\n")
+    today = dt.date.today()
+    source = Source(
+        rank=1,
+        path=doc.path,
+        title=meta.title,
+        type=meta.type,
+        url=deep_link(document_url(doc, content_base_url), chunk.anchor, chunk.page, chunk.start_seconds),
+        heading_path=list(match.section.heading_path),
+        snippet=shown_text(units, 0, len(units), SECTION_CHARS),
+        score=round(match.cosine, 4),
+        owner=meta.owner,
+        reviewed=meta.reviewed,
+        review_due=meta.review_due(),
+        stale=meta.is_stale(today),
+        start_seconds=chunk.start_seconds,
+        page=chunk.page,
+        audience=list(meta.audience),
+    )
+    notices = []
+    if match.needs_review:
+        notices.append(
+            "This section has changed since it was verified for this question: it is waiting for its owner to check it."
+        )
+    return Answer(
+        question=question,
+        answered=True,
+        confidence=1.0,
+        sources=[source],
+        notices=notices,
+        index_version=result.version if result is not None else None,
+        verified=match.to_dict(),
+    )
