@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -33,6 +34,7 @@ from assistant.db.models import Interaction, InteractionSource, MentorRequest, P
 from assistant.mentoring.drafts import Drafts
 from assistant.mentoring.handoff import Handoff, HandoffSettings, Notifier
 from assistant.mentoring.mentors import MentorError, MentorRegistry
+from assistant.records.deliveries import DeliveryClaims
 from assistant.records.xapi import XapiOutbox
 from assistant.settings import Settings
 from indexer.store import IndexStore
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 
 # A web process with a stale group cache asks Slack itself, at most this often (the worker refreshes too).
 GROUP_REFRESH_RETRY_SECONDS = 60.0
+RECEIVED, RESUMING = "received", "resuming"  # a question's outcome until it is answered
 MAX_STORED_QUESTION = 4000  # characters kept in the log; the length as received is stored too
 SCOPED_CANDIDATES = 30  # documents ranked when only part of the content may answer
 
@@ -58,6 +61,7 @@ class Asker:
     channel_id: str | None = None
     thread_ts: str | None = None
     enterprise_id: str | None = None  # the Enterprise Grid org of the workspace
+    received_id: int | None = None  # the question's record made when it arrived (`MomentService.receive`)
 
     @property
     def in_slack(self) -> bool:
@@ -96,7 +100,10 @@ class MomentService:
         )
         self.database = database
         self.retriever = retriever
-        self.spool = InteractionSpool(settings.home / "spool" / "interactions.jsonl", settings.default_team_id)
+        self.spool = InteractionSpool(
+            settings.home / "spool" / "interactions.jsonl", settings.default_team_id, database.fingerprint
+        )
+        self.claims = DeliveryClaims(database, settings.home / "spool" / "claims")
         self.xapi = XapiOutbox(settings, database)
         self.mentors = MentorRegistry(database, retriever.embedder)
         self.verified = VerifiedAnswers(database, retriever.embedder)
@@ -437,18 +444,87 @@ class MomentService:
                 for s in answer.sources
             ],
         }
+        if asker.received_id is not None:
+            row["received_id"] = asker.received_id
         try:
             self.spool.replay(self.database, self.xapi)
             with self.database.session() as session:
-                interaction = _interaction_from_row(row)
-                session.add(interaction)
-                session.flush()
+                interaction = _store(session, row)
+                if interaction is None:
+                    return asker.received_id
                 self.xapi.interaction(session, interaction)
                 return interaction.id
         except DatabaseUnavailableError as exc:
             log.error("interaction spooled, database unavailable: %s", exc)
             self.spool.append(row)
             return None
+
+    def receive(self, text: str | None, asker: Asker) -> int:
+        """Record a question as it arrives, before it is acknowledged and answered (outcome `received`):
+        `ask` with `asker.received_id` completes the same record, and a record left `received` (the process
+        stopped while answering) is answered by the worker (`questions_left`). Raises
+        `DatabaseUnavailableError`."""
+        with self.database.session() as session:
+            return self.receive_in(session, text, asker)
+
+    def receive_in(self, session, text: str | None, asker: Asker) -> int:
+        """`receive` within a transaction of the caller's (e.g. with the delivery's claim)."""
+        raw = text or ""
+        interaction = Interaction(
+            user_id=asker.user_id,
+            team_id=self.team(asker.team_id),
+            enterprise_id=asker.enterprise_id,
+            channel_id=asker.channel_id,
+            surface=asker.surface,
+            thread_ts=asker.thread_ts,
+            question=raw[:MAX_STORED_QUESTION],
+            question_chars=len(raw),
+            answered=False,
+            outcome=RECEIVED,
+            confidence=0.0,
+            latency_ms=0.0,
+        )
+        session.add(interaction)
+        session.flush()
+        return interaction.id
+
+    def discard_receipt(self, interaction_id: int) -> None:
+        """Forget a record made on arrival that nobody will complete (it came too late to be used)."""
+        with self.database.session() as session:
+            session.execute(
+                delete(Interaction).where(Interaction.id == interaction_id, Interaction.outcome == RECEIVED)
+            )
+
+    def questions_left(self, older_than: dt.timedelta, now: dt.datetime | None = None) -> list[tuple[Asker, str]]:
+        """Questions recorded on arrival and never answered (their process stopped), at least `older_than`
+        old: each taken by this caller alone (a conditional UPDATE), as (asker, raw question)."""
+        from sqlalchemy import update
+
+        cutoff = (now or utcnow()) - older_than
+        taken: list[tuple[Asker, str]] = []
+        with self.database.session() as session:
+            rows = session.scalars(
+                select(Interaction).where(Interaction.outcome == RECEIVED, Interaction.created_at <= cutoff).limit(50)
+            ).all()
+        for row in rows:
+            with self.database.session() as session:
+                won = session.execute(
+                    update(Interaction)
+                    .where(Interaction.id == row.id, Interaction.outcome == RECEIVED)
+                    .values(outcome=RESUMING)
+                ).rowcount
+            if won:
+                asker = Asker(
+                    user_id=row.user_id,
+                    surface=row.surface,
+                    team_id=row.team_id,
+                    channel_id=row.channel_id,
+                    thread_ts=row.thread_ts,
+                    enterprise_id=row.enterprise_id,
+                    received_id=row.id,
+                )
+                taken.append((asker, row.question))
+        return taken
 
     def answer_for(self, interaction_id: int, team_id: str | None = None) -> Answer | None:
         """The answer that was shown for an interaction of the workspace (to share it, or show it again)."""
@@ -544,11 +620,12 @@ class MomentService:
     # -- operations ------------------------------------------------------------------------------
 
     def health(self) -> tuple[bool, dict[str, str]]:
-        """Whether this process can answer: the database reachable and an index loaded (with what failed)."""
+        """Whether this process can answer: the database reachable and taking writes, and an index loaded
+        (with what failed). It may take as long as the database does: `/healthz` runs it with a deadline."""
         checks: dict[str, str] = {}
         ok = True
         try:
-            self.database.ping()
+            self.database.check_writable()
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = str(exc)
@@ -641,30 +718,16 @@ class MomentService:
 
     # -- Slack deliveries ---------------------------------------------------------------------
 
-    def claim_delivery(self, key: str) -> bool:
-        """True the first time `key` (a Slack event id) is claimed by any process sharing the database.
-
-        Slack retries events and may deliver one to two processes: only the claimer answers.
-        """
-        from sqlalchemy.exc import IntegrityError
-
-        from assistant.db.models import ProcessedEvent
-
-        try:
-            with self.database.session() as session:
-                session.add(ProcessedEvent(key=key[:128]))
-        except IntegrityError:
-            return False
-        return True
+    def claim_delivery(self, *keys: str) -> bool:
+        """True the first time `keys` (a Slack event id, the message it carries, a digest's week...) are
+        claimed by any process sharing the database (or of this host, while the database is unavailable:
+        `assistant.records.deliveries`). Slack retries events, may deliver one to two processes, and one
+        message under several event ids: only the claimer answers."""
+        return self.claims.claim(*keys)[0]
 
     def release_delivery(self, key: str) -> None:
         """Give back a claim whose delivery failed, so that a later attempt can make it."""
-        from sqlalchemy import delete
-
-        from assistant.db.models import ProcessedEvent
-
-        with self.database.session() as session:
-            session.execute(delete(ProcessedEvent).where(ProcessedEvent.key == key[:128]))
+        self.claims.release(key)
 
     # -- votes -----------------------------------------------------------------------------------
 
@@ -672,7 +735,18 @@ class MomentService:
         self, interaction_id: int, user_id: str, helpful: bool, comment: str | None = None, team_id: str | None = None
     ) -> Vote | None:
         """Record a vote; a person's second vote on the same answer replaces the first. None when the
-        answer is not the workspace's."""
+        answer is not the workspace's. Two clicks at the same moment (in two processes) keep one vote: the
+        one that loses the race for the row updates it instead."""
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            return self._vote(interaction_id, user_id, helpful, comment, team_id)
+        except IntegrityError:
+            return self._vote(interaction_id, user_id, helpful, comment, team_id)  # the row exists now
+
+    def _vote(
+        self, interaction_id: int, user_id: str, helpful: bool, comment: str | None, team_id: str | None
+    ) -> Vote | None:
         with self.database.session() as session:
             if self._interaction(session, interaction_id, team_id) is None:
                 return None
@@ -743,8 +817,37 @@ def within_scope(result: SearchResult, scope: ContentScope) -> SearchResult:
     return dataclasses.replace(result, hits=inside, confidence=0.0)
 
 
+def _store(session, row: dict) -> Interaction | None:
+    """Write a recorded interaction: the question's record made on arrival completed (`received_id`), or a
+    new one (None: the record was completed already)."""
+    received_id = row.get("received_id")
+    received = session.get(Interaction, received_id) if received_id is not None else None
+    if received is not None and received.outcome not in (RECEIVED, RESUMING):
+        return None  # completed already (by the worker, or by an earlier replay): never two records
+    if received is None:
+        interaction = _interaction_from_row(row)
+        session.add(interaction)
+        session.flush()
+        return interaction
+    for field in (
+        "question",
+        "question_chars",
+        "answered",
+        "outcome",
+        "confidence",
+        "latency_ms",
+        "index_version",
+        "features",
+        "answer",
+    ):
+        setattr(received, field, row[field])
+    received.sources = [InteractionSource(**source) for source in row["sources"]]
+    session.flush()
+    return received
+
+
 def _interaction_from_row(row: dict) -> Interaction:
-    fields = {k: v for k, v in row.items() if k != "sources"}
+    fields = {k: v for k, v in row.items() if k not in ("sources", "received_id")}
     fields["created_at"] = dt.datetime.fromisoformat(fields["created_at"])
     interaction = Interaction(**fields)
     interaction.sources = [InteractionSource(**s) for s in row["sources"]]
@@ -755,16 +858,26 @@ class InteractionSpool:
     """Interactions that could not be written because the database was down, kept on local disk
     until the next successful write (append-only JSON lines, replayed under a file lock)."""
 
-    def __init__(self, path: Path, default_team_id: str = DEFAULT_TEAM) -> None:
+    def __init__(self, path: Path, default_team_id: str = DEFAULT_TEAM, database: str | None = None) -> None:
         self.path = path
         self.default_team_id = default_team_id  # the workspace of rows spooled before workspaces existed
+        # The fingerprint of the database rows are spooled for (`Database.fingerprint`): rows spooled for
+        # another database stay in the spool, never written into this one.
+        self.database = database
 
     def append(self, row: dict) -> None:
         from filelock import FileLock
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        row = {**row, "database": self.database}
         with FileLock(str(self.path) + ".lock"), self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def _ours(self, row: dict) -> bool:
+        """Spooled for this database (rows spooled before spools named their database: for the one configured)."""
+        return row.get("database") in (None, self.database)
 
     def pending(self) -> int:
         try:
@@ -778,23 +891,34 @@ class InteractionSpool:
         return row
 
     def replay(self, database: Database, xapi: XapiOutbox | None = None) -> int:
-        """Write spooled interactions in one transaction, then empty the spool (only once committed)."""
+        """Write the interactions spooled for `database` in one transaction, then take them out of the spool
+        (only once committed). Rows spooled for another database stay."""
         if not self.path.exists():
             return 0
         from filelock import FileLock
 
         with FileLock(str(self.path) + ".lock"):
             try:
-                lines = [line for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+                rows = [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
             except FileNotFoundError:
                 return 0
+            mine = [row for row in rows if self._ours(row)]
+            others = [row for row in rows if not self._ours(row)]
+            if not mine:
+                return 0
             with database.session() as session:
-                interactions = [_interaction_from_row(self._current(json.loads(line))) for line in lines]
-                session.add_all(interactions)
-                session.flush()
-                for interaction in interactions:
+                interactions = [
+                    _store(session, self._current({k: v for k, v in row.items() if k != "database"})) for row in mine
+                ]
+                for interaction in filter(None, interactions):
                     if xapi is not None:
                         xapi.interaction(session, interaction)
-            self.path.unlink()
-            log.info("wrote %d spooled interactions", len(lines))
-        return len(lines)
+            if others:
+                log.warning("%d spooled interactions belong to another database; kept in %s", len(others), self.path)
+                tmp = self.path.with_suffix(".tmp")
+                tmp.write_text("".join(json.dumps(row) + "\n" for row in others), encoding="utf-8")
+                os.replace(tmp, self.path)
+            else:
+                self.path.unlink()
+            log.info("wrote %d spooled interactions", len(mine))
+        return len(mine)

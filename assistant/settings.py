@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_SIGNING_SECRET"))
     slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    # How long a Web API call may take before its outcome is unknown (a post is then looked up, not repeated)
+    slack_timeout_seconds: float = Field(15.0, gt=0, validation_alias=_env("MOMENT_SLACK_TIMEOUT_SECONDS"))
     # OAuth install for many workspaces (used when SLACK_BOT_TOKEN is not set): the app's credentials and
     # the public URL Slack redirects to (MOMENT_BASE_URL + /slack/oauth_redirect)
     slack_client_id: str | None = Field(None, validation_alias=_env("SLACK_CLIENT_ID"))

@@ -30,6 +30,7 @@ JOBS = {
     # Hourly on Monday from 08:00: the first run posts, later ones only if it failed (claimed per day).
     "weekly-digest": ("assistant.worker:weekly_digest", "cron", {"day_of_week": "mon", "hour": "8-20", "minute": 0}),
     "help-channel-queues": ("assistant.worker:help_channel_queues", "interval", {"seconds": 60}),
+    "questions-left": ("assistant.worker:questions_left", "interval", {"seconds": 30}),
     "review-reminders": ("assistant.worker:review_reminders", "cron", {"day_of_week": "mon", "hour": 9, "minute": 0}),
     "retention": ("assistant.worker:retention", "cron", {"hour": 3, "minute": 30}),
     # Every MOMENT_AUDIENCE_REFRESH_MINUTES (set in `scheduler`): who is in the user groups content is for.
@@ -166,6 +167,16 @@ def help_channel_queues() -> int:
     from assistant.slack.channels import HelpChannelHandlers
 
     return HelpChannelHandlers(ctx.service).sweep(ctx.client_for)
+
+
+def questions_left(now: dt.datetime | None = None) -> int:
+    """Answer DMs and @mentions a stopped web process recorded and never answered."""
+    ctx = context()
+    if ctx.client is None:
+        return 0
+    from assistant.slack.outbound import answer_questions_left
+
+    return answer_questions_left(ctx.service, ctx.client_for, now)
 
 
 def refresh_usergroups() -> bool:

@@ -140,15 +140,24 @@ def access_log_ms(log: Path, offset: int) -> tuple[list[float], int]:
 
 
 def start_moment(
-    api_url: str, index: Path, content: Path = CONTENT_DIR, *, workers: int = 2, tag: str = "", env: dict | None = None
+    api_url: str,
+    index: Path,
+    content: Path = CONTENT_DIR,
+    *,
+    workers: int = 2,
+    tag: str = "",
+    env: dict | None = None,
+    keep_home: bool = False,
 ) -> Server:
-    """`moment serve --port N` (gunicorn, `workers` processes, the default threads) with its own SQLite database."""
+    """`moment serve --port N` (gunicorn, `workers` processes, the default threads) with its own SQLite database
+    (unless `env` names a DATABASE_URL). `keep_home`: restart on the home a killed server left (its spool)."""
     import shutil
 
     port = free_port()
     home = BENCH_HOME / f"serve-home{tag}"
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
+    if not keep_home:
+        shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True, exist_ok=True)
     env = child_env(
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,

@@ -21,6 +21,7 @@ import base64
 import contextlib
 import itertools
 import json
+import socket
 import threading
 import time
 import uuid
@@ -91,6 +92,8 @@ class _Fault:
     times: int
     after_success: bool = False  # do the work (a message is posted), then answer `status` anyway
     channel: str | None = None  # only calls for this channel (others pass untouched)
+    drop: bool = False  # do the work, then close the connection without an answer
+    delay: float = 0.0  # do the work, then wait this long before answering
 
 
 class SlackAPIStub:
@@ -181,12 +184,16 @@ class SlackAPIStub:
         error: str | None = None,
         after_success: bool = False,
         channel: str | None = None,
+        drop: bool = False,
+        delay: float = 0.0,
     ) -> None:
         """The next `times` calls of `method` fail: HTTP `status` (429 with Retry-After and `ratelimited`,
         500/503 with an error body), or, with `error`, HTTP 200 `{"ok": false, "error": error}`.
         `after_success`: the call takes effect (a message is posted) and still answers `status`, as Slack
         sometimes does when it times out internally after posting. `channel`: only calls for that channel
-        fail (a test's fault is not taken by another test's background post)."""
+        fail (a test's fault is not taken by another test's background post). `drop`: the call takes effect
+        and the connection is closed without an answer (a load balancer or network dropping it); `delay`: the
+        call takes effect and is answered (as usual) only after `delay` seconds (a slow Slack)."""
         with self._cond:
             self._faults.setdefault(method, []).append(
                 _Fault(
@@ -196,6 +203,8 @@ class SlackAPIStub:
                     times=times,
                     after_success=after_success,
                     channel=channel,
+                    drop=drop,
+                    delay=delay,
                 )
             )
 
@@ -249,6 +258,12 @@ class SlackAPIStub:
         with self._cond:
             self.messages.setdefault(channel, []).append(msg)
         return msg
+
+    def forget_messages(self, *channels: str) -> None:
+        """Empty these conversations (tests sharing the stand-in that reuse a user's DM)."""
+        with self._cond:
+            for channel in channels:
+                self.messages.pop(channel, None)
 
     def channel_messages(self, channel: str) -> list[dict]:
         with self._cond:
@@ -388,14 +403,14 @@ class SlackAPIStub:
         if not msgs:
             return {"ok": False, "error": "thread_not_found"}
         msgs.sort(key=lambda m: float(m["ts"]))
-        return {"ok": True, "messages": msgs[: int(p.get("limit") or 1000)], "has_more": False}
+        return {"ok": True, "messages": _with_metadata(msgs[: int(p.get("limit") or 1000)], p), "has_more": False}
 
     def _m_conversations_history(self, p):
         msgs = self.channel_messages(p.get("channel"))
         msgs = [m for m in msgs if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
         oldest = float(p.get("oldest") or 0)
         msgs = sorted((m for m in msgs if float(m["ts"]) >= oldest), key=lambda m: -float(m["ts"]))
-        return {"ok": True, "messages": msgs[: int(p.get("limit") or 100)], "has_more": False}
+        return {"ok": True, "messages": _with_metadata(msgs[: int(p.get("limit") or 100)], p), "has_more": False}
 
     def _m_conversations_info(self, p):
         channel = p.get("channel")
@@ -657,6 +672,16 @@ class _Handler(BaseHTTPRequestHandler):
                 call.response = stub.answer(method, params)
         elif (stub.token or stub.issued) and not stub.token_valid(call.token):
             call.status, call.response = 200, {"ok": False, "error": "invalid_auth"}
+        elif fault is not None and (fault.drop or fault.delay):
+            call.response = stub.answer(method, params, call.token)  # it happened
+            if fault.drop:
+                call.status = 0  # no answer
+                stub._record(call)
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            time.sleep(fault.delay)
         elif fault is not None and fault.error:
             call.status, call.response = 200, {"ok": False, "error": fault.error}
         elif fault is None and stub._rate_limited(method, params):
@@ -720,6 +745,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+def _with_metadata(messages: list[dict], params: dict) -> list[dict]:
+    """Messages as conversations.history / conversations.replies return them: a message's `metadata` (set by
+    chat.postMessage) only when the call asks for it with `include_all_metadata=true`."""
+    if str(params.get("include_all_metadata", "")).lower() in ("true", "1"):
+        return messages
+    return [{k: v for k, v in m.items() if k != "metadata"} for m in messages]
 
 
 def _basic_auth(headers: dict) -> tuple[str, str] | None:

@@ -259,7 +259,11 @@ def test_offer_decline_timeout_accept_resolve(handoff, notifier, database):
         handoff.decline(request.id, "U0VPNPRIYA")  # twice
 
     # Raj does not answer: after 30 minutes the sweep moves the question on.
-    assert handoff.sweep(WEDNESDAY_10_LONDON + dt.timedelta(minutes=10)) == {"timed_out": 0, "followed_up": 0}
+    assert handoff.sweep(WEDNESDAY_10_LONDON + dt.timedelta(minutes=10)) == {
+        "timed_out": 0,
+        "followed_up": 0,
+        "resumed": 0,
+    }
     assert handoff.sweep(WEDNESDAY_10_LONDON + dt.timedelta(minutes=31))["timed_out"] == 1
     assert notifier.of("offer_closed")[-1][2] == "U0VPNRAJ01"
     third = notifier.of("offer")[2][2]

@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.settings import DEFAULT_TEAM
@@ -23,7 +24,9 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 7_263_668  # pg_advisory_xact_lock key: one migrating process at a time
 # Errors that mean "the database cannot serve us now" (down, unreachable, schema missing), as opposed to
 # integrity errors, which callers handle (e.g. a Slack event id already claimed).
-UNAVAILABLE = (OperationalError, InterfaceError, ProgrammingError)
+UNAVAILABLE = (OperationalError, InterfaceError, ProgrammingError, PoolTimeoutError)
+CONNECT_TIMEOUT = 5  # seconds to connect to PostgreSQL
+POOL_TIMEOUT = 10.0  # seconds to wait for a pooled connection
 
 
 class DatabaseUnavailableError(Exception):
@@ -37,17 +40,35 @@ class Database:
         self.url = url
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
+            if path.startswith("file:"):  # a URI (`?mode=ro&uri=true`): the file, without scheme and options
+                path = path[len("file:") :].split("?", 1)[0]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            # Bounded: a connection is made within CONNECT_TIMEOUT (unless the URL says otherwise) and a
+            # request waits at most POOL_TIMEOUT for one, so a hung server fails requests instead of holding them.
+            connect_args = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT}
+            self.engine = create_engine(
+                url,
+                pool_pre_ping=True,
+                pool_size=5,
+                max_overflow=10,
+                pool_timeout=POOL_TIMEOUT,
+                connect_args=connect_args,
+            )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @property
+    def fingerprint(self) -> str:
+        """Which database this is, without its credentials: what is kept on local disk for it (spooled
+        records, claims) is written back into this database only (`fingerprint_of`)."""
+        return fingerprint_of(self.url)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -124,6 +145,22 @@ class Database:
         except SQLAlchemyError as exc:
             raise DatabaseUnavailableError(f"The database is unavailable ({_safe(exc)}).") from exc
 
+    def check_writable(self) -> None:
+        """Raise `DatabaseUnavailableError` unless the database takes a write: an UPDATE that changes nothing,
+        rolled back (a read-only SQLite file or URI, a PostgreSQL replica or read-only transaction refuse it)."""
+        try:
+            with self.engine.connect() as connection:
+                if self.dialect == "sqlite":  # a writer holding the lock: wait a moment, not 30 s
+                    connection.exec_driver_sql("PRAGMA busy_timeout=1000")
+                try:
+                    connection.execute(text("UPDATE alembic_version SET version_num = version_num"))
+                finally:
+                    connection.rollback()
+                    if self.dialect == "sqlite":
+                        connection.exec_driver_sql("PRAGMA busy_timeout=30000")
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailableError(f"The database does not take writes ({_safe(exc)}).") from exc
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -150,6 +187,25 @@ def _alembic_config(url: str):
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+def fingerprint_of(url: str) -> str:
+    """16 hex digits naming a database: its URL without password (driver, user, host, port, database, options
+    such as the PostgreSQL schema), hashed. `postgresql+psycopg://` and `postgresql://` are one database."""
+    import hashlib
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        path = parsed.database or ""
+        name = f"sqlite:{Path(path).resolve() if path and path != ':memory:' else path}"
+    else:
+        query = "&".join(f"{k}={v}" for k, v in sorted(parsed.query.items()) if k not in ("connect_timeout",))
+        where = f"{parsed.username or ''}@{parsed.host or ''}:{parsed.port or ''}/{parsed.database or ''}"
+        name = f"{backend}://{where}?{query}"
+    return hashlib.sha256(name.encode()).hexdigest()[:16]
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

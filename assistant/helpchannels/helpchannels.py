@@ -131,13 +131,21 @@ class HelpChannels:
 
     # -- the queue -------------------------------------------------------------------------------
 
-    def enqueue(self, channel_id: str, message_ts: str, user_id: str, text: str) -> bool:
-        """Queue a message; False when it is already queued (a redelivery, or another process)."""
+    def enqueue(
+        self, channel_id: str, message_ts: str, user_id: str, text: str, received_at: dt.datetime | None = None
+    ) -> bool:
+        """Queue a message (received at `received_at`: a message spooled during an outage keeps its time);
+        False when it is already queued (a redelivery, or another process)."""
         try:
             with self.database.session() as session:
                 session.add(
                     HelpQueueItem(
-                        channel_id=channel_id, message_ts=message_ts, user_id=user_id, team_id=self.team_id, text=text
+                        channel_id=channel_id,
+                        message_ts=message_ts,
+                        user_id=user_id,
+                        team_id=self.team_id,
+                        text=text,
+                        created_at=received_at or utcnow(),
                     )
                 )
         except IntegrityError:

@@ -33,6 +33,9 @@ from assistant.mentoring.views import OfferView, RequestView
 
 log = logging.getLogger(__name__)
 
+# A hand-off step untouched this long was left by a process that stopped (the worker's sweep resumes it).
+RESUME_AFTER = dt.timedelta(seconds=20)
+
 
 class HandoffError(Exception):
     """An action that cannot happen (already taken, not yours, ...); the message is for the person."""
@@ -196,21 +199,43 @@ class Handoff(MentorRequests):
             view = request_view(session, session.get(MentorRequest, request_id))
             offered = offer_view(offer)
         view = replace(view, shown=self._shown(answer, view, candidate.slack_id))
-        channel, ts = self.notifier.offer(view, offered)
-        if channel or ts:
-            with self.database.session() as session:
-                session.execute(
-                    update(MentorOffer).where(MentorOffer.id == offered.id).values(channel_id=channel, message_ts=ts)
-                )
+        if not self._deliver(view, offered):
+            # Slack refused it (or it cannot be known to have arrived): the next mentor now, not in 30 minutes,
+            # and the asker is told only about an offer that reached someone.
+            self._offer_next(request_id, now, first=first, after=after)
+            return
         lead = f"{after} " if after else ""
         if first:
-            text = (
-                "I've asked {mentor}, a peer mentor who knows this topic, to help with your question. "
-                f"I'll tell you as soon as they accept (they have {self._minutes()} to reply)."
-            )
+            notice = self._asked(candidate.slack_id)
         else:
             text = f"{lead}I've asked another mentor, {{mentor}}, instead. I'll keep you posted."
-        self.notifier.tell_asker(view, Notice(text, {"mentor": candidate.slack_id}), cancellable=first)
+            notice = Notice(text, {"mentor": candidate.slack_id})
+        self.notifier.tell_asker(view, notice, cancellable=first)
+
+    def _asked(self, mentor_id: str) -> Notice:
+        return Notice(
+            "I've asked {mentor}, a peer mentor who knows this topic, to help with your question. "
+            f"I'll tell you as soon as they accept (they have {self._minutes()} to reply).",
+            {"mentor": mentor_id},
+        )
+
+    def _deliver(self, request: RequestView, offer: OfferView) -> bool:
+        """Post the offer to its mentor and note where; False (and the offer closed as undelivered) when
+        it was not delivered."""
+        channel, ts = self.notifier.offer(request, offer)
+        with self.database.session() as session:
+            if channel or ts:
+                session.execute(
+                    update(MentorOffer).where(MentorOffer.id == offer.id).values(channel_id=channel, message_ts=ts)
+                )
+                return True
+            session.execute(
+                update(MentorOffer)
+                .where(MentorOffer.id == offer.id, MentorOffer.outcome == "pending")
+                .values(outcome="undelivered", responded_at=utcnow())
+            )
+        log.warning("mentor request %s: the offer to %s was not delivered", request.id, offer.mentor_id)
+        return False
 
     def _escalate(self, request_id: int, now: dt.datetime, why: str, *, after: str | None) -> None:
         with self.database.session() as session:
@@ -446,6 +471,7 @@ class Handoff(MentorRequests):
         follow-up. Safe to run in several processes at once."""
         now = now or utcnow()
         timed_out = followed = 0
+        resumed = self._resume(now)
         with self.database.session() as session:
             lapsed = session.scalars(
                 select(MentorOffer).where(
@@ -496,7 +522,34 @@ class Handoff(MentorRequests):
                 ),
                 view,
             )
-        return {"timed_out": timed_out, "followed_up": followed}
+        return {"timed_out": timed_out, "followed_up": followed, "resumed": resumed}
+
+    def _resume(self, now: dt.datetime) -> int:
+        """Hand-offs a process left half done when it died: a request still `searching` with no live offer
+        (stopped between *Ask a mentor* and the first offer), and an offer recorded but never noted as
+        posted (stopped while posting it). Each untouched for `RESUME_AFTER`; the conditional UPDATEs of
+        `_offer_next` and the offer's delivery key make a second sweep, or the original process, harmless."""
+        stuck, unposted = self.left_behind(now - RESUME_AFTER)
+        for request_id in stuck:
+            log.warning("mentor request %s was left searching; offering it now", request_id)
+            self._offer_next(request_id, now, first=True)
+        resent = 0
+        for offer in unposted:
+            with self.database.session() as session:
+                request = session.get(MentorRequest, offer.request_id)
+                if request is None or request.status not in REQUEST_OPEN or request.owner_id is not None:
+                    continue
+                view = request_view(session, request)
+                answer = _answer(session, request)
+                resent_view = offer_view(offer)
+            log.warning("the offer of request %s to %s was never noted as posted; posting it", view.id, offer.mentor_id)
+            view = replace(view, shown=self._shown(answer, view, offer.mentor_id))
+            if self._deliver(view, resent_view):
+                resent += 1
+                self.notifier.tell_asker(view, self._asked(offer.mentor_id), cancellable=True)
+            else:
+                self._offer_next(view.id, now, first=True)
+        return len(stuck) + resent
 
 
 def _answer(session, request: MentorRequest) -> dict:

@@ -6,6 +6,8 @@ they say what was true when it committed.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -36,6 +38,29 @@ class MentorRequests:
         if request is None or (self.team_id is not None and request.team_id != self.team_id):
             return None  # another workspace's request is nobody's business here
         return request
+
+    def left_behind(self, cutoff: dt.datetime) -> tuple[list[int], list[MentorOffer]]:
+        """What a stopped process left half done, untouched since `cutoff`: (ids of requests still
+        `searching` with no live offer, offers recorded but never noted as posted)."""
+        with self.database.session() as session:
+            stuck = session.scalars(
+                select(MentorRequest.id).where(
+                    MentorRequest.status == "searching",
+                    MentorRequest.owner_id.is_(None),
+                    MentorRequest.created_at <= cutoff,
+                    ~MentorRequest.offers.any(MentorOffer.outcome == "pending"),
+                    *self._in_team(MentorRequest),
+                )
+            ).all()
+            unposted = session.scalars(
+                select(MentorOffer).where(
+                    MentorOffer.outcome == "pending",
+                    MentorOffer.message_ts.is_(None),
+                    MentorOffer.offered_at <= cutoff,
+                    *self._in_team(MentorOffer),
+                )
+            ).all()
+        return list(stuck), list(unposted)
 
     def pending_for(self, mentor_id: str) -> tuple[list[RequestView], list[RequestView]]:
         """(offered to the mentor and waiting, accepted by them and open) for their App Home."""

@@ -9,6 +9,7 @@ no database to read it.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, fields
 
 
@@ -44,6 +45,7 @@ class OfferView:
     reason: str  # why this mentor, in one line
     channel_id: str | None = None
     message_ts: str | None = None
+    offered_at: dt.datetime | None = None  # when it was made (a re-sent offer is looked up from then on)
 
 
 def snapshot(view, row, **derived):

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
 
 from cachetools import TTLCache
 from slack_bolt import Ack, App, BoltContext
@@ -36,6 +37,7 @@ from assistant.slack.installation import Installations
 from assistant.slack.mentoring import MentorHandlers
 from assistant.slack.outbound import background_priority, check_settings, publish_home, web_client
 from assistant.slack.posting import post_message
+from assistant.slack.receipts import RECEIPT, Receipts, answer_key, question_asker
 from assistant.slack.usergroups import SlackUserGroups
 from assistant.slack.workspaces import OUTSIDER, OUTSIDER_NOTE, SHARED, tag_request, team_of
 from indexer.store import IndexMissingError
@@ -47,6 +49,7 @@ INDEX_PROBLEM = (
     "The Moment admins can see why in the logs."
 )
 GENERIC_PROBLEM = "Something went wrong while I was looking that up. Please try again in a minute."
+DATABASE_UNAVAILABLE = "I can't reach my database just now, so nothing changed. Please try again in a minute."
 NOT_SAVED = "I couldn't save this conversation just now, so voting is off for this answer."
 NOT_SHAREABLE = (
     "This answer comes from content for some user groups only, so I can't post it where others would see it."
@@ -64,8 +67,6 @@ POST_FAILURES = {
 }
 # How long "Not helpful" may wait for the database before opening its modal (the trigger id lives 3 s).
 MODAL_DATABASE_BUDGET = 1.2
-# Subtypes of a direct message that are still a person asking (a screenshot, a reply also sent to the DM).
-DM_SUBTYPES = (None, "file_share", "thread_broadcast")
 
 
 def create_app(
@@ -93,6 +94,8 @@ def create_app(
     channels = HelpChannelHandlers(service)
     handlers = SlackHandlers(service, mentoring, permissions, channels, installations)
     app.use(tag_request(settings))  # the workspace of each request, and whether its sender is ours
+    app.use(channels.intake)  # help-channel questions are queued (or spooled) before Slack is acknowledged
+    app.use(handlers.receipts.middleware)  # DMs and mentions are claimed and recorded before it, too
     # Who may see restricted content: user groups read from Slack (and again when a question finds them stale)
     usergroups = SlackUserGroups(
         app.client,
@@ -179,23 +182,24 @@ class SlackHandlers:
         self.channels = channels or HelpChannelHandlers(service)
         self.channels.names = self.names
         self._reader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="moment-read")
+        self.receipts = Receipts(service)
 
     # -- questions ---------------------------------------------------------------------------
 
     def on_mention(self, event: dict, body: dict, client: WebClient, context: BoltContext) -> None:
         """@Moment in a channel: answer in the question's thread (privately, in a channel shared with
         another organisation; an outsider there gets a short note and nothing from the content)."""
-        if event.get("bot_id") or not self._first_delivery(body):
+        asker = question_asker(event, context)
+        if asker is None or not self.receipts.first(body, context):
             return
-        thread_ts = event.get("thread_ts") or event["ts"]
-        asker = self._asker(event.get("user", "unknown"), "mention", context, event["channel"], thread_ts)
+        asker = replace(asker, received_id=context.get(RECEIPT))
         if context[OUTSIDER]:
             self._tell_asker_privately(client, asker, OUTSIDER_NOTE, ephemeral_first=True)
             return
         if context[SHARED]:
             post = self._private_poster(client, asker)
         else:
-            post = self._poster(client, event["channel"], asker.thread_ts)
+            post = self._poster(client, event["channel"], asker.thread_ts, key=answer_key(asker.received_id))
         self._answer(client, event.get("text", ""), asker, post, previous=self._previous(client, event))
 
     def on_message(self, event: dict, body: dict, client: WebClient, context: BoltContext) -> None:
@@ -205,14 +209,13 @@ class SlackHandlers:
             if not context[SHARED]:  # unasked answers would be read by the other organisation
                 self.channels.on_message(event, body, client, context)
             return
-        if event.get("channel_type") != "im" or event.get("subtype") not in DM_SUBTYPES or event.get("bot_id"):
+        asker = question_asker(event, context)
+        if asker is None:
             return  # edits, deletions, joins, bots (and our own messages) are not questions
-        if not self._first_delivery(body):
+        if not self.receipts.first(body, context):
             return
-        thread_ts = event.get("thread_ts")
-        if event.get("subtype") == "thread_broadcast":
-            thread_ts = thread_ts or event["ts"]
-        asker = self._asker(event.get("user", "unknown"), "dm", context, event["channel"], thread_ts)
+        asker = replace(asker, received_id=context.get(RECEIPT))
+        thread_ts = asker.thread_ts
         if context[OUTSIDER]:
             self._poster(client, event["channel"], thread_ts)(None, OUTSIDER_NOTE)
             return
@@ -221,7 +224,7 @@ class SlackHandlers:
             client,
             event.get("text", ""),
             asker,
-            self._poster(client, event["channel"], thread_ts),
+            self._poster(client, event["channel"], thread_ts, key=answer_key(asker.received_id)),
             previous=self._previous(client, event),
             notices=notices,
         )
@@ -399,22 +402,20 @@ class SlackHandlers:
         user, team = event["user"], team_of(context)
         publish_home(self.service, client, user, team, self.permissions.is_admin(client, user, team))
 
-    def on_error(self, error: Exception, body: dict, logger: logging.Logger) -> None:
+    def on_error(self, error: Exception, body: dict, client: WebClient, logger: logging.Logger) -> None:
+        """A listener raised. A database outage is one line in the log, and a person who clicked or typed
+        something is told that nothing changed (never silence); anything else is logged with its traceback."""
         kind = body.get("type") if isinstance(body, dict) else None
         event = body.get("event", {}).get("type") if isinstance(body, dict) else None
+        if isinstance(error, DatabaseUnavailableError):
+            logger.error("Slack listener could not reach the database (%s %s): %s", kind, event, error)
+            user = (body.get("user") or {}).get("id") if isinstance(body.get("user"), dict) else body.get("user_id")
+            if user and kind in ("block_actions", "shortcut", "message_action", "view_submission"):
+                self._tell(client, body, user, DATABASE_UNAVAILABLE)
+            return
         logger.error("Slack listener failed (%s %s): %r", kind, event, error, exc_info=error)
 
     # -- plumbing ----------------------------------------------------------------------------
-
-    def _first_delivery(self, body: dict) -> bool:
-        event_id = body.get("event_id")
-        if not event_id:
-            return True
-        try:
-            return self.service.claim_delivery(f"event:{event_id}")
-        except DatabaseUnavailableError:
-            log.error("cannot de-duplicate event %s: database unavailable; answering anyway", event_id)
-            return True
 
     @staticmethod
     def _asker(
@@ -440,12 +441,15 @@ class SlackHandlers:
 
         return post
 
-    def _poster(self, client: WebClient, channel: str, thread_ts: str | None) -> Callable[..., None]:
+    def _poster(
+        self, client: WebClient, channel: str, thread_ts: str | None, *, key: str | None = None
+    ) -> Callable[..., None]:
         def post(blocks, text, payload=None):
             post_message(
                 client,
                 channel=channel,
                 thread_ts=thread_ts,
+                key=key,
                 payload=payload,
                 blocks=blocks,
                 text=text,

@@ -34,7 +34,9 @@ class SlackNotifier:
     def offer(self, request: RequestView, offer: OfferView) -> tuple[str | None, str | None]:
         blocks = ui.offer_blocks(request, offer, self.offer_minutes)
         text = f"Can you help with a question? {escaped(request.question, 150)}"
-        response = self._dm(offer.mentor_id, blocks, text)
+        # One key per offer: an offer posted again (its process stopped before noting it) is found, not doubled.
+        since = offer.offered_at.timestamp() - 5 if offer.offered_at else None
+        response = self._dm(offer.mentor_id, blocks, text, key=f"offer:{offer.id}", since=since)
         return (response["channel"], response["ts"]) if response else (None, None)
 
     def offer_closed(self, offer: OfferView, request: RequestView, why: str) -> None:
@@ -93,11 +95,12 @@ class SlackNotifier:
 
     # -- plumbing --------------------------------------------------------------------------------
 
-    def _dm(self, user_id: str, blocks, text: str):
+    def _dm(self, user_id: str, blocks, text: str, **kwargs):
         opened = self._call("conversations.open", self.client.conversations_open, users=user_id)
         if not opened:
             return None
-        kwargs = {"blocks": blocks} if blocks else {}
+        if blocks:
+            kwargs["blocks"] = blocks
         return self._call("chat.postMessage", self._post, channel=opened["channel"]["id"], text=text, **kwargs)
 
     @staticmethod

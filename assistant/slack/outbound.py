@@ -8,13 +8,14 @@ Nothing here listens to Slack, and nothing here imports a listener module (`app`
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
 import threading
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.models.blocks import DividerBlock
 
 from assistant.db.database import DatabaseUnavailableError
@@ -24,7 +25,7 @@ from assistant.settings import Settings
 from assistant.slack import admin_blocks, mentor_blocks
 from assistant.slack import blocks as ui
 from assistant.slack.notifier import SlackNotifier
-from assistant.slack.posting import IdempotentServerErrorRetryHandler
+from assistant.slack.posting import IdempotentConnectionErrorRetryHandler, IdempotentServerErrorRetryHandler
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +79,12 @@ def web_client(settings: Settings) -> WebClient:
     return WebClient(
         token=token,
         base_url=settings.slack_api_url,
-        timeout=15,
+        timeout=settings.slack_timeout_seconds,
         retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
+            # Connection errors and 5xx: only calls that are safe to repeat (and posts whose connection was
+            # refused); posts are made idempotent by `posting.post_message`.
+            IdempotentConnectionErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),
-            # 5xx: only calls that are safe to repeat; posts are made idempotent by `posting.post_message`.
             IdempotentServerErrorRetryHandler(max_retry_count=2),
         ],
     )
@@ -134,3 +136,42 @@ def post_reindex_summary(client: WebClient, run) -> None:
         )
     except SlackApiError as exc:
         log.error("could not post the re-index summary: %s", exc.response.get("error"))
+
+
+# A question recorded on arrival and still unanswered this long was left by a process that stopped.
+QUESTION_LEFT_AFTER = dt.timedelta(seconds=60)
+
+
+def answer_questions_left(service: MomentService, client_for, now: dt.datetime | None = None) -> int:
+    """Answer the DMs and @mentions whose process stopped after recording them (`MomentService.receive`):
+    each taken by one caller, posted with the record's delivery key, so that an answer the stopped process
+    had posted already is found and not posted twice. `client_for(team)`: the workspace's client."""
+    import time
+
+    from assistant.slack.posting import post_message
+    from assistant.slack.receipts import answer_key
+
+    answered = 0
+    for asker, question in service.questions_left(QUESTION_LEFT_AFTER, now):
+        client = client_for(asker.team_id)
+        if client is None or not asker.channel_id:
+            continue
+        try:
+            answer = service.ask(question, asker)
+            post_message(
+                client,
+                channel=asker.channel_id,
+                thread_ts=asker.thread_ts,
+                key=answer_key(asker.received_id),
+                since=time.time() - 3600,
+                payload=ui.answer_metadata(answer),
+                blocks=ui.answer_blocks(answer),
+                text=ui.answer_text(answer),
+                unfurl_links=False,
+            )
+            answered += 1
+        except Exception as exc:  # one question's failure must not stop the others
+            log.error("question %s left by a stopped process not answered: %r", asker.received_id, exc)
+    if answered:
+        log.warning("answered %d questions left by a stopped process", answered)
+    return answered

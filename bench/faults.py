@@ -1,0 +1,355 @@
+"""Nothing lost, nothing doubled: 1,000 mixed Slack events against the real `moment serve` while its
+PostgreSQL database is cut for 10 s and the server is killed (-9) twice.
+
+Moment is the real `moment serve` (gunicorn, 2 workers, the demo content's index) on a PostgreSQL schema of
+its own reached through a TCP proxy on loopback (tests/faults.py): cutting the proxy is the database going
+away (a shared server cannot be stopped), and is what a network partition looks like. The Slack Web API is
+the test suite's stand-in (slackstub/) in this process; the worker's jobs (mentor deadlines, help-channel
+queues) run from here after the load, as `moment worker` runs them.
+
+Events, in a shuffled order, sent by 8 threads as Slack sends them (signed HTTP; an event that gets no
+acknowledgement is sent again, as Slack retries, until it is acknowledged): DMs, @mentions, help-channel
+questions, Helpful votes on earlier answers, *Ask a mentor* on earlier answers; 10% of message events are
+also delivered a second time (a Slack retry), and 5% once more under a new event id (the same message).
+
+Counted at the end, from what the stand-in shows and what the database holds:
+  questions   a DM or mention with no answer in its conversation (lost) or more than one (doubled);
+              help-channel questions likewise in their thread
+  records     questions with no interaction recorded, or more than one
+  votes       clicks acknowledged without a vote recorded and without the person being told
+  hand-offs   Ask a mentor clicks with no request and no note to the person; requests offered twice to
+              one mentor
+and the acknowledgement time of every request (p50 / p99 / max).
+
+    TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test .venv/bin/python bench/faults.py
+    [--events 1000] [--outage 10] [--kills 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import CONTENT_DIR, ROOT, eval_questions, summary, write_result
+
+sys.path.insert(0, str(ROOT))
+import contextlib
+
+import requests
+from servers import BOT_TOKEN, SIGNING_SECRET, start_moment
+
+from slackstub import payloads as P
+from slackstub.api import SlackAPIStub
+from slackstub.signing import SlackSender
+from tests.faults import TcpProxy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--outage", type=float, default=10.0, help="seconds the database is cut")
+    parser.add_argument("--kills", type=int, default=2, help="times the server is killed with SIGKILL")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        sys.exit("set TEST_DATABASE_URL to a PostgreSQL database (a schema of its own is made and dropped)")
+
+    from sqlalchemy import create_engine, text
+
+    from assistant.db.database import Database
+    from assistant.helpchannels import ChannelScope, HelpChannels
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    direct = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    questions = [q["question"] for q in eval_questions()][:40]
+    from corpus import real_index
+
+    index = real_index(CONTENT_DIR, quiet=True)
+    stub = SlackAPIStub(token=BOT_TOKEN).start()
+    proxy = TcpProxy("127.0.0.1", 5432).start()
+    url = proxy.url_for(direct)
+    home = None
+    server = None
+    try:
+        Database(url).upgrade()
+        help_channels = [P.uid("C") for _ in range(4)]
+        database = Database(direct)
+        for channel in help_channels:
+            HelpChannels(database, 0.85, "default").configure(channel, "help", ChannelScope(min_confidence=0.05), "U0A")
+        database.dispose()
+        env = {"DATABASE_URL": url, "MOMENT_CHANNEL_POST_INTERVAL": "0.2", "MOMENT_WEB_THREADS": "8"}
+        server = start_moment(stub.api_url, index, tag="-faults", env=env)
+        server.wait_ready()
+        home = server.log_path.parent
+        sender = SlackSender(server.url, SIGNING_SECRET, timeout=10)
+        result = run_load(args, stub, proxy, server, sender, questions, help_channels, env, index)
+        result.update(count_outcomes(stub, direct, result.pop("sent")))
+        print(json.dumps({k: v for k, v in result.items() if k != "acks"}, indent=2))
+        write_result("faults", result, args.out)
+    finally:
+        if server is not None:
+            server.stop()
+        proxy.stop()
+        stub.stop()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+        _ = home
+
+
+def run_load(args, stub, proxy, server, sender, questions, help_channels, env, index) -> dict:
+    rng = random.Random(7)
+    acks: list[float] = []
+    unacked_tries = Counter()
+    sent: dict[str, list] = {"dm": [], "mention": [], "help": [], "vote": [], "mentor": []}
+    answered: list[tuple[str, int]] = []  # (asker, interaction id) of answers seen so far
+    lock = threading.Lock()
+    state = {"server": server}
+
+    def deliver(body: dict, kind: str, *, retry: int | None = None) -> None:
+        """Send until acknowledged (Slack retries), timing each attempt that is answered."""
+        send = sender.interaction if kind == "interaction" else sender.event
+        for attempt in range(60):
+            started = time.monotonic()
+            try:
+                response = send(body, retry_num=retry if attempt == 0 else attempt)
+                if response.status_code == 200:
+                    with lock:
+                        acks.append(time.monotonic() - started)
+                    return
+            except requests.RequestException:
+                pass
+            with lock:
+                unacked_tries[kind] += 1
+            time.sleep(1.0)
+
+    def event(kind: str) -> None:
+        user = P.uid()
+        text = rng.choice(questions)
+        if kind == "dm":
+            ev = P.im_message(text, user=user)
+        elif kind == "mention":
+            ev = P.app_mention(text, user=user, channel=P.uid("C"))
+        else:
+            ev = P.channel_message(text + "?", user=user, channel=rng.choice(help_channels))
+        envelope = P.event_callback(ev)
+        with lock:
+            sent[kind].append({"user": user, "channel": ev["channel"], "ts": ev["ts"]})
+        deliver(envelope, "event")
+        roll = rng.random()
+        if roll < 0.10:
+            deliver(envelope, "event", retry=1)
+        elif roll < 0.15:
+            deliver(dict(envelope, event_id=P.new_event_id()), "event")
+
+    def click(kind: str) -> None:
+        from assistant.slack import blocks as ui
+
+        with lock:
+            if not answered:
+                return
+            asker, interaction_id = rng.choice(answered)
+        user = P.uid() if kind == "vote" else asker
+        action = ui.VOTE_HELPFUL if kind == "vote" else ui.ASK_MENTOR
+        channel = P.dm_channel(asker)
+        payload = P.block_actions(
+            action_id=action, value=str(interaction_id), user=user, channel=channel, response_url=stub.response_url()
+        )
+        with lock:
+            sent[kind].append({"user": user, "interaction": interaction_id, "channel": channel})
+        deliver(payload, "interaction")
+
+    def harvest() -> None:
+        from assistant.slack import blocks as ui
+
+        for call in stub.calls("chat.postMessage"):
+            if call.ok and call.params.get("channel", "").startswith("D"):
+                button = P.button(call.params.get("blocks"), ui.VOTE_HELPFUL)
+                if button:
+                    with lock:
+                        entry = (call.params["channel"], int(button["value"]))
+                        if entry not in answered:
+                            answered.append(("U" + entry[0][1:], entry[1]))
+
+    jobs = WorkerJobs(stub, env, index)
+    jobs.start()
+    kinds = rng.choices(["dm", "mention", "help", "vote", "mentor"], weights=[35, 15, 20, 20, 10], k=args.events)
+    outage_at, kill_at = int(args.events * 0.3), [int(args.events * f) for f in (0.55, 0.8)][: args.kills]
+    started = time.monotonic()
+    timeline = []
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for i, kind in enumerate(kinds):
+            if i == outage_at:
+                proxy.cut()
+                timeline.append(("database cut", round(time.monotonic() - started, 1)))
+                threading.Timer(
+                    args.outage,
+                    lambda: (proxy.restore(), timeline.append(("database back", round(time.monotonic() - started, 1)))),
+                ).start()
+            if i in kill_at:
+                kill_and_restart(state, stub, index, env, sender)
+                state["killed_at"] = time.monotonic()
+                timeline.append(("server killed", round(time.monotonic() - started, 1)))
+            if i % 25 == 0:
+                harvest()
+            pool.submit(event if kind in ("dm", "mention", "help") else click, kind)
+            time.sleep(0.05)
+    quiet_until(stub, 20)
+    # What `moment worker` does after the faults: a help channel whose answering process was killed is free
+    # again when its lease (60 s) runs out; then the jobs run once more.
+    time.sleep(max(0.0, state.get("killed_at", 0) + 65 - time.monotonic()))
+    jobs.run_once()
+    jobs.stop()
+    quiet_until(stub, 10)
+    state["server"].stop()
+    return {
+        "events": args.events,
+        "sent_by_kind": {k: len(v) for k, v in sent.items()},
+        "timeline": timeline,
+        "unacknowledged_attempts": dict(unacked_tries),
+        "ack_ms": summary([a * 1000 for a in acks], p99=True),
+        "acks": acks,
+        "sent": sent,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+class WorkerJobs:
+    """`moment worker`'s jobs that finish what a stopped process left (mentor deadlines and hand-offs,
+    help-channel queues, questions recorded and never answered), every 20 s, as the worker runs them."""
+
+    def __init__(self, stub, env, index) -> None:
+        from pydantic import SecretStr
+
+        from assistant import worker
+        from assistant.settings import load_settings
+
+        settings = load_settings(
+            home=ROOT / ".moment" / "bench-corpora" / "faults-worker",
+            database_url_override=env["DATABASE_URL"],
+            index_dir_override=index,
+            content_dir=CONTENT_DIR,
+            slack_bot_token=SecretStr(BOT_TOKEN),
+            slack_api_url=stub.api_url,
+        )
+        worker.setup(settings)
+        self.worker = worker
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="bench-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
+
+    def run_once(self) -> None:
+        for job in ("mentor_deadlines", "help_channel_queues", "questions_left"):
+            try:
+                getattr(self.worker, job)()
+            except Exception as exc:  # the database may be cut: the next run tries again
+                print(f"worker job {job} failed: {exc!r}", flush=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(20):
+            self.run_once()
+
+
+def kill_and_restart(state, stub, index, env, sender) -> None:
+    old = state["server"]
+    for pid in reversed(old.pids()):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    old.process.wait(timeout=10)
+    new = start_moment(stub.api_url, index, tag="-faults", env=env, keep_home=True)
+    sender.base_url = new.url
+    new.wait_ready(timeout=240)
+    state["server"] = new
+
+
+def quiet_until(stub, seconds: float) -> None:
+    """Until no Web API call for `seconds`."""
+    while True:
+        calls = stub.calls()
+        last = calls[-1].time if calls else 0
+        if time.time() - last > seconds:
+            return
+        time.sleep(1)
+
+
+def count_outcomes(stub, database_url: str, sent: dict) -> dict:
+    from sqlalchemy import select
+
+    from assistant.db.database import Database
+    from assistant.db.models import HelpQueueItem, Interaction, MentorOffer, MentorRequest, Vote
+
+    def shown(channel: str, thread_ts: str | None = None) -> list[dict]:
+        msgs = [m for m in stub.channel_messages(channel) if m.get("bot_id")]
+        return [m for m in msgs if thread_ts is None or m.get("thread_ts") == thread_ts]
+
+    database = Database(database_url)
+    out: dict = {}
+    with database.session() as session:
+        per_user = Counter(session.scalars(select(Interaction.user_id)).all())
+        votes = {(v.user_id, v.interaction_id) for v in session.scalars(select(Vote)).all()}
+        requests_ = {(r.asker_id, r.interaction_id) for r in session.scalars(select(MentorRequest)).all()}
+        offers = Counter((o.request_id, o.mentor_id) for o in session.scalars(select(MentorOffer)).all())
+        queue = Counter((q.channel_id, q.message_ts) for q in session.scalars(select(HelpQueueItem)).all())
+    database.dispose()
+    for kind in ("dm", "mention"):
+        answers = [
+            len([m for m in shown(e["channel"]) if kind == "dm" or m.get("thread_ts") == e["ts"]]) for e in sent[kind]
+        ]
+        records = [per_user[e["user"]] for e in sent[kind]]
+        out[kind] = {
+            "sent": len(sent[kind]),
+            "unanswered": sum(1 for a in answers if a == 0),
+            "answered_twice": sum(1 for a in answers if a > 1),
+            "not_recorded": sum(1 for r in records if r == 0),
+            "recorded_twice": sum(1 for r in records if r > 1),
+        }
+    help_answers = [len(shown(e["channel"], e["ts"])) for e in sent["help"]]
+    out["help"] = {
+        "sent": len(sent["help"]),
+        "not_queued": sum(1 for e in sent["help"] if not queue[(e["channel"], e["ts"])]),
+        "unanswered": sum(1 for a in help_answers if a == 0),
+        "answered_twice": sum(1 for a in help_answers if a > 1),
+    }
+
+    def told(e) -> bool:
+        return bool(stub.calls("chat.postEphemeral", lambda c: c.params.get("user") == e["user"]))
+
+    out["vote"] = {
+        "sent": len(sent["vote"]),
+        "lost": sum(1 for e in sent["vote"] if (e["user"], e["interaction"]) not in votes and not told(e)),
+        "refused_and_told": sum(1 for e in sent["vote"] if (e["user"], e["interaction"]) not in votes and told(e)),
+    }
+    mentor_clicks = {(e["user"], e["interaction"]): e for e in sent["mentor"]}
+    out["mentor"] = {
+        "asked": len(mentor_clicks),
+        "lost": sum(1 for key, e in mentor_clicks.items() if key not in requests_ and not told(e)),
+        "refused_and_told": sum(1 for key, e in mentor_clicks.items() if key not in requests_ and told(e)),
+        "offered_twice_to_one_mentor": sum(1 for n in offers.values() if n > 1),
+    }
+    return out
+
+
+if __name__ == "__main__":
+    main()
