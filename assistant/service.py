@@ -142,6 +142,11 @@ class MomentService:
                 log.warning("database not migrated: %s", exc)
         return service
 
+    @property
+    def database_fingerprint(self) -> str:
+        """Which database records go to, without credentials (what a host's spool is kept for)."""
+        return self.database.fingerprint
+
     def storage_engine(self):
         """The SQLAlchemy engine of Moment's database, for stores that keep their own tables in it (slack_sdk's
         OAuth installation and state stores): they share its migrations and connection pool."""

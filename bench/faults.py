@@ -2,7 +2,7 @@
 PostgreSQL database is cut for 10 s and the server is killed (-9) twice.
 
 Moment is the real `moment serve` (gunicorn, 2 workers, the demo content's index) on a PostgreSQL schema of
-its own reached through a TCP proxy on loopback (tests/faults.py): cutting the proxy is the database going
+its own reached through a TCP proxy on loopback (slackstub/network.py): cutting the proxy is the database going
 away (a shared server cannot be stopped), and is what a network partition looks like. The Slack Web API is
 the test suite's stand-in (slackstub/) in this process; the worker's jobs (mentor deadlines, help-channel
 queues) run from here after the load, as `moment worker` runs them.
@@ -52,8 +52,8 @@ from servers import BOT_TOKEN, SIGNING_SECRET, start_moment
 
 from slackstub import payloads as P
 from slackstub.api import SlackAPIStub
+from slackstub.network import TcpProxy
 from slackstub.signing import SlackSender
-from tests.faults import TcpProxy
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from assistant.db.database import Database
 from assistant.db.models import Interaction, Vote
 from assistant.slack import blocks as ui
 from slackstub import payloads as P
-from tests.faults import HungServer, TcpProxy
+from slackstub.network import HungServer, TcpProxy
 from tests.slack_fixtures import MOMENT, free_port
 from tests.test_slack_app import assert_stays as stays
 

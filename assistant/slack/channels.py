@@ -127,7 +127,7 @@ class HelpChannelHandlers:
                 if self._intake is None:
                     self._intake = Intake(
                         self.service.settings.home / "spool" / "help-questions.jsonl",
-                        self.service.database.fingerprint,
+                        self.service.database_fingerprint,
                         self._enqueue,
                     )
         return self._intake

@@ -1,6 +1,6 @@
-"""Faults on loopback for the fault-injection tests and bench/faults.py: a TCP proxy in front of a database
-that can be cut and restored (the database "down" without stopping a shared server), and a server that
-accepts connections and never answers (a hung database).
+"""Network faults on loopback, for the fault-injection tests and bench/faults.py: a TCP proxy in front of a
+database that can be cut and restored (the database "down" without stopping a shared server, as a network
+partition does), and a server that accepts connections and never answers (a hung database).
 
     with TcpProxy("127.0.0.1", 5432) as proxy:
         url = proxy.url_for(database_url)   # the same database, through the proxy
