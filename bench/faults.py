@@ -28,6 +28,7 @@ and the acknowledgement time of every request (p50 / p99 / max).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -45,8 +46,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CONTENT_DIR, ROOT, eval_questions, summary, write_result
 
 sys.path.insert(0, str(ROOT))
-import contextlib
-
 import requests
 from servers import BOT_TOKEN, SIGNING_SECRET, start_moment
 
