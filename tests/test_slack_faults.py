@@ -11,7 +11,6 @@ import os
 import subprocess
 import threading
 import time
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import func, select
@@ -23,6 +22,7 @@ from slackstub import payloads as P
 from slackstub.network import HungServer, TcpProxy
 from tests.slack_fixtures import MOMENT, free_port
 from tests.test_slack_app import assert_stays as stays
+from tests.test_slack_app import db_session
 
 pytestmark = pytest.mark.slow
 
@@ -35,16 +35,6 @@ needs_pg = pytest.mark.skipif(not PG, reason="needs TEST_DATABASE_URL (PostgreSQ
 
 def dead_database_url() -> str:
     return f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test?connect_timeout=3"
-
-
-@contextmanager
-def db_session(url: str):
-    database = Database(url)
-    try:
-        with database.session() as session:
-            yield session
-    finally:
-        database.dispose()
 
 
 def count(url: str, model, *where) -> int:
