@@ -131,7 +131,7 @@ class MomentService:
         reader, reader_state = reader_for(settings)
         params = RetrievalParams.calibrated(settings.home, reader=reader is not None)
         retriever = Retriever(IndexStore(settings.index_dir, keep=settings.index_keep), embedder, params, reader=reader)
-        database = Database(settings.database_url)
+        database = Database.from_settings(settings)
         service = cls(settings, database, retriever, reader_state)
         service.generator = AnswerGenerator.from_settings(settings)  # LLMConfigError: a key file unread
         if migrate:
@@ -460,8 +460,17 @@ class MomentService:
                 self.xapi.interaction(session, interaction)
                 return interaction.id
         except DatabaseUnavailableError as exc:
+            try:
+                self.spool.append(row)
+            except OSError as spool_exc:  # a read-only data folder: the answer is given, nothing is kept
+                log.error(
+                    "interaction not recorded: %s; nor spooled (%s: %s): give this user write access to MOMENT_HOME",
+                    exc,
+                    spool_exc.strerror,
+                    spool_exc.filename,
+                )
+                return None
             log.error("interaction spooled, database unavailable: %s", exc)
-            self.spool.append(row)
             return None
 
     def receive(self, text: str | None, asker: Asker) -> int:
@@ -531,14 +540,20 @@ class MomentService:
                 taken.append((asker, row.question))
         return taken
 
-    def answer_for(self, interaction_id: int, team_id: str | None = None) -> Answer | None:
-        """The answer that was shown for an interaction of the workspace (to share it, or show it again)."""
+    def answer_for(
+        self, interaction_id: int, team_id: str | None = None, *, asked_by: str | None = None
+    ) -> Answer | None:
+        """The answer that was shown for an interaction of the workspace (to share it, or show it again).
+        With `asked_by`, only if that person asked it (`NotTheAskerError` otherwise): an answer shown to one
+        person privately is theirs to share."""
         from assistant.answering.answers import answer_from_dict
 
         with self.database.session() as session:
             row = self._interaction(session, interaction_id, team_id)
             if row is None or row.answer is None:
                 return None
+            if asked_by is not None and row.user_id != asked_by:
+                raise NotTheAskerError(f"{asked_by} is not the asker of interaction {interaction_id}")
             answer = answer_from_dict(row.answer)
             answer.interaction_id = row.id
             return answer
@@ -857,6 +872,10 @@ def _interaction_from_row(row: dict) -> Interaction:
     interaction = Interaction(**fields)
     interaction.sources = [InteractionSource(**s) for s in row["sources"]]
     return interaction
+
+
+class NotTheAskerError(Exception):
+    """Someone other than the asker acted on a private answer (e.g. tried to share it)."""
 
 
 class InteractionSpool:

@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     index_dir_override: Path | None = Field(None, validation_alias=_env("MOMENT_INDEX_DIR"))
     database_url_override: str | None = Field(None, validation_alias=_env("DATABASE_URL"))
     model_cache_override: Path | None = Field(None, validation_alias=_env("MOMENT_MODEL_CACHE"))
+    # Bounds on the database (assistant.db.database): connections a process keeps and may add, how long a
+    # request waits for one, how long one statement may run (PostgreSQL) or wait for a lock (SQLite), and how
+    # long connecting may take (PostgreSQL)
+    db_pool_size: int = Field(5, ge=1, validation_alias=_env("MOMENT_DB_POOL_SIZE"))
+    db_max_overflow: int = Field(10, ge=0, validation_alias=_env("MOMENT_DB_MAX_OVERFLOW"))
+    db_pool_timeout: float = Field(10.0, gt=0, validation_alias=_env("MOMENT_DB_POOL_TIMEOUT"))
+    db_statement_timeout: float = Field(30.0, gt=0, validation_alias=_env("MOMENT_DB_STATEMENT_TIMEOUT"))
+    db_connect_timeout: float = Field(10.0, gt=0, validation_alias=_env("MOMENT_DB_CONNECT_TIMEOUT"))
 
     # Embedding and retrieval
     embedding_model: str = Field("all-MiniLM-L6-v2", validation_alias=_env("MOMENT_EMBEDDING_MODEL"))

@@ -122,6 +122,8 @@ def prepare_onnx(name: str, cache_dir: Path) -> Path:
             return target
         source = _model_files(name, cache_dir)
         tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=cache_dir))
+        # mkdtemp makes it 0700: the export is shared by every user of the cache (the umask decides who).
+        tmp.chmod(0o777 & ~_umask())
         try:
             try:
                 _copy_model_config(source, tmp)
@@ -146,7 +148,11 @@ def _model_files(name: str, cache_dir: Path) -> Path:
             raise ModelError(str(exc)) from None
     source = Path(model_source(name, cache_dir))
     if not source.is_dir():
-        raise ModelError(f"The embedding model '{name}' is not a folder on this machine (models are not downloaded).")
+        raise ModelError(
+            f"The embedding model '{name}' is not installed: it is not a folder on this machine, and Moment does not "
+            "download models. Give MOMENT_EMBEDDING_MODEL a folder holding a sentence-transformers model, or unset "
+            "it for the bundled all-MiniLM-L6-v2."
+        )
     return source
 
 
@@ -299,9 +305,32 @@ def load_embedder(
     if backend == "torch":
         return TorchEmbedder(name, cache_dir)
     directory = onnx_dir(name, cache_dir)
-    if not (directory / "onnx" / _ONNX_FILES[backend]).is_file():
-        directory = prepare_onnx(name, cache_dir)
-    return OnnxEmbedder(name, directory, backend, threads=threads, spinning=spinning)
+    try:
+        if not (directory / "onnx" / _ONNX_FILES[backend]).is_file():
+            directory = prepare_onnx(name, cache_dir)
+        _share(directory)
+        return OnnxEmbedder(name, directory, backend, threads=threads, spinning=spinning)
+    except PermissionError as exc:
+        raise ModelError(
+            f"The model cache {cache_dir} cannot be used by this user ({exc.strerror}: {exc.filename}): another user "
+            f"made it. Let this user read it (chmod -R a+rX {cache_dir}), or set MOMENT_MODEL_CACHE to a folder of "
+            "this user's own."
+        ) from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _share(directory: Path) -> None:
+    """An export this user made private (mode 0700, by an earlier version) is opened to the users the umask
+    allows, so that one cache serves every user of a machine."""
+    info = directory.stat()
+    wanted = 0o755 & ~_umask()
+    if info.st_uid == os.geteuid() and info.st_mode & 0o777 != wanted and not info.st_mode & 0o055:
+        directory.chmod(wanted)
 
 
 def _max_seq_length(model_dir: Path) -> int:

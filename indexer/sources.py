@@ -71,7 +71,9 @@ def discover(
     found: list[SourceFile] = []
     rejected: list[tuple[str, str]] = []
     skipped_links: list[Path] = []
-    files = sorted(_walk(root, skipped_links))
+    unreadable: list[tuple[Path, OSError]] = []
+    files = sorted(_walk(root, skipped_links, unreadable))
+    rejected.extend((folder.relative_to(root).as_posix() + "/", unreadable_reason(exc)) for folder, exc in unreadable)
     if links is not None:
         links.extend(sorted(link.relative_to(root).as_posix() for link in skipped_links))
     for file in files:
@@ -89,19 +91,37 @@ def discover(
             )
             continue
         sidecar = _sidecar_of(file)
-        size = file.stat().st_size
-        digest = None
-        if size <= max_bytes:
-            h = hashlib.sha256(file.read_bytes())
-            if sidecar is not None:
-                h.update(b"\0sidecar\0" + sidecar.read_bytes())
-            digest = h.hexdigest()
+        try:
+            size = file.stat().st_size
+            digest = None
+            if size <= max_bytes:
+                h = hashlib.sha256(file.read_bytes())
+                if sidecar is not None:
+                    h.update(b"\0sidecar\0" + sidecar.read_bytes())
+                digest = h.hexdigest()
+        except OSError as exc:  # one file Moment may not read (or that vanished) must not sink the others
+            rejected.append((rel, unreadable_reason(exc)))
+            continue
         found.append(SourceFile(rel, file, sidecar, size, digest))
     return found, rejected
 
 
-def _walk(root: Path, links: list[Path]) -> Iterator[Path]:
-    for entry in root.iterdir():
+def unreadable_reason(exc: OSError) -> str:
+    """Why a file or folder could not be read, and what to do, for its owner."""
+    what = exc.strerror or type(exc).__name__
+    return (
+        f"Moment could not read it ({what}: {exc.filename}). Give the user Moment runs as read access "
+        "(e.g. chmod a+r for a file, a+rx for a folder); the other files were indexed."
+    )
+
+
+def _walk(root: Path, links: list[Path], unreadable: list[tuple[Path, OSError]]) -> Iterator[Path]:
+    try:
+        entries = list(root.iterdir())
+    except OSError as exc:
+        unreadable.append((root, exc))
+        return
+    for entry in entries:
         if entry.name.startswith("."):
             continue
         if entry.is_symlink():
@@ -110,7 +130,7 @@ def _walk(root: Path, links: list[Path]) -> Iterator[Path]:
         if entry.is_dir():
             if entry.parent == root and entry.name in SKIPPED_DIRS:
                 continue
-            yield from _walk(entry, links)
+            yield from _walk(entry, links, unreadable)
         elif entry.is_file():
             yield entry
 

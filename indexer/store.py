@@ -21,6 +21,7 @@ read CURRENT still finds its version, and so an admin can roll back.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import secrets
@@ -88,6 +89,10 @@ class IndexStore:
 
     def __init__(self, root: Path, keep: int = DEFAULT_KEEP) -> None:
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(
+                errno.ENOTDIR, "a file, not an index folder: give a folder (--index or MOMENT_INDEX_DIR)", str(root)
+            )
         self.keep = max(2, keep)
         self.versions_dir = self.root / "versions"
 

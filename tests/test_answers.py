@@ -291,7 +291,7 @@ def test_cli_ask_json_contract(corpus, tmp_path):
 
 def test_cli_ask_without_an_index(tmp_path):
     result = _cli("ask", "anything", home=tmp_path, index=tmp_path / "empty-index")
-    assert result.returncode == 1 and "moment index" in result.stderr
+    assert result.returncode == 4 and "moment index" in result.stderr  # no index: exit status 4
 
 
 def test_cli_eval_reports_every_figure(corpus, tmp_path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -69,6 +70,34 @@ def folder_prefix(folder: str) -> str:
 
 class WorkspaceError(Exception):
     """A workspace setting was refused; the message says why."""
+
+
+def content_folder_of(content_dir: Path, folder: str) -> str:
+    """FOLDER (of `moment workspace content TEAM FOLDER`) as a path prefix inside `content_dir`; a folder
+    outside it (absolute, `..`, or a link leading out), the content folder itself or no folder at all is
+    refused with `WorkspaceError`."""
+    root = content_dir.resolve()
+    target = (content_dir / folder).resolve()
+    if Path(folder).is_absolute() or root not in target.parents:
+        raise WorkspaceError(
+            f"{folder} is not a folder inside the content folder {content_dir}: give a folder relative to it "
+            "(e.g. acme/), or no folder for the shared content."
+        )
+    if not target.is_dir():
+        raise WorkspaceError(f"{content_dir / folder} is not a folder of the content.")
+    return folder_prefix(target.relative_to(root).as_posix())
+
+
+def install_state(workspace: Workspace, default_team_id: str = DEFAULT_TEAM) -> str:
+    """How a workspace stands: installed, uninstalled (when), or never installed (a row made by an admin's
+    setting, e.g. a content folder given before the install)."""
+    if workspace.uninstalled_at:
+        return f"uninstalled {workspace.uninstalled_at:%Y-%m-%d}"
+    if workspace.installed_at:
+        return "installed"
+    if workspace.team_id == default_team_id:
+        return "the single-token workspace (MOMENT_DEFAULT_TEAM_ID)"
+    return "not installed"
 
 
 class Workspaces:

@@ -48,6 +48,7 @@ class EvalQuestion:
     split: str | None = None
     kind: str | None = None
     answer: str | None = None
+    line: int | None = field(default=None, compare=False)  # where it is in its file, for messages
 
     @property
     def answerable(self) -> bool:
@@ -62,18 +63,36 @@ def load_questions(path: Path, split: str | None = None) -> list[EvalQuestion]:
             continue
         try:
             data = json.loads(line)
+            if not isinstance(data, dict) or not isinstance(data.get("question"), str) or not data["question"].strip():
+                raise ValueError('give {"question": "...", "gold": [paths]}')
+            gold = data.get("gold") or []
+            if not isinstance(gold, list) or not all(isinstance(g, str) and g for g in gold):
+                raise ValueError(f'"gold" must be a list of paths, e.g. ["it/vpn-token.md"] (got {json.dumps(gold)})')
             item = EvalQuestion(
-                str(data["question"]),
-                tuple(data.get("gold") or ()),
+                data["question"],
+                tuple(gold),
                 data.get("split"),
                 data.get("kind"),
                 data.get("answer") or data.get("answer_text") or None,
+                number,
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{path}, line {number}: not a question object ({exc})") from None
         if split is None or item.split in (None, split):
             questions.append(item)
     return questions
+
+
+def unknown_gold(questions: list[EvalQuestion], paths: set[str], source: Path) -> str | None:
+    """What is wrong when some gold paths are no document's (a typo, or another content folder), or None."""
+    wrong = [(q.line, g) for q in questions for g in q.gold if g not in paths]
+    if not wrong:
+        return None
+    shown = ", ".join(f"line {line}: {gold}" for line, gold in wrong[:5]) + (" ..." if len(wrong) > 5 else "")
+    return (
+        f"{source}: {len(wrong)} gold path(s) are no indexed document's ({shown}). Give paths relative to the "
+        "content folder, as `moment index` lists them, and the --content they refer to."
+    )
 
 
 def remove_gold_pages(questions: list[EvalQuestion], every: int) -> tuple[list[str], list[EvalQuestion]]:

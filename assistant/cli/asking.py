@@ -8,12 +8,12 @@ import sys
 import click
 
 from assistant.cli.common import (
-    EXIT_ERROR,
     require_index,
     require_known_tags,
     service_for,
     settings_of,
 )
+from assistant.errors import explain
 from assistant.settings import Settings
 from indexer.documents import CONTENT_TYPES
 
@@ -88,9 +88,10 @@ def ask(
         answer = service.ask(question, asker, types=list(types) or None, tags=list(tags) or None, viewer=viewer)
     except (IndexMissingError, IndexMismatchError) as exc:
         if as_json:
-            click.echo(json.dumps({"error": str(exc), "answered": False}))
-            sys.exit(EXIT_ERROR)
-        raise click.ClickException(str(exc)) from None
+            line, status = explain(exc)
+            click.echo(json.dumps({"error": line, "answered": False}))
+            sys.exit(status)
+        raise
     if as_json:
         data = answer.to_dict()
         if as_user:

@@ -3,21 +3,49 @@ stop a command before it loads a model (no folder, no index, an unknown tag, no 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
+from assistant.errors import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_STATUSES, debug_requested, explain
 from assistant.settings import Settings, load_settings
 
-# Exit statuses shared by every command (README, "Commands").
-EXIT_OK = 0
-EXIT_ERROR = 1  # an error, or a mistake in the command line: the message says which
-EXIT_PARTIAL = 2  # `moment index`: published, but some files failed; `moment xapi flush`: some deferred
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_PARTIAL", "main"]  # exit statuses: assistant.errors (README, docs)
+
+EPILOG = "\b\nExit statuses:\n" + "\n".join(f"  {code:<3} {meaning}" for code, meaning in EXIT_STATUSES.items())
+
+
+class Failed(click.ClickException):
+    """An error that reached the command line's boundary (`assistant.errors`): one line, its exit status, and
+    the traceback before it with --debug."""
+
+    def __init__(self, exc: Exception, debug: bool) -> None:
+        line, self.exit_code = explain(exc)
+        super().__init__(line)
+        self.original, self.debug = exc, debug
+
+    def show(self, file=None) -> None:
+        if self.debug:
+            import traceback
+
+            traceback.print_exception(self.original, file=file or sys.stderr)
+        super().show(file)
+
+
+def one_line_usage(exc: click.UsageError) -> click.UsageError:
+    """A mistake in the command line as one line (click's own adds the usage and a hint on lines of their
+    own), with exit status 1 (click's is 2, which Moment keeps for "done in part")."""
+    where = exc.ctx.command_path if exc.ctx else "moment"
+    one = click.UsageError(f"{exc.format_message()} (`{where} --help` shows the usage.)")
+    one.exit_code = EXIT_ERROR
+    return one
 
 
 class MomentGroup(click.Group):
-    """The `moment` group: a mistyped command or option exits 1 with click's message, like every other
-    mistake, so that exit status 2 keeps its documented meaning (click's own is 2)."""
+    """The `moment` group, and the command line's one error boundary: a mistyped command or option exits 1
+    in one line, like every other mistake (click's own is 2, which Moment keeps for "done in part"); any
+    other error is one line and the exit status `assistant.errors.explain` gives it."""
 
     group_class = type  # groups made with `main.group()` are of this kind too
 
@@ -25,15 +53,17 @@ class MomentGroup(click.Group):
         try:
             return super().make_context(*args, **kwargs)
         except click.UsageError as exc:
-            exc.exit_code = EXIT_ERROR
-            raise
+            raise one_line_usage(exc) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            exc.exit_code = EXIT_ERROR
+            raise one_line_usage(exc) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except Exception as exc:  # the one boundary: one line and a documented exit status
+            raise Failed(exc, bool(ctx.find_root().params.get("debug")) or debug_requested()) from None
 
 
 def settings_of(ctx: click.Context) -> Settings:
@@ -52,12 +82,9 @@ def require_folder(path: Path, option: str) -> None:
 
 def require_index(settings: Settings, index_dir: Path | None = None) -> None:
     """Stop before the model is loaded when there is no index to answer from."""
-    from indexer.store import IndexMissingError, IndexStore
+    from indexer.store import IndexStore
 
-    try:
-        IndexStore(index_dir or settings.index_dir).open(search=False).close()
-    except IndexMissingError as exc:
-        raise click.ClickException(str(exc)) from None
+    IndexStore(index_dir or settings.index_dir).open(search=False).close()  # IndexMissingError: exit status 4
 
 
 def require_known_tags(settings: Settings, tags: tuple[str, ...]) -> None:
@@ -89,32 +116,23 @@ def require_database(settings: Settings):
             f"No interaction database in {settings.home}: nothing has been asked with this data folder. Run Moment "
             "in the folder it runs in, or set MOMENT_HOME (or DATABASE_URL)."
         )
-    database = Database(url)
+    database = Database.from_settings(settings)
     database.upgrade(settings.default_team_id)
     return database
 
 
 def service_for(settings: Settings):
-    """The service of these settings; a model or calibration that cannot be loaded stops the command with
-    its message."""
-    from assistant.answering.generation import LLMConfigError
-    from assistant.answering.retrieval import CalibrationError
+    """The service of these settings (a model or calibration that cannot be loaded: the boundary says so)."""
     from assistant.service import MomentService
-    from indexer.embedding import ModelError
 
-    try:
-        return MomentService.from_settings(settings)
-    except (ModelError, CalibrationError, LLMConfigError) as exc:
-        raise click.ClickException(str(exc)) from None
+    return MomentService.from_settings(settings)
 
 
-@click.group(cls=MomentGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=MomentGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
 @click.option("--home", type=click.Path(path_type=Path), help="Data folder (default .moment, or $MOMENT_HOME).")
+@click.option("--debug", is_flag=True, envvar="MOMENT_DEBUG", help="Show the traceback of an error (MOMENT_DEBUG=1).")
 @click.pass_context
-def main(ctx: click.Context, home: Path | None) -> None:
+def main(ctx: click.Context, home: Path | None, debug: bool) -> None:
     """Moment: answers from curated content, in Slack, and a vetted mentor when content is not enough."""
     ctx.ensure_object(dict)
-    try:
-        ctx.obj["settings"] = load_settings(home=home)
-    except Exception as exc:  # pydantic's validation message names the variable
-        raise click.ClickException(f"Invalid configuration: {exc}") from None
+    ctx.obj["settings"] = load_settings(home=home)  # invalid settings: one line naming the variable

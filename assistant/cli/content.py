@@ -18,12 +18,18 @@ from assistant.cli.common import (
     service_for,
     settings_of,
 )
+from assistant.errors import explain
 from assistant.settings import Settings
 
 
 @click.command("index")
 @click.option("--content", "content_dir", type=click.Path(path_type=Path), help="Content folder (default content/).")
-@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder (default .moment/index).")
+@click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Index folder (default .moment/index).",
+)
 @click.option("--full", is_flag=True, help="Re-embed every document, not only added and changed ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for other tools).")
 @click.pass_context
@@ -47,21 +53,25 @@ def index_command(
         indexed = _index(settings, content_dir, index_dir, full=full, show_progress=not as_json)
     except (ModelError, FileNotFoundError) as exc:
         if as_json:
-            click.echo(json.dumps({"error": str(exc)}))
-            sys.exit(EXIT_ERROR)
-        raise click.ClickException(str(exc)) from None
+            line, status = explain(exc)
+            click.echo(json.dumps({"error": line}))
+            sys.exit(status)
+        raise
     report = indexed.report
     if as_json:
         out = {
             **report.to_dict(),
             "answers_written": indexed.answers_written,
             "database_problem": indexed.database_problem,
+            "database_published": indexed.database_published,
         }
         click.echo(json.dumps(out, indent=2))
     else:
         _print_build_report(report, content_dir)
         for path in indexed.answers_written:
             click.echo(f"  wrote the approved mentor answer {path}")
+        if indexed.database_published:
+            click.echo(f"  published version {report.version} through the database (it did not hold it)")
         if indexed.database_problem:
             click.secho(f"Warning: {indexed.database_problem}.", fg="yellow")
     if report.failed:
@@ -82,7 +92,7 @@ def _index(settings: Settings, content_dir: Path, index_dir: Path | None, *, ful
     embedder = load_embedder(
         settings.embedding_model, settings.embedding_backend, settings.model_cache, settings.embedding_threads
     )
-    database = Database(settings.database_url) if publish else None
+    database = Database.from_settings(settings) if publish else None
     try:
         if database is not None:
             with contextlib.suppress(DatabaseUnavailableError):  # `index` says what it could not do without it
@@ -213,17 +223,28 @@ def eval_set(settings, questions_file: Path, split, content_dir, index_dir, remo
         report = _index(settings, content_dir, index_dir, full=False, show_progress=not quiet).report
         if report.version is None:
             raise click.ClickException(f"Could not index {content_dir}: {report.failed[:3]}")
-    return questions, IndexStore(index_dir or settings.index_dir, keep=settings.index_keep)
+    store = IndexStore(index_dir or settings.index_dir, keep=settings.index_keep)
+    version = store.open(search=False)
+    try:
+        problem = evaluation.unknown_gold(questions, {d.path for d in version.documents}, questions_file)
+    finally:
+        version.close()
+    if problem:
+        raise click.ClickException(problem)
+    return questions, store
 
 
 @click.command("eval")
 @click.argument("questions_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--k", default=10, show_default=True, help="Rank cut-off for MRR.")
+@click.option("--k", type=click.IntRange(min=1), default=10, show_default=True, help="Rank cut-off for MRR.")
 @click.option(
     "--content", "content_dir", type=click.Path(path_type=Path), help="Content folder the gold paths refer to."
 )
 @click.option(
-    "--index", "index_dir", type=click.Path(path_type=Path), help="Index to evaluate (built from --content first)."
+    "--index",
+    "index_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Index to evaluate (built from --content first).",
 )
 @click.option("--split", type=click.Choice(["dev", "test"]), help="Only questions of this split.")
 @click.option("--compare/--no-compare", default=True, show_default=True, help="Also run BM25 alone and dense alone.")

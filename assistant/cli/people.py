@@ -21,11 +21,11 @@ def workspace() -> None:
 @click.pass_context
 def workspace_list(ctx: click.Context) -> None:
     """Every workspace: installed or not, its admins, its own content folder."""
-    from assistant.access.tenancy import Workspaces
+    from assistant.access.tenancy import Workspaces, install_state
 
     settings = settings_of(ctx)
     for w in Workspaces(require_database(settings), settings.default_team_id).all():
-        state = f"uninstalled {w.uninstalled_at:%Y-%m-%d}" if w.uninstalled_at else "installed"
+        state = install_state(w, settings.default_team_id)
         org = f" (org {w.enterprise_id})" if w.enterprise_id else ""
         folder = w.content_folder or "the shared content"
         off = "; generated answers off" if w.generated_answers is False else ""
@@ -41,12 +41,11 @@ def workspace_list(ctx: click.Context) -> None:
 def workspace_content(ctx: click.Context, team: str, folder: str | None) -> None:
     """Answer workspace TEAM from FOLDER of the content only, and nobody else from it (no FOLDER: from the
     shared content again). Web processes follow within 30 seconds."""
-    from assistant.access.tenancy import WorkspaceError, Workspaces
+    from assistant.access.tenancy import WorkspaceError, Workspaces, content_folder_of
 
     settings = settings_of(ctx)
-    if folder and not (settings.content_dir / folder).is_dir():
-        raise click.ClickException(f"{settings.content_dir / folder} is not a folder of the content.")
     try:
+        folder = content_folder_of(settings.content_dir, folder) if folder else None
         done = Workspaces(require_database(settings), settings.default_team_id).set_content_folder(team, folder)
     except WorkspaceError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -16,18 +16,16 @@ from assistant.cli.common import (
 @click.pass_context
 def serve(ctx: click.Context, socket_mode: bool, port: int | None, workers: int | None) -> None:
     """Run the Slack app: HTTP on /slack/events (and /healthz), or Socket Mode."""
-    from assistant.slack.outbound import SlackConfigError, check_settings
+    from assistant.slack.outbound import check_settings, check_slack
     from assistant.slack.server import serve_http, serve_socket_mode
 
     settings = settings_of(ctx)
-    try:
-        check_settings(settings, socket_mode=socket_mode)  # before any worker forks, so the message is seen
-        if socket_mode:
-            serve_socket_mode(settings)
-        else:
-            serve_http(settings, port or settings.port, workers or settings.web_workers, settings.web_threads)
-    except SlackConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    check_settings(settings, socket_mode=socket_mode)  # before any worker forks, so the message is seen
+    check_slack(settings)  # a wrong or unreachable token: one line and exit status 5, not workers failing
+    if socket_mode:
+        serve_socket_mode(settings)
+    else:
+        serve_http(settings, port or settings.port, workers or settings.web_workers, settings.web_threads)
 
 
 @click.command("worker")

@@ -13,52 +13,101 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
+from assistant.errors import ConfigurationError
 from assistant.settings import DEFAULT_TEAM
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 7_263_668  # pg_advisory_xact_lock key: one migrating process at a time
-# Errors that mean "the database cannot serve us now" (down, unreachable, schema missing), as opposed to
-# integrity errors, which callers handle (e.g. a Slack event id already claimed).
+# Errors that mean "the database cannot serve us now" (down, unreachable, schema missing, no connection free
+# in the pool within MOMENT_DB_POOL_TIMEOUT), as opposed to integrity errors, which callers handle (e.g. a
+# Slack event id already claimed).
 UNAVAILABLE = (OperationalError, InterfaceError, ProgrammingError, PoolTimeoutError)
-CONNECT_TIMEOUT = 5  # seconds to connect to PostgreSQL
-POOL_TIMEOUT = 10.0  # seconds to wait for a pooled connection
 
 
 class DatabaseUnavailableError(Exception):
     """The database cannot be reached; the message is safe to show (no credentials)."""
 
 
+# Bounds on what one process may hold and wait for (MOMENT_DB_* settings): a database that stops answering
+# fails requests within these times instead of piling up threads behind it.
+POOL_SIZE = 5
+MAX_OVERFLOW = 10
+POOL_TIMEOUT_S = 10.0
+STATEMENT_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 10.0
+SUPPORTED = ("postgresql", "sqlite")
+
+
 class Database:
     """One database: engine, session factory, migrations."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        if url.startswith("sqlite"):
-            path = url.split("///", 1)[-1]
-            if path.startswith("file:"):  # a URI (`?mode=ro&uri=true`): the file, without scheme and options
-                path = path[len("file:") :].split("?", 1)[0]
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(url, connect_args={"timeout": 30})
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        else:
-            # Bounded: a connection is made within CONNECT_TIMEOUT (unless the URL says otherwise) and a
-            # request waits at most POOL_TIMEOUT for one, so a hung server fails requests instead of holding them.
-            connect_args = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT}
-            self.engine = create_engine(
-                url,
-                pool_pre_ping=True,
-                pool_size=5,
-                max_overflow=10,
-                pool_timeout=POOL_TIMEOUT,
-                connect_args=connect_args,
-            )
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = POOL_SIZE,
+        max_overflow: int = MAX_OVERFLOW,
+        pool_timeout: float = POOL_TIMEOUT_S,
+        statement_timeout: float = STATEMENT_TIMEOUT_S,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+    ) -> None:
+        """`url`: a SQLAlchemy URL of PostgreSQL or SQLite (`postgres://` and `postgresql://` mean psycopg 3).
+        A statement runs at most `statement_timeout` seconds on PostgreSQL; on SQLite a write waits that long
+        for another process's lock. Raises `ConfigurationError` for a URL Moment cannot use."""
+        parsed = database_url(url)
+        self.url = parsed.render_as_string(hide_password=False)
+        pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
+        try:
+            if parsed.get_backend_name() == "sqlite":
+                path = parsed.database or ""
+                if path.startswith("file:"):  # a URI (`?mode=ro&uri=true`): the file, without scheme and options
+                    path = path[len("file:") :].split("?", 1)[0]
+                if path and path != ":memory:":
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                    self.engine: Engine = create_engine(parsed, connect_args={"timeout": statement_timeout}, **pool)
+                else:
+                    self.engine = create_engine(parsed, connect_args={"timeout": statement_timeout})
+                self._busy_ms = int(statement_timeout * 1000)
+                event.listen(self.engine, "connect", self._sqlite_pragmas)
+            else:
+                options = parsed.query.get("options", "")
+                options = " ".join(options) if isinstance(options, tuple) else options
+                options = f"{options} -c statement_timeout={int(statement_timeout * 1000)}".strip()
+                connect_args = {"options": options}
+                if "connect_timeout" not in parsed.query:  # the URL's own wins
+                    connect_args["connect_timeout"] = max(1, round(connect_timeout))
+                self.engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **pool)
+        except (NoSuchModuleError, ImportError) as exc:
+            raise ConfigurationError(
+                f"DATABASE_URL asks for the driver '{parsed.drivername}', which is not installed ({exc}): use "
+                "postgresql+psycopg://user:password@host:5432/database."
+            ) from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings) -> Database:
+        """The deployment's database (DATABASE_URL or the SQLite file under MOMENT_HOME) with its MOMENT_DB_*
+        bounds."""
+        return cls(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+            statement_timeout=settings.db_statement_timeout,
+            connect_timeout=settings.db_connect_timeout,
+        )
 
     @property
     def dialect(self) -> str:
@@ -79,7 +128,7 @@ class Database:
             session.commit()
         except UNAVAILABLE as exc:
             session.rollback()
-            raise DatabaseUnavailableError(f"The database is unavailable ({_safe(exc)}).") from exc
+            raise self._unavailable(exc) from exc
         except BaseException:
             session.rollback()
             raise
@@ -93,7 +142,7 @@ class Database:
             with self.engine.connect() as connection:
                 return connection.execute(statement, params or {}).all()
         except UNAVAILABLE as exc:
-            raise DatabaseUnavailableError(f"The database is unavailable ({_safe(exc)}).") from exc
+            raise self._unavailable(exc) from exc
 
     def upgrade(self, default_team_id: str = DEFAULT_TEAM) -> None:
         """Apply every pending migration (a no-op when the schema is current). Safe when several
@@ -113,7 +162,14 @@ class Database:
                 config.attributes["default_team_id"] = default_team_id
                 command.upgrade(config, "head")
         except UNAVAILABLE as exc:
-            raise DatabaseUnavailableError(f"The database is unavailable ({_safe(exc)}).") from exc
+            raise self._unavailable(exc) from exc
+        except OSError as exc:  # the lock file beside a SQLite database in a folder this user cannot write
+            if exc.filename is None:
+                raise
+            raise DatabaseUnavailableError(
+                f"The database cannot be migrated: {exc.strerror} ({exc.filename}). Give this user write access to "
+                "the data folder (MOMENT_HOME), or run `moment` once as a user who has it."
+            ) from exc
 
     def is_current(self) -> bool:
         """Whether the schema is at the newest migration (False when unsure: then `upgrade` asks alembic)."""
@@ -143,26 +199,47 @@ class Database:
             with self.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            raise DatabaseUnavailableError(f"The database is unavailable ({_safe(exc)}).") from exc
+            raise self._unavailable(exc) from exc
 
     def check_writable(self) -> None:
         """Raise `DatabaseUnavailableError` unless the database takes a write: an UPDATE that changes nothing,
         rolled back (a read-only SQLite file or URI, a PostgreSQL replica or read-only transaction refuse it)."""
         try:
             with self.engine.connect() as connection:
-                if self.dialect == "sqlite":  # a writer holding the lock: wait a moment, not 30 s
-                    connection.exec_driver_sql("PRAGMA busy_timeout=1000")
+                if self.dialect == "sqlite":  # a writer holding the lock: wait a moment, not the whole timeout
+                    connection.exec_driver_sql(f"PRAGMA busy_timeout={min(1000, self._busy_ms)}")
                 try:
                     connection.execute(text("UPDATE alembic_version SET version_num = version_num"))
                 finally:
                     connection.rollback()
                     if self.dialect == "sqlite":
-                        connection.exec_driver_sql("PRAGMA busy_timeout=30000")
+                        connection.exec_driver_sql(f"PRAGMA busy_timeout={self._busy_ms}")
         except SQLAlchemyError as exc:
             raise DatabaseUnavailableError(f"The database does not take writes ({_safe(exc)}).") from exc
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def _unavailable(self, exc: Exception) -> DatabaseUnavailableError:
+        """The error to raise for a database that cannot serve us, with what to do about it."""
+        reason = _safe(exc)
+        if self.dialect == "sqlite":
+            hint = "Check that this user can write the database file and its folder (MOMENT_HOME or DATABASE_URL)."
+        else:
+            hint = "Check that PostgreSQL is running and reachable, and that DATABASE_URL names an existing database."
+        return DatabaseUnavailableError(f"The database is unavailable ({reason}). {hint}")
+
+    def _sqlite_pragmas(self, dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            # WAL is kept in the file once set: setting it again on every connection would fail where the
+            # database may only be read.
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+        finally:
+            cursor.close()
 
 
 _REVISES = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:[\"']([^\"']+)[\"']|None)", re.M)
@@ -194,8 +271,6 @@ def fingerprint_of(url: str) -> str:
     such as the PostgreSQL schema), hashed. `postgresql+psycopg://` and `postgresql://` are one database."""
     import hashlib
 
-    from sqlalchemy.engine import make_url
-
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -208,12 +283,31 @@ def fingerprint_of(url: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()[:16]
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+def database_url(url: str) -> URL:
+    """The URL of a database Moment can run on, or `ConfigurationError` saying what is wrong (never echoing a
+    password)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        scheme = url.split(":", 1)[0] if "://" in url else "no scheme"
+        raise ConfigurationError(
+            f"DATABASE_URL is not a database URL ({scheme}): give postgresql+psycopg://user:password@host:5432/"
+            "database, or sqlite:////absolute/path/moment.db (or leave it unset for the SQLite file under "
+            "MOMENT_HOME)."
+        ) from None
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")  # the driver Moment installs (psycopg 3)
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED:
+        raise ConfigurationError(
+            f"DATABASE_URL is a {backend} database: Moment runs on PostgreSQL (postgresql+psycopg://…) or SQLite "
+            "(sqlite:///…)."
+        )
+    if backend == "postgresql" and not parsed.database:
+        raise ConfigurationError(
+            "DATABASE_URL names no database: end it with /DATABASE (e.g. postgresql+psycopg://user@host:5432/moment)."
+        )
+    return parsed
 
 
 def _safe(exc: Exception) -> str:

@@ -47,6 +47,7 @@ class Indexed:
     report: BuildReport
     answers_written: list[str] = field(default_factory=list)  # approved mentor answers written into the content
     database_problem: str | None = None  # what was skipped because the database could not be reached
+    database_published: bool = False  # the unchanged serving version was published to a database that lacked it
 
 
 @dataclass(frozen=True)
@@ -152,12 +153,18 @@ class IndexOperations:
             faiss_kind=self.settings.faiss_index,
             on_progress=on_progress,
         )
-        if publish and report.published and report.version:
+        republish = False
+        if publish and report.version:
             try:
-                self.after_publish(report.version, previous)
+                # Nothing changed, but the database may not hold the serving version (a new, empty database, or
+                # one that was down when it was built): other hosts get it only from there.
+                republish = not report.published and not self.is_published(report.version)
+                if report.published or republish:
+                    self.after_publish(report.version, previous)
             except DatabaseUnavailableError as exc:
+                republish = False
                 problems.append(f"not published to the database, web processes on other hosts keep the old one ({exc})")
-        return Indexed(report, written, "; ".join(problems) or None)
+        return Indexed(report, written, "; ".join(problems) or None, republish)
 
     def _build(self, run: IndexRun) -> IndexRun:
         try:
@@ -232,6 +239,11 @@ class IndexOperations:
             for d in reviewed:
                 outbox.reviewed(session, d.meta.owner, d.path, d.meta.title, d.meta.type)
         return len(reviewed)
+
+    def is_published(self, version: str) -> bool:
+        """Whether the database holds `version` for web processes on other hosts."""
+        with self.database.session() as session:
+            return session.scalar(select(PublishedIndex.version).where(PublishedIndex.version == version)) is not None
 
     def publish(self, version: str) -> None:
         """Store a version in the database for web processes on other hosts; keeps the newest few."""

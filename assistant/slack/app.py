@@ -27,7 +27,7 @@ from slack_sdk.errors import SlackApiError
 from assistant.answering.answers import Answer
 from assistant.answering.retrieval import IndexMismatchError
 from assistant.db.database import DatabaseUnavailableError
-from assistant.service import Asker, MomentService
+from assistant.service import Asker, MomentService, NotTheAskerError
 from assistant.settings import Settings
 from assistant.slack import blocks as ui
 from assistant.slack.admin import AdminHandlers, Permissions
@@ -51,6 +51,7 @@ INDEX_PROBLEM = (
 GENERIC_PROBLEM = "Something went wrong while I was looking that up. Please try again in a minute."
 DATABASE_UNAVAILABLE = "I can't reach my database just now, so nothing changed. Please try again in a minute."
 NOT_SAVED = "I couldn't save this conversation just now, so voting is off for this answer."
+ONLY_THE_ASKER_SHARES = "Only the person who asked can share this answer in the channel."
 NOT_SHAREABLE = (
     "This answer comes from content for some user groups only, so I can't post it where others would see it."
 )
@@ -302,7 +303,12 @@ class SlackHandlers:
         """Post a private /ask answer to the channel for everyone."""
         ack()
         user = body["user"]["id"]
-        answer = self.service.answer_for(int(action["value"]), team_of(context))
+        try:
+            answer = self.service.answer_for(int(action["value"]), team_of(context), asked_by=user)
+        except NotTheAskerError as exc:
+            log.warning("share refused: %s", exc)
+            respond(text=ONLY_THE_ASKER_SHARES, response_type="ephemeral", replace_original=False)
+            return
         channel = (body.get("channel") or {}).get("id")
         if answer is None or channel is None:
             respond(

@@ -70,6 +70,41 @@ def check_settings(settings: Settings, *, socket_mode: bool = False) -> None:
         )
 
 
+# Slack's answers to auth.test that mean the token itself is wrong (not Slack being unwell).
+REFUSED_TOKEN = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "no_permission"}
+
+
+def check_slack(settings: Settings) -> None:
+    """At start-up, before any worker forks: Slack takes SLACK_BOT_TOKEN (`auth.test`), or
+    `SlackUnavailableError` says what to do. OAuth installs bring their tokens per workspace: nothing to
+    check then."""
+    from assistant.errors import SlackUnavailableError
+
+    if settings.slack_bot_token is None:
+        return
+    client = web_client(settings)
+    client.timeout = 10
+    try:
+        client.auth_test()
+    except SlackApiError as exc:
+        error = exc.response.get("error") if exc.response is not None else None
+        if error in REFUSED_TOKEN:
+            raise SlackUnavailableError(
+                f"Slack refused SLACK_BOT_TOKEN ({error}): copy the Bot User OAuth Token (xoxb-…) from your Slack "
+                "app's settings, OAuth & Permissions, and reinstall the app to the workspace if it was removed."
+            ) from None
+        raise SlackUnavailableError(
+            f"Slack did not accept auth.test ({error or exc.response.status_code}) at {settings.slack_api_url}: try "
+            "again later, or check SLACK_API_URL and SLACK_BOT_TOKEN."
+        ) from None
+    except Exception as exc:  # urllib's connection errors, timeouts, TLS problems
+        reason = " ".join(str(getattr(exc, "reason", exc)).split())[:200] or type(exc).__name__
+        raise SlackUnavailableError(
+            f"Slack could not be reached at {settings.slack_api_url} ({reason}): check the network or proxy, and "
+            "SLACK_API_URL (unset, it is https://slack.com/api/). SLACK_BOT_TOKEN was not checked."
+        ) from None
+
+
 def web_client(settings: Settings) -> WebClient:
     """A Web API client that retries connection errors, 429s (honouring Retry-After) and 5xx, with the
     bot token (single-token mode), or without one (many workspaces: each request brings its own)."""

@@ -12,11 +12,13 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from assistant.service import MomentService
 from assistant.settings import Settings, load_settings
 from assistant.slack.health import HealthCheck
+from assistant.slack.guard import RequestGuard
 
 if TYPE_CHECKING:
     from indexer.embedding import Embedder
@@ -48,6 +50,7 @@ class MomentWSGI:
         except Exception as exc:
             log.error("no usable index at start-up: %s", exc)
         self.bolt = SlackRequestHandler(create_app(settings, self.service), path="/slack/events")
+        self.requests = RequestGuard(self.bolt, settings.slack_signing_secret)  # malformed requests: 400
         # Bolt logs the whole body of a badly signed request at INFO (questions, tokens): keep it out.
         # (Set after create_app: Bolt copies the root logger's level onto its loggers when it makes them.)
         logging.getLogger("slack_bolt.RequestVerification").setLevel(logging.WARNING)
@@ -63,7 +66,7 @@ class MomentWSGI:
                 [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
             )
             return [payload]
-        return self.bolt(environ, start_response)
+        return self.requests(environ, start_response)
 
     def close(self) -> None:
         """Stop what the app runs in the background (after the HTTP server stopped taking requests): the
@@ -82,8 +85,52 @@ def start_index_sync(settings: Settings, service: MomentService, stop: threading
 def wsgi_app() -> MomentWSGI:
     """Factory for WSGI servers: `gunicorn 'assistant.slack.server:wsgi_app()'`."""
     _configure_logging()
-    settings = load_settings()
-    return MomentWSGI(share_cores(settings, settings.web_workers))
+
+    def make() -> MomentWSGI:
+        settings = load_settings()
+        return MomentWSGI(share_cores(settings, settings.web_workers))
+
+    return boot_worker(make)
+
+
+WORKER_BOOT_ERROR = 3  # gunicorn's: the arbiter stops the server instead of starting the worker again
+
+
+def boot_worker(make: Callable[[], MomentWSGI], failure=None) -> MomentWSGI:
+    """The start-up boundary of a web worker (`assistant.errors`): an error is logged as one line (with the
+    traceback under MOMENT_DEBUG=1), kept in `failure` (shared with `moment serve`, which exits with its
+    status) and ends the server, rather than gunicorn's tracebacks and workers started again and again."""
+    from assistant.errors import debug_requested, explain
+
+    try:
+        return make()
+    except Exception as exc:
+        line, status = explain(exc)
+        if debug_requested():
+            log.exception("web worker could not start")
+        log.error("web worker could not start: %s", line)
+        if failure is not None:
+            failure.put(line, status)
+        sys.exit(WORKER_BOOT_ERROR)
+
+
+class BootFailure:
+    """The first start-up error of any web worker, in memory shared across gunicorn's fork."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        self._status = multiprocessing.Value("i", 0)
+        self._line = multiprocessing.Array("c", 1024)
+
+    def put(self, line: str, status: int) -> None:
+        with self._status.get_lock():
+            if not self._status.value:
+                self._line.value = line.encode()[:1023]
+                self._status.value = status
+
+    def get(self) -> tuple[str, int] | None:
+        return (self._line.value.decode(errors="replace"), self._status.value) if self._status.value else None
 
 
 def share_cores(settings: Settings, workers: int) -> Settings:
@@ -113,9 +160,18 @@ def serve_http(settings: Settings, port: int, workers: int, threads: int) -> Non
 
         def load(self):
             _configure_logging()
-            return MomentWSGI(share_cores(settings, workers))
+            return boot_worker(lambda: MomentWSGI(share_cores(settings, workers)), failure)
 
-    Server().run()
+    from assistant.errors import EXIT_INTERNAL, MomentError
+
+    failure = BootFailure()
+    try:
+        Server().run()
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            raise
+        line, status = failure.get() or ("see the log above", EXIT_INTERNAL)
+        raise MomentError(f"The web server stopped: a worker could not start: {line}", status) from None
 
 
 def serve_socket_mode(settings: Settings) -> None:
