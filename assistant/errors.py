@@ -68,9 +68,9 @@ def explain(exc: BaseException) -> tuple[str, int]:
     """One line (what went wrong, what to do) and the exit status for an error that reached the boundary."""
     from pydantic import ValidationError
 
-    from assistant.db.database import DatabaseUnavailableError
     from assistant.answering.generation import LLMConfigError
     from assistant.answering.retrieval import CalibrationError, IndexMismatchError
+    from assistant.db.database import DatabaseUnavailableError
     from assistant.slack.outbound import SlackConfigError
     from indexer.embedding import ModelError
     from indexer.store import IndexMissingError

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from assistant.service import MomentService
 from assistant.settings import Settings, load_settings
-from assistant.slack.health import HealthCheck
 from assistant.slack.guard import RequestGuard
+from assistant.slack.health import HealthCheck
 
 if TYPE_CHECKING:
     from indexer.embedding import Embedder
