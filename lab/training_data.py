@@ -103,7 +103,7 @@ def heading_paths(text: str, title: str) -> list[tuple[str, ...]]:
     `page_sections` leaves it out), sections with no text of their own included."""
     from markdown_it import MarkdownIt
 
-    from indexer.sources import _inline_text
+    from indexer.formats import _inline_text
 
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
     stack: list[tuple[int, str]] = []
