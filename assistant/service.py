@@ -343,6 +343,16 @@ class MomentService:
         self.audit(user_id, "verify", True, f"#{pair.id} {pair.question[:300]!r} -> {where}", team_id=team)
         return pair
 
+    def verified_pairs(self, team_id: str | None = None) -> list[tuple]:
+        """Every taught pair (of the workspace `team_id`; None: of every workspace) with its state against the
+        serving index and the owner of its item: (pair, status, owner or None) (`moment verified list`)."""
+        version = self.retriever.version()
+        rows = []
+        for pair in self.verified.pairs(team_id):
+            doc = version.by_path.get(pair.path)
+            rows.append((pair, self.verified.status(pair, version), doc.meta.owner if doc else None))
+        return rows
+
     def forget_verified(self, pair_id: int, user_id: str, *, team_id: str | None = None):
         """Remove a taught pair of the workspace (`moment verified remove`); audited. None: no such pair."""
         team = self.team(team_id)

@@ -57,10 +57,8 @@ def verified_list(ctx: click.Context, team: str | None, as_json: bool) -> None:
     settings = settings_of(ctx)
     require_index(settings)
     service = service_for(settings)
-    version = service.retriever.version()
     rows = []
-    for pair in service.verified.pairs(team):
-        doc = version.by_path.get(pair.path)
+    for pair, status, owner in service.verified_pairs(team):
         rows.append(
             {
                 "id": pair.id,
@@ -70,8 +68,8 @@ def verified_list(ctx: click.Context, team: str | None, as_json: bool) -> None:
                 "heading_path": list(pair.heading_path),
                 "taught_by": pair.taught_by,
                 "taught_at": pair.taught_at.isoformat(),
-                "status": service.verified.status(pair, version),
-                "owner": doc.meta.owner if doc else None,  # who should review it when it changed
+                "status": status,
+                "owner": owner,  # who should review it when it changed
             }
         )
     if as_json:
