@@ -353,6 +353,25 @@ class MomentService:
             rows.append((pair, self.verified.status(pair, version), doc.meta.owner if doc else None))
         return rows
 
+    def mentors_of_interaction(self, interaction_id: int, team_id: str | None = None) -> set[str]:
+        """The mentors who took a request for this interaction's question (who may teach its answer)."""
+        with self.database.session() as session:
+            owners = session.scalars(
+                select(MentorRequest.owner_id).where(
+                    MentorRequest.interaction_id == interaction_id, MentorRequest.team_id == self.team(team_id)
+                )
+            )
+            return {owner for owner in owners if owner}
+
+    def sections_of(self, path: str) -> list[tuple[str, ...]]:
+        """The heading paths of the indexed item at `path`, in page order (empty: not indexed)."""
+        version = self.retriever.version()
+        doc = version.by_path.get(path)
+        if doc is None:
+            return []
+        stored = version.chunks(list(range(doc.chunk_start, doc.chunk_start + doc.chunk_count)))
+        return list(dict.fromkeys(stored[i].chunk.heading_path for i in sorted(stored)))
+
     def forget_verified(self, pair_id: int, user_id: str, *, team_id: str | None = None):
         """Remove a taught pair of the workspace (`moment verified remove`); audited. None: no such pair."""
         team = self.team(team_id)

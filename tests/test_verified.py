@@ -137,3 +137,23 @@ def test_the_cli_teaches_lists_and_removes(service, database):
     with database.session() as session:
         actions = [(e.action, e.allowed) for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     assert actions == [("verify", False), ("verify", True), ("verified_remove", True), ("verified_remove", False)]
+
+
+def test_the_mentors_of_a_question_are_those_who_took_its_requests(service, database):
+    from assistant.db.models import MentorRequest
+
+    answer = service.ask("what torque for an M12 bracket bolt", ASKER)
+    with database.session() as session:
+        session.add(
+            MentorRequest(
+                interaction_id=answer.interaction_id,
+                asker_id=ASKER.user_id,
+                team_id=service.team(None),
+                question=answer.question,
+                status="resolved",
+                owner_id="U0MENTOR1",
+            )
+        )
+    assert service.mentors_of_interaction(answer.interaction_id) == {"U0MENTOR1"}
+    assert service.mentors_of_interaction(answer.interaction_id, "T0OTHER") == set()  # another workspace's
+    assert service.sections_of("install/bolts.md")[1:] == [("M10 bolts",), ("M12 bolts",), ("Spares",)]

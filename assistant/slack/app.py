@@ -38,6 +38,7 @@ from assistant.slack.mentoring import MentorHandlers
 from assistant.slack.outbound import background_priority, check_settings, publish_home, web_client
 from assistant.slack.posting import post_message
 from assistant.slack.receipts import RECEIPT, Receipts, answer_key, question_asker
+from assistant.slack.teaching import TeachHandlers
 from assistant.slack.usergroups import SlackUserGroups
 from assistant.slack.workspaces import OUTSIDER, OUTSIDER_NOTE, SHARED, tag_request, team_of
 from indexer.store import IndexMissingError
@@ -132,6 +133,7 @@ def create_app(
     # Mentors and admins
     mentoring.register(app)
     AdminHandlers(service, operations, permissions).register(app)
+    TeachHandlers(service, permissions.is_admin).register(app)  # verified answers: This answered it, Pick
     app.error(handlers.on_error)
     return app
 
@@ -500,7 +502,13 @@ class SlackHandlers:
             client,
             asker,
             post,
-            ui.answer_blocks(answer, owner_names=names, shareable=shareable and not answer.restricted),
+            ui.answer_blocks(
+                answer,
+                owner_names=names,
+                shareable=shareable and not answer.restricted,
+                teachable=answer.interaction_id is not None
+                and self.permissions.is_admin(client, asker.user_id, self.service.team(asker.team_id)),
+            ),
             ui.answer_text(answer),
             payload=ui.answer_metadata(answer),
             answer=answer,

@@ -38,6 +38,7 @@ from assistant.slack.formatting import (
     quote,
     truncate,
 )
+from assistant.slack.teaching import teach_actions
 
 # Action and callback ids.
 VOTE_HELPFUL = "moment_vote_helpful"
@@ -103,6 +104,7 @@ def answer_blocks(
     owner_names: Mapping[str, str] | None = None,
     shareable: bool = False,
     shared_by: str | None = None,
+    teachable: bool = False,
 ) -> list[Block]:
     """The answer message: snippet, up to three sources, and the buttons."""
     value = str(answer.interaction_id or "")
@@ -171,6 +173,8 @@ def answer_blocks(
         buttons.append(ButtonElement(text="Share in channel", action_id=SHARE_ANSWER, value=value))
     if answer.interaction_id is not None:
         blocks.append(ActionsBlock(block_id="moment_answer_actions", elements=buttons))
+        if teachable:  # an admin: This answered it / Pick the right section (verified answers)
+            blocks.append(teach_actions(answer.interaction_id))
     return blocks
 
 

@@ -25,6 +25,7 @@ from assistant.mentoring.mentors import MentorView
 from assistant.mentoring.views import OfferView, RequestView
 from assistant.slack.blocks import group_label
 from assistant.slack.formatting import SECTION_TEXT_LIMIT, escape, link, quote, truncate
+from assistant.slack.teaching import teach_actions
 
 ACCEPT = "moment_mentor_accept"
 DECLINE = "moment_mentor_decline"
@@ -183,6 +184,8 @@ def resolved_blocks(request: RequestView) -> list[Block]:
         ActionsBlock(
             elements=[ButtonElement(text="Save as a job aid draft", action_id=SAVE_DRAFT, value=str(request.id))]
         ),
+        # Or teach Moment the section that answered it (verified answers).
+        *([teach_actions(request.interaction_id)] if request.interaction_id is not None else []),
     ]
 
 
