@@ -424,7 +424,13 @@ class MomentService:
             version = self.retriever.version()
         except Exception:
             return None
-        return {name for audience in version.restricted.values() for name in audience}
+        # People named one by one (synced sources) are not user groups to read from Slack.
+        return {
+            name
+            for audience in version.restricted.values()
+            for name in audience
+            if not (name[:1] in "UW" and name.isupper())
+        }
 
     def audience_of(self, path: str, recorded: Iterable[str] | None = None) -> tuple[str, ...]:
         """Who may see the item at `path` now: its audience in the serving index, or, for an item no longer

@@ -35,6 +35,9 @@ JOBS = {
     "retention": ("assistant.worker:retention", "cron", {"hour": 3, "minute": 30}),
     # Every MOMENT_AUDIENCE_REFRESH_MINUTES (set in `scheduler`): who is in the user groups content is for.
     "usergroups": ("assistant.worker:refresh_usergroups", "interval", {"minutes": 10}),
+    # Content sources: each synced on its own schedule (checked every minute), the prune pass on its own.
+    "content-sources": ("assistant.worker:sync_sources", "interval", {"minutes": 1}),
+    "content-sources-prune": ("assistant.worker:prune_sources", "interval", {"minutes": 30}),
 }
 
 
@@ -190,6 +193,25 @@ def refresh_usergroups() -> bool:
         return source.refresh()
     # OAuth installs: each workspace's groups, read with its own token.
     return all([source.refresh(team, client) for team in ctx.teams() if (client := ctx.client_for(team)) is not None])
+
+
+def _sources():
+    from assistant.sources import Sources
+    from assistant.sources.people import PeopleDirectory
+
+    ctx = context()
+    people = PeopleDirectory(ctx.operations.database, ctx.client, ctx.settings.default_team_id)
+    return Sources(ctx.operations, people)
+
+
+def sync_sources() -> int:
+    """Sync every content source whose time has come (assistant/sources); returns how many synced."""
+    return len(_sources().run_due())
+
+
+def prune_sources() -> int:
+    """The prune pass (ids only) of every content source due for one."""
+    return len(_sources().prune_due())
 
 
 def deliver_xapi() -> dict[str, int]:

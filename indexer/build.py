@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +49,12 @@ def build_index(
     faiss_kind: str = "auto",
     on_progress: ProgressCallback | None = None,
     lock_timeout: float = -1,
+    extra_roots: dict[str, Path] | None = None,
 ) -> BuildReport:
     """Index `content_dir` into a new version of `store` and publish it.
+
+    `extra_roots` ({folder name: folder}) adds more folders, read as if they were `content_dir/<name>`
+    (synced content sources; a missing one is read as empty).
 
     Nothing is published when nothing changed. Raises `FileNotFoundError` when the content folder
     does not exist; every problem with a single file is reported in `BuildReport.failed` instead.
@@ -75,6 +79,13 @@ def build_index(
 
         links: list[str] = []
         files, rejected = sources.discover(content_dir, max_file_bytes, links)
+        for prefix, root in sorted((extra_roots or {}).items()):
+            if Path(root).is_dir():
+                extra, extra_rejected = sources.discover(Path(root), max_file_bytes, links)
+                files = [f for f in files if not f.path.startswith(f"{prefix}/")]  # the source wins its name
+                files += [replace(f, path=f"{prefix}/{f.path}") for f in extra]
+                rejected += [(f"{prefix}/{path}", reason) for path, reason in extra_rejected]
+        files.sort(key=lambda f: f.path)  # new vectors are assembled in path order
         report.failed.extend(Failure(path, reason) for path, reason in rejected)
         report.warnings.extend(Failure(path, SYMLINK_SKIPPED) for path in links)
         chunker = Chunker(embedder.count_tokens)

@@ -22,6 +22,15 @@ class AudienceError(ContentError):
 _GROUP_ID = re.compile(r"^S(?=[A-Z0-9]*[0-9])[A-Z0-9]{6,}$")
 _GROUP_HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 _GROUP_MENTION = re.compile(r"^<!subteam\^([A-Z0-9]+)(?:\|[^>]*)?>$")
+_PERSON_MENTION = re.compile(r"^<@([UW][A-Z0-9]{6,})(?:\|[^>]*)?>$")
+
+
+def person_id(value: str) -> str | None:
+    """A Slack user an audience names one by one, written as Slack mentions them (`<@U0123ABCD>`): their id,
+    upper case (group handles are lower case and group ids start with S, so neither is ever taken for one).
+    Synced sources name the people an item is shared with this way."""
+    match = _PERSON_MENTION.match(value.strip())
+    return match.group(1) if match else None
 
 
 def group_name(value: str) -> str | None:
@@ -49,8 +58,9 @@ class DocumentMeta:
     review_every: int | None = None
     url: str | None = None
     duration: float | None = None  # videos only, seconds
-    # Slack user groups (ids like S0123ABCD, or handles like managers) whose members alone may see the item;
-    # empty: everyone. See assistant/access/audiences.py.
+    # Slack user groups (ids like S0123ABCD, or handles like managers) whose members alone may see the item,
+    # and people by their user id (U0123ABCD, from a synced source's sharing); empty: everyone.
+    # See assistant/access/audiences.py.
     audience: tuple[str, ...] = ()
     # `lead`: the heading path of the section shown first when this page is the best but its passage is
     # uncertain (safety procedures: "Immediate actions"); empty: none. See assistant/answering/lead.py.

@@ -29,6 +29,7 @@ from indexer.documents import (
     DocumentMeta,
     Section,
     group_name,
+    person_id,
 )
 from indexer.formats import html_sections, markdown_sections, parse_srt, parse_webvtt, pdf_sections, text_sections
 
@@ -391,7 +392,7 @@ def parse_audience(raw, warnings: list[str]) -> tuple[str, ...]:
         )
     names: list[str] = []
     for value in values:
-        name = group_name(value) if isinstance(value, str) else None
+        name = (person_id(value) or group_name(value)) if isinstance(value, str) else None
         if name is None:
             warnings.append(f"`audience` value {value!r} is not a Slack user group handle or id; it is left out.")
         elif name not in names:

@@ -109,6 +109,7 @@ class SlackAPIStub:
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.users: dict[str, str] = {}  # user id -> real name (users.info)
+        self.emails: dict[str, str] = {}  # e-mail (lower case) -> user id (users.lookupByEmail)
         self.usergroups: dict[str, list[str]] = {}  # usergroup id -> members (usergroups.users.list)
         self.usergroup_handles: dict[str, str] = {}  # usergroup id -> handle (usergroups.list; default: the id)
         self.members: dict[str, list[str]] = {}  # channel id -> members (conversations.members)
@@ -505,6 +506,28 @@ class SlackAPIStub:
                 "real_name": name,
                 "tz": "Europe/London",
                 "profile": {"real_name": name, "display_name": name.split()[0]},
+            },
+        }
+
+    def _m_users_lookupByEmail(self, p):
+        # https://docs.slack.dev/reference/methods/users.lookupByEmail: a user object, or `users_not_found`.
+        email = str(p.get("email") or "").strip().lower()
+        uid = self.emails.get(email)
+        if not email:
+            return {"ok": False, "error": "invalid_arguments"}
+        if uid is None:
+            return {"ok": False, "error": "users_not_found"}
+        name = self.users.get(uid, email.split("@")[0])
+        return {
+            "ok": True,
+            "user": {
+                "id": uid,
+                "team_id": self.team_id,
+                "name": email.split("@")[0],
+                "deleted": False,
+                "is_bot": False,
+                "real_name": name,
+                "profile": {"email": email, "real_name": name, "display_name": name.split()[0]},
             },
         }
 

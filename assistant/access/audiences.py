@@ -70,8 +70,11 @@ class Viewer:
         return cls(user_id, frozenset(), False, why)
 
     def may_see(self, audience: Sequence[str] | None) -> bool:
-        """True when an item with this audience may be shown (no audience: everyone)."""
-        return not audience or (self.known and not self.groups.isdisjoint(audience))
+        """True when an item with this audience may be shown (no audience: everyone; a person named by their
+        user id sees it whatever their groups)."""
+        if not audience or (self.user_id is not None and self.user_id in audience):
+            return True
+        return self.known and not self.groups.isdisjoint(audience)
 
 
 def visible_to_all(audience: Sequence[str] | None, viewers: Iterable[Viewer]) -> bool:

@@ -166,6 +166,7 @@ class Retriever:
         self._checked = 0.0
         self._lock = threading.Lock()
         self._hidden: dict[tuple, tuple[tuple[int, ...], ChunkFilter | None]] = {}
+        self._people: dict[str, frozenset[str]] = {}  # per version: the people audiences name one by one
 
     def version(self) -> IndexVersion:
         """The serving version; re-reads CURRENT at most once per `reload_interval` seconds."""
@@ -329,7 +330,12 @@ class Retriever:
         """The restricted documents `viewer` may not see and the filter that keeps their chunks out, remembered
         per index version and set of groups (people in the same groups share them; an index may restrict
         thousands of documents, and the look-up costs one hash of the groups, not a pass over them)."""
-        key = (version.version, viewer.known, viewer.groups)
+        # People named one by one (synced sources' sharing) see more than their groups: they get their own entry.
+        named = self._people.get(version.version)
+        if named is None:
+            named = frozenset(n for a in version.restricted.values() for n in a if n[:1] in "UW" and n.isupper())
+            self._people = {version.version: named}
+        key = (version.version, viewer.known, viewer.groups, viewer.user_id if viewer.user_id in named else None)
         found = self._hidden.get(key)
         if found is None:
             hidden = tuple(n for n, audience in version.restricted.items() if not viewer.may_see(audience))

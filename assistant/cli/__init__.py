@@ -7,7 +7,7 @@ commands live in a module of their own, and `common` holds what they share.
 Public surface: `main` (the `moment` entry point) and the exit statuses `EXIT_OK`, `EXIT_ERROR`, `EXIT_PARTIAL`.
 """
 
-from assistant.cli import asking, content, model, people, records, serving, verified
+from assistant.cli import asking, content, model, people, records, serving, sources, verified
 from assistant.cli.common import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, main
 
 for command in (
@@ -25,6 +25,7 @@ for command in (
     content.demo,
     verified.verify,
     verified.verified,  # list, remove
+    sources.source,  # add, list, show, sync, remove
 ):
     main.add_command(command)
 

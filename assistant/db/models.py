@@ -432,3 +432,46 @@ class Workspace(Base):
     installed_by: Mapped[str | None] = mapped_column(String(64))
     installed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     uninstalled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ContentSource(Base):
+    """A place content is synced from (assistant/sources/): its settings, cursor, last sync and lease.
+    Credentials are never stored here: `settings` may name an environment variable or a secrets file."""
+
+    __tablename__ = "content_sources"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(Text)
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    schedule_minutes: Mapped[int] = mapped_column(Integer, default=60)  # 0: only on request
+    prune_hours: Mapped[int] = mapped_column(Integer, default=24)
+    team_id: Mapped[str | None] = mapped_column(String(64))  # None: the content is everyone's
+    cursor: Mapped[dict | None] = mapped_column(JSON)
+    items: Mapped[int] = mapped_column(Integer, default=0)
+    added_by: Mapped[str | None] = mapped_column(String(64))
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The last sync: ok | partial (some items failed) | failed (the source as a whole)
+    last_status: Mapped[str | None] = mapped_column(String(16))
+    last_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_good_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_changes: Mapped[dict | None] = mapped_column(JSON)  # {"added": n, "changed": n, "deleted": n}
+    last_failures: Mapped[list | None] = mapped_column(JSON)  # [{"id": ..., "reason": ...}]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_prune_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Two syncs of one source never run at once, on any host: a lease claimed by a conditional UPDATE.
+    lease_holder: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class SourcePerson(Base):
+    """Who an e-mail is in Slack (users.lookupByEmail), cached; `user_id` None: nobody (fails closed)."""
+
+    __tablename__ = "source_people"
+
+    team_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    looked_up_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

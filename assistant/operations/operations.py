@@ -32,6 +32,7 @@ from assistant.db.models import REQUEST_OPEN, IndexRun, MentorRequest, Published
 from assistant.mentoring.drafts import Drafts
 from assistant.mentoring.views import snapshot
 from assistant.settings import Settings
+from assistant.sources.items import synced_roots
 from indexer.documents import BuildReport
 from indexer.store import IndexMissingError, IndexStore
 
@@ -152,6 +153,7 @@ class IndexOperations:
             max_file_bytes=self.settings.max_file_bytes,
             faiss_kind=self.settings.faiss_index,
             on_progress=on_progress,
+            extra_roots=synced_roots(self.settings.home) if publish else None,  # the synced sources' items
         )
         republish = False
         if publish and report.version:
@@ -324,6 +326,7 @@ class Status:
     groups: object | None = None  # assistant.access.audiences.SyncStatus, when some item has an audience
     reader: str = ""  # the reader's state in words ("on: cross-encoder ...", "off ...", "unavailable ...")
     reader_problem: str | None = None  # why the reader could not be loaded
+    sources: list = field(default_factory=list)  # assistant.sources.SourceView of every content source
 
 
 def collect_status(
@@ -367,6 +370,12 @@ def collect_status(
             status.groups = service.groups.status(None, names)
         except Exception as exc:  # the database: reported like the rest
             log.warning("user group status unavailable: %r", exc)
+    try:
+        from assistant.sources import Sources
+
+        status.sources = Sources(operations).list()
+    except Exception as exc:  # the database: reported like the rest
+        log.warning("content sources unavailable: %r", exc)
     if service.xapi.enabled:
         x = service.xapi.status()
         status.xapi = {"queued": x.queued, "sent": x.sent, "rejected": x.rejected}

@@ -171,11 +171,22 @@ class AdminHandlers:
             respond(text=self._admin(args, text, team), response_type="ephemeral")
         elif verb == "generated":
             respond(text=self._generated(args, team), response_type="ephemeral")
+        elif verb == "source":
+            self._source(args, text, user, client, team, respond)
         elif verb == "drafts":
             drafts = self.service.drafts.pending(team)
             respond(blocks=mentor_blocks.drafts_blocks(drafts), text="Job-aid drafts", response_type="ephemeral")
         else:
             respond(text=f"I don't know `/moment {escape(verb)}`.", blocks=ui.help_blocks(), response_type="ephemeral")
+
+    def _source(self, args: list[str], text: str, by: str, client: WebClient, team: str, respond) -> None:
+        """`/moment source …` (assistant/slack/admin_sources.py)."""
+        from assistant.slack.admin_sources import source_command
+        from assistant.sources import Sources
+        from assistant.sources.people import PeopleDirectory
+
+        people = PeopleDirectory(self.operations.database, client, team)
+        source_command(Sources(self.operations, people), ["source", *args], text, by, team, respond)
 
     def _mentor(self, args: list[str], text: str, by: str, client: WebClient, team: str) -> str:
         sub = args[0].lower() if args else ""

@@ -38,6 +38,8 @@ HELP = [
     ("/moment channel remove #channel", "stop answering unasked questions in a channel"),
     ("/moment admin add @user · remove @user · list", "this workspace's Moment admins"),
     ("/moment generated on · off", "generated answers in this workspace, where the deployer has an LLM (on)"),
+    ("/moment source list · show NAME · sync NAME · remove NAME", "content sources and their last sync"),
+    ("/moment source add web NAME URL [max_pages: 500] [schedule: 60]", "sync a site (or a folder) into the content"),
     ("/moment help", "this list"),
 ]
 
@@ -160,6 +162,8 @@ def status_blocks(status: Status) -> list[Block]:
             line += "\n:warning: No user group is called " + ", ".join(f"`{escape(n)}`" for n in g.unknown_names)
             line += ": nobody sees the items for it alone."
         blocks.append(SectionBlock(text=_md(line)))
+    if status.sources:
+        blocks.append(SectionBlock(text=_md(source_lines(status.sources))))
     if status.xapi:
         x = status.xapi
         blocks.append(
@@ -168,6 +172,25 @@ def status_blocks(status: Status) -> list[Block]:
             )
         )
     return blocks
+
+
+def source_lines(sources) -> str:
+    """Each content source's last sync, items, changes, failures and next run (`/moment status`)."""
+    lines = ["*Content sources*"]
+    for s in sources:
+        c = s.last_changes or {}
+        when = f"{s.last_finished_at:%-d %b %H:%M} UTC" if s.last_finished_at else "never"
+        line = f"• *{escape(s.name)}* ({s.kind}): {s.items} items; last sync {when}"
+        if s.last_finished_at:
+            line += f" {s.last_status}, +{c.get('added', 0)} ~{c.get('changed', 0)} -{c.get('deleted', 0)}"
+            line += f", {len(s.last_failures or [])} failed"
+        if s.running:
+            line += "; syncing now"
+        if s.last_status == "failed":
+            line += f"\n   :warning: {escape(s.last_error or 'failed')}"
+        line += f"; next {s.next_run_at:%-d %b %H:%M} UTC" if s.next_run_at else "; on request"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def report_blocks(report: Report) -> list[Block]:
