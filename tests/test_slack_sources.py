@@ -78,6 +78,7 @@ def sync(app, slack_api) -> str:
     return done
 
 
+@pytest.mark.timeout(900)  # six syncs, each a build with the real model
 def test_a_web_source_added_in_slack_answers_and_follows_edits_deletions_and_restrictions(app, slack_api, site):
     lunch_url = site.url("/kb/lunch.html")
     assert "Added the web source *intranet*" in moment(
