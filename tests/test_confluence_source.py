@@ -89,6 +89,7 @@ def paths_for(retriever, question: str, viewer: Viewer) -> list[str]:
     return [h.doc.path for h in retriever.search(question, k=3, viewer=viewer).hits]
 
 
+@pytest.mark.slow
 def test_restrictions_become_audiences_and_changes_reach_the_next_sync(deployment, wiki, slack_api):
     sources, retriever = deployment
     sources.add(

@@ -23,6 +23,8 @@ from assistant.sources import DEFAULT_SOURCE, SourceBusy, SourceError, Sources
 from indexer.store import IndexStore
 from sourcestub.web import LUNCH_EDITED, lunch_site
 
+pytestmark = pytest.mark.slow  # each syncs and builds with the real model
+
 
 @pytest.fixture
 def site():
