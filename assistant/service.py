@@ -46,7 +46,10 @@ log = logging.getLogger(__name__)
 
 # A web process with a stale group cache asks Slack itself, at most this often (the worker refreshes too).
 GROUP_REFRESH_RETRY_SECONDS = 60.0
-RECEIVED, RESUMING = "received", "resuming"  # a question's outcome until it is answered
+# A question's outcome until it is answered: recorded on arrival, being answered by its listener, taken by
+# the worker (its process stopped, or its listener never started).
+RECEIVED, ANSWERING, RESUMING = "received", "answering", "resuming"
+UNANSWERED = (RECEIVED, ANSWERING, RESUMING)
 MAX_STORED_QUESTION = 4000  # characters kept in the log; the length as received is stored too
 SCOPED_CANDIDATES = 30  # documents ranked when only part of the content may answer
 
@@ -544,22 +547,47 @@ class MomentService:
                 delete(Interaction).where(Interaction.id == interaction_id, Interaction.outcome == RECEIVED)
             )
 
-    def questions_left(self, older_than: dt.timedelta, now: dt.datetime | None = None) -> list[tuple[Asker, str]]:
-        """Questions recorded on arrival and never answered (their process stopped), at least `older_than`
-        old: each taken by this caller alone (a conditional UPDATE), as (asker, raw question)."""
+    def start_answering(self, received_id: int) -> bool:
+        """The listener takes its question (False: the worker took it first, its listener having waited too
+        long). A database that cannot say lets the listener answer."""
         from sqlalchemy import update
 
-        cutoff = (now or utcnow()) - older_than
+        try:
+            with self.database.session() as session:
+                return bool(
+                    session.execute(
+                        update(Interaction)
+                        .where(Interaction.id == received_id, Interaction.outcome == RECEIVED)
+                        .values(outcome=ANSWERING)
+                    ).rowcount
+                )
+        except DatabaseUnavailableError:
+            return True
+
+    def questions_left(self, older_than: dt.timedelta, now: dt.datetime | None = None) -> list[tuple[Asker, str]]:
+        """Questions recorded on arrival and never answered, each taken by this caller alone (a conditional
+        UPDATE), as (asker, raw question): not yet taken by a listener `older_than` after arriving, or taken
+        and unfinished three times as long after (its process stopped)."""
+        from sqlalchemy import or_, update
+
+        now = now or utcnow()
         taken: list[tuple[Asker, str]] = []
         with self.database.session() as session:
             rows = session.scalars(
-                select(Interaction).where(Interaction.outcome == RECEIVED, Interaction.created_at <= cutoff).limit(50)
+                select(Interaction)
+                .where(
+                    or_(
+                        (Interaction.outcome == RECEIVED) & (Interaction.created_at <= now - older_than),
+                        (Interaction.outcome == ANSWERING) & (Interaction.created_at <= now - 3 * older_than),
+                    )
+                )
+                .limit(50)
             ).all()
         for row in rows:
             with self.database.session() as session:
                 won = session.execute(
                     update(Interaction)
-                    .where(Interaction.id == row.id, Interaction.outcome == RECEIVED)
+                    .where(Interaction.id == row.id, Interaction.outcome == row.outcome)
                     .values(outcome=RESUMING)
                 ).rowcount
             if won:
@@ -877,7 +905,7 @@ def _store(session, row: dict) -> Interaction | None:
     new one (None: the record was completed already)."""
     received_id = row.get("received_id")
     received = session.get(Interaction, received_id) if received_id is not None else None
-    if received is not None and received.outcome not in (RECEIVED, RESUMING):
+    if received is not None and received.outcome not in UNANSWERED:
         return None  # completed already (by the worker, or by an earlier replay): never two records
     if received is None:
         interaction = _interaction_from_row(row)

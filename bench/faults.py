@@ -14,7 +14,8 @@ also delivered a second time (a Slack retry), and 5% once more under a new event
 
 Counted at the end, from what the stand-in shows and what the database holds:
   questions   a DM or mention with no answer in its conversation (lost) or more than one (doubled);
-              help-channel questions likewise in their thread
+              help-channel questions: not queued, answered twice, and how their queue items ended
+              (answered, or silent: not sure enough to answer unasked)
   records     questions with no interaction recorded, or more than one
   votes       clicks acknowledged without a vote recorded and without the person being told
   hand-offs   Ask a mentor clicks with no request and no note to the person; requests offered twice to
@@ -147,6 +148,8 @@ def run_load(args, stub, proxy, server, sender, questions, help_channels, env, i
             ev = P.app_mention(text, user=user, channel=P.uid("C"))
         else:
             ev = P.channel_message(text + "?", user=user, channel=rng.choice(help_channels))
+        if kind != "dm":  # the channel shows the person's message (its thread can be read)
+            stub.add_message(ev["channel"], ev["text"], user=user, ts=ev["ts"])
         envelope = P.event_callback(ev)
         with lock:
             sent[kind].append({"user": user, "channel": ev["channel"], "ts": ev["ts"]})
@@ -298,9 +301,12 @@ def count_outcomes(stub, database_url: str, sent: dict) -> dict:
 
     from assistant.db.database import Database
     from assistant.db.models import HelpQueueItem, Interaction, MentorOffer, MentorRequest, Vote
+    from assistant.slack.posting import message_payload
 
     def shown(channel: str, thread_ts: str | None = None) -> list[dict]:
-        msgs = [m for m in stub.channel_messages(channel) if m.get("bot_id")]
+        """Moment's answers in a conversation (messages carrying the question they answer; not the notes of
+        a mentor hand-off, which go to the same DM)."""
+        msgs = [m for m in stub.channel_messages(channel) if m.get("bot_id") and message_payload(m).get("question")]
         return [m for m in msgs if thread_ts is None or m.get("thread_ts") == thread_ts]
 
     database = Database(database_url)
@@ -310,7 +316,9 @@ def count_outcomes(stub, database_url: str, sent: dict) -> dict:
         votes = {(v.user_id, v.interaction_id) for v in session.scalars(select(Vote)).all()}
         requests_ = {(r.asker_id, r.interaction_id) for r in session.scalars(select(MentorRequest)).all()}
         offers = Counter((o.request_id, o.mentor_id) for o in session.scalars(select(MentorOffer)).all())
-        queue = Counter((q.channel_id, q.message_ts) for q in session.scalars(select(HelpQueueItem)).all())
+        items = session.scalars(select(HelpQueueItem)).all()
+        queue = Counter((q.channel_id, q.message_ts) for q in items)
+        statuses = Counter(q.status for q in items)
     database.dispose()
     for kind in ("dm", "mention"):
         answers = [
@@ -328,8 +336,10 @@ def count_outcomes(stub, database_url: str, sent: dict) -> dict:
     out["help"] = {
         "sent": len(sent["help"]),
         "not_queued": sum(1 for e in sent["help"] if not queue[(e["channel"], e["ts"])]),
-        "unanswered": sum(1 for a in help_answers if a == 0),
+        "answered": sum(1 for a in help_answers if a == 1),
         "answered_twice": sum(1 for a in help_answers if a > 1),
+        # silent: not sure enough to answer unasked (the eval set has questions the content cannot answer)
+        "queue_status": dict(statuses),
     }
 
     def told(e) -> bool:

@@ -196,6 +196,8 @@ class SlackHandlers:
         if asker is None or not self.receipts.first(body, context):
             return
         asker = replace(asker, received_id=context.get(RECEIPT))
+        if not self.receipts.take(asker):
+            return  # waited so long that the worker is answering it
         if context[OUTSIDER]:
             self._tell_asker_privately(client, asker, OUTSIDER_NOTE, ephemeral_first=True)
             return
@@ -218,6 +220,8 @@ class SlackHandlers:
         if not self.receipts.first(body, context):
             return
         asker = replace(asker, received_id=context.get(RECEIPT))
+        if not self.receipts.take(asker):
+            return  # waited so long that the worker is answering it
         thread_ts = asker.thread_ts
         if context[OUTSIDER]:
             self._poster(client, event["channel"], thread_ts)(None, OUTSIDER_NOTE)

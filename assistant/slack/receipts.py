@@ -95,6 +95,10 @@ class Receipts:
             return decided
         return self.service.claim_delivery(*event_keys(body, team_of(context)))
 
+    def take(self, asker: Asker) -> bool:
+        """Whether the listener answers its recorded question (not when the worker took it meanwhile)."""
+        return asker.received_id is None or self.service.start_answering(asker.received_id)
+
     def _claim_and_record(
         self,
         keys: tuple[str, ...],
