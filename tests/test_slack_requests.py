@@ -17,7 +17,7 @@ import pytest
 from assistant.slack import blocks as ui
 from assistant.slack.app import ONLY_THE_ASKER_SHARES
 from slackstub import payloads as P
-from tests.slack_fixtures import MOMENT, serve_environment
+from tests.slack_fixtures import MOMENT, free_port, serve_environment
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +99,12 @@ def _serve(slack_api, moment_content, database_url, tmp_path, env) -> subprocess
     home.mkdir(exist_ok=True)
     full_env = serve_environment(slack_api, moment_content, database_url, home, env, workers=2)
     return subprocess.run(
-        [str(MOMENT), "serve", "--port", "0"], cwd=home, env=full_env, capture_output=True, text=True, timeout=120
+        [str(MOMENT), "serve", "--port", str(free_port())],
+        cwd=home,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -114,8 +119,6 @@ def test_serve_with_a_token_slack_refuses_says_so_in_one_line(slack_api, moment_
 
 
 def test_serve_with_slack_unreachable_says_so_in_one_line(slack_api, moment_content, database_url, tmp_path):
-    from tests.slack_fixtures import free_port
-
     closed = f"http://127.0.0.1:{free_port()}/api/"
     done = _serve(slack_api, moment_content, database_url, tmp_path, {"SLACK_API_URL": closed})
     assert done.returncode == 5, done.stderr
