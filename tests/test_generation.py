@@ -453,3 +453,16 @@ def test_a_real_model_on_llama_cpp_answers_with_a_quote_that_is_verified(llama_s
     assert outcome.generated.model == "gemma-3-270m"
     # The server refused OpenAI's json_schema format, and the client learnt the one it takes.
     assert generator.client._format == 1
+
+
+def test_the_cli_switches_a_workspace_off_and_lists_it(llm_service):
+    from tests.test_cli import in_process
+
+    off = in_process(llm_service, "workspace", "generated", "T0CLI", "off")
+    assert off.exit_code == 0 and "T0CLI: generated answers off" in off.output
+    assert "nothing is generated until one is" in off.output  # no MOMENT_LLM_URL in this process's settings
+    listed = in_process(llm_service, "workspace", "list")
+    assert "T0CLI" in listed.output and "generated answers off" in listed.output
+    again = in_process(llm_service, "workspace", "generated", "T0CLI", "on")
+    assert "generated answers on" in again.output
+    assert "generated answers off" not in in_process(llm_service, "workspace", "list").output
