@@ -275,6 +275,7 @@ def _cli(*args, home: Path, index: Path | None = None, stdin: str | None = None)
     )
 
 
+@pytest.mark.slow
 def test_cli_ask_json_contract(corpus, tmp_path):
     result = _cli("ask", "how do I check the van tyres", "--json", home=tmp_path, index=corpus.root)
     assert result.returncode == 0, result.stderr
@@ -294,6 +295,7 @@ def test_cli_ask_without_an_index(tmp_path):
     assert result.returncode == 4 and "moment index" in result.stderr  # no index: exit status 4
 
 
+@pytest.mark.slow
 def test_cli_eval_reports_every_figure(corpus, tmp_path):
     questions = tmp_path / "q.jsonl"
     rows = [
@@ -373,6 +375,7 @@ def test_a_documents_score_is_its_cosine_plus_weighted_keyword_and_coverage(corp
         assert hit.score == pytest.approx(hit.cosine + 0.5 * hit.keyword / top.keyword + hit.coverage)
 
 
+@pytest.mark.slow
 def test_calibration_chooses_weights_and_a_threshold_that_separates(corpus, embedder):
     questions = [
         EvalQuestion("vpn token wont work", ("it/vpn-token.md",)),
@@ -396,6 +399,7 @@ def test_calibration_chooses_weights_and_a_threshold_that_separates(corpus, embe
     assert moment.answered_when_answerable == 1.0 and moment.declined_when_unanswerable == 1.0
 
 
+@pytest.mark.slow
 def test_calibration_pools_the_development_sets_it_is_given(corpus, embedder):
     """The questions without an answer are all in the second set: calibrated on the first alone nothing
     would teach it to decline, pooled it declines them."""
@@ -421,6 +425,7 @@ def test_calibration_pools_the_development_sets_it_is_given(corpus, embedder):
     assert report.systems["moment"].answered_when_answerable == 1.0
 
 
+@pytest.mark.slow
 def test_the_threshold_is_the_first_sets_when_it_has_both_kinds(corpus, embedder):
     """The second set says the first set's answerable questions have no answer (as if its content lacked
     those pages): pooled, no threshold could answer them; chosen on the first set, all are answered."""

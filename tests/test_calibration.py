@@ -48,6 +48,7 @@ def _never_answering(packaged: Path) -> str:
 # --- the data folder's calibration wins ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_data_folders_calibration_wins_over_the_packaged_one(corpus, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
@@ -56,6 +57,7 @@ def test_the_data_folders_calibration_wins_over_the_packaged_one(corpus, tmp_pat
     assert answer["answered"] is False
 
 
+@pytest.mark.slow
 def test_the_data_folders_reader_calibration_wins_when_the_reader_is_on(corpus, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
@@ -64,6 +66,7 @@ def test_the_data_folders_reader_calibration_wins_when_the_reader_is_on(corpus, 
     assert answer["answered"] is False
 
 
+@pytest.mark.slow
 def test_eval_names_the_calibration_it_measured_with_and_warns_when_it_is_the_data_folders(corpus, tmp_path):
     questions = tmp_path / "q.jsonl"
     questions.write_text(json.dumps({"question": QUESTIONS[0], "gold": ["it/vpn-token.md"]}) + "\n")
@@ -89,6 +92,7 @@ def test_eval_names_the_calibration_it_measured_with_and_warns_when_it_is_the_da
     assert f"Calibration: {home / 'calibration.json'}" in done.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("reader", "name"), [("off", "calibration.json"), ("on", "calibration-reader.json")])
 def test_a_corrupt_calibration_in_the_data_folder_is_an_error_naming_it(corpus, tmp_path, reader, name):
     home = tmp_path / "home"
@@ -100,6 +104,7 @@ def test_a_corrupt_calibration_in_the_data_folder_is_an_error_naming_it(corpus, 
     assert f"The calibration file {home / name} is unreadable" in done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("reader", "name", "packaged_file", "features"),
     [
@@ -129,6 +134,7 @@ def test_calibrating_writes_to_the_data_folder_never_into_the_package(
     assert packaged_file.read_bytes() == packaged
 
 
+@pytest.mark.slow
 def test_calibrating_with_a_second_set_indexes_it_and_pools_its_questions(corpus, tmp_path):
     content = corpus.root.parent / "content"
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"

@@ -126,6 +126,7 @@ def test_a_mistyped_option_exits_1_not_2(tmp_path):
 # --- exit statuses of `moment index` ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_exit_status_2_only_when_a_version_was_published_with_failures(content, tmp_path):
     content.markdown("ok.md", "OK", "Fine.\n")
     content.write("bad.md", "---\ntitle: [\n---\nx\n")
@@ -136,6 +137,7 @@ def test_exit_status_2_only_when_a_version_was_published_with_failures(content, 
     assert (json.loads(again.stdout)["published"], again.returncode) == (False, 1)
 
 
+@pytest.mark.slow
 def test_index_json_says_when_the_database_could_not_be_reached(content, tmp_path):
     """The text output warns that approved mentor answers were not written; --json must say it too."""
     content.markdown("ok.md", "OK", "Fine.\n")
@@ -173,6 +175,7 @@ def test_ask_refuses_a_tag_no_content_has(on_corpus, tmp_path):
     assert "No content is tagged 'vnp'" in done.stderr and "vpn" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_cli_question_is_searched_as_typed_not_as_slack_markup(on_corpus, tmp_path):
     typed = "tyres:pressure:tread <depth> &amp; lights"
     done = moment("ask", typed, "--json", cwd=tmp_path, **on_corpus)
@@ -192,6 +195,7 @@ def test_forget_a_login_name_points_to_the_questions_it_asked_from_the_cli(on_co
 # --- symbolic links -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_symlinks_are_skipped_with_a_warning_naming_them(content, tmp_path):
     content.markdown("real.md", "Real", "A real page.\n")
     outside = tmp_path / "outside"

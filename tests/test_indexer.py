@@ -441,6 +441,7 @@ def test_a_killed_build_leaves_the_previous_version_serving(content, store, tmp_
 # --- the CLI contract ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_json_contract_and_exit_status(content, tmp_path):
     content.markdown("ok.md", "OK", "Fine.\n")
     content.write("bad.md", "---\ntitle: [\n---\nx\n")
