@@ -466,3 +466,39 @@ def test_the_cli_switches_a_workspace_off_and_lists_it(llm_service):
     again = in_process(llm_service, "workspace", "generated", "T0CLI", "on")
     assert "generated answers on" in again.output
     assert "generated answers off" not in in_process(llm_service, "workspace", "list").output
+
+
+@pytest.mark.slow
+def test_in_slack_a_dm_gets_the_generated_answer_until_an_admin_switches_it_off(
+    moment_app, database_url, slack_api, standin
+):
+    """Over real HTTP to the real Bolt app: the answer posted in the DM carries the generated sentence and its
+    verified quote; `/moment generated off` (an admin) leaves the extractive answer."""
+    from slackstub import payloads as P
+    from tests.test_slack_app import MILEAGE_QUESTION, dm, posted_to, section_texts
+    from tests.test_slack_help_channels import moment
+
+    admin = "U0LLMADMIN"
+    server = moment_app(
+        database_url, env={"MOMENT_ADMINS": admin, "MOMENT_LLM_URL": standin.url, "MOMENT_LLM_MODEL": "m"}
+    )
+    standin.reply = quoting("own car: 67 cents per mile", "Your own car is paid <at> 67 cents a mile.")
+    user = P.uid()
+    channel = P.dm_channel(user)
+    dm(server, user, MILEAGE_QUESTION)
+    first = slack_api.wait_for("chat.postMessage", posted_to(channel))
+    text = section_texts(first.params["blocks"])
+    assert "Your own car is paid &lt;at&gt; 67 cents a mile." in text and "Generated from" in text
+    assert "67 cents per mile" in text  # the quote, as the content has it
+    assert "check the quoted passage" in text
+
+    off = moment(server, slack_api, "generated off", user=admin)
+    assert "now off" in off.params["text"]
+    refused = moment(server, slack_api, "generated on", user=user)
+    assert "for Moment admins" in refused.params["text"]
+    asked = len(standin.requests)
+    dm(server, user, MILEAGE_QUESTION + "?")
+    second = slack_api.wait_for("chat.postMessage", lambda c: posted_to(channel)(c) and c is not first)
+    assert "Generated" not in section_texts(second.params["blocks"])
+    assert "67 cents per mile" in section_texts(second.params["blocks"])
+    assert len(standin.requests) == asked  # nothing was sent to the model
