@@ -28,7 +28,7 @@ from assistant.answering.outline import page_outline
 from assistant.answering.questions import prepare
 from assistant.answering.reader import ReaderState, reader_for
 from assistant.answering.retrieval import RetrievalParams, Retriever, SearchResult
-from assistant.answering.verified import VerifiedAnswers, VerifyError, verified_answer
+from assistant.answering.verified import VerifiedAnswers, VerifyError, confirmed_by_votes, verified_answer
 from assistant.db.database import Database, DatabaseUnavailableError
 from assistant.db.models import Interaction, InteractionSource, MentorRequest, ProcessedEvent, Vote, utcnow
 from assistant.mentoring.drafts import Drafts
@@ -823,9 +823,15 @@ class MomentService:
         from sqlalchemy.exc import IntegrityError
 
         try:
-            return self._vote(interaction_id, user_id, helpful, comment, team_id)
+            vote = self._vote(interaction_id, user_id, helpful, comment, team_id)
         except IntegrityError:
-            return self._vote(interaction_id, user_id, helpful, comment, team_id)  # the row exists now
+            vote = self._vote(interaction_id, user_id, helpful, comment, team_id)  # the row exists now
+        if vote is not None and helpful:
+            try:  # several people's Helpful votes confirm a passage as a verified answer
+                confirmed_by_votes(self, interaction_id, self.team(team_id))
+            except Exception:
+                log.exception("votes could not be counted towards a verified answer")
+        return vote
 
     def _vote(
         self, interaction_id: int, user_id: str, helpful: bool, comment: str | None, team_id: str | None

@@ -157,3 +157,26 @@ def test_the_mentors_of_a_question_are_those_who_took_its_requests(service, data
     assert service.mentors_of_interaction(answer.interaction_id) == {"U0MENTOR1"}
     assert service.mentors_of_interaction(answer.interaction_id, "T0OTHER") == set()  # another workspace's
     assert service.sections_of("install/bolts.md")[1:] == [("M10 bolts",), ("M12 bolts",), ("Spares",)]
+
+
+def test_helpful_votes_from_three_people_on_one_section_confirm_it_for_near_identical_questions(service, database):
+    asked = [
+        ("U0ASKER01", "where are spare bracket bolts kept in the van?"),
+        ("U0ASKER02", "where are the spare bracket bolts kept in our van"),
+        ("U0ASKER03", "where are the spare bracket bolts kept in the van"),
+    ]
+    answers = [service.ask(q, Asker(user_id=u, surface="cli")) for u, q in asked]
+    assert all(a.answered and a.sources[0].heading_path == ["Spares"] for a in answers), [
+        (a.answered, a.confidence, a.sources[0].heading_path if a.sources else None) for a in answers
+    ]
+    service.vote(answers[0].interaction_id, "U0ASKER01", True)
+    service.vote(answers[1].interaction_id, "U0ASKER02", False)  # Not helpful counts for nothing here
+    service.vote(answers[1].interaction_id, "U0ASKER01", True)  # the same person twice is one person
+    assert service.verified.pairs() == []
+    service.vote(answers[1].interaction_id, "U0ASKER02", True)
+    assert service.verified.pairs() == []  # two people
+    service.vote(answers[2].interaction_id, "U0ASKER03", True)
+    (pair,) = service.verified.pairs()
+    assert pair.taught_by == "votes" and pair.heading_path == ["Spares"] and pair.question == asked[2][1]
+    later = service.ask("where do we keep the spare bracket bolts in the van", ASKER)
+    assert later.verified is not None and later.verified["by"] == "votes"

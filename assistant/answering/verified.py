@@ -34,6 +34,7 @@ from assistant.db.models import VerifiedAnswer
 # at the leeds office" / "… at the manchester depot") and the farthest pair of the same question (0.804: "gas
 # emergency number" / "what number do i ring for a gas emergency") in evalsets/verified-threshold-pairs.jsonl.
 MATCH_COSINE = 0.785
+VOTES_TO_CONFIRM = 3  # Helpful votes from this many people, on one passage for near-identical questions
 SECTION_CHARS = 2400  # a taught section is shown whole, up to this (a Slack section holds 3,000)
 
 
@@ -280,4 +281,50 @@ def verified_answer(question, match: VerifiedMatch, version, result, content_bas
         notices=notices,
         index_version=result.version if result is not None else None,
         verified=match.to_dict(),
+    )
+
+
+def confirmed_by_votes(service, interaction_id: int, team_id: str) -> VerifiedAnswer | None:
+    """Helpful votes count as teaching: when `VOTES_TO_CONFIRM` different people voted Helpful on answers whose
+    passage came from the same section, for questions near-identical to this one (within `MATCH_COSINE`, the
+    same keys), the question is taught with that section ("votes" as its teacher; audited). None otherwise,
+    or when a taught pair already answers it."""
+    from assistant.db.models import Interaction, Vote
+
+    with service.database.session() as session:
+        this = session.get(Interaction, interaction_id)
+        if this is None or this.team_id != team_id or not this.answered or not (this.answer or {}).get("sources"):
+            return None
+        if (this.answer or {}).get("verified"):
+            return None
+        first = this.answer["sources"][0]
+        section = (first.get("path"), tuple(first.get("heading_path") or ()))
+        rows = session.execute(
+            select(Interaction.id, Interaction.question, Interaction.answer, Vote.user_id)
+            .join(Vote, Vote.interaction_id == Interaction.id)
+            .where(Interaction.team_id == team_id, Vote.helpful.is_(True))
+            .order_by(Interaction.id.desc())
+            .limit(2000)
+        ).all()
+        question = this.question
+    same = [
+        (iid, q, user)
+        for iid, q, answer, user in rows
+        if (answer or {}).get("sources")
+        and (answer["sources"][0].get("path"), tuple(answer["sources"][0].get("heading_path") or ())) == section
+        and digit_keys(q) == digit_keys(question)
+    ]
+    if len({user for *_, user in same}) < VOTES_TO_CONFIRM:
+        return None
+    texts = list(dict.fromkeys([question, *(q for _, q, _ in same)]))
+    vectors = service.retriever.embedder.encode(texts)
+    close = {t for t, v in zip(texts, vectors, strict=True) if float(v @ vectors[0]) >= MATCH_COSINE}
+    voters = {user for _, q, user in same if q in close}
+    if len(voters) < VOTES_TO_CONFIRM:
+        return None
+    version = service.retriever.version()
+    if service.verified.match(team_id, question, vectors[0], version) is not None:
+        return None
+    return service.teach(
+        question, section[0], " > ".join(section[1]), "votes", team_id=team_id, interaction_id=interaction_id
     )
