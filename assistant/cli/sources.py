@@ -44,7 +44,7 @@ def _sources(ctx: click.Context, *, embedder: bool = False):
 
 @click.group("source")
 def source() -> None:
-    """Content sources that stay in sync: the content folder, other folders, web sites."""
+    """Content sources that stay in sync: the content folder, other folders, intranet sites, Confluence."""
 
 
 @source.command("add")
