@@ -202,7 +202,7 @@ def test_the_installed_wheel_is_the_one_running(installed_wheel, tmp_path):
         [sys.executable, "-c", "import assistant.answering.retrieval as r; print(r.CALIBRATION_FILE)"],
         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(installed_wheel)}, capture_output=True, text=True,
     )  # fmt: skip
-    assert Path(where.stdout.strip()) == installed_wheel / "assistant" / "calibration.json"
+    assert Path(where.stdout.strip()) == installed_wheel / "assistant" / "answering" / "calibration.json"
 
 
 @pytest.mark.slow
