@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from assistant.db.models import utcnow
 from assistant.operations.operations import IndexOperations
-from assistant.records.reports import chart_png, to_markdown
 from assistant.service import MomentService
 from assistant.settings import Settings
 
@@ -79,20 +78,12 @@ def setup(settings: Settings, service: MomentService | None = None) -> WorkerCon
     operations = service.index_operations()
     client = installations = None
     if settings.slack_bot_token is not None or settings.multi_workspace:
-        from assistant.slack.outbound import web_client
-        from assistant.slack.usergroups import SlackUserGroups
+        from assistant.slack.outbound import group_source, installations_of, web_client
 
         client = web_client(settings)
-        service.group_source = SlackUserGroups(
-            client,
-            service.groups,
-            service.audience_names,
-            default_team=None if settings.multi_workspace else settings.default_team_id,
-        )
-    if settings.multi_workspace:
-        from assistant.slack.installation import Installations
-
-        installations = Installations(service)
+        service.group_source = group_source(service, client, settings)
+        if settings.multi_workspace:
+            installations = installations_of(service)
     _context = WorkerContext(settings, service, operations, client, installations)
     return _context
 
@@ -167,9 +158,9 @@ def help_channel_queues() -> int:
     ctx = context()
     if ctx.client is None:
         return 0
-    from assistant.slack.channels import HelpChannelHandlers
+    from assistant.slack.outbound import HelpChannelAnswers
 
-    return HelpChannelHandlers(ctx.service).sweep(ctx.client_for)
+    return HelpChannelAnswers(ctx.service).sweep(ctx.client_for)
 
 
 def questions_left(now: dt.datetime | None = None) -> int:
@@ -256,8 +247,7 @@ def _deliver_digest(
     non-admins too (no restricted item named), or by DM to `admin` (their workspace `team`'s report)."""
     if not ctx.service.claim_delivery(key):
         return False
-    from assistant.slack import admin_blocks
-    from assistant.slack.posting import post_message
+    from assistant.slack.outbound import post_digest, upload_digest_files
 
     try:
         if admin is not None:
@@ -265,27 +255,13 @@ def _deliver_digest(
             report = ctx.service.report(days, now=now, team_id=team)
         else:
             report = ctx.service.report(days, now=now, for_everyone=True)  # the channel's members need not be admins
-        post_message(
-            client, channel=channel, blocks=admin_blocks.report_blocks(report), text=f"Moment: the last {days} days"
-        )
+        post_digest(client, channel, report, days)
     except Exception as exc:
         # Not delivered: give the claim back, so the next run (within the hour) sends this week's digest.
         ctx.service.release_delivery(key)
         log.error("weekly digest not posted (will retry): %r", getattr(exc, "response", {}).get("error") or exc)
         return False
-    client.files_upload_v2(
-        channel=channel,
-        content=chart_png(report),
-        filename=f"moment-{now:%Y-%m-%d}.png",
-        title=f"Questions and helpful rate per day, to {now:%-d %b %Y}",
-        initial_comment="Questions and helpful rate per day.",
-    )
-    client.files_upload_v2(
-        channel=channel,
-        content=to_markdown(report).encode(),
-        filename=f"moment-report-{now:%Y-%m-%d}.md",
-        title="The full report (Markdown)",
-    )
+    upload_digest_files(client, channel, report, now)
     return True
 
 
@@ -300,25 +276,14 @@ def review_reminders(today: dt.date | None = None) -> int:
         by_owner.setdefault(doc.meta.owner, []).append(doc)
     week = f"{today.isocalendar().year}-W{today.isocalendar().week:02d}"
     sent = 0
-    from assistant.answering.answers import document_url
-    from assistant.slack.formatting import escape, link
+    from assistant.slack.outbound import review_reminder_text, send_direct_message
 
     for owner, docs in sorted(by_owner.items()):
         if not ctx.service.claim_delivery(f"review-reminder:{owner}:{week}"):
             continue
-        lines = [
-            f"• {link(document_url(d, ctx.settings.content_base_url), d.meta.title)} (`{escape(d.path)}`), "
-            f"due {d.meta.review_due():%-d %b %Y}"
-            for d in sorted(docs, key=lambda d: d.meta.review_due())
-        ]
-        items = f"{len(docs)} items past their" if len(docs) != 1 else "1 item past its"
-        text = (
-            f":calendar: You own {items} review date. Please check each one and update its `reviewed:` date "
-            "(or tell L&D it can go):\n" + "\n".join(lines[:40])
-        )
+        text = review_reminder_text(docs, ctx.settings.content_base_url)
         try:
-            channel = ctx.client.conversations_open(users=owner)["channel"]["id"]
-            ctx.client.chat_postMessage(channel=channel, text=text, unfurl_links=False)
+            send_direct_message(ctx.client, owner, text)
             sent += 1
         except Exception as exc:
             log.error("review reminder to %s failed: %r", owner, exc)

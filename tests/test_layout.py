@@ -35,7 +35,32 @@ def test_the_slack_stand_in_is_importable_without_pytest():
 
 
 SLACK = ROOT / "assistant" / "slack"
-LISTENERS = {"assistant.slack.app", "assistant.slack.admin", "assistant.slack.mentoring"}
+BOLT_LISTENER_ARGUMENTS = {"ack", "body", "say", "respond", "next"}
+BOLT_REGISTRATIONS = {"event", "action", "command", "view", "shortcut", "message", "options", "use", "middleware"}
+
+
+def _listener_modules() -> set[str]:
+    """Slack modules that hand Bolt a listener or a middleware: they register one (`app.event(...)`, ...) or
+    define a function taking Bolt's listener arguments (a `BoltContext` with `body`, `ack`, `say`, ...)."""
+    found = set()
+    for path in SLACK.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                args = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+                takes_context = any(
+                    a.annotation is not None and "BoltContext" in ast.unparse(a.annotation) for a in args
+                )
+                if takes_context and {a.arg for a in args} & BOLT_LISTENER_ARGUMENTS:
+                    found.add(f"assistant.slack.{path.stem}")
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in BOLT_REGISTRATIONS
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "app"
+            ):
+                found.add(f"assistant.slack.{path.stem}")
+    return found
 
 
 def test_slack_modules_import_each_other_without_a_circle():
@@ -53,8 +78,33 @@ def test_slack_modules_import_each_other_without_a_circle():
     assert sorted(module for module in graph if reaches(module, module, {module})) == []
 
 
-def test_the_worker_imports_no_slack_listener():
-    assert _imported_modules(ROOT / "assistant" / "worker.py") & LISTENERS == set()
+def test_every_listener_module_is_found_by_what_it_hands_bolt():
+    listeners = _listener_modules()
+    # Help channels listen through a handler that app.py registers (and a middleware); found all the same.
+    assert {"assistant.slack.app", "assistant.slack.admin", "assistant.slack.mentoring"} <= listeners
+    assert "assistant.slack.channels" in listeners
+    assert "assistant.slack.outbound" not in listeners
+
+
+def test_the_worker_reaches_slack_through_the_outbound_module_alone():
+    slack = {
+        m
+        for m in _imported_modules(ROOT / "assistant" / "worker.py")
+        if m == "assistant.slack" or m.startswith("assistant.slack.")
+    }
+    assert slack == {"assistant.slack.outbound"}
+
+
+def test_no_listener_is_imported_but_by_a_listener_or_the_server_that_mounts_them():
+    listeners = _listener_modules()
+    may_import = listeners | {"assistant.slack.server"}
+    importers = {}
+    for path in (ROOT / "assistant").rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        found = _imported_modules(path) & (listeners - {name})
+        if found and name not in may_import:
+            importers[name] = sorted(found)
+    assert importers == {}
 
 
 def test_the_slack_notifier_and_the_mentor_blocks_read_no_database():

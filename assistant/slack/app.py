@@ -36,9 +36,10 @@ from assistant.slack.formatting import escape
 from assistant.slack.installation import Installations
 from assistant.slack.mentoring import MentorHandlers
 from assistant.slack.outbound import background_priority, check_settings, publish_home, web_client
-from assistant.slack.posting import post_message
-from assistant.slack.receipts import RECEIPT, Receipts, answer_key, question_asker
+from assistant.slack.posting import answer_key, post_message
+from assistant.slack.receipts import RECEIPT, Receipts, question_asker
 from assistant.slack.teaching import TeachHandlers
+from assistant.slack.usergroup_events import UserGroupEvents
 from assistant.slack.usergroups import SlackUserGroups
 from assistant.slack.workspaces import OUTSIDER, OUTSIDER_NOTE, SHARED, tag_request, team_of
 from indexer.store import IndexMissingError
@@ -127,9 +128,10 @@ def create_app(
     # App Home
     app.event("app_home_opened")(handlers.on_home_opened)
     # User groups (content audiences)
-    app.event("subteam_members_changed")(usergroups.on_members_changed)
-    app.event("subteam_updated")(usergroups.on_group_changed)
-    app.event("subteam_created")(usergroups.on_group_changed)
+    group_events = UserGroupEvents(usergroups)
+    app.event("subteam_members_changed")(group_events.on_members_changed)
+    app.event("subteam_updated")(group_events.on_group_changed)
+    app.event("subteam_created")(group_events.on_group_changed)
     # Mentors and admins
     mentoring.register(app)
     AdminHandlers(service, operations, permissions).register(app)
@@ -183,7 +185,7 @@ class SlackHandlers:
         self.permissions = permissions
         self.names = OwnerNames()
         self.channels = channels or HelpChannelHandlers(service)
-        self.channels.names = self.names
+        self.channels.answers.names = self.names
         self._reader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="moment-read")
         self.receipts = Receipts(service)
 

@@ -38,7 +38,7 @@ from assistant.slack.formatting import (
     quote,
     truncate,
 )
-from assistant.slack.teaching import teach_actions
+from assistant.slack.teach_blocks import teach_actions
 
 # Action and callback ids.
 VOTE_HELPFUL = "moment_vote_helpful"

@@ -25,7 +25,7 @@ from assistant.mentoring.mentors import MentorView
 from assistant.mentoring.views import OfferView, RequestView
 from assistant.slack.blocks import group_label
 from assistant.slack.formatting import SECTION_TEXT_LIMIT, escape, link, quote, truncate
-from assistant.slack.teaching import teach_actions
+from assistant.slack.teach_blocks import teach_actions
 
 ACCEPT = "moment_mentor_accept"
 DECLINE = "moment_mentor_decline"

@@ -12,20 +12,31 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
+import uuid
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.models.blocks import DividerBlock
 
+from assistant.answering.answers import document_url
 from assistant.db.database import DatabaseUnavailableError
+from assistant.helpchannels.helpchannels import HelpChannels, settling, too_old
 from assistant.mentoring.handoff import Handoff
-from assistant.service import MomentService
+from assistant.records.reports import Report, chart_png, to_markdown
+from assistant.service import Asker, MomentService
 from assistant.settings import Settings
 from assistant.slack import admin_blocks, mentor_blocks
 from assistant.slack import blocks as ui
+from assistant.slack.formatting import escape, link
 from assistant.slack.notifier import SlackNotifier
-from assistant.slack.posting import IdempotentConnectionErrorRetryHandler, IdempotentServerErrorRetryHandler
+from assistant.slack.posting import (
+    IdempotentConnectionErrorRetryHandler,
+    IdempotentServerErrorRetryHandler,
+    post_message,
+)
+from assistant.slack.usergroups import SlackUserGroups
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +194,7 @@ def answer_questions_left(service: MomentService, client_for, now: dt.datetime |
     had posted already is found and not posted twice. `client_for(team)`: the workspace's client."""
     import time
 
-    from assistant.slack.posting import post_message
-    from assistant.slack.receipts import answer_key
+    from assistant.slack.posting import answer_key
 
     answered = 0
     for asker, question in service.questions_left(QUESTION_LEFT_AFTER, now):
@@ -210,3 +220,211 @@ def answer_questions_left(service: MomentService, client_for, now: dt.datetime |
     if answered:
         log.warning("answered %d questions left by a stopped process", answered)
     return answered
+
+
+def group_source(service: MomentService, client: WebClient, settings: Settings) -> SlackUserGroups:
+    """Slack's user groups, read into the shared cache (by the worker on a schedule, and when a question finds
+    the cache stale)."""
+    return SlackUserGroups(
+        client,
+        service.groups,
+        service.audience_names,
+        default_team=None if settings.multi_workspace else settings.default_team_id,
+    )
+
+
+def installations_of(service: MomentService):
+    """The workspaces' OAuth installations (their tokens), for a process that sends to many workspaces."""
+    from assistant.slack.installation import Installations
+
+    return Installations(service)
+
+
+def post_digest(client: WebClient, channel: str, report: Report, days: int) -> None:
+    """The L&D report as blocks in `channel` (raises what Slack raises: the digest was not delivered)."""
+    post_message(
+        client, channel=channel, blocks=admin_blocks.report_blocks(report), text=f"Moment: the last {days} days"
+    )
+
+
+def upload_digest_files(client: WebClient, channel: str, report: Report, now: dt.datetime) -> None:
+    """The digest's chart and the full report (Markdown), as files under it."""
+    client.files_upload_v2(
+        channel=channel,
+        content=chart_png(report),
+        filename=f"moment-{now:%Y-%m-%d}.png",
+        title=f"Questions and helpful rate per day, to {now:%-d %b %Y}",
+        initial_comment="Questions and helpful rate per day.",
+    )
+    client.files_upload_v2(
+        channel=channel,
+        content=to_markdown(report).encode(),
+        filename=f"moment-report-{now:%Y-%m-%d}.md",
+        title="The full report (Markdown)",
+    )
+
+
+def review_reminder_text(docs: list, content_base_url: str | None) -> str:
+    """What a content owner is told about the items they own past their review date."""
+    lines = [
+        f"• {link(document_url(d, content_base_url), d.meta.title)} (`{escape(d.path)}`), "
+        f"due {d.meta.review_due():%-d %b %Y}"
+        for d in sorted(docs, key=lambda d: d.meta.review_due())
+    ]
+    items = f"{len(docs)} items past their" if len(docs) != 1 else "1 item past its"
+    return (
+        f":calendar: You own {items} review date. Please check each one and update its `reviewed:` date "
+        "(or tell L&D it can go):\n" + "\n".join(lines[:40])
+    )
+
+
+def send_direct_message(client: WebClient, user: str, text: str) -> None:
+    """A DM from Moment to `user` (raises what Slack raises)."""
+    channel = client.conversations_open(users=user)["channel"]["id"]
+    client.chat_postMessage(channel=channel, text=text, unfurl_links=False)
+
+
+WORKING = "eyes"  # the reaction on a help-channel question while Moment is on it
+LEASE_SECONDS = 60.0  # how long a process holds a help channel's queue without extending its claim
+
+
+def mark_working(client: WebClient, method: str, channel: str, ts: str) -> None:
+    """Add (`reactions_add`) or remove (`reactions_remove`) the reaction that says Moment is on a message."""
+    try:
+        getattr(client, method)(channel=channel, timestamp=ts, name=WORKING)
+    except SlackApiError as exc:
+        log.info("%s %s failed: %s", method, WORKING, exc.response.get("error"))
+
+
+class HelpChannelAnswers:
+    """Answers help channels' queues: one process at a time per channel, oldest first, at Slack's pace, in the
+    question's thread when sure (`channels` queues a question; the worker answers what a stopped process
+    left)."""
+
+    def __init__(self, service: MomentService, names=None) -> None:
+        self.service = service
+        self.names = names  # an OwnerNames (app.py): content owners' display names
+        self.interval = service.settings.channel_post_interval
+        self._draining: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def drain_soon(self, client: WebClient, team: str, channel_id: str) -> None:
+        """Answer the channel's queue in a thread of its own (the listener returns at once)."""
+        with self._lock:
+            if (team, channel_id) in self._draining:
+                return  # this process is on it; the row is picked up in order
+            self._draining.add((team, channel_id))
+        threading.Thread(
+            target=self._drain, args=(client, team, channel_id), name=f"moment-help-{channel_id}", daemon=True
+        ).start()
+
+    def _drain(self, client: WebClient, team: str, channel_id: str) -> None:
+        background_priority()  # answering never delays acknowledging the next request
+        holder = f"{os.uname().nodename[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        channels = self.service.help_channels(team)
+        try:
+            while True:
+                if not channels.claim(channel_id, holder, LEASE_SECONDS):
+                    return  # another process is answering this channel; it will see our row
+                try:
+                    self._answer_queue(client, channels, channel_id, holder)
+                finally:
+                    channels.release(channel_id, holder)
+                if not channels.has_queued(channel_id):
+                    return  # (a row queued while we released is ours again: claimed above)
+        except Exception:
+            log.exception("answering help channel %s failed", channel_id)
+        finally:
+            with self._lock:
+                self._draining.discard((team, channel_id))
+
+    def _answer_queue(self, client: WebClient, channels: HelpChannels, channel_id: str, holder: str) -> None:
+        last_post = 0.0
+        settled: set[int] = set()
+        while True:
+            item = channels.next_queued(channel_id)
+            if item is None:
+                # Hold the channel until the pace allows the next post, then look once more.
+                time.sleep(max(0.0, last_post + self.interval - time.monotonic()))
+                if not channels.has_queued(channel_id):
+                    return
+                continue
+            if item.id not in settled:  # an earlier message may still be on its way: look again once it had time
+                settled.add(item.id)  # (once per message, so a process whose clock is behind waits no longer)
+                wait = settling(item)
+                if wait > 0:
+                    time.sleep(wait)
+                    continue
+            channels.claim(channel_id, holder, LEASE_SECONDS)  # extend
+            try:
+                status, interaction_id, last_post = self._answer_one(client, channels, item, last_post)
+            except Exception:
+                log.exception("help channel %s: message %s failed", channel_id, item.message_ts)
+                status, interaction_id = "failed", None
+            channels.finish(item.id, status, interaction_id)
+            mark_working(client, "reactions_remove", channel_id, item.message_ts)
+
+    def _answer_one(self, client: WebClient, channels: HelpChannels, item, last_post: float):
+        """(status, interaction id, time of the last post) for one queued message."""
+        channel = channels.get(item.channel_id)
+        if channel is None:
+            return "dropped", None, last_post
+        if too_old(item):
+            return "stale", None, last_post
+        asker = Asker(
+            user_id=item.user_id,
+            surface="help_channel",
+            team_id=item.team_id,
+            channel_id=item.channel_id,
+            thread_ts=item.message_ts,
+        )
+        answer = self.service.ask(
+            item.text, asker, types=channel.types or None, tags=channel.tags or None, folders=channel.folders
+        )
+        sure = answer.answered and answer.confidence >= channels.min_confidence(channel)
+        if not sure:
+            if channel.offer_mentor and answer.interaction_id is not None and item.user_id.startswith(("U", "W")):
+                self._offer_privately(client, item, answer)
+            return "silent", answer.interaction_id, last_post
+        if not self.service.claim_delivery(f"thread-answer:{item.channel_id}:{item.message_ts}"):
+            return "duplicate", answer.interaction_id, last_post  # never two unasked answers in one thread
+        time.sleep(max(0.0, last_post + self.interval - time.monotonic()))
+        owners = {s.owner for s in answer.sources if s.owner}
+        names = self.names.lookup(client, owners) if self.names is not None else None
+        try:
+            post_message(
+                client,
+                channel=item.channel_id,
+                thread_ts=item.message_ts,
+                payload=ui.answer_metadata(answer),
+                blocks=ui.answer_blocks(answer, owner_names=names),
+                text=ui.answer_text(answer),
+                unfurl_links=False,
+            )
+        except SlackApiError as exc:
+            # Nobody asked Moment here, so nobody is waiting on it: log for the admins, don't DM the person.
+            log.error("help channel %s: answer not posted: %s", item.channel_id, exc.response.get("error"))
+            return "failed", answer.interaction_id, time.monotonic()
+        return "answered", answer.interaction_id, time.monotonic()
+
+    def _offer_privately(self, client: WebClient, item, answer) -> None:
+        try:
+            client.chat_postEphemeral(
+                channel=item.channel_id,
+                user=item.user_id,
+                thread_ts=item.message_ts,
+                blocks=ui.channel_offer_blocks(answer),
+                text="I don't have an answer I'm sure of. A peer mentor can help.",
+            )
+        except SlackApiError as exc:
+            log.info("help channel %s: private offer failed: %s", item.channel_id, exc.response.get("error"))
+
+    def sweep(self, client_for) -> int:
+        """Answer queues a stopped process left behind, in every workspace (run by the worker);
+        `client_for(team)` is the workspace's Web API client (None: it has no token any more)."""
+        waiting = self.service.help_channels_waiting()
+        for team, channel_id in waiting:
+            client = client_for(team)
+            if client is not None:
+                self._drain(client, team, channel_id)
+        return len(waiting)

@@ -148,6 +148,11 @@ def find_posted(client: WebClient, channel: str, thread_ts: str | None, key: str
     return {}
 
 
+def answer_key(receipt: int | None) -> str | None:
+    """The delivery key of the answer to a recorded question (None: a fresh key per post)."""
+    return f"answer:{receipt}" if receipt is not None else None
+
+
 def message_key(message: dict) -> str | None:
     metadata = message.get("metadata") or {}
     if metadata.get("event_type") != METADATA_TYPE:

@@ -33,11 +33,6 @@ RECEIPT = "moment_receipt"
 DM_SUBTYPES = (None, "file_share", "thread_broadcast")
 
 
-def answer_key(receipt: int | None) -> str | None:
-    """The delivery key of the answer to a recorded question (None: a fresh key per post)."""
-    return f"answer:{receipt}" if receipt is not None else None
-
-
 def question_asker(event: dict, context: BoltContext) -> Asker | None:
     """Who asked what, where, for an event that is a question put to Moment (a DM or an @mention); None
     for any other event."""

@@ -4,8 +4,8 @@ Read with `usergroups.list` (every enabled group: id, handle, name) and `usergro
 each group some content is restricted to: only those, as that method allows about 20 calls a minute), by
 the worker every `MOMENT_AUDIENCE_REFRESH_MINUTES`, by a web process whose cache is stale when a question
 needs it, and for one group on Slack's `subteam_members_changed`, `subteam_updated` and `subteam_created`
-events. A read that fails leaves the cache as it was and records why; the cache then ages until restricted
-items are withheld (`MOMENT_AUDIENCE_MAX_AGE_MINUTES`).
+events (`assistant.slack.usergroup_events`). A read that fails leaves the cache as it was and records why;
+the cache then ages until restricted items are withheld (`MOMENT_AUDIENCE_MAX_AGE_MINUTES`).
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ import logging
 import threading
 from collections.abc import Callable
 
-from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from assistant.access.audiences import GroupDirectory, UserGroupInfo
 from assistant.db.database import DatabaseUnavailableError
-from assistant.slack.workspaces import TEAM
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +66,10 @@ class SlackUserGroups:
             for group in client.usergroups_list(include_disabled=False)["usergroups"]:
                 info = UserGroupInfo(group["id"], group.get("handle") or "", group.get("name") or "")
                 if wanted is None or not info.names.isdisjoint(wanted):
-                    info = UserGroupInfo(info.group_id, info.handle, info.name, self._members(client, info.group_id))
+                    info = UserGroupInfo(info.group_id, info.handle, info.name, self.members_of(client, info.group_id))
                 groups.append(info)
         except (SlackApiError, OSError, ValueError, KeyError) as exc:
-            why = _why(exc)
+            why = why_failed(exc)
             log.error("user groups not read from Slack (restricted content is withheld once the cache is old): %s", why)
             self._record_failure(team or "", why)
             return False
@@ -80,53 +78,10 @@ class SlackUserGroups:
         log.info("read %d user groups from Slack (the members of %d)", len(groups), read)
         return True
 
-    # -- events ------------------------------------------------------------------------------------
-
-    def on_members_changed(self, event: dict, body: dict, client: WebClient, context: BoltContext) -> None:
-        """`subteam_members_changed`: read the group's members again (or apply the change Slack sent, when
-        the group cannot be read)."""
-        group_id = event.get("subteam_id")
-        team = context.get(TEAM) or event.get("team_id") or body.get("team_id")
-        if not group_id or not self._matters():
-            return
-        cached = self.directory.group(team, group_id) if team else None
-        if cached is None:
-            self.refresh(team, client)  # a group we have not seen (or no workspace yet): read them all
-            return
-        try:
-            members = self._members(client, group_id)
-        except (SlackApiError, OSError, ValueError, KeyError) as exc:
-            log.warning("members of user group %s not read (%s): applying the change Slack sent", group_id, _why(exc))
-            self.directory.change_members(
-                team, group_id, event.get("added_users") or (), event.get("removed_users") or ()
-            )
-            return
-        self.directory.update_group(team, UserGroupInfo(group_id, cached.handle, cached.name, members))
-
-    def on_group_changed(self, event: dict, body: dict, client: WebClient, context: BoltContext) -> None:
-        """`subteam_updated` / `subteam_created`: a group renamed, disabled, deleted, or new."""
-        group = event.get("subteam") or {}
-        group_id = group.get("id")
-        team = context.get(TEAM) or group.get("team_id") or body.get("team_id")
-        if not group_id or not team or not self._matters():
-            return
-        if group.get("date_delete"):
-            self.directory.remove_group(team, group_id)
-            return
-        info = UserGroupInfo(group_id, group.get("handle") or "", group.get("name") or "")
-        wanted = self.wanted()
-        members = None
-        if wanted is None or not info.names.isdisjoint(wanted):
-            try:
-                members = self._members(client, group_id)
-            except (SlackApiError, OSError, ValueError, KeyError) as exc:
-                log.warning("members of user group %s not read (%s)", group_id, _why(exc))
-                members = frozenset(group["users"]) if isinstance(group.get("users"), list) else None
-        self.directory.update_group(team, UserGroupInfo(info.group_id, info.handle, info.name, members))
-
     # -- plumbing ----------------------------------------------------------------------------------
 
-    def _matters(self) -> bool:
+    def matters(self) -> bool:
+        """Some content is restricted (or there is no index to say): people's groups matter."""
         wanted = self.wanted()
         return wanted is None or bool(wanted)
 
@@ -137,7 +92,8 @@ class SlackUserGroups:
             return self._team_id
 
     @staticmethod
-    def _members(client: WebClient, group_id: str) -> frozenset[str]:
+    def members_of(client: WebClient, group_id: str) -> frozenset[str]:
+        """The members of one user group, as Slack has them now."""
         return frozenset(client.usergroups_users_list(usergroup=group_id, include_disabled=False)["users"])
 
     def _record_failure(self, team: str, why: str) -> None:
@@ -147,7 +103,8 @@ class SlackUserGroups:
             log.error("user group failure not recorded: %s", exc)
 
 
-def _why(exc: Exception) -> str:
+def why_failed(exc: Exception) -> str:
+    """Why Slack could not be asked, in words for the log and the status."""
     if isinstance(exc, SlackApiError):
         return f"Slack said {exc.response.get('error') or exc.response.status_code}"
     return f"Slack could not be reached ({type(exc).__name__})"
