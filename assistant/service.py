@@ -315,6 +315,9 @@ class MomentService:
 
         try:
             match = self.verified.match(self.team(asker.team_id), text, result.query_vector, version, may_see=may_see)
+        except DatabaseUnavailableError as exc:  # an outage or read-only database, which recording reports too
+            log.info("verified answers could not be consulted (%s); answering as usual", exc)
+            return None
         except Exception:
             log.exception("verified answers could not be consulted; answering as usual")
             return None
