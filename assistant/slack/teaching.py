@@ -53,31 +53,37 @@ class TeachHandlers:
         )
         self._tell(client, body, user, REFUSED)
 
-    def on_this_answered(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
-        ack()
+    def _answer_to_teach(self, body: dict, action: dict, client: WebClient, context: BoltContext, no_page: str):
+        """The clicker, workspace, interaction id and answer a teaching button is about; None (the clicker told
+        why) when they may not teach it or it showed no page."""
         user, team = body["user"]["id"], team_of(context)
         interaction_id = _int(action.get("value"))
         if interaction_id is None or not self.may_teach(client, user, team, interaction_id):
             self._refuse(client, body, user, team, interaction_id)
-            return
+            return None
         answer = self.service.answer_for(interaction_id, team)
         if answer is None or not answer.sources:
-            self._tell(client, body, user, "That answer showed no passage to teach; use Pick the right section.")
+            self._tell(client, body, user, no_page)
+            return None
+        return user, team, interaction_id, answer
+
+    def on_this_answered(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
+        ack()
+        found = self._answer_to_teach(
+            body, action, client, context, "That answer showed no passage to teach; use Pick the right section."
+        )
+        if found is None:
             return
+        user, team, interaction_id, answer = found
         shown = answer.sources[0]
         self._teach(client, body, user, team, answer.question, shown.path, shown.heading_path, interaction_id)
 
     def on_pick(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
         ack()
-        user, team = body["user"]["id"], team_of(context)
-        interaction_id = _int(action.get("value"))
-        if interaction_id is None or not self.may_teach(client, user, team, interaction_id):
-            self._refuse(client, body, user, team, interaction_id)
+        found = self._answer_to_teach(body, action, client, context, "I can't find a page for that answer any more.")
+        if found is None:
             return
-        answer = self.service.answer_for(interaction_id, team)
-        if answer is None or not answer.sources:
-            self._tell(client, body, user, "I can't find a page for that answer any more.")
-            return
+        user, _team, interaction_id, answer = found
         page = answer.sources[0]
         sections = self.service.sections_of(page.path)
         if not sections:
