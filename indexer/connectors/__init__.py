@@ -103,7 +103,7 @@ class Connector(Protocol):
     def ids(self) -> Iterable[str] | None: ...
 
 
-KINDS = ("folder", "web", "confluence")
+KINDS = ("folder", "web", "confluence", "sharepoint", "gdrive")
 
 
 def open_connector(kind: str, target: str, settings: dict | None = None, secrets: dict | None = None) -> Connector:
@@ -129,4 +129,12 @@ def _open(kind: str, target: str, settings: dict, secrets: dict | None) -> Conne
         from indexer.connectors.confluence import ConfluenceConnector
 
         return ConfluenceConnector(target, secrets=secrets, **settings)
+    if kind == "sharepoint":
+        from indexer.connectors.sharepoint import SharePointConnector
+
+        return SharePointConnector(target, secrets=secrets, **settings)
+    if kind == "gdrive":
+        from indexer.connectors.gdrive import DriveConnector
+
+        return DriveConnector(target, secrets=secrets, **settings)
     raise SourceError(f"Unknown source kind '{kind}': use one of {', '.join(KINDS)}.")
