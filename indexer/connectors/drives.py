@@ -152,7 +152,7 @@ class BearerApi:
             for chunk in response.iter_content(65536):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise TooLarge(f"It is larger than the limit of {max_bytes / 1_048_576:g} MB (max_bytes).")
+                    raise TooLarge(f"It is larger than the limit of {_mb(max_bytes)} MB (max_bytes).")
                 chunks.append(chunk)
         except requests.RequestException as exc:
             raise SourceUnavailable(f"A file from {self.vendor} stopped arriving ({_reason(exc)}).") from None
@@ -162,7 +162,11 @@ class BearerApi:
 
 
 def too_large(size: int, max_bytes: int) -> str:
-    return f"It is {size / 1_048_576:.1f} MB; the limit is {max_bytes / 1_048_576:g} MB (max_bytes)."
+    return f"It is {_mb(size)} MB; the limit is {_mb(max_bytes)} MB (max_bytes)."
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1_048_576:.3g}"
 
 
 def _path(url: str) -> str:
