@@ -7,6 +7,9 @@ expired token never loses the last good items. Real model, FAISS, SQLite and Pos
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from slack_sdk import WebClient
@@ -178,3 +181,29 @@ def test_a_google_drive_folder_syncs_answers_with_its_links_and_follows_edits_sh
         assert (result.status, result.deleted, result.changed) == ("ok", 1, 0)
         assert answered_from(service, LUNCH_QUESTION, "Team lunches") is None
         assert "Team lunches" not in titles(retriever)
+
+
+def test_moment_source_add_sharepoint_then_sync_and_show(deployment):
+    sources, _service, _retriever = deployment
+    operations = sources.operations
+    settings = operations.settings
+    env = {**os.environ, "MOMENT_HOME": str(settings.home), "DATABASE_URL": operations.database.url,
+           "MOMENT_INDEX_DIR": str(operations.store.root), "MOMENT_CONTENT_DIR": str(settings.content_dir),
+           "HF_HUB_OFFLINE": "1", "GRAPH_TEST_SECRET": CLIENT_SECRET}  # fmt: skip
+
+    def moment(*args, status=0):
+        done = subprocess.run([sys.executable, "-m", "assistant.cli", "source", *args], env=env, capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        assert done.returncode == status, done.stdout + done.stderr
+        assert CLIENT_SECRET not in done.stdout + done.stderr
+        return done.stdout if status == 0 else done.stderr
+
+    with GraphStub() as graph:
+        graph.add_guidebook(3)
+        options = [f"{k}={v}" for k, v in graph.options(client_secret_env="GRAPH_TEST_SECRET").items()]
+        add = ["add", "sharepoint", "hrdocs", graph.site_url, *(x for o in options for x in ("--option", o))]
+        assert "never stored" in moment(*add, "--option", f"client_secret={CLIENT_SECRET}", status=1)
+        assert "Added sharepoint source hrdocs" in moment(*add)
+        synced = json.loads(moment("sync", "hrdocs", "--json"))
+        assert (synced["status"], synced["added"]) == ("ok", 3)
+        assert "added 3" in moment("show", "hrdocs")

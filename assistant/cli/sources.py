@@ -44,7 +44,8 @@ def _sources(ctx: click.Context, *, embedder: bool = False):
 
 @click.group("source")
 def source() -> None:
-    """Content sources that stay in sync: the content folder, other folders, intranet sites, Confluence."""
+    """Content sources that stay in sync: the content folder, other folders, intranet sites, Confluence,
+    SharePoint and OneDrive (Microsoft Graph), Google Drive."""
 
 
 @source.command("add")
@@ -63,8 +64,16 @@ def source() -> None:
 def source_add(
     ctx, kind, name, target, prefix, sitemap, max_pages, rate, schedule_minutes, prune_hours, team_id, extra
 ):
-    """Add a source KIND called NAME reading TARGET (a folder, or a web address). Credentials are never
-    options: name an environment variable or a secrets file instead."""
+    """Add a source KIND called NAME reading TARGET (a folder, a web address, a Confluence wiki, a SharePoint
+    site, drive:ID or onedrive:PERSON, a Drive folder). Credentials are never options: name an environment
+    variable or a secrets file instead. For example:
+
+    \b
+      moment source add sharepoint hr https://contoso.sharepoint.com/sites/hr --option tenant=TENANT-ID \\
+        --option client_id=APP-ID --option client_secret_env=GRAPH_SECRET [--option folder="Job aids"]
+      moment source add gdrive ld https://drive.google.com/drive/folders/FOLDER-ID \\
+        --option service_account_file=/etc/moment/drive-key.json
+    """
     options: dict = {}
     for pair in extra:
         if "=" not in pair:
