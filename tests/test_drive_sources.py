@@ -207,3 +207,21 @@ def test_moment_source_add_sharepoint_then_sync_and_show(deployment):
         synced = json.loads(moment("sync", "hrdocs", "--json"))
         assert (synced["status"], synced["added"]) == ("ok", 3)
         assert "added 3" in moment("show", "hrdocs")
+
+
+def test_a_source_of_one_workspace_is_never_answered_in_another(deployment, monkeypatch):
+    sources, service, _retriever = deployment
+    with GraphStub() as graph:
+        graph.add_file("lunch", "Team lunches.html", render(LUNCH))
+        monkeypatch.setenv("GRAPH_TEST_SECRET", CLIENT_SECRET)
+        options = graph.options(client_secret_env="GRAPH_TEST_SECRET")
+        sources.add("sharepoint", "acme-docs", graph.site_url, options=options, team_id="T0ACME001")
+        assert sources.sync("acme-docs").added == 1
+
+    def answered_in(team: str) -> bool:
+        answer = service.ask(LUNCH_QUESTION, Asker(user_id=BEN, surface="cli", team_id=team))
+        return any(s.path.startswith("acme-docs/") for s in answer.sources)
+
+    assert answered_in("T0ACME001")
+    assert not answered_in("T0OTHER01")
+    assert not answered_in(None)  # the default workspace is another one too

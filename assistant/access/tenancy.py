@@ -8,7 +8,9 @@ the org's enterprise id beside it).
 
 Content is shared by every workspace, except that a workspace may be given a folder of its own
 (`moment workspace content TEAM FOLDER`): it is then answered from that folder of the content only, and
-no other workspace is answered from it.
+no other workspace is answered from it. A content source that belongs to a workspace (`moment source add
+… --workspace TEAM`, or added with `/moment source add` there) is the same: its items (`NAME/…` in the
+index) answer in that workspace and in no other.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from assistant.db.models import Workspace, utcnow
+from assistant.db.models import ContentSource, Workspace, utcnow
 from assistant.settings import DEFAULT_TEAM  # (kept light: settings must not import the database)
 
 if TYPE_CHECKING:
@@ -107,6 +109,7 @@ class Workspaces:
         self.database = database
         self.default_team_id = default_team_id
         self._folders_cache: tuple[float, dict[str, str]] = (-SCOPE_SECONDS, {})
+        self._sources_owned: dict[str, str] = {}  # a workspace's own source's items' prefix -> its team id
         self._generation_off: tuple[float, frozenset[str]] = (-SCOPE_SECONDS, frozenset())
 
     def get(self, team_id: str) -> Workspace | None:
@@ -202,10 +205,12 @@ class Workspaces:
         is down the last ones read hold (with OAuth installs nothing is answered then anyway: Bolt finds
         no token)."""
         folders = self._folders()
+        mine = tuple(sorted(p for p, owner in self._sources_owned.items() if owner == team_id))
+        theirs = [p for p, owner in self._sources_owned.items() if owner != team_id]
         own = folders.get(team_id)
         if own:
-            return ContentScope(include=(own,))
-        return ContentScope(exclude=tuple(sorted(f for t, f in folders.items() if t != team_id)))
+            return ContentScope(include=(own, *mine))
+        return ContentScope(exclude=tuple(sorted([f for t, f in folders.items() if t != team_id] + theirs)))
 
     def _folders(self) -> dict[str, str]:
         from assistant.db.database import DatabaseUnavailableError
@@ -220,6 +225,10 @@ class Workspaces:
                         select(Workspace.team_id, Workspace.content_folder).where(Workspace.content_folder.is_not(None))
                     ).all()
                 )
+                owned = session.execute(
+                    select(ContentSource.name, ContentSource.team_id).where(ContentSource.team_id.is_not(None))
+                ).all()
+                self._sources_owned = {folder_prefix(name): team for name, team in owned}
         except DatabaseUnavailableError as exc:
             log.warning("workspace content folders not read (%s): using the last ones read", exc)
         # (after a failure too: the next try is in SCOPE_SECONDS, not at every question)
