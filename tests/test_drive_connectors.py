@@ -186,6 +186,22 @@ def test_gdrive_first_sync_lists_the_folder_tree_exports_docs_and_keeps_the_star
     assert culture.link == "https://docs.google.com/document/d/doc0003/edit" and culture.title == "Culture"
     assert culture.owner == "ana.lopez@contoso.com" and culture.modified.year == 2026
     assert culture.access.public  # shared with everyone at contoso.com
+    drive.share("doc0004", users=["ben@contoso.com"])
+    drive.files["doc0004"].permissions.append({"type": "domain", "role": "reader", "domain": "partner.example"})
+    partner = open_connector(
+        "gdrive", drive.folder_url, {"drive_url": drive.base, "service_account_file": str(drive.key_file)}, {}
+    )
+    assert partner.access_of("doc0004").readers() == ("ana.lopez@contoso.com", "ben@contoso.com")  # not public
+    assert (
+        open_connector(
+            "gdrive",
+            drive.folder_url,
+            {"drive_url": drive.base, "service_account_file": str(drive.key_file), "domains": "partner.example"},
+            {},
+        )
+        .access_of("doc0004")
+        .public
+    )
     assert 'id="culture"' in culture.content.decode("utf-8")
     assert items["pay"].access.readers() == ("ana.lopez@contoso.com", "ana@contoso.com")  # the group: unknown
     assert any("hr@contoso.com" in note for note in connector.notes)

@@ -74,7 +74,8 @@ class BearerApi:
         if self._token is None or time.monotonic() >= self._token.renew_at:
             value, lifetime = self.fetch_token(self.session)
             self.tokens_fetched += 1
-            self._token = _Token(value, time.monotonic() + max(0.0, float(lifetime) - 60.0))
+            lifetime = float(lifetime)
+            self._token = _Token(value, time.monotonic() + lifetime - min(60.0, lifetime / 10))
         return self._token.value
 
     def request(self, url: str, params: dict | None = None, *, headers: dict | None = None, **kwargs):

@@ -13,9 +13,9 @@ Drive API v3 with plain `requests`, as Google documents it (developers.google.co
 - Content: Google Docs exported (`files.export`, `text/html` by default, `export=text/markdown` also
   works), Slides as text/plain; PDFs, HTML, text and transcripts downloaded (`files.get?alt=media`). Link
   `webViewLink`, modified `modifiedTime`, editor `lastModifyingUser`.
-- Readers: `permissions.list`. `anyone`, or a `domain` grant (to any domain, or one of `domains`), makes
-  the item public; otherwise its readers are the users granted. A group's members are not listed by the
-  Drive API: its members are outside the audience (fail closed), and the sync says so.
+- Readers: `permissions.list`. `anyone`, or a `domain` grant to the organisation's domain (`domains`, by
+  default the owner's), makes the item public; otherwise its readers are the users granted. A group's
+  members are not listed by the Drive API: they are outside the audience (fail closed); the sync says so.
 - 429, 503 and 403 `rateLimitExceeded`/`userRateLimitExceeded` are retried with exponential backoff (or
   Retry-After) while short, else the sync fails as a whole (`SourceUnavailable`).
 """
@@ -301,21 +301,27 @@ class DriveConnector:
         """Who may read the file, from its permissions (see the module docstring)."""
         url = f"{self.base}/files/{file_id}/permissions"
         params = {"supportsAllDrives": "true", "fields": "nextPageToken,permissions(type,role,emailAddress,domain)"}
-        emails, groups = set(), {}
+        emails, groups, domains, owners = set(), {}, set(), set()
         for page in paged(
             lambda token: self.api.json(url, params | ({"pageToken": token} if token else {})),
             lambda page: page.get("nextPageToken"),
         ):
             for permission in page.get("permissions", ()):
-                kind = permission.get("type")
+                kind, email = permission.get("type"), permission.get("emailAddress")
                 if kind == "anyone":
                     return Access()
-                if kind == "domain" and (not self.domains or (permission.get("domain") or "").lower() in self.domains):
-                    return Access()
-                if kind == "user" and permission.get("emailAddress"):
-                    emails.add(permission["emailAddress"])
-                elif kind == "group" and permission.get("emailAddress"):
-                    groups[permission["emailAddress"]] = ()
+                if kind == "domain":
+                    domains.add((permission.get("domain") or "").lower())
+                elif kind == "user" and email:
+                    emails.add(email)
+                    if permission.get("role") == "owner":
+                        owners.add(email.rsplit("@", 1)[-1].lower())
+                elif kind == "group" and email:
+                    groups[email] = ()
+        # "Anyone at contoso.com" is everyone only for contoso.com itself: the `domains` option, else the
+        # owner's domain. A file shared with a partner's domain is not open to all of Moment's askers.
+        if domains & (self.domains or owners):
+            return Access()
         if groups:
             self.notes.append(
                 "Drive does not list the members of groups: items shared with a group ("
