@@ -73,7 +73,7 @@ class DriveStub(StubServer):
         self.counter = itertools.count(1)
         self.oldest_token = 1
         self.tokens: dict[str, float] = {}
-        self.add(DriveFile("folder-ld", "L&D", ["root"], mime=FOLDER))
+        self.add(DriveFile("folder-ld", "L&D", ["my-drive-0AB"], mime=FOLDER))
 
     @property
     def folder_url(self) -> str:
@@ -263,6 +263,8 @@ class DriveStub(StubServer):
         parts = path.strip("/").split("/")
         if parts[0] != "files" or len(parts) < 2:
             return missing
+        if parts[1] == "root" and len(parts) == 2:  # My Drive's alias; its real id differs
+            return 200, {}, {"id": "my-drive-0AB", "mimeType": FOLDER}
         file = self._visible(parts[1])
         if file is None:
             return missing

@@ -206,6 +206,8 @@ def test_gdrive_first_sync_lists_the_folder_tree_exports_docs_and_keeps_the_star
     assert items["pay"].access.readers() == ("ana.lopez@contoso.com", "ana@contoso.com")  # the group: unknown
     assert any("hr@contoso.com" in note for note in connector.notes)
     assert connector.api.tokens_fetched == 1  # the JWT bearer grant, signed RS256 and checked by the stand-in
+    whole = open_connector("gdrive", "root", {"drive_url": drive.base, "service_account_file": str(drive.key_file)}, {})
+    assert len(by_kind(list(whole.changes(None)))[0]) == 7  # My Drive: `root` resolved to its real id
     _, markdown = gdrive(drive, export="text/markdown")
     assert by_kind(markdown)[0]["doc0003"].content.startswith(b"# Culture")
 

@@ -151,6 +151,11 @@ class DriveConnector:
 
     # -- listings ----------------------------------------------------------------------------------
 
+    def _resolve_root(self) -> None:
+        """`root` is an alias: the files in My Drive name its real id as their parent."""
+        if self.folder == "root":
+            self.folder = self.api.json(f"{self.base}/files/root", {"fields": "id"})["id"]
+
     def _drive_params(self) -> dict:
         params = {"supportsAllDrives": "true"}
         if self.shared_drive:
@@ -203,6 +208,7 @@ class DriveConnector:
     def changes(self, cursor: dict | None) -> Iterator[Change]:
         cursor = cursor or {}
         items: dict[str, dict] = dict(cursor.get("items", {}))
+        self._resolve_root()
         tree = FolderTree(self.folder, cursor.get("folders"))
         token = cursor.get("page_token")
         entries: list[Entry] = []
@@ -337,6 +343,7 @@ class DriveConnector:
         return self._item(entry, self.access_of(item_id))
 
     def ids(self) -> Iterable[str]:
+        self._resolve_root()
         return [e["id"] for e in self._listing() if e.get("mimeType") != FOLDER and self._kind(e) is not None]
 
 
