@@ -12,6 +12,8 @@ documents them (learn.microsoft.com/graph/api/…), over one SharePoint site wit
 - `GET /v1.0/drives/{id}/items/{id}`, `/root`, `/root:/{path}`; `/items/{id}/permissions` (permission
   resources: `grantedToV2` user / group / siteGroup, `link.scope`); `/items/{id}/content`: 302 to a
   pre-authenticated download URL (`/download/…?tempauth=…`), which needs no token.
+- `?format=pdf` converts a Word file (its text, held as the item's content) to PDF (with fpdf2, a test
+  dependency), as Graph converts Office files.
 - `GET /v1.0/groups/{id}/transitiveMembers/microsoft.graph.user`, `GET /v1.0/users/{id}`.
 - `fail_next(429, {"Retry-After": "1"})` and the like inject throttling and outages.
 
@@ -266,6 +268,10 @@ class GraphStub(StubServer):
                 item = self.items.get(request.path.removeprefix("/download/"))
                 if item is None or item.deleted or not request.arg("tempauth"):
                     return 404, {}, {"error": {"code": "itemNotFound"}}
+                if request.arg("format") == "pdf":
+                    return 200, {"Content-Type": "application/pdf"}, as_pdf(item.content.decode("utf-8"))
+                if item.name.endswith(".docx"):  # a Word file is a zip archive; its text is inside
+                    return 200, {"Content-Type": item.mime}, b"PK\x03\x04" + item.content
                 return 200, {"Content-Type": item.mime}, item.content
             bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
             if self.tokens.get(bearer, 0) < time.time():
@@ -330,5 +336,18 @@ class GraphStub(StubServer):
             if request.arg("format") and request.arg("format") != "pdf":
                 return 400, {}, {"error": {"code": "invalidRequest", "message": "Unsupported format."}}
             url = f"{self.base}/download/{item.id}?tempauth={random_tokens.token_hex(8)}"
+            if request.arg("format") == "pdf":
+                url += "&format=pdf"
             return 302, {"Location": url}, b""
         return missing
+
+
+def as_pdf(text: str) -> bytes:
+    """`text` as a PDF, as Graph's conversion of a Word file would give it."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=12)
+    pdf.multi_cell(0, 10, text)
+    return bytes(pdf.output())

@@ -14,6 +14,7 @@ from sourcestub.gdrive import RATE_LIMITED, DriveFile, DriveStub
 from sourcestub.graph import CLIENT_SECRET, GraphStub
 
 GRAPH_SECRETS = {"client_secret": CLIENT_SECRET}
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
 
 
@@ -64,6 +65,10 @@ def test_sharepoint_first_sync_pages_through_the_delta_and_reads_each_file_with_
         "dora@contoso.com",
     )
     assert graph.downloads_with_token == 0  # the pre-authenticated download URL never gets the token
+    graph.add_file("vpn", "VPN token.docx", "Reset a VPN token: hold the button for 5 seconds.", mime=DOCX)
+    word = by_kind(list(open_connector("sharepoint", graph.site_url, graph.options(), GRAPH_SECRETS).changes(None)))
+    assert word[0]["vpn"].media_type == "application/pdf" and word[0]["vpn"].content.startswith(b"%PDF")
+    assert graph.calls("/items/vpn/content")[-1].query.get("format") == "pdf"  # converted by Graph
     assert connector.api.tokens_fetched == 1
 
 
