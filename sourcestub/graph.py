@@ -77,6 +77,7 @@ class GraphStub(StubServer):
         self.seq = 0
         self.oldest_delta = 0  # delta links from before this are answered 410
         self.downloads_with_token = 0
+        self.children_first = False  # Graph does not promise parents before children in a delta
         self.add(DriveItem("root", "root", None, folder=True))
 
     @property
@@ -235,7 +236,7 @@ class GraphStub(StubServer):
                 changed.append((item.seq, item, False))
             elif sharing and since < item.sharing_seq <= upto and not item.deleted:
                 changed.append((item.sharing_seq, item, True))
-        changed.sort(key=lambda c: (c[1].id != "root", c[0]))
+        changed.sort(key=lambda c: (c[1].id != "root", c[0]), reverse=self.children_first)
         page = changed[offset : offset + self.page_size]
         body: dict = {"value": [self._resource(item, annotate) for _, item, annotate in page]}
         delta = f"{self.graph_url}/drives/{DRIVE_ID}/root/delta"

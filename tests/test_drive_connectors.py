@@ -153,6 +153,9 @@ def test_sharepoint_targets_a_drive_a_library_by_name_or_refuses_with_what_to_wr
     assert len(by_kind(changes)[0]) == 7
     connector = open_connector("sharepoint", "drive:b!hr-documents", graph.options(), GRAPH_SECRETS)
     assert len(by_kind(list(connector.changes(None)))[0]) == 7
+    graph.children_first = True
+    _, changes = sharepoint(graph, folder="Guidebook")
+    assert len(by_kind(changes)[0]) == 6  # files named before their folders still count as inside
     with pytest.raises(SourceError, match="no document library called 'Policies'"):
         sharepoint(graph, library="Policies")
     with pytest.raises(SourceError, match="not a SharePoint library"):

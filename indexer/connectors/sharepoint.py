@@ -191,10 +191,12 @@ class SharePointConnector:
             self.notes.append("The delta link had expired (410 resyncRequired): every item was listed again.")
             link, tree = None, FolderTree(root)
             entries = list(self._delta(None))
+        entries = [self._entry(e) for e in entries]
+        for entry in entries:  # a page of delta may name a file before its folder
+            if entry.folder and not entry.deleted and entry.id != root and entry.parent:
+                tree.add(entry.id, entry.parent)
         skipped: list[str] = []
-        yield from drive_changes(
-            (self._entry(e) for e in entries), items, tree, full=link is None, change_of=self._change, skipped=skipped
-        )
+        yield from drive_changes(entries, items, tree, full=link is None, change_of=self._change, skipped=skipped)
         if skipped:
             self.notes.append(f"{len(skipped)} files of kinds Moment does not read (images, archives) were skipped.")
         self.cursor.update({"folders": tree.folders, "items": items})
