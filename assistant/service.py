@@ -703,6 +703,72 @@ class MomentService:
             self.database, days, self.retriever.embedder, now=now, hidden=hidden, team_id=self.team(team_id)
         )
 
+    # -- insights (the admin pages) ---------------------------------------------------------------
+
+    def content_catalogue(self, today: dt.date | None = None) -> list:
+        """Every item of the index as the content page lists it (`assistant.insights.effectiveness`); empty
+        while no index is loaded."""
+        from assistant.insights.effectiveness import CatalogueItem
+
+        try:
+            documents = self.retriever.version().documents
+        except Exception as exc:  # no index yet: the page still shows what answers came from
+            log.warning("content page without the index: %s", exc)
+            return []
+        return [
+            CatalogueItem(d.path, d.meta.title, d.meta.type, d.meta.reviewed, d.meta.is_stale(today)) for d in documents
+        ]
+
+    def overview(self, period, team_id: str | None = None):
+        """The overview figures of `period` against the period before (`assistant.insights.overview`)."""
+        from assistant.insights import overview
+
+        return overview(self.database, self.team(team_id), period)
+
+    def content_effectiveness(self, period, team_id: str | None = None, *, sort: str = "worst", descending=False):
+        """Every content item and how it did in `period` (`assistant.insights.content_items`)."""
+        from assistant.insights import content_items
+
+        catalogue = self.content_catalogue(period.end.date())
+        return content_items(self.database, self.team(team_id), period, catalogue, sort=sort, descending=descending)
+
+    def question_privacy(self):
+        """What admins may see of people's questions (`assistant.insights.Privacy`)."""
+        from assistant.insights import Privacy
+        from assistant.records.xapi import pseudonym_key
+
+        s = self.settings
+        return Privacy(show_text=s.web_question_text, pseudonymise=s.xapi_pseudonymise, key=pseudonym_key(s))
+
+    def questions(self, period, team_id: str | None = None, *, show: str = "all", before: int | None = None):
+        """A page of the period's questions, newest first (`assistant.insights.question_page`)."""
+        from assistant.insights import question_page
+
+        return question_page(
+            self.database, self.team(team_id), period, self.question_privacy(), show=show, before=before
+        )
+
+    def all_questions(self, period, team_id: str | None = None, *, show: str = "all"):
+        """Every question of the period, streamed (`assistant.insights.questions.all_questions`)."""
+        from assistant.insights.questions import all_questions
+
+        return all_questions(self.database, self.team(team_id), period, self.question_privacy(), show=show)
+
+    def mentor_figures(self, period, team_id: str | None = None):
+        """Every mentor and how they responded in `period` (`assistant.insights.mentor_figures`)."""
+        from assistant.insights import mentor_figures
+
+        return mentor_figures(self.database, self.team(team_id), period)
+
+    def web_signin_states(self, expiration_seconds: int):
+        """slack_sdk's OAuth state store over the `web_signin_states` table: one-time states with an expiry,
+        for Sign in with Slack (the install flow keeps its own)."""
+        from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+
+        return SQLAlchemyOAuthStateStore(
+            expiration_seconds=expiration_seconds, engine=self.database.engine, table_name="web_signin_states"
+        )
+
     # -- operations ------------------------------------------------------------------------------
 
     def health(self) -> tuple[bool, dict[str, str]]:

@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     slack_client_id: str | None = Field(None, validation_alias=_env("SLACK_CLIENT_ID"))
     slack_client_secret: SecretStr | None = Field(None, validation_alias=_env("SLACK_CLIENT_SECRET"))
     base_url: str | None = Field(None, validation_alias=_env("MOMENT_BASE_URL"))
+    # The admin web app at /admin (Sign in with Slack, OpenID Connect, with SLACK_CLIENT_ID/SECRET): the key
+    # its session cookie is signed with (the pages are off without it), how long a sign-in lasts, whether the
+    # cookie is Secure (off is honoured for http://127.0.0.1 and localhost only), whether admins see question
+    # text, and Slack's own address (authorize, keys, the id_token's issuer; a stand-in's in tests)
+    web_secret: SecretStr | None = Field(None, validation_alias=_env("MOMENT_WEB_SECRET"))
+    web_session_hours: float = Field(8.0, gt=0, le=24 * 30, validation_alias=_env("MOMENT_WEB_SESSION_HOURS"))
+    web_cookie_secure: bool = Field(True, validation_alias=_env("MOMENT_WEB_COOKIE_SECURE"))
+    web_question_text: bool = Field(True, validation_alias=_env("MOMENT_WEB_QUESTION_TEXT"))
+    slack_url: str = Field("https://slack.com", validation_alias=_env("MOMENT_SLACK_URL"))
     # The workspace of single-token mode, and of every record from before Moment told workspaces apart
     default_team_id: str = Field(DEFAULT_TEAM, validation_alias=_env("MOMENT_DEFAULT_TEAM_ID"))
     port: int = Field(3000, validation_alias=_env("PORT"))

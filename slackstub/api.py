@@ -30,6 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from slackstub.openid import OpenIDProvider
+
 JSON_FIELDS = ("blocks", "view", "attachments", "files", "metadata")
 
 TEAM_ID = "T0MOMENT1"
@@ -124,6 +126,7 @@ class SlackAPIStub:
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
+        self.openid = OpenIDProvider(self)  # Sign in with Slack
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -679,6 +682,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._upload(url.path[len("/upload/") :], body, headers)
         elif url.path.startswith("/response/"):
             self._response_url(url.path[len("/response/") :], body, headers)
+        elif url.path == "/openid/connect/authorize":
+            status, location = self.stub.openid.authorize(url.query)
+            self._send(status, {"ok": status == 302}, location)
+        elif url.path == "/openid/connect/keys":
+            self._send(200, self.stub.openid.keys())
         else:
             self._send(404, {"ok": False, "error": "not_found"})
 
@@ -693,6 +701,8 @@ class _Handler(BaseHTTPRequestHandler):
                 call.status, call.response = 200, {"ok": False, "error": "invalid_client_id"}
             else:
                 call.response = stub.answer(method, params)
+        elif method == "openid.connect.token":  # the same: the client id and secret, no token
+            call.response = stub.openid.token(params, _basic_auth(headers))
         elif (stub.token or stub.issued) and not stub.token_valid(call.token):
             call.status, call.response = 200, {"ok": False, "error": "invalid_auth"}
         elif fault is not None and (fault.drop or fault.delay):

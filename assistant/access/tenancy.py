@@ -143,6 +143,11 @@ class Workspaces:
         workspace = self.get(team_id)
         return set(workspace.admins) if workspace else set()
 
+    def is_named_admin(self, user_id: str, team_id: str, everywhere) -> bool:
+        """Whether `user_id` administers `team_id` by name: in `everywhere` (MOMENT_ADMINS) or one of the
+        workspace's own admins. (Slack's admin user group, MOMENT_ADMIN_USERGROUP, is read by the edges.)"""
+        return user_id in everywhere or user_id in self.admins(team_id)
+
     def set_admin(self, team_id: str, user_id: str, admin: bool) -> bool:
         """Make `user_id` an admin of the workspace (or not); False when nothing changed."""
         with self.database.session() as session:

@@ -25,6 +25,7 @@ from assistant.access.tenancy import DEFAULT_TEAM
 from assistant.db.database import Database
 from assistant.db.models import Interaction, MentorOffer, MentorRequest, utcnow
 
+NOT_QUESTIONS = ("empty", "no_words")  # outcomes of messages with nothing to search: not counted as questions
 GAP_SIMILARITY = 0.55  # questions at least this close (cosine) belong to one gap
 CHART_FORMATS = ("png", "jpg", "jpeg", "svg", "pdf")
 # A cell starting with one of these is run as a formula by spreadsheets (OWASP, CSV injection).
@@ -134,7 +135,7 @@ def build_report(
                 MentorRequest.team_id == team_id, MentorRequest.resolved_at >= start, MentorRequest.resolved_at < end
             )
         ).all()
-    rows = [r for r in rows if r.outcome not in ("empty", "no_words")]
+    rows = [r for r in rows if r.outcome not in NOT_QUESTIONS]
     report.questions = len(rows)
     report.askers = len({r.user_id for r in rows})
     report.answered = sum(r.answered for r in rows)
@@ -240,14 +241,15 @@ def _mentor_figures(offers, resolved) -> list[MentorFigures]:
                 declined=sum(o.outcome == "declined" for o in mine),
                 timed_out=sum(o.outcome == "timeout" for o in mine),
                 resolved=len(resolve_minutes.get(mentor_id, [])),
-                median_minutes_to_accept=_median(accept),
-                median_minutes_to_resolve=_median(resolve_minutes.get(mentor_id, [])),
+                median_minutes_to_accept=median(accept),
+                median_minutes_to_resolve=median(resolve_minutes.get(mentor_id, [])),
             )
         )
     return figures
 
 
-def _median(values: list[float]) -> float | None:
+def median(values: list[float]) -> float | None:
+    """The median, rounded to a tenth; None for no values."""
     return round(float(np.median(values)), 1) if values else None
 
 

@@ -55,6 +55,17 @@ MAX_BACKOFF = dt.timedelta(hours=1)
 MAX_SERVER_ERRORS = 8  # a single statement the LRS answers 5xx this many times is set aside
 
 
+def pseudonym_key(settings: Settings) -> bytes:
+    """The key people's ids are hashed with (MOMENT_XAPI_SALT, else the signing secret)."""
+    key = settings.xapi_salt or settings.slack_signing_secret
+    return key.get_secret_value().encode() if key else b"moment"
+
+
+def pseudonym(key: bytes, user_id: str) -> str:
+    """A person's id as the LRS and the admin pages see it when ids are pseudonymised (a keyed hash)."""
+    return hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
 class Statements:
     """Builds statements; pure functions of what happened."""
 
@@ -62,13 +73,12 @@ class Statements:
         self.home_page = settings.workspace_url.rstrip("/")
         self.base = (settings.content_base_url or f"{self.home_page}/moment").rstrip("/")
         self.pseudonymise = settings.xapi_pseudonymise
-        key = settings.xapi_salt or settings.slack_signing_secret
-        self._key = key.get_secret_value().encode() if key else b"moment"
+        self._key = pseudonym_key(settings)
 
     def actor(self, user_id: str) -> dict:
         name = user_id
         if self.pseudonymise:
-            name = hmac.new(self._key, user_id.encode(), hashlib.sha256).hexdigest()[:32]
+            name = pseudonym(self._key, user_id)
         return {"objectType": "Agent", "account": {"homePage": self.home_page, "name": name}}
 
     def moment(self) -> dict:

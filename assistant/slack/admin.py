@@ -80,9 +80,7 @@ class Permissions:
         self._lock = threading.Lock()
 
     def is_admin(self, client: WebClient, user_id: str, team_id: str) -> bool:
-        if user_id in self.admins:
-            return True
-        if self.workspaces is not None and user_id in self._workspace_admins(team_id):
+        if user_id in self.admins or (self.workspaces is not None and self._named(user_id, team_id)):
             return True
         if not self.usergroup:
             return False
@@ -96,12 +94,12 @@ class Permissions:
                 self._members = (time.monotonic(), members)
         return user_id in members
 
-    def _workspace_admins(self, team_id: str) -> set[str]:
+    def _named(self, user_id: str, team_id: str) -> bool:
         try:
-            return self.workspaces.admins(team_id)
+            return self.workspaces.is_named_admin(user_id, team_id, self.admins)
         except DatabaseUnavailableError:
             log.error("workspace admins unknown (database unavailable): only MOMENT_ADMINS are admins now")
-            return set()
+            return False
 
 
 class AdminHandlers:

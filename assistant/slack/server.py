@@ -1,6 +1,7 @@
 """Serving the Slack app: HTTP (a WSGI app under gunicorn) or Socket Mode.
 
 /slack/events   events, slash commands, shortcuts and interactivity (signed by Slack)
+/admin          the admin web app (`assistant.web`: Sign in with Slack, then the L&D pages)
 /healthz        for the load balancer: 200 when the database answers and takes writes and an index is loaded
                 (within 1.5 s whatever the database does: `health.HealthCheck`)
 """
@@ -33,7 +34,7 @@ SWITCH_INTERVAL_S = 0.001
 
 
 class MomentWSGI:
-    """Routes /healthz itself and everything else to Bolt's WSGI handler."""
+    """Routes /healthz itself, /admin to the admin web app and everything else to Bolt's WSGI handler."""
 
     def __init__(self, settings: Settings, *, embedder: Embedder | None = None) -> None:
         """`embedder`: the model already loaded (by `load_embedder_for(settings)`), for several apps in one
@@ -41,6 +42,7 @@ class MomentWSGI:
         from slack_bolt.adapter.wsgi import SlackRequestHandler
 
         from assistant.slack.app import create_app
+        from assistant.web import create_web_app
 
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.service = MomentService.from_settings(settings, embedder=embedder)
@@ -51,6 +53,7 @@ class MomentWSGI:
             log.error("no usable index at start-up: %s", exc)
         self.bolt = SlackRequestHandler(create_app(settings, self.service), path="/slack/events")
         self.requests = RequestGuard(self.bolt, settings.slack_signing_secret)  # malformed requests: 400
+        self.web = create_web_app(settings, self.service)
         # Bolt logs the whole body of a badly signed request at INFO (questions, tokens): keep it out.
         # (Set after create_app: Bolt copies the root logger's level onto its loggers when it makes them.)
         logging.getLogger("slack_bolt.RequestVerification").setLevel(logging.WARNING)
@@ -66,6 +69,11 @@ class MomentWSGI:
                 [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
             )
             return [payload]
+        path = environ.get("PATH_INFO", "")
+        if path == "/admin" or path.startswith("/admin/"):
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + "/admin"
+            environ["PATH_INFO"] = path[len("/admin") :] or "/"
+            return self.web(environ, start_response)
         return self.requests(environ, start_response)
 
     def close(self) -> None:

@@ -1,0 +1,41 @@
+"""Insights for L&D: what the admin pages show, aggregated in the database. Knows nothing of HTTP or Slack.
+
+Every figure is one workspace's (`team_id`) over a `Period`, computed with GROUP BY in SQL (a page is a few
+queries, whatever the number of interactions), with the definitions of `assistant.records.reports`: a
+question is any interaction but an empty one, "answered" is of the questions searched (system errors left
+out), "helpful" is of the votes.
+
+  overview.overview(...)           questions per week, answered %, helpful %, hand-offs, median minutes to a
+                                   mentor, active askers; each against the period before
+  effectiveness.content_items(...) per content item: shown first, helpful / not helpful, hand-offs after it
+                                   was shown first, last reviewed, stale; worst first, or sorted by a column
+  questions.question_page(...)     the questions of a period, newest first, a page at a time, filtered by what
+                                   became of them; askers and text shown as `Privacy` allows
+  mentors.mentor_figures(...)      per mentor: offers, accepted, declined, timed out, resolved, median minutes
+                                   to respond
+
+Public surface: `Period`, `Overview`, `overview`, `ContentItem`, `content_items`, `CONTENT_SORTS`,
+`QuestionRow`, `QuestionPage`, `question_page`, `OUTCOME_FILTERS`, `Privacy`, `MentorRow`, `mentor_figures`.
+"""
+
+from assistant.insights.effectiveness import CONTENT_SORTS, ContentItem, content_items
+from assistant.insights.mentors import MentorRow, mentor_figures
+from assistant.insights.overview import Overview, overview
+from assistant.insights.period import Period
+from assistant.insights.questions import OUTCOME_FILTERS, Privacy, QuestionPage, QuestionRow, question_page
+
+__all__ = [
+    "CONTENT_SORTS",
+    "OUTCOME_FILTERS",
+    "ContentItem",
+    "MentorRow",
+    "Overview",
+    "Period",
+    "Privacy",
+    "QuestionPage",
+    "QuestionRow",
+    "content_items",
+    "mentor_figures",
+    "overview",
+    "question_page",
+]

@@ -1,0 +1,92 @@
+"""Interactions, votes and hand-offs written into a real database for the insights and admin-page tests: what
+the service records, with known figures (`seed_workspace`), and another workspace's records beside them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from assistant.db.models import Interaction, InteractionSource, Mentor, MentorOffer, MentorRequest, Vote
+
+SCRIPT_QUESTION = "<script>alert('pwned')</script> how do I reset my VPN token?"
+FORMULA_QUESTION = '=HYPERLINK("http://evil.example") mileage rate?'
+OTHER_TEAM_QUESTION = "What is the other workspace's secret merger plan?"
+
+
+def interaction(team, user, question, at, *, answered=True, outcome=None, sources=(), confidence=0.8):
+    row = Interaction(
+        created_at=at,
+        user_id=user,
+        team_id=team,
+        surface="dm",
+        question=question,
+        question_chars=len(question),
+        answered=answered,
+        outcome=outcome or ("answered" if answered else "declined"),
+        confidence=confidence if answered else 0.2,
+        latency_ms=120.0,
+    )
+    row.sources = [
+        InteractionSource(rank=n, path=path, title=title, type="job-aid", score=0.9 - n / 10, stale=False)
+        for n, (path, title) in enumerate(sources, start=1)
+    ]
+    return row
+
+
+VPN = ("it/vpn-token.md", "Reset a VPN hardware token")
+MILEAGE = ("finance/mileage.md", "Mileage and travel expenses")
+
+
+def seed_workspace(session, team: str, now: dt.datetime, *, other_team: str = "T0OTHERWS") -> dict:
+    """Records of `team` in the last 28 days and the 28 before, and one of `other_team`; returns their ids."""
+    day = dt.timedelta(days=1)
+    rows = [
+        # this period: 6 questions (1 system error), 5 askers, 3 answered of 5 searched
+        interaction(team, "U0ASKER01", SCRIPT_QUESTION, now - 2 * day, sources=[VPN, MILEAGE]),
+        interaction(team, "U0ASKER02", "How do I claim mileage?", now - 3 * day, sources=[MILEAGE, VPN]),
+        interaction(team, "U0ASKER03", FORMULA_QUESTION, now - 4 * day, sources=[MILEAGE]),
+        interaction(team, "U0ASKER04", "Where is the parental leave policy?", now - 5 * day, answered=False),
+        interaction(team, "U0ASKER04", "parental leave form?", now - 6 * day, answered=False),
+        interaction(team, "U0ASKER05", "anything", now - 7 * day, answered=False, outcome="error"),
+        interaction(team, "U0ASKER05", "", now - 7 * day, answered=False, outcome="empty"),  # not a question
+        # the period before: 2 questions, both answered
+        interaction(team, "U0ASKER01", "vpn token again", now - 40 * day, sources=[VPN]),
+        interaction(team, "U0ASKER06", "mileage rate", now - 41 * day, sources=[MILEAGE]),
+        # another workspace: never shown to this one's admins
+        interaction(other_team, "U0OTHER01", OTHER_TEAM_QUESTION, now - 2 * day, sources=[VPN]),
+    ]
+    session.add_all(rows)
+    session.flush()
+    script, claim, formula, leave = rows[0], rows[1], rows[2], rows[3]
+    session.add_all(
+        [
+            Vote(team_id=team, interaction_id=script.id, user_id="U0ASKER01", helpful=True),
+            Vote(team_id=team, interaction_id=claim.id, user_id="U0ASKER02", helpful=False),
+            Vote(team_id=team, interaction_id=formula.id, user_id="U0ASKER03", helpful=False),
+            Vote(team_id=team, interaction_id=rows[7].id, user_id="U0ASKER01", helpful=True),
+        ]
+    )
+    session.add(Mentor(team_id=team, slack_id="U0MENTOR1", name="Mina Mentor", topics=["expenses"]))
+    accepted = MentorRequest(
+        team_id=team, interaction_id=claim.id, asker_id="U0ASKER02", question=claim.question, status="resolved",
+        created_at=now - 3 * day, accepted_at=now - 3 * day + dt.timedelta(minutes=12),
+        owner_id="U0MENTOR1", resolved_at=now - 2 * day,
+    )  # fmt: skip
+    waiting = MentorRequest(
+        team_id=team, interaction_id=leave.id, asker_id="U0ASKER04", question=leave.question, status="offered",
+        created_at=now - 5 * day,
+    )  # fmt: skip
+    session.add_all([accepted, waiting])
+    session.flush()
+    session.add_all(
+        [
+            MentorOffer(team_id=team, request_id=accepted.id, mentor_id="U0MENTOR1", offered_at=now - 3 * day,
+                        expires_at=now - 2 * day, outcome="accepted",
+                        responded_at=now - 3 * day + dt.timedelta(minutes=12)),
+            MentorOffer(team_id=team, request_id=waiting.id, mentor_id="U0MENTOR1", offered_at=now - 5 * day,
+                        expires_at=now - 4 * day, outcome="declined",
+                        responded_at=now - 5 * day + dt.timedelta(minutes=4)),
+            MentorOffer(team_id=team, request_id=waiting.id, mentor_id="U0MENTOR2", offered_at=now - 4 * day,
+                        expires_at=now - 3 * day, outcome="timeout"),
+        ]
+    )  # fmt: skip
+    return {"script": script.id, "claim": claim.id, "formula": formula.id, "leave": leave.id}
