@@ -70,7 +70,7 @@ class OpenIDProvider:
         redirect = params.get("redirect_uri", "")
         if params.get("client_id") != self.stub.client_id or not redirect or params.get("response_type") != "code":
             return 400, {}
-        if "openid" not in params.get("scope", "").split():
+        if "openid" not in params.get("scope", "").replace(",", " ").split():  # slack_sdk joins them with commas
             return 400, {}
         back = {"state": params.get("state", "")}
         if self.person is None:
