@@ -21,11 +21,13 @@ demo: setup
 
 test: setup
 	@if [ -x scripts/install-lrs ]; then scripts/install-lrs; fi
+	@if [ -x scripts/install-browser ]; then scripts/install-browser; fi
 	$(BIN)/python -m pytest
 
 # The inner loop: every test not marked slow (each database test on SQLite only), a few minutes.
 test-fast: setup
 	@if [ -x scripts/install-lrs ]; then scripts/install-lrs; fi
+	@if [ -x scripts/install-browser ]; then scripts/install-browser; fi
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup

@@ -78,6 +78,8 @@ def test_questions_filtered_paged_and_one_workspace(seeded):
     assert len(page.rows) == 4 and page.next_before == page.rows[-1].id
     rest = question_page(database, TEAM, period, Privacy(), size=4, before=page.next_before)
     texts = [r.question for r in page.rows + rest.rows]
+    times = [r.asked_at for r in page.rows + rest.rows]
+    assert times == sorted(times, reverse=True)  # newest first
     assert len(texts) == 6 and SCRIPT_QUESTION in texts and OTHER_TEAM_QUESTION not in texts
     assert rest.next_before is None
     shown = lambda show: {r.id for r in question_page(database, TEAM, period, Privacy(), show=show).rows}  # noqa: E731

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, and_, case, exists, func, select
+from sqlalchemy import Integer, and_, case, exists, func, select, tuple_
 
 from assistant.db.database import Database
 from assistant.db.models import Interaction, InteractionSource, MentorRequest, Vote
@@ -99,7 +99,7 @@ def _query(team_id: str, period: Period, show: str):
     )
     if OUTCOME_FILTERS[show] is not None:
         query = query.where(OUTCOME_FILTERS[show])
-    return query.order_by(Interaction.id.desc())
+    return query.order_by(Interaction.created_at.desc(), Interaction.id.desc())
 
 
 def _row(values, privacy: Privacy) -> QuestionRow:
@@ -130,11 +130,12 @@ def question_page(
     before: int | None = None,
     size: int = PAGE_SIZE,
 ) -> QuestionPage:
-    """One page of the period's questions (those older than id `before`, when given), newest first; `show`:
-    one of `OUTCOME_FILTERS`. One query, however many questions there are."""
+    """One page of the period's questions (those asked before question `before`, when given), newest first;
+    `show`: one of `OUTCOME_FILTERS`. One query, however many questions there are."""
     query = _query(team_id, period, show)
     if before is not None:
-        query = query.where(Interaction.id < before)
+        asked = select(Interaction.created_at).where(Interaction.id == before).scalar_subquery()
+        query = query.where(tuple_(Interaction.created_at, Interaction.id) < tuple_(asked, before))
     with database.session() as session:
         values = session.execute(query.limit(size + 1)).all()
     rows = [_row(v, privacy) for v in values[:size]]
