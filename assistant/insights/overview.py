@@ -53,84 +53,72 @@ class Overview:
         return (now - before) / before if before else None
 
 
-def _questions(team_id: str, period: Period):
-    return (Interaction.team_id == team_id) & period.holds() & Interaction.outcome.not_in(NOT_QUESTIONS)
-
-
-def figures(database: Database, team_id: str, period: Period) -> Figures:
-    """One workspace's figures for `period`: four queries, whatever the number of interactions."""
-    where = _questions(team_id, period)
-    with database.session() as session:
-        questions, searched, answered, askers = session.execute(
-            select(
-                func.count(),
-                func.coalesce(func.sum(case((Interaction.outcome != "error", 1), else_=0)), 0),
-                func.coalesce(func.sum(Interaction.answered.cast(Integer)), 0),
-                func.count(Interaction.user_id.distinct()),
-            ).where(where)
-        ).one()
-        votes, helpful = session.execute(
-            select(func.count(), func.coalesce(func.sum(Vote.helpful.cast(Integer)), 0))
-            .join(Interaction, Interaction.id == Vote.interaction_id)
-            .where(where)
-        ).one()
-        handoffs = session.scalar(
-            select(func.count()).where(MentorRequest.team_id == team_id, period.holds(MentorRequest.created_at))
-        )
-        waits = session.execute(
-            select(MentorRequest.created_at, MentorRequest.accepted_at).where(
-                MentorRequest.team_id == team_id,
-                period.holds(MentorRequest.created_at),
-                MentorRequest.accepted_at.is_not(None),
-            )
-        ).all()
-    return Figures(
-        questions=questions,
-        searched=int(searched),
-        answered=int(answered),
-        votes=votes,
-        helpful=int(helpful),
-        handoffs=handoffs or 0,
-        askers=askers,
-        median_minutes_to_mentor=median([(accepted - made).total_seconds() / 60 for made, accepted in waits]),
-    )
-
-
-def per_week(database: Database, team_id: str, period: Period) -> list[dict]:
-    """Questions, searched and answered per week (weeks starting on Monday) of the period: counted per day
-    in SQL, summed into weeks here (at most a few hundred rows come back)."""
+def overview(database: Database, team_id: str, period: Period) -> Overview:
+    """The overview of `period` for one workspace, with the period before it for trends: four queries over
+    both periods at once, whatever the number of interactions (counts per day, askers, votes, hand-offs)."""
+    previous = period.previous()
+    both = Period(previous.start, period.end, period.days * 2)
+    where = (Interaction.team_id == team_id) & both.holds() & Interaction.outcome.not_in(NOT_QUESTIONS)
+    current = Interaction.created_at >= period.start
     day = func.date(Interaction.created_at)
+    now, before = Figures(), Figures()
+    weeks = _weeks(period)
     with database.session() as session:
-        rows = session.execute(
+        per_day = session.execute(
             select(
                 day,
                 func.count(),
                 func.sum(case((Interaction.outcome != "error", 1), else_=0)),
                 func.sum(Interaction.answered.cast(Integer)),
             )
-            .where(_questions(team_id, period))
+            .where(where)
             .group_by(day)
         ).all()
-    first = period.start.date() - dt.timedelta(days=period.start.weekday())
+        now.askers, before.askers = session.execute(
+            select(
+                func.count(case((current, Interaction.user_id)).distinct()),
+                func.count(case((~current, Interaction.user_id)).distinct()),
+            ).where(where)
+        ).one()
+        for in_current, votes, helpful in session.execute(
+            select(current, func.count(), func.sum(Vote.helpful.cast(Integer)))
+            .join(Interaction, Interaction.id == Vote.interaction_id)
+            .where(where)
+            .group_by(current)
+        ):
+            figures = now if in_current else before
+            figures.votes, figures.helpful = votes, int(helpful or 0)
+        requests = session.execute(
+            select(MentorRequest.created_at, MentorRequest.accepted_at).where(
+                MentorRequest.team_id == team_id, both.holds(MentorRequest.created_at)
+            )
+        ).all()
+    for date, questions, searched, answered in per_day:
+        date = date if isinstance(date, dt.date) else dt.date.fromisoformat(str(date)[:10])
+        figures = now if date >= period.start.date() else before
+        figures.questions += questions
+        figures.searched += int(searched or 0)
+        figures.answered += int(answered or 0)
+        if figures is now:
+            week = weeks[date - dt.timedelta(days=date.weekday())]
+            week["questions"] += questions
+            week["searched"] += int(searched or 0)
+            week["answered"] += int(answered or 0)
+    waits = []
+    for made, accepted in requests:
+        figures = now if made >= period.start else before
+        figures.handoffs += 1
+        if figures is now and accepted is not None:
+            waits.append((accepted - made).total_seconds() / 60)
+    now.median_minutes_to_mentor = median(waits)
+    return Overview(period=period, current=now, previous=before, weeks=[weeks[w] for w in sorted(weeks)])
+
+
+def _weeks(period: Period) -> dict[dt.date, dict]:
+    """The period's weeks (from Monday), with nothing counted yet."""
     weeks = {}
-    monday = first
-    while monday < period.end.date() + dt.timedelta(days=1):
+    monday = period.start.date() - dt.timedelta(days=period.start.weekday())
+    while monday <= period.end.date():
         weeks[monday] = {"week": monday.isoformat(), "questions": 0, "searched": 0, "answered": 0}
         monday += dt.timedelta(days=7)
-    for date, questions, searched, answered in rows:
-        date = date if isinstance(date, dt.date) else dt.date.fromisoformat(str(date)[:10])
-        week = weeks[date - dt.timedelta(days=date.weekday())]
-        week["questions"] += questions
-        week["searched"] += int(searched or 0)
-        week["answered"] += int(answered or 0)
-    return [weeks[w] for w in sorted(weeks)]
-
-
-def overview(database: Database, team_id: str, period: Period) -> Overview:
-    """The overview of `period` for one workspace, with the period before it for trends."""
-    return Overview(
-        period=period,
-        current=figures(database, team_id, period),
-        previous=figures(database, team_id, period.previous()),
-        weeks=per_week(database, team_id, period),
-    )
+    return weeks
