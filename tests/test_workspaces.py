@@ -79,6 +79,7 @@ def test_the_migrations_make_the_schema_of_the_models_and_of_slack_sdks_stores(d
     SQLAlchemyInstallationStore.build_installations_table(expected, "slack_installations")
     SQLAlchemyInstallationStore.build_bots_table(expected, "slack_bots")
     SQLAlchemyOAuthStateStore.build_oauth_states_table(expected, "slack_oauth_states")
+    SQLAlchemyOAuthStateStore.build_oauth_states_table(expected, "web_signin_states")  # Sign in with Slack
     database = Database(database_url)
     database.upgrade()
     with database.engine.connect() as connection:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -53,6 +54,15 @@ class Interaction(Base):
     """One question and what Moment answered."""
 
     __tablename__ = "interactions"
+    # The admin pages read one workspace's period; on PostgreSQL the index carries what the overview counts.
+    __table_args__ = (
+        Index(
+            "ix_interactions_team_created",
+            "team_id",
+            "created_at",
+            postgresql_include=["outcome", "answered", "user_id"],
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -168,6 +178,7 @@ class MentorRequest(Base):
     """A question handed to people: offered to one mentor at a time until one accepts."""
 
     __tablename__ = "mentor_requests"
+    __table_args__ = (Index("ix_mentor_requests_interaction", "interaction_id"),)  # hand-offs of an answer
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -200,6 +211,7 @@ class MentorOffer(Base):
     """One offer of a request to one mentor, and how it ended."""
 
     __tablename__ = "mentor_offers"
+    __table_args__ = (Index("ix_mentor_offers_team_offered", "team_id", "offered_at"),)  # a period's offers
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     team_id: Mapped[str] = mapped_column(String(64), index=True)  # the workspace it belongs to
