@@ -31,6 +31,7 @@ from assistant.answering.retrieval import RetrievalParams, Retriever, SearchResu
 from assistant.answering.verified import VerifiedAnswers, VerifyError, confirmed_by_votes, verified_answer
 from assistant.db.database import Database, DatabaseUnavailableError
 from assistant.db.models import Interaction, InteractionSource, MentorRequest, ProcessedEvent, Vote, utcnow
+from assistant.learning.suggestions import CourseSuggestions
 from assistant.mentoring.drafts import Drafts
 from assistant.mentoring.handoff import Handoff, HandoffSettings, Notifier
 from assistant.mentoring.mentors import MentorError, MentorRegistry
@@ -110,6 +111,7 @@ class MomentService:
         self.xapi = XapiOutbox(settings, database)
         self.mentors = MentorRegistry(database, retriever.embedder)
         self.verified = VerifiedAnswers(database, retriever.embedder)
+        self.courses = CourseSuggestions(settings, database, retriever.embedder, self.xapi)  # assistant.learning
         self.drafts = Drafts(database, self.audience_of)
         self.groups = GroupDirectory(
             database,
@@ -226,7 +228,7 @@ class MomentService:
         """
         started = time.perf_counter()
         question = prepare(text, self.settings.max_question_chars, slack_markup=asker.in_slack)
-        features = None
+        features = query_vector = None
         if viewer is None:
             if asker.answered_in_channel:
                 viewer = Viewer.public()
@@ -269,12 +271,15 @@ class MomentService:
             if unknown and self._withheld_from(answer, question, result, types, tags):
                 answer.notices.append(WITHHELD_NOTICE)
                 log.warning("restricted content withheld from %s: %s", asker.user_id, result.viewer.why_unknown)
-            features = {k: round(v, 4) for k, v in result.features.items()}
+            features, query_vector = {k: round(v, 4) for k, v in result.features.items()}, result.query_vector
             if answer.answered and self.generator is not None and not taught:  # people outrank the model
                 answer.generated = self._generated(question.text, result, asker)
         answer.latency_ms = (time.perf_counter() - started) * 1000
         if log_interaction:
             answer.interaction_id = self._record(answer, asker, len(question.original), features)
+            answer.course = self.courses.suggestion_for(  # a course, after repeated questions on its topic
+                asker.user_id, self.team(asker.team_id), asker.surface, answer.interaction_id, query_vector, viewer
+            )
         return answer
 
     def _generated(self, text: str, result: SearchResult, asker: Asker):

@@ -126,6 +126,15 @@ class Settings(BaseSettings):
     xapi_pseudonymise: bool = Field(False, validation_alias=_env("MOMENT_XAPI_PSEUDONYMISE"))
     xapi_salt: SecretStr | None = Field(None, validation_alias=_env("MOMENT_XAPI_SALT"))  # key of the hashed ids
 
+    # Courses (assistant/learning/): a course is suggested once a person has asked about its topic this many
+    # times within this many days; the LRS is asked (for that long at most) whether they completed it already.
+    course_after: int = Field(3, ge=1, validation_alias=_env("MOMENT_COURSE_AFTER"))
+    course_days: float = Field(14.0, gt=0, validation_alias=_env("MOMENT_COURSE_DAYS"))
+    course_lrs_timeout: float = Field(3.0, gt=0, validation_alias=_env("MOMENT_COURSE_LRS_TIMEOUT"))
+    # The key course links (MOMENT_BASE_URL/c/<token>) are signed with (default: SLACK_SIGNING_SECRET); the same
+    # on every web process
+    link_secret: SecretStr | None = Field(None, validation_alias=_env("MOMENT_LINK_SECRET"))
+
     @field_validator("admins", mode="before")
     @classmethod
     def _split_ids(cls, value):

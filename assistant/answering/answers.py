@@ -76,6 +76,8 @@ class Answer:
     generated: Generated | None = None  # an answer generated and verified (`assistant.answering.generation`)
     # Answered from a section a person taught for this question (`assistant.answering.verified`): who, when.
     verified: dict | None = None
+    # A course suggested with this answer, after repeated questions on its topic (`assistant.learning`).
+    course: dict | None = None
 
     @property
     def restricted(self) -> bool:
@@ -98,6 +100,7 @@ class Answer:
             "latency_ms": round(self.latency_ms, 2),
             "interaction_id": self.interaction_id,
             "generated": self.generated.to_dict() if self.generated else None,
+            "course": self.course,
         }
 
 
@@ -125,6 +128,7 @@ def answer_from_dict(data: dict) -> Answer:
         outline=[OutlineEntry.from_dict(entry) for entry in data.get("outline") or []],
         generated=_generated_from(data.get("generated")),
         verified=data.get("verified"),
+        course=data.get("course"),
     )
 
 

@@ -7,7 +7,7 @@ commands live in a module of their own, and `common` holds what they share.
 Public surface: `main` (the `moment` entry point) and the exit statuses `EXIT_OK`, `EXIT_ERROR`, `EXIT_PARTIAL`.
 """
 
-from assistant.cli import asking, content, model, people, records, serving, sources, verified
+from assistant.cli import asking, content, courses, model, people, records, serving, sources, verified
 from assistant.cli.common import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, main
 
 for command in (
@@ -26,6 +26,7 @@ for command in (
     verified.verify,
     verified.verified,  # list, remove
     sources.source,  # add, list, show, sync, remove
+    courses.courses,  # import, embed, list
 ):
     main.add_command(command)
 

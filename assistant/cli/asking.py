@@ -44,7 +44,9 @@ def _viewer(service, settings: Settings, as_user: str | None, team: str | None):
     "--type", "types", multiple=True, type=click.Choice(CONTENT_TYPES, case_sensitive=False), help="Only this type."
 )
 @click.option("--tag", "tags", multiple=True, help="Only content with this tag.")
-@click.option("--user", default=None, help="Who is asking, for the log (default: cli:your login name).")
+@click.option(
+    "--user", default=None, help="Who is asking, for the log (default: the --as user, else cli:your login name)."
+)
 @click.option(
     "--as",
     "as_user",
@@ -82,7 +84,8 @@ def ask(
     require_index(settings)
     require_known_tags(settings, tags)
     service = service_for(settings)
-    asker = Asker(user_id=user or f"cli:{getpass.getuser()}", surface="cli", team_id=team)
+    # `--as` someone asks as them: the question counts as theirs (course suggestions, the log)
+    asker = Asker(user_id=user or as_user or f"cli:{getpass.getuser()}", surface="cli", team_id=team)
     viewer = _viewer(service, settings, as_user, team)
     try:
         answer = service.ask(question, asker, types=list(types) or None, tags=list(tags) or None, viewer=viewer)

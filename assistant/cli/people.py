@@ -74,7 +74,7 @@ def workspace_generated(ctx: click.Context, team: str, state: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def forget(ctx: click.Context, user_id: str, yes: bool) -> None:
-    """Delete a person's interactions, votes and mentor requests; void their xAPI records."""
+    """Delete a person's interactions, votes, mentor requests and course suggestions; void their xAPI records."""
     from assistant.records.reports import counted
 
     settings = settings_of(ctx)
@@ -85,7 +85,8 @@ def forget(ctx: click.Context, user_id: str, yes: bool) -> None:
     counts = service.forget(user_id)
     click.echo(
         f"Deleted {counted(counts['interactions'], 'interaction')}, {counted(counts['votes'], 'vote')} and "
-        f"{counted(counts['mentor_requests'], 'mentor request')} of {user_id}; "
+        f"{counted(counts['mentor_requests'], 'mentor request')} of {user_id} "
+        f"(and {counted(counts['course_suggestions'], 'course suggestion')}); "
         f"{counted(counts['voided'], 'xAPI statement')} will be voided at the next delivery."
     )
     cli_user = f"cli:{user_id}"

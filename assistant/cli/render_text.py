@@ -77,4 +77,9 @@ def render_answer(answer: Answer) -> str:
             for source in answer.sources:
                 out.extend("  " + line for line in _source_lines(source, with_snippet=False))
         out.append('A peer mentor can help: in Slack, choose "Ask a mentor".')
+    if answer.course:
+        from assistant.learning.suggestions import suggestion_sentence
+
+        out.append("")
+        out.append(suggestion_sentence(answer.course) + f"\n  {answer.course['url']}")
     return "\n".join(out)

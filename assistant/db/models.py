@@ -487,3 +487,71 @@ class SourcePerson(Base):
     email: Mapped[str] = mapped_column(String(320), primary_key=True)
     user_id: Mapped[str | None] = mapped_column(String(64))
     looked_up_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# -- courses (assistant/learning/) ---------------------------------------------------------------
+
+
+class Course(Base):
+    """A course or learning path of the workspace's catalogue (a file, or an LMS): suggested after repeated
+    questions on its topic. `activity_id` is its xAPI activity IRI (the URL when the catalogue gave none):
+    re-imports update the course under it, and the LRS is asked whether a person completed it."""
+
+    __tablename__ = "courses"
+    __table_args__ = (
+        UniqueConstraint("team_id", "activity_id", name="uq_course_activity"),
+        Index("ix_courses_team_url", "team_id", "url"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(64), index=True)  # the workspace it belongs to
+    activity_id: Mapped[str] = mapped_column(String(1000))
+    url: Mapped[str] = mapped_column(String(2000))
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    topics: Mapped[list] = mapped_column(JSON, default=list)
+    duration_minutes: Mapped[int | None] = mapped_column(Integer)
+    audience: Mapped[list | None] = mapped_column(JSON)  # user groups that alone may be offered it; None: everyone
+    origin: Mapped[str] = mapped_column(String(64))  # "file" or the LMS it was read from
+    text_hash: Mapped[str] = mapped_column(String(64))  # of what is embedded: a change embeds it again
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # float32 vector; None: not embedded yet
+    embedding_model: Mapped[str | None] = mapped_column(String(200))
+    imported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CourseInterest(Base):
+    """A question of a person's that matched a course (counted towards suggesting it)."""
+
+    __tablename__ = "course_interests"
+    __table_args__ = (Index("ix_course_interests_person", "team_id", "user_id", "course_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    interaction_id: Mapped[int | None] = mapped_column(Integer)
+    cosine: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CourseSuggestion(Base):
+    """A course suggested to a person (once per person and course), and what they did with it."""
+
+    __tablename__ = "course_suggestions"
+    __table_args__ = (
+        UniqueConstraint("team_id", "user_id", "course_id", name="uq_course_suggestion_per_person"),
+        Index("ix_course_suggestions_course", "course_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    interaction_id: Mapped[int | None] = mapped_column(Integer)  # the answer it was added to
+    surface: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    clicked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the first click
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+    dismissed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # Not now
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # seen in the LRS after the suggestion

@@ -47,6 +47,10 @@ class DeliveryResult:
         return not self.retryable and self.rejected is None
 
 
+class LrsQueryError(Exception):
+    """The LRS could not say (unreachable, slow, an error status, an answer that is not a statement result)."""
+
+
 class LrsClient:
     """Posts xAPI statements to ``{endpoint}statements`` with HTTP basic auth."""
 
@@ -71,6 +75,27 @@ class LrsClient:
     @property
     def statements_url(self) -> str:
         return self.endpoint + "statements"
+
+    def has_statement(self, agent: Mapping[str, Any], verb: str, activity: str) -> bool:
+        """Whether the LRS holds a statement of `agent` with `verb` about the activity `activity` (the xAPI
+        statements resource queried by agent, verb and activity, one statement at most). Raises
+        `LrsQueryError` when it cannot tell."""
+        params = {"agent": json.dumps(agent), "verb": verb, "activity": activity, "limit": 1}
+        try:
+            response = self._session.get(
+                self.statements_url, params=params, auth=self._auth, headers=self._headers, timeout=self.timeout
+            )
+        except requests.RequestException as error:
+            raise LrsQueryError(f"LRS unreachable at {self.statements_url}: {type(error).__name__}") from None
+        if response.status_code != 200:
+            raise LrsQueryError(_reason(response))
+        try:
+            body = response.json()
+        except ValueError:
+            raise LrsQueryError("the LRS answered a statement query with something other than JSON") from None
+        if not isinstance(body, dict) or not isinstance(body.get("statements"), list):
+            raise LrsQueryError("the LRS answered a statement query without a statements list")
+        return bool(body["statements"])
 
     def send(self, statements: Sequence[Mapping[str, Any]]) -> DeliveryResult:
         """Post a batch; the LRS stores all of it or none of it."""

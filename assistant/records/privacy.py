@@ -5,14 +5,15 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 
 from assistant.db.database import Database
-from assistant.db.models import Interaction, MentorRequest, Vote
+from assistant.db.models import CourseInterest, CourseSuggestion, Interaction, MentorRequest, Vote
 from assistant.records.xapi import XapiOutbox
 
 
 def forget_user(database: Database, xapi: XapiOutbox, user_id: str) -> dict[str, int]:
-    """Delete the person's interactions (with their sources and votes), their votes on other answers and
-    their mentor requests, in one transaction; statements about them already in the LRS are voided
-    (voiding statements are queued in the same transaction), and unsent ones are dropped."""
+    """Delete the person's interactions (with their sources and votes), their votes on other answers, their
+    mentor requests, their course suggestions and the questions counted towards them, in one transaction;
+    statements about them already in the LRS are voided (voiding statements are queued in the same transaction),
+    and unsent ones are dropped."""
     with database.session() as session:
         interactions = session.scalars(select(Interaction).where(Interaction.user_id == user_id)).all()
         for interaction in interactions:
@@ -21,10 +22,14 @@ def forget_user(database: Database, xapi: XapiOutbox, user_id: str) -> dict[str,
         requests = session.scalars(select(MentorRequest).where(MentorRequest.asker_id == user_id)).all()
         for request in requests:
             session.delete(request)
+        suggestions = session.execute(delete(CourseSuggestion).where(CourseSuggestion.user_id == user_id)).rowcount
+        interests = session.execute(delete(CourseInterest).where(CourseInterest.user_id == user_id)).rowcount
         voided = xapi.void_user(session, user_id)
     return {
         "interactions": len(interactions),
         "votes": votes,
         "mentor_requests": len(requests),
+        "course_suggestions": suggestions,
+        "course_interests": interests,
         "voided": voided,
     }

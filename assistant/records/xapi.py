@@ -38,8 +38,15 @@ VERBS = {
     "resolved": "http://adlnet.gov/expapi/verbs/completed",
     "reviewed": "http://id.tincanapi.com/verb/reviewed",
     "voided": "http://adlnet.gov/expapi/verbs/voided",
+    # Courses (assistant/learning/): Moment shared a course with a person (displayed "suggested"); the person
+    # launched it through the suggestion's link, or skipped it (Not now).
+    "suggested": "http://adlnet.gov/expapi/verbs/shared",
+    "launched": "http://adlnet.gov/expapi/verbs/launched",
+    "skipped": "http://id.tincanapi.com/verb/skipped",
 }
 DISPLAY = {"requested-mentor": "requested a mentor", "resolved": "resolved"}
+# Who a course was suggested to (the statement's actor is Moment, which suggested it).
+SUGGESTED_TO = "https://moment.example/xapi/suggested-to"
 ACTIVITY_TYPES = {
     "question": "http://adlnet.gov/expapi/activities/question",
     "job-aid": "http://adlnet.gov/expapi/activities/file",
@@ -47,6 +54,7 @@ ACTIVITY_TYPES = {
     "reference": "http://adlnet.gov/expapi/activities/file",
     "video": "https://w3id.org/xapi/video/activity-type/video",
     "request": "http://id.tincanapi.com/activitytype/discussion",
+    "course": "http://adlnet.gov/expapi/activities/course",
 }
 # The context extension naming the Slack workspace (and Enterprise Grid org) a statement happened in.
 WORKSPACE = "https://moment.example/xapi/workspace"
@@ -89,6 +97,9 @@ class Statements:
 
     def question(self, interaction_id: int, text: str) -> dict:
         return self._activity(f"{self.base}/questions/{interaction_id}", text[:200], ACTIVITY_TYPES["question"])
+
+    def course(self, activity_id: str, title: str) -> dict:
+        return self._activity(activity_id, title, ACTIVITY_TYPES["course"])
 
     def request(self, request_id: int, text: str) -> dict:
         return self._activity(f"{self.base}/mentor-requests/{request_id}", text[:200], ACTIVITY_TYPES["request"])
@@ -246,6 +257,23 @@ class XapiOutbox:
             user_id=owner_id,
             team_id=None,  # content is the deployment's, reviewed for the default workspace
         )
+
+    def course_event(self, session, verb: str, suggestion, course) -> None:
+        """suggested (Moment, to the person: context extension `SUGGESTED_TO`), launched or skipped (the person)."""
+        if not self.enabled:
+            return
+        s = self.statements
+        context: dict = {}
+        if suggestion.interaction_id:
+            question = s.question(suggestion.interaction_id, "")["id"]  # named by its own "asked" statement
+            context["contextActivities"] = {"parent": [{"objectType": "Activity", "id": question}]}
+        if verb == "suggested":
+            actor = s.moment()
+            context["extensions"] = {SUGGESTED_TO: s.actor(suggestion.user_id)}
+        else:
+            actor = s.actor(suggestion.user_id)
+        statement = s.statement(verb, actor, s.course(course.activity_id, course.title), at=utcnow(), context=context)
+        self.queue(session, statement, user_id=suggestion.user_id, team_id=suggestion.team_id)
 
     def void_user(self, session, user_id: str) -> int:
         """Void every statement about `user_id` already sent; drop the ones not sent yet."""
