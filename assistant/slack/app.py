@@ -32,6 +32,7 @@ from assistant.settings import Settings
 from assistant.slack import blocks as ui
 from assistant.slack.admin import AdminHandlers, Permissions
 from assistant.slack.channels import HelpChannelHandlers, previous_question
+from assistant.slack.courses import CourseHandlers
 from assistant.slack.formatting import escape
 from assistant.slack.installation import Installations
 from assistant.slack.mentoring import MentorHandlers
@@ -136,6 +137,7 @@ def create_app(
     mentoring.register(app)
     AdminHandlers(service, operations, permissions).register(app)
     TeachHandlers(service, permissions.is_admin).register(app)  # verified answers: This answered it, Pick
+    CourseHandlers(service).register(app)  # a course suggestion's Not now
     app.error(handlers.on_error)
     return app
 

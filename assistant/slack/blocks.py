@@ -29,6 +29,7 @@ from assistant.answering.answers import Answer, Source
 from assistant.answering.generation import Generated
 from assistant.answering.outline import outline_label
 from assistant.answering.verified import verified_label
+from assistant.slack.course_blocks import course_blocks
 from assistant.slack.formatting import (
     CONTEXT_TEXT_LIMIT,
     SECTION_TEXT_LIMIT,
@@ -175,6 +176,8 @@ def answer_blocks(
         blocks.append(ActionsBlock(block_id="moment_answer_actions", elements=buttons))
         if teachable:  # an admin: This answered it / Pick the right section (verified answers)
             blocks.append(teach_actions(answer.interaction_id))
+    if answer.course and not shared_by:  # a course after repeated questions: the asker's, never shared
+        blocks.extend(course_blocks(answer.course))
     return blocks
 
 

@@ -4,6 +4,7 @@
 /admin          the admin web app (`assistant.web`: Sign in with Slack, then the L&D pages)
 /healthz        for the load balancer: 200 when the database answers and takes writes and an index is loaded
                 (within 1.5 s whatever the database does: `health.HealthCheck`)
+/c/<token>      a course suggestion's link: 302 to the course, the click recorded (`assistant.learning`)
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class MomentWSGI:
             environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + "/admin"
             environ["PATH_INFO"] = path[len("/admin") :] or "/"
             return self.web(environ, start_response)
+        if path.startswith("/c/"):
+            return course_link(self.service, environ, start_response)
         return self.requests(environ, start_response)
 
     def close(self) -> None:
@@ -82,6 +85,30 @@ class MomentWSGI:
         self._stop.set()
         self.bolt.app.listener_runner.listener_executor.shutdown(wait=True)
         self.service.close()
+
+
+def course_link(service: MomentService, environ, start_response):
+    """A course suggestion's signed link: 302 to the course (the click recorded); 404 for a token that is not
+    one (forged, or a suggestion since forgotten), 503 while the database cannot say. No referrer goes along."""
+
+    def plain(status: str, text: str, headers=()):
+        body = text.encode()
+        start_response(
+            status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))), *headers]
+        )
+        return [body]
+
+    if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+        return plain("405 Method Not Allowed", "Method not allowed.\n", [("Allow", "GET, HEAD")])
+    try:
+        url = service.courses.click(environ["PATH_INFO"][3:], environ.get("HTTP_USER_AGENT", ""))
+    except Exception as exc:
+        log.warning("course link not followed: %s", exc)
+        return plain("503 Service Unavailable", "Moment cannot open this link just now; try again in a minute.\n")
+    if url is None:
+        return plain("404 Not Found", "This course link is not valid (or no longer is).\n")
+    headers = [("Location", url), ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer")]
+    return plain("302 Found", f"The course is at {url}\n", headers)
 
 
 def start_index_sync(settings: Settings, service: MomentService, stop: threading.Event | None = None) -> None:
