@@ -52,7 +52,11 @@ def main() -> None:
         kept = sum(c >= threshold for c in right)
         refused = sum(c < threshold for c in wrong)
         mark = "  <- MATCH_COSINE" if threshold == MATCH_COSINE else ""
-        print(f"threshold {threshold:.2f}: {kept}/{len(right)} right matches kept, {refused}/{len(wrong)} others refused{mark}")
+        print(
+            f"threshold {threshold:.2f}: {kept}/{len(right)} right matches kept, "
+            f"{refused}/{len(wrong)} others refused{mark}"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -2,10 +2,12 @@
 
 Ralph lives in its own virtualenv, .venv-lrs (``scripts/install-lrs``). The server is Ralph's FastAPI app under
 uvicorn, started directly rather than through ``ralph runserver``: that command runs uvicorn with reload=True,
-which forks a watcher and a worker and leaves a child behind when only the parent is killed. One change is made
-to Ralph at start-up: its filesystem LRS backend writes every batch to one file, ``fs_lrs.jsonl``, in "create"
+which forks a watcher and a worker and leaves a child behind when only the parent is killed. Two changes are made
+to Ralph at start-up. One: its filesystem LRS backend writes every batch to one file, ``fs_lrs.jsonl``, in "create"
 mode, so with Ralph 5.1.0 every POST after the first answers 500 "Statements bulk indexation failed"; the
-backend is switched to "append" mode. Validation, authentication and duplicate handling are Ralph's own.
+backend is switched to "append" mode. A second: that backend compares a query's `verb` and `activity` (which
+Ralph's API turns into IRI models) with the statements' strings, so a query by verb or activity never finds
+anything; they are compared as strings. Validation, authentication and duplicate handling are Ralph's own.
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ from ralph.backends.data.base import BaseOperationType
 from ralph.backends.lrs.fs import FSLRSBackend
 
 FSLRSBackend.default_operation_type = BaseOperationType.APPEND
+
+# Ralph 5.1.0's API hands the file backend `verb` and `activity` as IRI models, which its filters compare with
+# the statements' strings: never equal. Compared as the strings they are.
+_by_verb, _by_activity = FSLRSBackend._add_filter_by_verb, FSLRSBackend._add_filter_by_activity
+FSLRSBackend._add_filter_by_verb = staticmethod(lambda filters, verb: _by_verb(filters, str(verb) if verb else verb))
+FSLRSBackend._add_filter_by_activity = staticmethod(
+    lambda filters, activity, related: _by_activity(filters, str(activity) if activity else activity, related)
+)
 
 import uvicorn
 

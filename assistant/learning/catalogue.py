@@ -53,7 +53,7 @@ ALIASES = {
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ISO_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$", re.I)
-_HOURS_MINUTES = re.compile(r"^(?:(\d+)\s*h(?:ours?|rs?)?)?\s*(?:(\d+)\s*m(?:in(?:utes?|s)?)?)?$", re.I)
+_HOURS_MINUTES = re.compile(r"^(?:(\d+)h(?:ours?|rs?)?)?(?:(\d+)(?:m(?:in(?:utes?|s)?)?)?)?$", re.I)
 
 
 class CatalogueError(MomentError):
