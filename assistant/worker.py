@@ -37,6 +37,9 @@ JOBS = {
     # Content sources: each synced on its own schedule (checked every minute), the prune pass on its own.
     "content-sources": ("assistant.worker:sync_sources", "interval", {"minutes": 1}),
     "content-sources-prune": ("assistant.worker:prune_sources", "interval", {"minutes": 30}),
+    # Courses: embed those imported without (`--no-embed`); learn from the LRS who completed what was suggested.
+    "course-embeddings": ("assistant.worker:embed_courses", "interval", {"minutes": 10}),
+    "course-completions": ("assistant.worker:course_completions", "cron", {"hour": 4, "minute": 0}),
 }
 
 
@@ -207,6 +210,14 @@ def prune_sources() -> int:
 
 def deliver_xapi() -> dict[str, int]:
     return context().service.xapi.flush()
+
+
+def embed_courses() -> int:
+    return context().service.courses.embed_pending()
+
+
+def course_completions() -> int:
+    return context().service.courses.refresh_completions()
 
 
 def weekly_digest(days: int = 7, now: dt.datetime | None = None) -> bool:

@@ -324,6 +324,12 @@ class CourseSuggestions:
                 self.xapi.course_event(session, "skipped", suggestion, session.get(Course, suggestion.course_id))
             return True
 
+    def embed_pending(self, team_id: str | None = None) -> int:
+        """Embed the courses not embedded yet with this model (`catalogue.embed_pending`); how many."""
+        from assistant.learning.catalogue import embed_pending
+
+        return embed_pending(self.database, self.embedder, team_id)
+
     def refresh_completions(self, team_id: str | None = None, limit: int = 500) -> int:
         """Ask the LRS about suggestions not completed yet (oldest first, `limit` of them); the number found
         completed. Stops at the first question the LRS cannot answer (logged)."""
