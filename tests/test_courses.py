@@ -405,3 +405,15 @@ def test_forgetting_a_person_removes_their_suggestions_and_counted_questions(dat
         assert session.scalar(select(func.count()).where(CourseInterest.user_id == person)) == 0
         assert session.scalar(select(func.count()).where(CourseSuggestion.user_id == other)) == 1
     assert course_stats(database, TEAM)[0].suggested == 1
+
+
+def test_courses_imported_without_embedding_are_embedded_later_and_only_once(database, embedder, tmp_path):
+    s = load_settings(home=tmp_path / "home")
+    courses = CourseSuggestions(s, database, embedder, XapiOutbox(s, database))
+    import_file(database, CATALOGUE, TEAM)  # no embedder: stored only (the worker embeds them)
+    assert not any(c.embedded for c in list_courses(database, TEAM))
+    assert ask(courses, embedder, user(), VPN_QUESTIONS[0]) is None  # nothing to match yet
+    assert courses.embed_pending() == 8 and courses.embed_pending() == 0
+    assert all(c.embedded for c in list_courses(database, TEAM))
+    person = user()
+    assert [ask(courses, embedder, person, q) is not None for q in VPN_QUESTIONS[:3]] == [False, False, True]
