@@ -1,7 +1,7 @@
 """courses: a catalogue of courses and learning paths, the questions that matched one, and suggestions
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-08 02:00:00
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import assistant.db.models
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
