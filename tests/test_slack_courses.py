@@ -15,7 +15,7 @@ from sqlalchemy import select
 from assistant.db.database import Database
 from assistant.db.models import CourseSuggestion
 from assistant.slack import blocks as ui
-from assistant.slack.course_blocks import COURSE_BLOCK, COURSE_NOT_NOW
+from assistant.slack.course_blocks import COURSE_BLOCK, COURSE_NOT_NOW, course_blocks
 from slackstub import payloads as P
 from tests.slack_fixtures import MODEL_CACHE, MOMENT
 
@@ -158,3 +158,17 @@ def test_moment_courses_import_list_and_ask_as_a_person(moment_content, tmp_path
     assert rows["First aid at work"]["suggestions"] is None
     text = moment(env, "courses", "list")
     assert "suggested 1, clicked 0, not now 0, completed 0" in text.stdout
+
+
+def test_a_course_title_with_markup_is_escaped_and_pings_nobody():
+    offer = {
+        "suggestion_id": 7,
+        "title": "<!channel> Excel & <b>pivots</b> | <https://evil.example|click>",
+        "url": "https://moment.example/c/7.abc",
+        "duration_minutes": 90,
+    }
+    (block,) = [b.to_dict() for b in course_blocks(offer)]
+    text = block["text"]["text"]
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text and "&amp;" in text
+    assert "<https://evil.example" not in text and text.count("<https://moment.example/c/7.abc|") == 1
+    assert "(1 h 30 min)" in text and block["accessory"]["value"] == "7"
