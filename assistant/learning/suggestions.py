@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 # Calibrated on evalsets/course-match.jsonl: 40 questions written for the catalogue evalsets/course-catalogue.json,
 # each labelled with the course that teaches it or none (`python bench/course_threshold.py` prints every question's
 # best cosine). A question and a whole course's text are far apart for this model: right matches have a median
-# cosine of 0.37, questions about no course 0.11. Just above the highest question about no course (0.258), it keeps
-# 18 of the 23 questions about a course; a suggestion also needs MOMENT_COURSE_AFTER such questions.
+# cosine of 0.37, questions about no course 0.11. Just above the highest question about no course (0.258), 18 of
+# the 25 questions about a course count towards the right one; a suggestion also needs MOMENT_COURSE_AFTER of them.
 MATCH_COSINE = 0.26
 COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
 PASSED = "http://adlnet.gov/expapi/verbs/passed"
