@@ -38,7 +38,9 @@ EXIT_STATUSES = {
 
 
 class MomentError(Exception):
-    """An error whose message is one line saying what went wrong and what to do, with its exit status."""
+    """An error whose message is one line saying what went wrong and what to do, with its exit status. The
+    core's own errors that reach the boundary derive from it (`DatabaseUnavailableError`, `SlackConfigError`),
+    so that this module imports none of the modules that raise them."""
 
     exit_code = EXIT_ERROR
 
@@ -70,18 +72,14 @@ def explain(exc: BaseException) -> tuple[str, int]:
 
     from assistant.answering.generation import LLMConfigError
     from assistant.answering.retrieval import CalibrationError, IndexMismatchError
-    from assistant.db.database import DatabaseUnavailableError
-    from assistant.slack.outbound import SlackConfigError
     from indexer.embedding import ModelError
     from indexer.store import IndexMissingError
 
     if isinstance(exc, MomentError):
         return _one_line(exc), exc.exit_code
-    if isinstance(exc, DatabaseUnavailableError):
-        return _one_line(exc), EXIT_DATABASE
     if isinstance(exc, (IndexMissingError, ModelError, IndexMismatchError)):
         return _one_line(exc), EXIT_MISSING
-    if isinstance(exc, (SlackConfigError, CalibrationError, LLMConfigError)):
+    if isinstance(exc, (CalibrationError, LLMConfigError)):
         return _one_line(exc), EXIT_ERROR
     if isinstance(exc, ValidationError):
         return settings_problem(exc), EXIT_ERROR

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from assistant.answering.answers import deep_link, snippet
 from assistant.answering.evaluation import (
     COVERAGE_WEIGHTS,
     FEATURES,
@@ -22,6 +21,7 @@ from assistant.answering.evaluation import (
     calibrate,
     evaluate,
 )
+from assistant.answering.passages import deep_link, snippet
 from assistant.answering.questions import prepare
 from assistant.answering.retrieval import IndexMismatchError, RetrievalParams, Retriever
 from assistant.db.database import Database

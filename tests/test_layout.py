@@ -1,5 +1,6 @@
-"""Where things live: the benchmarks use the Slack stand-in (slackstub/), never the test suite; Slack's
-modules import each other one way; the worker posts through the outbound module, not the listeners."""
+"""Where things live: the benchmarks use the Slack stand-in (slackstub/), never the test suite; the modules of
+assistant/ and indexer/ import each other one way (no circle, not even through an import inside a function);
+no module is over 600 lines; the worker posts through the outbound module, not the listeners."""
 
 from __future__ import annotations
 
@@ -19,6 +20,126 @@ def _imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names.add(node.module)
     return names
+
+
+def _module_name(path: Path, root: Path = ROOT) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph(*packages: str, root: Path = ROOT) -> dict[str, set[str]]:
+    """Which modules of `packages` each of their modules imports, at the top or inside a function, but not
+    under `if TYPE_CHECKING:` (annotations only). `from package import name` counts as importing the module
+    `package.name` when there is one, else `package` itself; relative imports are resolved."""
+    files = {_module_name(path, root): path for package in packages for path in (root / package).rglob("*.py")}
+    graph = {}
+    for name, path in files.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        annotations_only = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for statement in node.body
+            for inner in ast.walk(statement)
+        }
+        imported = set()
+        for node in ast.walk(tree):
+            if id(node) in annotations_only:
+                continue
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+                    for _ in range(node.level - 1):
+                        package = package.rpartition(".")[0]
+                    base = f"{package}.{base}".rstrip(".")
+                for alias in node.names:
+                    imported.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in files else base)
+        graph[name] = {module for module in imported if module in files and module != name}
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm), each as one circle
+    through its modules, e.g. ["a", "b", "a"]."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    components = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for nxt in sorted(graph[module]):
+            if nxt not in index:
+                visit(nxt)
+                low[module] = min(low[module], low[nxt])
+            elif nxt in stack:
+                low[module] = min(low[module], index[nxt])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                top = stack.pop()
+                component.append(top)
+                if top == module:
+                    break
+            if len(component) > 1:
+                components.append(set(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return [_one_circle(graph, component) for component in components]
+
+
+def _one_circle(graph: dict[str, set[str]], component: set[str]) -> list[str]:
+    """A shortest path from the component's first module back to itself, within the component."""
+    start = min(component)
+    paths = {start: [start]}
+    frontier = [start]
+    while frontier:
+        nxt_frontier = []
+        for module in frontier:
+            for nxt in sorted(graph[module] & component):
+                if nxt == start:
+                    return [*paths[module], start]
+                if nxt not in paths:
+                    paths[nxt] = [*paths[module], nxt]
+                    nxt_frontier.append(nxt)
+        frontier = nxt_frontier
+    return sorted(component)
+
+
+def test_the_modules_of_assistant_and_indexer_import_each_other_without_a_circle():
+    circles = [" -> ".join(circle) for circle in _circles(_import_graph("assistant", "indexer"))]
+    assert not circles, "import circles:\n" + "\n".join(circles)
+
+
+def test_the_circle_finder_names_a_circle_through_an_import_inside_a_function(tmp_path):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("from pkg.base import Item\n")
+    (package / "base.py").write_text("import os\n")
+    (package / "a.py").write_text("from pkg import b\n")
+    (package / "b.py").write_text("def later():\n    from . import c\n")
+    (package / "c.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.d import D\ndef f():\n    import pkg.a\n"
+    )
+    (package / "d.py").write_text("from pkg.c import f\n")
+    graph = _import_graph("pkg", root=tmp_path)
+    assert graph == {
+        "pkg": {"pkg.base"},
+        "pkg.base": set(),
+        "pkg.a": {"pkg.b"},
+        "pkg.b": {"pkg.c"},
+        "pkg.c": {"pkg.a"},  # not pkg.d: an annotation's import
+        "pkg.d": {"pkg.c"},
+    }
+    assert _circles(graph) == [["pkg.a", "pkg.b", "pkg.c", "pkg.a"]]
+    (package / "c.py").write_text("import os\n")
+    assert _circles(_import_graph("pkg", root=tmp_path)) == []
 
 
 def test_the_benchmarks_import_nothing_from_the_tests():

@@ -10,20 +10,15 @@ says a mentor should be offered.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
+from assistant.answering.generation import Generated
+from assistant.answering.outline import OutlineEntry
+from assistant.answering.passages import deep_link, document_url, passage_of
 from assistant.answering.questions import Question
-from assistant.answering.reader.reading import back_to_referent, is_bullet, shown_text, text_units
 from assistant.answering.retrieval import DocumentHit, RetrievalParams, SearchResult
 
-if TYPE_CHECKING:
-    from assistant.answering.generation import Generated
-
 TYPE_LABELS = {"job-aid": "Job aid", "procedure": "Procedure", "reference": "Reference", "video": "Video"}
-SNIPPET_CHARS = 480
 
 
 @dataclass
@@ -106,8 +101,6 @@ class Answer:
 
 def answer_from_dict(data: dict) -> Answer:
     """Rebuild an answer from `Answer.to_dict()` (as stored in the interaction log)."""
-    from assistant.answering.outline import OutlineEntry
-
     sources = []
     for s in data.get("sources", []):
         s = dict(s)
@@ -135,8 +128,6 @@ def answer_from_dict(data: dict) -> Answer:
 def _generated_from(data: dict | None) -> Generated | None:
     if not data:
         return None
-    from assistant.answering.generation import Generated
-
     return Generated.from_dict(data)
 
 
@@ -205,14 +196,6 @@ def compose(
     )
 
 
-def passage_of(hit: DocumentHit, query_terms, term_ids_of=None) -> str:
-    """The passage shown for a hit: the reader's choice when it read the page, else the sentences of
-    the best chunk that match the question's words."""
-    if hit.passage is not None:
-        return hit.passage
-    return snippet(hit.chunk.text, query_terms, term_ids_of)
-
-
 def source_of(hit: DocumentHit, result: SearchResult, *, term_ids_of=None, content_base_url: str | None = None):
     """The source a hit is shown as (its passage, link and place), as `compose` shows it."""
     return _source(1, hit, "", result.query_terms, term_ids_of, dt.date.today(), content_base_url)
@@ -231,7 +214,7 @@ def _source(rank, hit: DocumentHit, query, query_terms, term_ids_of, today, base
         path=hit.doc.path,
         title=meta.title,
         type=meta.type,
-        url=deep_link(meta.url or _base_link(base_url, hit.doc.path), chunk.anchor, chunk.page, start),
+        url=deep_link(document_url(hit.doc, base_url), chunk.anchor, chunk.page, start),
         heading_path=list(chunk.heading_path),
         snippet=passage,
         score=round(float(hit.cosine), 4),
@@ -243,56 +226,3 @@ def _source(rank, hit: DocumentHit, query, query_terms, term_ids_of, today, base
         page=chunk.page,
         audience=list(meta.audience),
     )
-
-
-def document_url(doc, base_url: str | None) -> str | None:
-    """The address of an indexed document: its own `url`, or one under MOMENT_CONTENT_BASE_URL."""
-    return doc.meta.url or _base_link(base_url, doc.path)
-
-
-def _base_link(base_url: str | None, path: str) -> str | None:
-    if not base_url:
-        return None
-    return base_url.rstrip("/") + "/" + path
-
-
-def deep_link(url: str | None, anchor: str | None, page: int | None, start_seconds: float | None) -> str | None:
-    """A link to the passage: `#t=SECONDS` for a video (YouTube-style `t=` for YouTube), `#page=N` for a
-    PDF page, `#anchor` for a section."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if start_seconds is not None:
-        seconds = int(start_seconds)
-        if parts.netloc.endswith(("youtube.com", "youtu.be")):
-            query = f"{parts.query}&t={seconds}" if parts.query else f"t={seconds}"
-            return urlunsplit(parts._replace(query=query))
-        return urlunsplit(parts._replace(fragment=f"t={seconds}"))
-    if page is not None:
-        return urlunsplit(parts._replace(fragment=f"page={page}"))
-    if anchor and not parts.fragment:
-        return urlunsplit(parts._replace(fragment=anchor))
-    return url
-
-
-def snippet(text: str, query_terms: list[int], term_ids_of=None, limit: int = SNIPPET_CHARS) -> str:
-    """The run of sentences (or list lines) in `text` that best matches the question, up to `limit` chars."""
-    units = text_units(text)
-    if not units:
-        return ""
-    wanted = set(query_terms)
-    if wanted and term_ids_of is not None:
-        scores = [len(wanted & set(ids)) for ids in term_ids_of(units)]
-    else:
-        scores = [0] * len(units)
-    best = max(range(len(units)), key=lambda i: (scores[i], -i)) if any(scores) else 0
-    first = back_to_referent(units, best)  # not from mid-thought ("That speeds it up.")
-    if is_bullet(units[best]):
-        return shown_text(units, first, best + 1, limit)  # a bullet is a fact of its own
-    # Start one unit earlier when the best one continues a list (keep steps in order and in context).
-    start = best - 1 if best > 0 and _is_list_item(units[best]) and _is_list_item(units[best - 1]) else first
-    return shown_text(units, start, len(units), limit)
-
-
-def _is_list_item(unit: str) -> bool:
-    return bool(re.match(r"^(\d+[.)]|-|\*)\s", unit))

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.answering.answers import passage_of
 from assistant.answering.outline import page_outline
+from assistant.answering.passages import passage_of
 from assistant.answering.questions import prepare
 from assistant.answering.retrieval import Retriever, confidence_of
 from indexer.text import content_words

@@ -542,7 +542,7 @@ def candidates_from(result: SearchResult, version=None, term_ids_of=None, limit:
     """The passages offered, at most `limit`: first the passage Moment shows; then, with the index `version`,
     the first page's other sections closest to the question (the first page is right more often than the
     passage shown in it), up to half of them; then the next pages' passages as Moment would show them."""
-    from assistant.answering.answers import passage_of
+    from assistant.answering.passages import passage_of
 
     if not result.hits:
         return []

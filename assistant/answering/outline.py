@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from assistant.answering.answers import deep_link, document_url, passage_of
+from assistant.answering.passages import deep_link, document_url, passage_of
 from assistant.answering.reader.reading import PassageReader, Window, shown_text, widen
 
 OUTLINE_PASSAGES = 3

@@ -244,7 +244,9 @@ def verified_label(verified: dict, names=None) -> str:
 def verified_answer(question, match: VerifiedMatch, version, result, content_base_url: str | None = None):
     """The answer from a taught section: the section whole (up to `SECTION_CHARS`), linked to its heading,
     confidence 1, marked `verified` (and with a note when its section changed since it was taught)."""
-    from assistant.answering.answers import Answer, Source, deep_link, document_url, shown_text
+    from assistant.answering.answers import Answer, Source
+    from assistant.answering.passages import deep_link, document_url
+    from assistant.answering.reader.reading import shown_text
 
     doc = version.by_path[match.section.path]
     chunk = version.chunks([match.section.chunk_id])[match.section.chunk_id].chunk

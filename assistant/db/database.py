@@ -25,7 +25,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from assistant.errors import ConfigurationError
+from assistant.errors import EXIT_DATABASE, ConfigurationError, MomentError
 from assistant.settings import DEFAULT_TEAM
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -36,8 +36,10 @@ MIGRATION_LOCK_KEY = 7_263_668  # pg_advisory_xact_lock key: one migrating proce
 UNAVAILABLE = (OperationalError, InterfaceError, ProgrammingError, PoolTimeoutError)
 
 
-class DatabaseUnavailableError(Exception):
+class DatabaseUnavailableError(MomentError):
     """The database cannot be reached; the message is safe to show (no credentials)."""
+
+    exit_code = EXIT_DATABASE
 
 
 # Bounds on what one process may hold and wait for (MOMENT_DB_* settings): a database that stops answering

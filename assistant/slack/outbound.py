@@ -20,8 +20,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.models.blocks import DividerBlock
 
-from assistant.answering.answers import document_url
+from assistant.answering.passages import document_url
 from assistant.db.database import DatabaseUnavailableError
+from assistant.errors import MomentError, SlackUnavailableError
 from assistant.helpchannels.helpchannels import HelpChannels, settling, too_old
 from assistant.mentoring.handoff import Handoff
 from assistant.records.reports import Report, chart_png, to_markdown
@@ -47,7 +48,7 @@ def background_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
-class SlackConfigError(Exception):
+class SlackConfigError(MomentError):
     """A Slack setting is missing; the message names the variable and where to find its value."""
 
 
@@ -89,8 +90,6 @@ def check_slack(settings: Settings) -> None:
     """At start-up, before any worker forks: Slack takes SLACK_BOT_TOKEN (`auth.test`), or
     `SlackUnavailableError` says what to do. OAuth installs bring their tokens per workspace: nothing to
     check then."""
-    from assistant.errors import SlackUnavailableError
-
     if settings.slack_bot_token is None:
         return
     client = web_client(settings)

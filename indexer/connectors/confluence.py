@@ -28,7 +28,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from indexer.connectors import Access, Change, Item, SourceError, SourceUnavailable
+from indexer.connectors.base import Access, Change, Item, SourceError, SourceUnavailable
 from indexer.connectors.web import _retry_after
 
 EXPAND_LIST = "version,ancestors,restrictions.read.restrictions.user,restrictions.read.restrictions.group"

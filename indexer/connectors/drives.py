@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import requests
 
-from indexer.connectors import Access, Change, SourceError, SourceUnavailable
+from indexer.connectors.base import Access, Change, SourceError, SourceUnavailable
 from indexer.connectors.web import _reason, _retry_after, decode_html, main_content
 
 TokenFetcher = Callable[[requests.Session], tuple[str, float]]  # -> (access token, lifetime in seconds)

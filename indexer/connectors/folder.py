@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from indexer import sources
-from indexer.connectors import Change, Item, SourceUnavailable
+from indexer.connectors.base import Change, Item, SourceUnavailable
 
 MEDIA_TYPES = {".md": "text/markdown", ".markdown": "text/markdown", ".html": "text/html", ".htm": "text/html"}
 MEDIA_TYPES |= {".pdf": "application/pdf", ".txt": "text/plain", ".vtt": "text/vtt", ".srt": "application/x-subrip"}

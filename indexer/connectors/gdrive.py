@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from indexer.connectors import Access, Change, Item, SourceError, SourceUnavailable
+from indexer.connectors.base import Access, Change, Item, SourceError, SourceUnavailable
 from indexer.connectors.drives import (
     BearerApi,
     Entry,

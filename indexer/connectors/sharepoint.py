@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote, urlsplit
 
-from indexer.connectors import Access, Change, Item, SourceError, SourceUnavailable
+from indexer.connectors.base import Access, Change, Item, SourceError, SourceUnavailable
 from indexer.connectors.drives import (
     BearerApi,
     Entry,

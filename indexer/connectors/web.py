@@ -31,7 +31,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import requests
 
-from indexer.connectors import Change, Item, SourceError, SourceUnavailable
+from indexer.connectors.base import Change, Item, SourceError, SourceUnavailable
 
 USER_AGENT = "MomentBot/1.0 (+https://github.com/moment; content sync)"
 MAX_REDIRECTS = 5
