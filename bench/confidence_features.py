@@ -1,7 +1,7 @@
 """Which confidence features carry from one collection to another? Fits the answer/decline model on one
 development set and scores the other, both ways, for every subset of the features (with the reader's
 logit). The calibration itself is fitted on the sets pooled, so its own figures are in-sample; this is
-the out-of-sample view that chose `evaluation.READER_FEATURES`. (Never run this on a test set.)
+the out-of-sample view that chose `calibrating.READER_FEATURES`. (Never run this on a test set.)
 
     python scripts/heldout_devset.py ../shared/corpora/training .moment/heldout-dev
     python bench/confidence_features.py
@@ -15,14 +15,14 @@ import argparse
 import itertools
 from pathlib import Path
 
-from assistant.answering import evaluation
+from assistant.answering import calibrating, evaluation
 from assistant.answering.reader import reader_for
 from assistant.answering.retrieval import RetrievalParams, Retriever, confidence_of
 from assistant.cli.content import eval_set
 from assistant.settings import load_settings
 from indexer.embedding import load_embedder
 
-ALL = [*evaluation.FEATURES, "reader"]
+ALL = [*calibrating.FEATURES, "reader"]
 
 
 def collect(settings, sets: dict) -> dict[str, list[tuple[dict, bool, str | None]]]:
@@ -43,7 +43,7 @@ def cross_fit(data: dict, names: list[str]) -> dict[str, tuple[float, float]]:
     """(near-miss AUC, AUC) on each set of a model fitted on the other."""
     out = {}
     for train, test in itertools.permutations(data, 2):
-        weights, bias = evaluation.fit_confidence([r[0] for r in data[train]], [r[1] for r in data[train]], names)
+        weights, bias = calibrating.fit_confidence([r[0] for r in data[train]], [r[1] for r in data[train]], names)
         answerable = [confidence_of(f, weights, bias) for f, ok, _ in data[test] if ok]
         unanswerable = [confidence_of(f, weights, bias) for f, ok, _ in data[test] if not ok]
         near = [confidence_of(f, weights, bias) for f, ok, kind in data[test] if not ok and kind == "near-miss"]
@@ -73,7 +73,7 @@ def main() -> None:
 
     print("sum of near-miss AUCs, then each way (fitted on the first set, scored on the second):")
     print(line("all six features + the reader's logit (as first shipped)", ALL)[1])
-    print(line("READER_FEATURES (shipped)", evaluation.READER_FEATURES)[1])
+    print(line("READER_FEATURES (shipped)", calibrating.READER_FEATURES)[1])
     subsets = [
         list(names) for k in range(1, len(ALL) + 1) for names in itertools.combinations(ALL, k) if "reader" in names
     ]

@@ -17,59 +17,22 @@ was made with, and `revoke` makes a token stop working. Besides `/api/<method>` 
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import itertools
 import json
-import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
+from slackstub.blockkit import check_message, check_view
 from slackstub.openid import OpenIDProvider
-
-JSON_FIELDS = ("blocks", "view", "attachments", "files", "metadata")
+from slackstub.transport import Call, Handler
 
 TEAM_ID = "T0MOMENT1"
 BOT_USER_ID = "U0MOMENTBOT"
 BOT_ID = "B0MOMENTBOT"
-
-
-@dataclass
-class Call:
-    """One request the stub received."""
-
-    method: str  # the API method ("chat.postMessage"), or "upload" / "response_url"
-    params: dict[str, Any]  # query string + body; JSON-valued fields (blocks, view...) parsed
-    headers: dict[str, str]
-    body: bytes
-    time: float
-    status: int = 200  # the HTTP status answered
-    response: dict[str, Any] = field(default_factory=dict)  # the JSON answered
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 200 and bool(self.response.get("ok"))
-
-    @property
-    def token(self) -> str | None:
-        """The token the call was made with (`Authorization: Bearer …`, or a `token` parameter)."""
-        auth = self.headers.get("authorization", "")
-        if auth.startswith("Bearer "):
-            return auth[len("Bearer ") :]
-        return self.params.get("token")
-
-    def text(self) -> str:
-        """Every piece of text this call would show: `text` plus all the text inside blocks / view."""
-        parts = [str(self.params.get("text") or "")]
-        for key in ("blocks", "view"):
-            if self.params.get(key) is not None:
-                parts.append(json.dumps(self.params[key], ensure_ascii=False))
-        return "\n".join(parts)
 
 
 @dataclass
@@ -132,13 +95,7 @@ class SlackAPIStub:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> SlackAPIStub:
-        stub = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.stub = stub
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), type("StubHandler", (Handler,), {"stub": self}))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="slack-api-stub", daemon=True)
         self._thread.start()
@@ -598,186 +555,9 @@ class SlackAPIStub:
         return {"ok": True, "files": done}
 
 
-def check_message(p: dict) -> str | None:
-    """The error Slack would answer for this message, if any (a subset of Block Kit's limits)."""
-    blocks = p.get("blocks")
-    text = p.get("text")
-    if not text and not blocks and not p.get("attachments"):
-        return "no_text"
-    if text and len(text) > 40000:
-        return "msg_too_long"
-    if blocks is not None:
-        if not isinstance(blocks, list) or len(blocks) > 50:
-            return "invalid_blocks"
-        if any(_bad_block(b) for b in blocks):
-            return "invalid_blocks"
-    return None
-
-
-def check_view(view: dict) -> str | None:
-    if view.get("type") not in ("home", "modal"):
-        return "invalid_arguments"
-    blocks = view.get("blocks") or []
-    if len(blocks) > 100 or any(_bad_block(b) for b in blocks):
-        return "invalid_arguments"
-    if view["type"] == "modal":
-        title = (view.get("title") or {}).get("text", "")
-        if not title or len(title) > 24:
-            return "invalid_arguments"
-    if len(view.get("private_metadata") or "") > 3000:
-        return "invalid_arguments"
-    return None
-
-
-def _bad_block(block: Any) -> bool:
-    if not isinstance(block, dict) or "type" not in block:
-        return True
-    kind = block["type"]
-    if kind == "section":
-        text = (block.get("text") or {}).get("text", "")
-        return (not text and not block.get("fields")) or len(text) > 3000
-    if kind == "header":
-        return len((block.get("text") or {}).get("text", "")) > 150
-    if kind == "context":
-        elements = block.get("elements") or []
-        return not elements or len(elements) > 10 or any(len(e.get("text", "")) > 3000 for e in elements)
-    if kind == "actions":
-        elements = block.get("elements") or []
-        return (
-            not elements
-            or len(elements) > 25
-            or any(len(str(e.get("value", ""))) > 2000 for e in elements)
-            or any(len((e.get("text") or {}).get("text", "")) > 75 for e in elements)
-            or len({e.get("action_id") for e in elements}) != len(elements)
-        )
-    return False
-
-
 def _brief(params: dict) -> str:
     keep = {k: params[k] for k in ("channel", "user", "user_id", "thread_ts", "text") if k in params}
     return json.dumps(keep, ensure_ascii=False)[:200]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    stub: SlackAPIStub
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args) -> None:  # quiet
-        pass
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def _handle(self) -> None:
-        url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        if url.path.startswith("/api/"):
-            self._api(url.path[len("/api/") :], url.query, body, headers)
-        elif url.path.startswith("/upload/"):
-            self._upload(url.path[len("/upload/") :], body, headers)
-        elif url.path.startswith("/response/"):
-            self._response_url(url.path[len("/response/") :], body, headers)
-        elif url.path == "/openid/connect/authorize":
-            status, location = self.stub.openid.authorize(url.query)
-            self._send(status, {"ok": status == 302}, location)
-        elif url.path == "/openid/connect/keys":
-            self._send(200, self.stub.openid.keys())
-        else:
-            self._send(404, {"ok": False, "error": "not_found"})
-
-    def _api(self, method: str, query: str, body: bytes, headers: dict) -> None:
-        stub = self.stub
-        params = _parse(query, body, headers.get("content-type", ""))
-        call = Call(method=method, params=params, headers=headers, body=body, time=time.time())
-        fault = stub._take_fault(method, params)
-        extra: dict[str, str] = {}
-        if method == "oauth.v2.access":  # the app authenticates with its client id and secret, not a token
-            if not stub.client_id or _basic_auth(headers) != (stub.client_id, stub.client_secret):
-                call.status, call.response = 200, {"ok": False, "error": "invalid_client_id"}
-            else:
-                call.response = stub.answer(method, params)
-        elif method == "openid.connect.token":  # the same: the client id and secret, no token
-            call.response = stub.openid.token(params, _basic_auth(headers))
-        elif (stub.token or stub.issued) and not stub.token_valid(call.token):
-            call.status, call.response = 200, {"ok": False, "error": "invalid_auth"}
-        elif fault is not None and (fault.drop or fault.delay):
-            call.response = stub.answer(method, params, call.token)  # it happened
-            if fault.drop:
-                call.status = 0  # no answer
-                stub._record(call)
-                self.close_connection = True
-                with contextlib.suppress(OSError):
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            time.sleep(fault.delay)
-        elif fault is not None and fault.error:
-            call.status, call.response = 200, {"ok": False, "error": fault.error}
-        elif fault is None and stub._rate_limited(method, params):
-            call.status, call.response = 429, {"ok": False, "error": "ratelimited"}
-            extra["Retry-After"] = "1"
-        elif fault is not None and fault.status == 429:
-            call.status, call.response = 429, {"ok": False, "error": "ratelimited"}
-            if fault.retry_after is not None:
-                extra["Retry-After"] = str(fault.retry_after)
-        elif fault is not None:
-            if fault.after_success:
-                stub.answer(method, params)  # it happened; the answer is lost
-            call.status, call.response = fault.status, {"ok": False, "error": "fatal_error"}
-        else:
-            call.response = stub.answer(method, params, call.token)
-        stub._record(call)
-        self._send(call.status, call.response, extra)
-
-    def _upload(self, file_id: str, body: bytes, headers: dict) -> None:
-        stub = self.stub
-        with stub._cond:
-            upload = stub.uploads.get(file_id)
-            if upload is not None:
-                upload["bytes"] = body
-        stub._record(
-            Call(
-                method="upload",
-                params={"file_id": file_id, "length": len(body)},
-                headers=headers,
-                body=body,
-                time=time.time(),
-                status=200 if upload is not None else 404,
-            )
-        )
-        if upload is None:
-            self._send_text(404, "not found")
-        else:
-            self._send_text(200, f"OK - {len(body)}")
-
-    def _response_url(self, name: str, body: bytes, headers: dict) -> None:
-        params = _parse("", body, headers.get("content-type", "application/json"))
-        params["response_url_id"] = name
-        call = Call("response_url", params, headers, body, time.time(), 200, {"ok": True})
-        self.stub._record(call)
-        self._send_text(200, "ok")
-
-    def _send(self, status: int, payload: dict, extra: dict | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _send_text(self, status: int, text: str) -> None:
-        data = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
 
 def _with_metadata(messages: list[dict], params: dict) -> list[dict]:
@@ -786,34 +566,3 @@ def _with_metadata(messages: list[dict], params: dict) -> list[dict]:
     if str(params.get("include_all_metadata", "")).lower() in ("true", "1"):
         return messages
     return [{k: v for k, v in m.items() if k != "metadata"} for m in messages]
-
-
-def _basic_auth(headers: dict) -> tuple[str, str] | None:
-    value = headers.get("authorization", "")
-    if not value.startswith("Basic "):
-        return None
-    try:
-        user, _, password = base64.b64decode(value[len("Basic ") :]).decode().partition(":")
-    except ValueError:
-        return None
-    return user, password
-
-
-def _parse(query: str, body: bytes, content_type: str) -> dict[str, Any]:
-    params: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
-    if body:
-        if "json" in content_type:
-            try:
-                loaded = json.loads(body)
-            except ValueError:
-                loaded = {}
-            if isinstance(loaded, dict):
-                params.update(loaded)
-        elif "x-www-form-urlencoded" in content_type:
-            params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    for key in JSON_FIELDS:
-        value = params.get(key)
-        if isinstance(value, str) and value[:1] in "[{":
-            with contextlib.suppress(ValueError):
-                params[key] = json.loads(value)
-    return params

@@ -13,14 +13,8 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from assistant.answering.evaluation import (
-    COVERAGE_WEIGHTS,
-    FEATURES,
-    KEYWORD_WEIGHTS,
-    EvalQuestion,
-    calibrate,
-    evaluate,
-)
+from assistant.answering.calibrating import COVERAGE_WEIGHTS, FEATURES, KEYWORD_WEIGHTS, calibrate
+from assistant.answering.evaluation import EvalQuestion, evaluate
 from assistant.answering.passages import deep_link, snippet
 from assistant.answering.questions import prepare
 from assistant.answering.retrieval import IndexMismatchError, RetrievalParams, Retriever

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answering.evaluation import FEATURES
+from assistant.answering.calibrating import FEATURES
 from assistant.answering.retrieval import CALIBRATION_FILE, READER_CALIBRATION_FILE
 
 ROOT = Path(__file__).resolve().parent.parent

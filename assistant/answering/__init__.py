@@ -4,7 +4,7 @@
 fused, with a calibrated confidence; `lookup` reads a keyed table row); the `reader` picks the passage and
 judges answerability; `passages` shows a hit's passage and links to its place; `answers` composes what
 Moment says back; `followups` reads a short follow-up in the context of the question before it;
-`evaluation` measures all of it (`moment eval`).
+`evaluation` measures all of it (`moment eval`), `calibrating` fits it (`--calibrate`).
 
 Public surface: `Answer`, `Source`, `compose`, `unanswerable`, `answer_from_dict`, `document_url`,
 `Retriever`, `RetrievalParams`, `SearchResult`, `CalibrationError`, `IndexMismatchError`,

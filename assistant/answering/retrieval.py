@@ -11,7 +11,7 @@
 4. Confidence: a logistic model over a few features of the top result (its cosine, its keyword
    score, its coverage, how much of the question the content's vocabulary knows, whether both
    methods agree; with the reader, its logit, and not the keyword score and coverage: see
-   `evaluation.READER_FEATURES`),
+   `calibrating.READER_FEATURES`),
    fitted on questions with and without an answer (`moment eval --calibrate`, stored in
    `calibration.json`). "Answered" means confidence >= the calibrated threshold.
 5. Look-ups (`assistant.answering.lookup`): when the question names a code or size of the form a table on the first

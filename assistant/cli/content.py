@@ -284,7 +284,7 @@ def eval_command(
     With --content, the index is (re)built from that folder first (incrementally), into --index or a folder
     beside the default one.
     """
-    from assistant.answering import evaluation
+    from assistant.answering import calibrating, evaluation
     from assistant.answering.reader import reader_for
     from assistant.answering.retrieval import CalibrationError, RetrievalParams, Retriever, calibration_file
     from indexer.embedding import load_embedder
@@ -326,7 +326,7 @@ def eval_command(
         target = home / calibration_file(reader=reader is not None).name
         also = [(own_store, own_questions) for own_questions, own_store in also_sets]
         try:
-            params = evaluation.calibrate(retriever, questions, base=retrieval_only.params, also=also)
+            params = calibrating.calibrate(retriever, questions, base=retrieval_only.params, also=also)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         home.mkdir(parents=True, exist_ok=True)
