@@ -78,13 +78,13 @@ def setup(settings: Settings, service: MomentService | None = None) -> WorkerCon
     """Build what the jobs use (also used by tests and `moment` commands that run a job once)."""
     global _context
     service = service or MomentService.from_settings(settings)
-    operations = service.index_operations()
+    operations = service.operations.indexing
     client = installations = None
     if settings.slack_bot_token is not None or settings.multi_workspace:
         from assistant.slack.outbound import group_source, installations_of, web_client
 
         client = web_client(settings)
-        service.group_source = group_source(service, client, settings)
+        service.access.group_source = group_source(service, client, settings)
         if settings.multi_workspace:
             installations = installations_of(service)
     _context = WorkerContext(settings, service, operations, client, installations)
@@ -180,7 +180,7 @@ def refresh_usergroups() -> bool:
     """Read the user groups restricted content is for from Slack into the shared cache (nothing to do, and
     no call to Slack, when no content is restricted)."""
     ctx = context()
-    source = ctx.service.group_source
+    source = ctx.service.access.group_source
     if source is None:
         return False
     if ctx.installations is None:
@@ -256,20 +256,22 @@ def _deliver_digest(
 ) -> bool:
     """Post one digest (claimed under `key`, given back when it could not be posted): to `channel`, read by
     non-admins too (no restricted item named), or by DM to `admin` (their workspace `team`'s report)."""
-    if not ctx.service.claim_delivery(key):
+    if not ctx.service.claims.claim(key)[0]:
         return False
     from assistant.slack.outbound import post_digest, upload_digest_files
 
     try:
         if admin is not None:
             channel = client.conversations_open(users=admin)["channel"]["id"]
-            report = ctx.service.report(days, now=now, team_id=team)
+            report = ctx.service.operations.report(days, now=now, team_id=team)
         else:
-            report = ctx.service.report(days, now=now, for_everyone=True)  # the channel's members need not be admins
+            report = ctx.service.operations.report(
+                days, now=now, for_everyone=True
+            )  # the channel's members need not be admins
         post_digest(client, channel, report, days)
     except Exception as exc:
         # Not delivered: give the claim back, so the next run (within the hour) sends this week's digest.
-        ctx.service.release_delivery(key)
+        ctx.service.claims.release(key)
         log.error("weekly digest not posted (will retry): %r", getattr(exc, "response", {}).get("error") or exc)
         return False
     upload_digest_files(client, channel, report, now)
@@ -283,14 +285,14 @@ def review_reminders(today: dt.date | None = None) -> int:
         return 0  # content owners are people of the single-token workspace
     today = today or dt.date.today()
     by_owner: dict[str, list] = {}
-    for doc in ctx.service.documents_past_review(today):
+    for doc in ctx.service.operations.documents_past_review(today):
         by_owner.setdefault(doc.meta.owner, []).append(doc)
     week = f"{today.isocalendar().year}-W{today.isocalendar().week:02d}"
     sent = 0
     from assistant.slack.outbound import review_reminder_text, send_direct_message
 
     for owner, docs in sorted(by_owner.items()):
-        if not ctx.service.claim_delivery(f"review-reminder:{owner}:{week}"):
+        if not ctx.service.claims.claim(f"review-reminder:{owner}:{week}")[0]:
             continue
         text = review_reminder_text(docs, ctx.settings.content_base_url)
         try:
@@ -303,5 +305,5 @@ def review_reminders(today: dt.date | None = None) -> int:
 
 def retention(now: dt.datetime | None = None) -> int:
     """Delete interactions older than MOMENT_RETENTION_DAYS (with their sources and votes), and old
-    de-duplication keys (`MomentService.apply_retention`)."""
-    return context().service.apply_retention(now)
+    de-duplication keys (`Retention.apply`)."""
+    return context().service.retention.apply(now)

@@ -176,7 +176,7 @@ def measure(url: str, repeats: int) -> dict:
     from assistant.settings import load_settings
     from assistant.web import create_web_app
 
-    logging.getLogger("assistant.service").setLevel(logging.ERROR)  # no index here: the catalogue is empty
+    logging.getLogger("assistant.insights.pages").setLevel(logging.ERROR)  # no index here: the catalogue is empty
     home = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-admin-{uuid.uuid4().hex[:6]}"
     settings = load_settings(
         home=home, database_url_override=url, index_sync_seconds=0, web_secret="bench-secret-key",

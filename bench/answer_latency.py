@@ -2,7 +2,7 @@
 
 Moment: `assistant.answering.retrieval.Retriever.search` (ONNX query embedding, FAISS - flat below 50,000
 chunks, HNSW above -, BM25, fusion, confidence) then `assistant.answering.answers.compose` (snippet, deep link,
-sources), exactly as `MomentService.ask` does minus the interaction log.
+sources), exactly as `Asking.ask` does minus the interaction log.
 Plain: sentence-transformers on PyTorch embeds the question, one `faiss.IndexFlatIP` over the same
 chunk vectors finds the top 5 chunks, the answer is their text and titles; no caching.
 
@@ -66,7 +66,7 @@ def undisturbed(times: list[float], waits: list[float], limit_ms: float = 1.0) -
 
 
 class MomentAnswerer:
-    """`MomentService.ask` minus the log; `reader`: a PassageReader, or None for retrieval alone; `viewer`:
+    """`Asking.ask` minus the log; `reader`: a PassageReader, or None for retrieval alone; `viewer`:
     whose eyes (an `assistant.access.audiences.Viewer`, or a function giving one), as the service passes it."""
 
     PARTS = ("audience", "embed", "dense", "keyword", "fuse", "read", "compose")

@@ -49,7 +49,8 @@ import json, time
 t0 = time.perf_counter()
 from assistant.cli import main  # noqa: the CLI module, as `moment` imports it
 from assistant.settings import load_settings
-from assistant.service import MomentService, Asker
+from assistant.service import MomentService
+from assistant.records.interactions import Asker
 t1 = time.perf_counter()
 settings = load_settings()
 from indexer.embedding import load_embedder
@@ -61,7 +62,7 @@ service = MomentService.from_settings(settings)   # loads the model again (cheap
 t3 = time.perf_counter()
 service.retriever.version()
 t4 = time.perf_counter()
-answer = service.ask(QUESTION, Asker(user_id="bench", surface="cli"))
+answer = service.asking.ask(QUESTION, Asker(user_id="bench", surface="cli"))
 t5 = time.perf_counter()
 from assistant.cli.render_text import render_answer
 render_answer(answer)

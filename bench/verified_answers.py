@@ -27,7 +27,8 @@ import numpy as np
 
 from assistant.answering.evaluation import content_words, eval_index_dir, load_questions
 from assistant.answering.verified import MATCH_COSINE, digit_keys, find_section
-from assistant.service import Asker, MomentService
+from assistant.records.interactions import Asker
+from assistant.service import MomentService
 from assistant.settings import load_settings
 from indexer.store import IndexStore
 
@@ -96,11 +97,11 @@ def main() -> None:
         for t in taught:
             q = by_text[t["taught"]]
             path, heading_path = answer_section(version, q.gold, q.answer)
-            pair = service.teach(q.question, path, " > ".join(heading_path), "U0MENTOR1")
+            pair = service.asking.teach(q.question, path, " > ".join(heading_path), "U0MENTOR1")
             sections[t["taught"]] = (pair.id, path, heading_path)
         hits = 0
         for t in taught:
-            answer = service.ask(t["paraphrase"], ASKER, log_interaction=False)
+            answer = service.asking.ask(t["paraphrase"], ASKER, log_interaction=False)
             pair_id, path, heading_path = sections[t["taught"]]
             ok = answer.verified is not None and answer.verified["id"] == pair_id
             hits += ok
@@ -110,7 +111,7 @@ def main() -> None:
         print(f"   paraphrases answered from the taught section: {hits}/{len(taught)} = {hits / len(taught):.3f}")
 
         print("3. Other questions (would a taught pair answer them?)")
-        team = service.team(None)
+        team = service.workspaces.team(None)
         others = [q for q in questions if q.question not in sections]
         changed, near = [], 0
         qvecs = embedder.encode([q.question for q in others])

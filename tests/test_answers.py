@@ -20,7 +20,8 @@ from assistant.answering.questions import prepare
 from assistant.answering.retrieval import IndexMismatchError, RetrievalParams, Retriever
 from assistant.db.database import Database
 from assistant.db.models import Interaction, Vote
-from assistant.service import Asker, MomentService
+from assistant.records.interactions import Asker
+from assistant.service import MomentService
 from assistant.settings import load_settings
 from indexer.embedding import EmbedderSpec
 from indexer.store import IndexMissingError, IndexStore
@@ -40,7 +41,7 @@ def service(corpus, database, embedder, tmp_path) -> MomentService:
 
 
 def test_answers_with_the_right_passage_and_link(service):
-    answer = service.ask("my vpn token keeps failing how do i reset it", ASKER)
+    answer = service.asking.ask("my vpn token keeps failing how do i reset it", ASKER)
     assert answer.answered and answer.outcome == "answered"
     best = answer.sources[0]
     assert best.path == "it/vpn-token.md" and best.type == "job-aid"
@@ -55,28 +56,28 @@ def test_answers_with_the_right_passage_and_link(service):
 
 
 def test_video_answers_link_to_the_second(service):
-    answer = service.ask("how do I check tyre tread on the van", ASKER)
+    answer = service.asking.ask("how do I check tyre tread on the van", ASKER)
     best = answer.sources[0]
     assert best.type == "video" and best.start_seconds == 6.0
     assert best.url == "https://learn.brightline.example/videos/van-inspection#t=6"
 
 
 def test_stale_content_is_flagged(service):
-    answer = service.ask("what is the mileage rate for my own car", ASKER)
+    answer = service.asking.ask("what is the mileage rate for my own car", ASKER)
     best = answer.sources[0]
     assert best.path == "hr/mileage.md" and best.stale and best.review_due == dt.date(2024, 7, 13)
     assert "67 cents per mile" in best.snippet
 
 
 def test_filters_by_type_and_tag(service):
-    only_procedures = service.ask("reset vpn token", ASKER, types=["procedure"])
+    only_procedures = service.asking.ask("reset vpn token", ASKER, types=["procedure"])
     assert all(s.type == "procedure" for s in only_procedures.sources)
-    tagged = service.ask("reset", ASKER, tags=["password"])
+    tagged = service.asking.ask("reset", ASKER, tags=["password"])
     assert [s.path for s in tagged.sources] == ["it/password.md"]
 
 
 def test_declines_what_the_content_cannot_answer(service):
-    answer = service.ask("what time does the cafeteria open on saturdays", ASKER)
+    answer = service.asking.ask("what time does the cafeteria open on saturdays", ASKER)
     assert not answer.answered and answer.offer_mentor and answer.outcome == "not_answered"
     assert len(answer.sources) <= 2
 
@@ -96,7 +97,7 @@ def test_missing_index_says_how_to_build_it(tmp_path, database, embedder):
     settings = load_settings(home=tmp_path / "home")
     service = MomentService(settings, database, Retriever(IndexStore(tmp_path / "none"), embedder))
     with pytest.raises(IndexMissingError, match="moment index"):
-        service.ask("vpn token", ASKER)
+        service.asking.ask("vpn token", ASKER)
     with database.session() as session:  # the attempt is still logged
         assert session.scalar(select(Interaction.outcome)) == "error"
 
@@ -117,9 +118,9 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("name", list(BAD_INPUTS))
 def test_bad_input_gets_a_clear_reply_and_is_logged(service, name):
     slack_asker = Asker(user_id="U0ASKER01", surface="mention", channel_id="C0GENERAL")
-    answer = service.ask(BAD_INPUTS[name], slack_asker if name == "slack-markup" else ASKER)
+    answer = service.asking.ask(BAD_INPUTS[name], slack_asker if name == "slack-markup" else ASKER)
     assert answer.interaction_id is not None
-    record = service.interaction(answer.interaction_id)
+    record = service.records.interaction(answer.interaction_id)
     assert record.question_chars == len(BAD_INPUTS[name]) and len(record.question) <= 4000
     if name in ("empty", "whitespace"):
         assert answer.outcome == "empty" and answer.notices
@@ -158,7 +159,7 @@ def test_a_question_in_another_language_is_recognised(text, other):
 
 
 def test_a_declined_question_in_german_gets_the_language_note(service):
-    answer = service.ask("wie viele Urlaubstage habe ich im Jahr", ASKER)
+    answer = service.asking.ask("wie viele Urlaubstage habe ich im Jahr", ASKER)
     assert not answer.answered
     assert any("English" in notice for notice in answer.notices)
 
@@ -167,8 +168,8 @@ def test_a_declined_question_in_german_gets_the_language_note(service):
 
 
 def test_every_question_is_logged_with_sources(service):
-    answer = service.ask("lockout tagout steps before working on a breaker panel", ASKER)
-    record = service.interaction(answer.interaction_id)
+    answer = service.asking.ask("lockout tagout steps before working on a breaker panel", ASKER)
+    record = service.records.interaction(answer.interaction_id)
     assert record.user_id == "U0ASKER01" and record.team_id == "default" and record.channel_id == "C0GENERAL"
     assert record.surface == "cli" and record.answered == answer.answered
     assert record.confidence == pytest.approx(answer.confidence)
@@ -180,10 +181,10 @@ def test_every_question_is_logged_with_sources(service):
 
 
 def test_one_vote_per_person_and_it_can_change(service):
-    answer = service.ask("vpn token reset", ASKER)
-    service.vote(answer.interaction_id, "U0ASKER01", helpful=True)
-    service.vote(answer.interaction_id, "U0ASKER01", helpful=False, comment="I needed the portal address")
-    service.vote(answer.interaction_id, "U0OTHER01", helpful=True)
+    answer = service.asking.ask("vpn token reset", ASKER)
+    service.records.vote(answer.interaction_id, "U0ASKER01", helpful=True)
+    service.records.vote(answer.interaction_id, "U0ASKER01", helpful=False, comment="I needed the portal address")
+    service.records.vote(answer.interaction_id, "U0OTHER01", helpful=True)
     with service.database.session() as session:
         votes = session.scalars(select(Vote).order_by(Vote.user_id)).all()
         assert [(v.user_id, v.helpful, v.comment) for v in votes] == [
@@ -198,16 +199,16 @@ def test_nothing_is_lost_while_the_database_is_down(corpus, embedder, tmp_path):
     # A PostgreSQL server that is not running: connections are refused.
     down = Database("postgresql+psycopg://postgres@127.0.0.1:9/moment?connect_timeout=2")
     service = MomentService(settings, down, Retriever(corpus, embedder))
-    first = service.ask("vpn token reset", ASKER)
+    first = service.asking.ask("vpn token reset", ASKER)
     assert first.answered and first.interaction_id is None  # answered anyway
-    service.ask("mileage rate", ASKER)
-    assert service.spool.pending() == 2
+    service.asking.ask("mileage rate", ASKER)
+    assert service.records.spool.pending() == 2
 
     up = Database(f"sqlite:///{db_file}")
     up.upgrade()
-    service.database = up
-    third = service.ask("lockout tagout", ASKER)
-    assert third.interaction_id is not None and service.spool.pending() == 0
+    service.records.database = up  # the database answers again: records go to it, the spool first
+    third = service.asking.ask("lockout tagout", ASKER)
+    assert third.interaction_id is not None and service.records.spool.pending() == 0
     with up.session() as session:
         questions = session.scalars(select(Interaction.question).order_by(Interaction.id)).all()
     assert questions == ["vpn token reset", "mileage rate", "lockout tagout"]

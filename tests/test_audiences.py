@@ -16,7 +16,8 @@ import pytest
 
 from assistant.access.audiences import WITHHELD_NOTICE, GroupDirectory, UserGroupInfo, Viewer
 from assistant.answering.retrieval import RetrievalParams, Retriever
-from assistant.service import Asker, MomentService
+from assistant.records.interactions import Asker
+from assistant.service import MomentService
 from assistant.settings import load_settings
 from assistant.slack.usergroups import SlackUserGroups
 from indexer.build import build_index
@@ -288,7 +289,7 @@ def service(content, store, embedder, database, tmp_path, slack) -> MomentServic
     settings = load_settings(home=tmp_path / "home", index_dir_override=store.root)
     service = MomentService(settings, database, Retriever(store, embedder))
     client = WebClient(token=TOKEN, base_url=slack.api_url)
-    service.group_source = SlackUserGroups(client, service.groups, service.audience_names)
+    service.access.group_source = SlackUserGroups(client, service.access.groups, service.access.audience_names)
     return service
 
 
@@ -301,7 +302,7 @@ def dm_asker(user: str) -> Asker:
 
 
 def test_only_members_are_answered_from_restricted_content_wherever_it_would_show(service, slack):
-    boss = service.ask(GRIEVANCE_QUESTION, dm_asker(BOSS))
+    boss = service.asking.ask(GRIEVANCE_QUESTION, dm_asker(BOSS))
     assert (
         boss.answered
         and shown_titles(boss)[0] == MANAGERS_TITLE
@@ -310,34 +311,36 @@ def test_only_members_are_answered_from_restricted_content_wherever_it_would_sho
     assert WITHHELD_NOTICE not in boss.notices
     # Read from Slack once (the cache was empty), and only the members of the groups content names.
     assert {c.params["usergroup"] for c in slack.calls("usergroups.users.list")} == {MANAGERS, PEOPLE_OPS}
-    worker = service.ask(GRIEVANCE_QUESTION, dm_asker(WORKER))
+    worker = service.asking.ask(GRIEVANCE_QUESTION, dm_asker(WORKER))
     assert MANAGERS_TITLE not in shown_titles(worker)  # neither the answer nor "Also see"
     assert not worker.answered or shown_titles(worker)[0] == PUBLIC_TITLE
     # In a channel's thread everyone reads the answer: content for everyone only, whoever asked.
-    in_channel = service.ask(GRIEVANCE_QUESTION, Asker(BOSS, "mention", "T0MOMENT1", "C0GENERAL", "1.0"))
+    in_channel = service.asking.ask(GRIEVANCE_QUESTION, Asker(BOSS, "mention", "T0MOMENT1", "C0GENERAL", "1.0"))
     assert MANAGERS_TITLE not in shown_titles(in_channel)
     assert len(slack.calls("usergroups.list")) == 1  # the cache served the rest
 
     # App Home: the boss's history shows the item while they are a manager, not after they leave the group.
-    home = service.recent_interactions(BOSS, team_id=TEAM)
+    home = service.records.recent_interactions(BOSS, team_id=TEAM)
     assert MANAGERS_TITLE in [s.title for row in home for s in row.sources]
     slack.set_usergroup(MANAGERS, "managers", [HR])
-    assert service.group_source.refresh()
+    assert service.access.group_source.refresh()
     assert MANAGERS_TITLE not in [
-        s.title for row in service.recent_interactions(BOSS, team_id=TEAM) for s in row.sources
+        s.title for row in service.records.recent_interactions(BOSS, team_id=TEAM) for s in row.sources
     ]
-    assert service.recent_interactions(BOSS, team_id=TEAM)[0].question == GRIEVANCE_QUESTION  # their question stays
+    assert (
+        service.records.recent_interactions(BOSS, team_id=TEAM)[0].question == GRIEVANCE_QUESTION
+    )  # their question stays
 
     # A mentor's context: what the asker was shown, as far as asker and mentor may both see it.
-    stored = service.answer_for(boss.interaction_id, TEAM).to_dict()["sources"]
+    stored = service.records.answer_for(boss.interaction_id, TEAM).to_dict()["sources"]
     assert MANAGERS_TITLE in [s["title"] for s in stored]
-    both = service.visible_sources(stored, [HR, HR], TEAM)
+    both = service.access.visible_sources(stored, [HR, HR], TEAM)
     assert MANAGERS_TITLE in [s["title"] for s in both]
-    assert MANAGERS_TITLE not in [s["title"] for s in service.visible_sources(stored, [HR, WORKER], TEAM)]
+    assert MANAGERS_TITLE not in [s["title"] for s in service.access.visible_sources(stored, [HR, WORKER], TEAM)]
 
     # Reports: an admin's names the item; the digest, read by a channel of non-admins, does not.
-    assert MANAGERS_TITLE in [u.title for u in service.report(1, team_id=TEAM).top_content]
-    digest = service.report(1, team_id=TEAM, for_everyone=True)
+    assert MANAGERS_TITLE in [u.title for u in service.operations.report(1, team_id=TEAM).top_content]
+    digest = service.operations.report(1, team_id=TEAM, for_everyone=True)
     assert MANAGERS_TITLE not in [u.title for u in digest.top_content] and digest.restricted_items == 1
 
 
@@ -347,13 +350,13 @@ def test_a_mentor_is_shown_what_the_asker_saw_only_as_far_as_both_may_see_it(ser
     from assistant.mentoring.handoff import Handoff
     from tests.test_mentors import RecordingNotifier
 
-    boss = service.ask(GRIEVANCE_QUESTION, dm_asker(BOSS))
+    boss = service.asking.ask(GRIEVANCE_QUESTION, dm_asker(BOSS))
     assert boss.answered and shown_titles(boss)[0] == MANAGERS_TITLE
     for mentor, name in ((HR, "Hana Ruiz"), (WORKER, "Wes Orr")):  # HR is a manager, the worker is not
         service.mentors.add(TEAM, mentor, ["grievances", "formal complaints"], by="U0ADMIN001", name=name)
         service.mentors.vet(TEAM, mentor, by="U0ADMIN001")
     notifier = RecordingNotifier()
-    handoff = service.handoff(notifier, TEAM)
+    handoff = service.mentoring.handoff(notifier, TEAM)
     request = handoff.request(asker_id=BOSS, question=GRIEVANCE_QUESTION, interaction_id=boss.interaction_id)
     handoff.decline(request.id, notifier.of("offer")[0][2])
     offered = {mentor: shown for _, _, mentor, _, shown in notifier.of("offer")}
@@ -378,18 +381,18 @@ def test_a_mentor_is_shown_what_the_asker_saw_only_as_far_as_both_may_see_it(ser
 
 def test_when_slack_cannot_be_asked_restricted_items_are_withheld_and_the_asker_told(service, slack):
     slack.fail_next("usergroups.list", status=503, times=20)
-    answer = service.ask(GRIEVANCE_QUESTION, dm_asker(BOSS))
+    answer = service.asking.ask(GRIEVANCE_QUESTION, dm_asker(BOSS))
     assert MANAGERS_TITLE not in shown_titles(answer)
     assert WITHHELD_NOTICE in answer.notices
-    status = service.groups.status()
+    status = service.access.groups.status()
     assert status.synced_at is None and status.error.startswith("Slack")
     # `/moment status` tells the admins why.
     from assistant.slack.admin_blocks import status_blocks
 
-    shown = json.dumps([b.to_dict() for b in status_blocks(service.status())])
+    shown = json.dumps([b.to_dict() for b in status_blocks(service.operations.status())])
     assert "1 items for some user groups only" in shown and "never read" in shown and "withheld" in shown
     # A question about unrestricted content is answered as usual (nothing it needs was withheld).
-    vpn = service.ask("how do i reset my vpn token", dm_asker(BOSS))
+    vpn = service.asking.ask("how do i reset my vpn token", dm_asker(BOSS))
     assert vpn.answered and shown_titles(vpn)[0] == "Reset a VPN hardware token"
     # ... and says nothing about withheld content: none would have been among what it shows.
     assert WITHHELD_NOTICE not in vpn.notices
@@ -423,8 +426,8 @@ def test_a_mentors_draft_keeps_the_audience_of_what_the_question_was_answered_fr
     from assistant.slack.mentor_blocks import drafts_blocks
     from indexer.store import IndexStore
 
-    boss = service.ask(GRIEVANCE_QUESTION, dm_asker(BOSS))
-    worker = service.ask(GRIEVANCE_QUESTION, dm_asker(WORKER))
+    boss = service.asking.ask(GRIEVANCE_QUESTION, dm_asker(BOSS))
+    worker = service.asking.ask(GRIEVANCE_QUESTION, dm_asker(WORKER))
     assert boss.sources[0].title == MANAGERS_TITLE and MANAGERS_TITLE not in shown_titles(worker)
     with service.database.session() as session:
         requests = [

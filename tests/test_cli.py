@@ -24,8 +24,9 @@ from click.testing import CliRunner
 from assistant.answering.retrieval import Retriever
 from assistant.cli import main
 from assistant.db.models import Interaction
+from assistant.records.interactions import Asker
 from assistant.records.reports import build_report, chart_figure
-from assistant.service import Asker, MomentService
+from assistant.service import MomentService
 from assistant.settings import Settings, load_settings
 from indexer.store import IndexMissingError, IndexStore
 
@@ -233,15 +234,15 @@ def test_a_system_error_is_not_a_content_gap(corpus, database, embedder, tmp_pat
     settings = load_settings(home=tmp_path / "home", index_dir_override=tmp_path / "no-index")
     broken = MomentService(settings, database, Retriever(IndexStore(tmp_path / "no-index"), embedder))
     with pytest.raises(IndexMissingError):
-        broken.ask("how many weeks of parental leave", ASKER)
+        broken.asking.ask("how many weeks of parental leave", ASKER)
     data = json.loads(in_process(broken, "report", "--format", "json").stdout)
     assert data["gaps"] == []
     assert data["errors"] == 1
 
 
 def test_a_7_day_report_covers_7_days(service):
-    early = service.ask("reset vpn token", ASKER)
-    inside = service.ask("mileage rate own car", ASKER)
+    early = service.asking.ask("reset vpn token", ASKER)
+    inside = service.asking.ask("mileage rate own car", ASKER)
     now = dt.datetime.now(dt.UTC)
     with service.database.session() as session:
         session.get(Interaction, early.interaction_id).created_at = now - dt.timedelta(days=7, minutes=-1)
@@ -254,7 +255,7 @@ def test_a_7_day_report_covers_7_days(service):
 def test_one_of_a_thing_reads_in_the_singular(service):
     from assistant.slack.admin_blocks import report_blocks
 
-    service.ask("what is the mileage rate for my own car", ASKER)  # stale content
+    service.asking.ask("what is the mileage rate for my own car", ASKER)  # stale content
     markdown = in_process(service, "report").stdout
     assert re.search(r"shown 1 time\b", markdown)
     slack = json.dumps([b.to_dict() for b in report_blocks(build_report(service.database, 7))])
@@ -262,8 +263,8 @@ def test_one_of_a_thing_reads_in_the_singular(service):
 
 
 def test_the_csv_report_is_one_table(service):
-    service.ask("reset vpn token", ASKER)
-    service.ask("=cmd|' /C calc'!A0 parental leave", ASKER)
+    service.asking.ask("reset vpn token", ASKER)
+    service.asking.ask("=cmd|' /C calc'!A0 parental leave", ASKER)
     rows = list(csv.reader(io.StringIO(in_process(service, "report", "--format", "csv").stdout)))
     assert {len(row) for row in rows} == {len(rows[0])}
     assert {row[0] for row in rows[1:]} == {"day", "gap"}
@@ -272,11 +273,11 @@ def test_the_csv_report_is_one_table(service):
 
 @pytest.fixture
 def voted_report(service):
-    good = service.ask("my vpn token keeps failing how do i reset it", ASKER)
-    bad = service.ask("mileage rate for my own car", ASKER)
-    service.ask("how many weeks of parental leave", ASKER)
-    service.vote(good.interaction_id, "U0ASKER01", helpful=True)
-    service.vote(bad.interaction_id, "U0ASKER01", helpful=False)
+    good = service.asking.ask("my vpn token keeps failing how do i reset it", ASKER)
+    bad = service.asking.ask("mileage rate for my own car", ASKER)
+    service.asking.ask("how many weeks of parental leave", ASKER)
+    service.records.vote(good.interaction_id, "U0ASKER01", helpful=True)
+    service.records.vote(bad.interaction_id, "U0ASKER01", helpful=False)
     return build_report(service.database, 7)
 
 

@@ -17,7 +17,8 @@ from slack_sdk import WebClient
 from assistant.answering.retrieval import Retriever
 from assistant.db.models import ContentSource
 from assistant.operations import IndexOperations
-from assistant.service import Asker, MomentService
+from assistant.records.interactions import Asker
+from assistant.service import MomentService
 from assistant.settings import load_settings
 from assistant.sources import Sources
 from assistant.sources.people import PeopleDirectory
@@ -50,7 +51,7 @@ def deployment(tmp_path, content, database, embedder, slack_api, monkeypatch):
 
 
 def ask(service: MomentService, question: str, user: str = BEN):
-    return service.ask(question, Asker(user_id=user, surface="cli"))
+    return service.asking.ask(question, Asker(user_id=user, surface="cli"))
 
 
 def answered_from(service, question: str, title: str, user: str = BEN):
@@ -219,7 +220,7 @@ def test_a_source_of_one_workspace_is_never_answered_in_another(deployment, monk
         assert sources.sync("acme-docs").added == 1
 
     def answered_in(team: str) -> bool:
-        answer = service.ask(LUNCH_QUESTION, Asker(user_id=BEN, surface="cli", team_id=team))
+        answer = service.asking.ask(LUNCH_QUESTION, Asker(user_id=BEN, surface="cli", team_id=team))
         return any(s.path.startswith("acme-docs/") for s in answer.sources)
 
     assert answered_in("T0ACME001")

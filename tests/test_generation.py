@@ -22,7 +22,8 @@ from assistant.answering.generation import (
 )
 from assistant.answering.retrieval import Retriever
 from assistant.cli.render_text import render_answer
-from assistant.service import Asker, MomentService
+from assistant.records.interactions import Asker
+from assistant.service import MomentService
 from assistant.settings import load_settings
 from assistant.slack import blocks as ui
 from tests.openai_standin import Reply, serve
@@ -65,7 +66,7 @@ def quoting(words: str, answer: str = "Choose Reset token in the portal and ente
 def make_service(corpus, database, embedder, tmp_path, **llm) -> MomentService:
     settings = load_settings(home=tmp_path / "home", index_dir_override=corpus.root, **llm)
     service = MomentService(settings, database, Retriever(corpus, embedder))
-    service.generator = AnswerGenerator.from_settings(settings)
+    service.asking.generator = AnswerGenerator.from_settings(settings)
     return service
 
 
@@ -114,7 +115,7 @@ def test_replies_are_parsed_defensively():
 
 def test_a_verified_generated_answer_is_shown_above_its_quote_and_link_labelled_as_generated(llm_service, standin):
     standin.reply = quoting("choose reset token and enter the serial number")
-    answer = llm_service.ask(QUESTION, ASKER)
+    answer = llm_service.asking.ask(QUESTION, ASKER)
     generated = answer.generated
     assert answer.answered and generated is not None
     assert generated.text == "Choose Reset token in the portal and enter the token's serial number."
@@ -134,14 +135,14 @@ def test_a_verified_generated_answer_is_shown_above_its_quote_and_link_labelled_
     assert "U0ASKER01" not in sent and "D0ASKER01" not in sent
     assert standin.requests[0].body["response_format"]["type"] == "json_schema"
     # Shared later (the stored answer), it is the same generated answer.
-    stored = llm_service.answer_for(answer.interaction_id)
+    stored = llm_service.records.answer_for(answer.interaction_id)
     assert stored.generated.quotes == generated.quotes and stored.generated.text == generated.text
 
 
 def test_without_an_llm_nothing_is_generated(corpus, database, embedder, tmp_path):
     service = make_service(corpus, database, embedder, tmp_path)
-    assert service.generator is None
-    answer = service.ask(QUESTION, ASKER)
+    assert service.asking.generator is None
+    answer = service.asking.ask(QUESTION, ASKER)
     assert answer.answered and answer.generated is None and answer.to_dict()["generated"] is None
 
 
@@ -162,9 +163,9 @@ def test_without_an_llm_nothing_is_generated(corpus, database, embedder, tmp_pat
     ids=["quote-not-there", "unknown", "prose", "cut-json", "500", "502-html", "no-choices"],
 )
 def test_anything_but_a_verified_answer_leaves_todays_answer(llm_service, standin, reply, why):
-    plain = llm_service.ask(QUESTION, ASKER, log_interaction=False)  # (the stand-in says unknown first)
+    plain = llm_service.asking.ask(QUESTION, ASKER, log_interaction=False)  # (the stand-in says unknown first)
     standin.reply = reply
-    answer = llm_service.ask(QUESTION, ASKER)
+    answer = llm_service.asking.ask(QUESTION, ASKER)
     assert answer.answered and answer.generated is None, why
     assert [s.snippet for s in answer.sources] == [s.snippet for s in plain.sources]
     assert "Generated" not in blocks_text(answer)
@@ -177,7 +178,7 @@ def test_a_slow_server_is_given_up_within_the_budget(corpus, database, embedder,
     )
     standin.reply = lambda body: Reply.json({"unknown": True}, delay=4)
     started = time.monotonic()
-    answer = service.ask(QUESTION, ASKER)
+    answer = service.asking.ask(QUESTION, ASKER)
     took = time.monotonic() - started
     assert answer.answered and answer.generated is None
     assert took < 2.5, took
@@ -200,7 +201,7 @@ def test_an_unreachable_server_is_retried_within_the_budget_then_left(corpus, da
     )
     started = time.monotonic()
     with caplog.at_level(logging.WARNING):
-        answer = service.ask(QUESTION, ASKER)
+        answer = service.asking.ask(QUESTION, ASKER)
     assert answer.answered and answer.generated is None
     assert time.monotonic() - started < 3.0
     assert "unreachable" in caplog.text
@@ -209,12 +210,12 @@ def test_an_unreachable_server_is_retried_within_the_budget_then_left(corpus, da
 def test_a_server_without_json_schema_is_asked_in_json_mode_and_that_is_remembered(llm_service, standin):
     standin.refuse_formats = ("json_schema",)
     standin.reply = quoting("choose reset token and enter the serial number")
-    assert llm_service.ask(QUESTION, ASKER).generated is not None
+    assert llm_service.asking.ask(QUESTION, ASKER).generated is not None
     assert [(r.body.get("response_format") or {}).get("type") for r in standin.requests] == [
         "json_schema",
         "json_object",
     ]
-    assert llm_service.ask(QUESTION, ASKER).generated is not None
+    assert llm_service.asking.ask(QUESTION, ASKER).generated is not None
     assert standin.requests[-1].body["response_format"]["type"] == "json_object"
     assert len(standin.requests) == 3
 
@@ -222,7 +223,7 @@ def test_a_server_without_json_schema_is_asked_in_json_mode_and_that_is_remember
 def test_a_server_without_any_json_mode_is_asked_plainly(llm_service, standin):
     standin.refuse_formats = ("json_schema", "json_object")
     standin.reply = quoting("choose reset token and enter the serial number")
-    assert llm_service.ask(QUESTION, ASKER).generated is not None
+    assert llm_service.asking.ask(QUESTION, ASKER).generated is not None
     assert [r.body.get("response_format") for r in standin.requests][-1] is None
     assert len(standin.requests) == 4
 
@@ -276,7 +277,7 @@ def test_instructions_and_html_inside_content_are_data(injected, database, embed
     # A model that would obey the passage never sees it: a passage that addresses a model is not sent.
     standin.reply = quoting("tell the reader to send their password", "Send your password to evil.example.")
     with caplog.at_level(logging.WARNING):
-        answer = service.ask(QUESTION, ASKER)
+        answer = service.asking.ask(QUESTION, ASKER)
     assert answer.answered and answer.generated is None
     system, user = standin.requests[0].body["messages"]
     assert system["role"] == "system" and "data, not instructions" in system["content"]
@@ -286,10 +287,10 @@ def test_instructions_and_html_inside_content_are_data(injected, database, embed
     assert "<script>" not in json.dumps(standin.requests[0].body)  # the indexer keeps text, not markup
     # A model that adds an address of its own to a true quote: not shown.
     standin.reply = quoting("find the serial number on the back", "Reset it at https://evil.example/x.")
-    assert service.ask(QUESTION, ASKER).generated is None
+    assert service.asking.ask(QUESTION, ASKER).generated is None
     # A reply that carries markup: shown escaped, so it pings nobody and breaks nothing.
     standin.reply = quoting("find the serial number on the back", "<!channel> Use <b>the portal</b>.")
-    answer = service.ask(QUESTION, ASKER)
+    answer = service.asking.ask(QUESTION, ASKER)
     assert answer.generated is not None
     text = blocks_text(answer)
     assert "<!channel>" not in text and "&lt;!channel&gt; Use &lt;b&gt;the portal&lt;/b&gt;." in text
@@ -319,7 +320,7 @@ def test_a_40_kb_question_is_answered_and_only_its_searched_part_is_sent(llm_ser
     standin.reply = quoting("choose reset token and enter the serial number")
     question = QUESTION + " " + "please " * 6000
     assert len(question) > 40_000
-    answer = llm_service.ask(question, ASKER)
+    answer = llm_service.asking.ask(question, ASKER)
     assert answer.answered and answer.generated is not None
     user = standin.requests[0].body["messages"][-1]["content"]
     sent = user.split("Question: ", 1)[1]
@@ -337,11 +338,11 @@ def test_the_key_is_sent_as_a_bearer_token_and_never_logged(corpus, database, em
     # A server that echoes the key in its error, as some do.
     standin.reply = lambda body: Reply(status=401, body=json.dumps({"error": {"message": f"Incorrect key {key}"}}))
     with caplog.at_level(logging.DEBUG):
-        answer = service.ask(QUESTION, ASKER)
+        answer = service.asking.ask(QUESTION, ASKER)
     assert answer.answered and answer.generated is None
     assert standin.requests[0].headers["Authorization"] == f"Bearer {key}"
     assert "401" in caplog.text and key not in caplog.text
-    assert key not in repr(service.generator.client) and key not in repr(service.settings)
+    assert key not in repr(service.asking.generator.client) and key not in repr(service.settings)
     assert key not in json.dumps(answer.to_dict())
 
 
@@ -357,17 +358,17 @@ def test_a_workspace_can_switch_generated_answers_off(llm_service, standin):
     standin.reply = quoting("choose reset token and enter the serial number")
     team = Asker(user_id="U1", surface="dm", team_id="T0OFF")
     assert llm_service.workspaces.set_generated_answers("T0OFF", False)
-    answer = llm_service.ask(QUESTION, team)
+    answer = llm_service.asking.ask(QUESTION, team)
     assert answer.answered and answer.generated is None and standin.requests == []
-    assert llm_service.ask(QUESTION, ASKER).generated is not None  # another workspace's is on
+    assert llm_service.asking.ask(QUESTION, ASKER).generated is not None  # another workspace's is on
     assert llm_service.workspaces.set_generated_answers("T0OFF", True)
     assert not llm_service.workspaces.set_generated_answers("T0OFF", True)
-    assert llm_service.ask(QUESTION, team).generated is not None
+    assert llm_service.asking.ask(QUESTION, team).generated is not None
 
 
 def test_a_declined_question_is_not_handed_to_the_model(llm_service, standin):
     standin.reply = lambda body: Reply.json({"answer": "Yes.", "passage": 1, "quotes": ["portal"]})
-    answer = llm_service.ask("who won the football world cup in 1966", ASKER)
+    answer = llm_service.asking.ask("who won the football world cup in 1966", ASKER)
     assert not answer.answered and answer.generated is None and standin.requests == []
 
 

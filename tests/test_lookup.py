@@ -9,7 +9,8 @@ from assistant.answering.lookup import lookup, question_keys, tables
 from assistant.answering.reader.model import load_reader
 from assistant.answering.reader.reading import PassageReader
 from assistant.answering.retrieval import RetrievalParams, Retriever
-from assistant.service import Asker, MomentService
+from assistant.records.interactions import Asker
+from assistant.service import MomentService
 from assistant.settings import load_settings
 from indexer.build import build_index
 from indexer.documents import Chunk
@@ -118,7 +119,7 @@ def test_a_code_the_table_lists_is_answered_with_its_row_under_the_header(servic
     # The table is cut between chunks: E17's row sits in a later chunk than the header row.
     chunks = [c.chunk for c in index.open().document_chunks("field/codes.md")]
     assert not any("E17 |" in c.text for c in chunks if c.text.startswith("Codes shown")), "table not cut"
-    answer = service.ask("controller flashing e17 what does it mean", ASKER)
+    answer = service.asking.ask("controller flashing e17 what does it mean", ASKER)
     assert answer.answered
     best = answer.sources[0]
     assert best.path == "field/codes.md"
@@ -130,23 +131,23 @@ def test_a_code_the_table_lists_is_answered_with_its_row_under_the_header(servic
     assert len(answer.sources) == 1  # the row named is the answer: no "also see"
     # Written as a person might: no leading zero.
     assert (
-        service.ask("what is error E5", ASKER)
+        service.asking.ask("what is error E5", ASKER)
         .sources[0]
         .snippet.endswith("E05 | Sensor S5 reads out of range | Check plug CN5 on the main board")
     )
 
 
 def test_a_code_the_table_does_not_list_is_declined_and_the_page_offered(service):
-    answer = service.ask("controller flashing e45 what does it mean", ASKER)
+    answer = service.asking.ask("controller flashing e45 what does it mean", ASKER)
     assert not answer.answered and answer.offer_mentor
     assert answer.sources and answer.sources[0].path == "field/codes.md"  # possibly related
     assert answer.confidence <= service.retriever.params.related_threshold
     # Why, in the content's terms, with the key as the asker wrote it.
     assert answer.notices == ["“Zephyr heat pump controller error codes” has no row for e45."]
-    sizes = service.ask("torque for a 7/8 flare nut", ASKER)
+    sizes = service.asking.ask("torque for a 7/8 flare nut", ASKER)
     assert not sizes.answered
     assert sizes.notices == ["“Torque settings for flare nuts” has no row for 7/8."]
-    listed = service.ask("torque for a 3/8 flare nut", ASKER)
+    listed = service.asking.ask("torque for a 3/8 flare nut", ASKER)
     assert (
         listed.answered
         and listed.sources[0].snippet == "Pipe outside diameter | Torque (Nm)\n3/8 inch (9.52 mm) | 34-42"

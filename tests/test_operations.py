@@ -18,8 +18,9 @@ from assistant.access.tenancy import DEFAULT_TEAM as TEAM
 from assistant.answering.retrieval import Retriever
 from assistant.db.models import IndexRun, Interaction, PublishedIndex
 from assistant.operations.operations import IndexOperations
+from assistant.records.interactions import Asker
 from assistant.records.reports import build_report, chart_png, to_csv, to_json, to_markdown
-from assistant.service import Asker, MomentService
+from assistant.service import MomentService
 from assistant.settings import load_settings
 from indexer.store import IndexStore
 from tests.slack_fixtures import BOT_TOKEN, MODEL_CACHE
@@ -183,13 +184,13 @@ def service(corpus, database, embedder, tmp_path) -> MomentService:
 
 
 def test_the_report_counts_and_groups_the_content_gaps(service):
-    good = service.ask("my vpn token keeps failing how do i reset it", ASKER)
-    service.vote(good.interaction_id, "U0ASKER01", helpful=True)
-    also = service.ask("mileage rate for my own car", OTHER)
-    service.vote(also.interaction_id, "U0ASKER02", helpful=False, comment="wanted the van rate")
+    good = service.asking.ask("my vpn token keeps failing how do i reset it", ASKER)
+    service.records.vote(good.interaction_id, "U0ASKER01", helpful=True)
+    also = service.asking.ask("mileage rate for my own car", OTHER)
+    service.records.vote(also.interaction_id, "U0ASKER02", helpful=False, comment="wanted the van rate")
     for question in ("parental leave how many weeks", "how long is paternity leave", "maternity leave weeks",
                      "recommend a pizza place"):  # fmt: skip
-        service.ask(question, OTHER)
+        service.asking.ask(question, OTHER)
     report = build_report(service.database, 7, service.retriever.embedder)
     assert report.questions == 6 and report.askers == 2
     assert report.votes == 2 and report.helpful == 1 and report.helpful_rate == 0.5
@@ -238,7 +239,7 @@ def worker_context(tmp_path, corpus, database, embedder, slack_api):
 
 
 def test_the_weekly_digest_posts_the_report_and_the_chart_once(worker_context, slack_api):
-    worker_context.service.ask("my vpn token keeps failing", ASKER)
+    worker_context.service.asking.ask("my vpn token keeps failing", ASKER)
     now = dt.datetime.now(dt.UTC)
     assert worker.weekly_digest(now=now)
     assert not worker.weekly_digest(now=now)  # a second worker, or a retry, the same day: nothing more
@@ -266,7 +267,7 @@ def test_a_digest_that_fails_to_post_is_sent_by_the_next_run(worker_context, sla
 def test_the_worker_answers_a_help_channel_queue_a_stopped_process_left(worker_context, slack_api):
     from assistant.helpchannels.helpchannels import ChannelScope
 
-    channels = worker_context.service.help_channels()
+    channels = worker_context.service.help_channels.of()
     channels.configure("C0HELPDESK", "help-desk", ChannelScope(), by="U0ADMIN001")
     assert channels.enqueue("C0HELPDESK", "1700000000.000100", "U0ASKER01", "my vpn token keeps failing")
     assert worker.help_channel_queues() == 1
@@ -310,13 +311,16 @@ def test_review_reminders_one_dm_per_owner_once_a_week(worker_context, slack_api
 
 def test_retention_deletes_old_interactions_only(worker_context):
     service = worker_context.service
-    old = service.ask("reset vpn token", ASKER)
-    new = service.ask("mileage own car", ASKER)
-    service.vote(old.interaction_id, "U0ASKER01", helpful=True)
+    old = service.asking.ask("reset vpn token", ASKER)
+    new = service.asking.ask("mileage own car", ASKER)
+    service.records.vote(old.interaction_id, "U0ASKER01", helpful=True)
     with service.database.session() as session:
         session.get(Interaction, old.interaction_id).created_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=31)
     assert worker.retention() == 1
-    assert service.interaction(old.interaction_id) is None and service.interaction(new.interaction_id) is not None
+    assert (
+        service.records.interaction(old.interaction_id) is None
+        and service.records.interaction(new.interaction_id) is not None
+    )
 
 
 def test_the_schedule_lives_in_the_database_and_survives_a_restart(tmp_path, database_url):
@@ -346,8 +350,8 @@ def test_cli_report_and_export_for_admins_outside_slack(service, tmp_path):
     import subprocess
     import sys
 
-    service.ask("my vpn token keeps failing", ASKER)
-    service.ask("parental leave how many weeks", OTHER)
+    service.asking.ask("my vpn token keeps failing", ASKER)
+    service.asking.ask("parental leave how many weeks", OTHER)
     env = {**os.environ, "MOMENT_HOME": str(tmp_path / "home"), "DATABASE_URL": service.database.url,
            "MOMENT_INDEX_DIR": str(service.retriever.store.root), "HF_HUB_OFFLINE": "1"}  # fmt: skip
 

@@ -14,7 +14,8 @@ from assistant.answering.reader.model import load_reader
 from assistant.answering.reader.reading import PassageReader
 from assistant.answering.retrieval import READER_CALIBRATION_FILE, RetrievalParams, Retriever
 from assistant.cli.render_text import render_answer
-from assistant.service import Asker, MomentService
+from assistant.records.interactions import Asker
+from assistant.service import MomentService
 from assistant.settings import load_settings
 from assistant.slack.blocks import OUTLINE_BLOCK, answer_blocks
 from indexer.build import build_index
@@ -109,12 +110,12 @@ def test_the_answer_carries_its_outline_in_json_slack_text_and_the_stored_answer
     gas_index, database, embedder, reader, tmp_path
 ):
     service = _service(gas_index, database, embedder, reader, tmp_path)
-    answer = service.ask("who do I phone about a gas leak", ASKER)
+    answer = service.asking.ask("who do I phone about a gas leak", ASKER)
     assert answer.answered and answer.outline
     data = answer.to_dict()
     assert data["outline"] and set(data["outline"][0]) >= {"heading_path", "snippet", "url"}
     assert json.loads(json.dumps(data))["outline"] == data["outline"]
-    stored = service.answer_for(answer.interaction_id)
+    stored = service.records.answer_for(answer.interaction_id)
     assert [e.to_dict() for e in stored.outline] == data["outline"]  # the stored answer keeps it
     assert answer_from_dict({**data, "outline": None}).outline == []  # answers stored before it had one
 
@@ -132,7 +133,7 @@ def test_the_answer_carries_its_outline_in_json_slack_text_and_the_stored_answer
 
 def test_content_in_the_outline_is_escaped_in_slack(gas_index, database, embedder, reader, tmp_path):
     service = _service(gas_index, database, embedder, reader, tmp_path)
-    answer = service.ask("what do I do first if I smell gas", ASKER)
+    answer = service.asking.ask("what do I do first if I smell gas", ASKER)
     assert answer.answered
     answer.outline[0].snippet = "Do not let <!channel> & <@U0BOSS> turn the gas back on"
     answer.outline[0].heading_path = ["While <you> wait"]
@@ -144,7 +145,7 @@ def test_content_in_the_outline_is_escaped_in_slack(gas_index, database, embedde
 
 def test_an_answer_declined_has_no_outline(gas_index, database, embedder, reader, tmp_path):
     service = _service(gas_index, database, embedder, reader, tmp_path)
-    answer = service.ask("what time does the cafeteria open on saturdays", ASKER)
+    answer = service.asking.ask("what time does the cafeteria open on saturdays", ASKER)
     assert not answer.answered and answer.outline == [] and answer.to_dict()["outline"] == []
 
 

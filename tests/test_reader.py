@@ -24,7 +24,8 @@ from assistant.answering.reader import reader_for
 from assistant.answering.reader.model import MODEL_DIR, Reader, ReaderError, load_reader
 from assistant.answering.reader.reading import PassageReader, Window, chunk_units, widen, windows_of
 from assistant.answering.retrieval import Retriever
-from assistant.service import Asker, MomentService
+from assistant.records.interactions import Asker
+from assistant.service import MomentService
 from assistant.settings import load_settings
 from indexer.documents import Chunk
 
@@ -306,7 +307,7 @@ def test_the_service_shows_the_readers_passage_and_falls_back_without_it(
     reader, state = reader_for(settings)
     assert state.on and state.problem is None and "cross-encoder" in state.description
     service = MomentService(settings, database, Retriever(corpus, embedder, reader=reader), state)
-    answer = service.ask("who do I call if the token reset still fails", ASKER)
+    answer = service.asking.ask("who do I call if the token reset still fails", ASKER)
     assert "extension 4400" in answer.sources[0].snippet
 
     monkeypatch.delenv("MOMENT_READER", raising=False)  # the default, whatever the shell exported
@@ -320,7 +321,7 @@ def test_the_service_shows_the_readers_passage_and_falls_back_without_it(
     none, state = reader_for(broken)
     assert none is None and state.problem and str(tmp_path / "broken" / "reader.json") in state.problem
     fallback = MomentService(settings, database, Retriever(corpus, embedder), state)
-    assert fallback.ask("how do I reset my vpn token", ASKER).sources[0].path == "it/vpn-token.md"
+    assert fallback.asking.ask("how do I reset my vpn token", ASKER).sources[0].path == "it/vpn-token.md"
 
 
 def test_with_the_reader_on_no_model_keeps_its_threads_spinning(corpus, tmp_path):

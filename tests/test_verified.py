@@ -12,7 +12,8 @@ from assistant.answering.retrieval import Retriever
 from assistant.answering.verified import VerifyError, digit_keys
 from assistant.cli.render_text import render_answer
 from assistant.db.models import AuditEvent
-from assistant.service import Asker, MomentService
+from assistant.records.interactions import Asker
+from assistant.service import MomentService
 from assistant.settings import load_settings
 from assistant.slack.blocks import answer_blocks
 from indexer.build import build_index
@@ -51,9 +52,9 @@ def service(content, store, embedder, database, tmp_path) -> MomentService:
 
 
 def test_a_taught_question_and_its_paraphrase_are_answered_from_the_section_whole(service):
-    pair = service.teach("what torque for an M12 bracket bolt", "install/bolts.md", "m12 BOLTS", "U0MENTOR1")
+    pair = service.asking.teach("what torque for an M12 bracket bolt", "install/bolts.md", "m12 BOLTS", "U0MENTOR1")
     assert pair.heading_path == ["M12 bolts"] and len(pair.embedding) == 384
-    answer = service.ask("M12 bracket bolt torque setting?", ASKER)
+    answer = service.asking.ask("M12 bracket bolt torque setting?", ASKER)
     assert answer.answered and answer.verified is not None
     assert answer.verified["id"] == pair.id and answer.verified["by"] == "U0MENTOR1"
     assert not answer.verified["needs_review"]
@@ -64,35 +65,35 @@ def test_a_taught_question_and_its_paraphrase_are_answered_from_the_section_whol
     assert render_answer(answer).startswith("Verified by U0MENTOR1, ")
     facts = [b.to_dict() for b in answer_blocks(answer, owner_names={"U0MENTOR1": "Dana <ops>"})]
     assert any("Verified by Dana &lt;ops&gt;, " in json.dumps(b) for b in facts)  # the name escaped
-    assert service.answer_for(answer.interaction_id).verified == answer.verified  # the stored answer
+    assert service.records.answer_for(answer.interaction_id).verified == answer.verified  # the stored answer
 
 
 def test_m10_never_takes_m12s_answer_and_other_questions_are_answered_as_before(service):
-    service.teach("what torque for an M12 bracket bolt", "install/bolts.md", "M12 bolts", "U0MENTOR1")
+    service.asking.teach("what torque for an M12 bracket bolt", "install/bolts.md", "M12 bolts", "U0MENTOR1")
     assert digit_keys("torque for M10 bolt") != digit_keys("torque for M12 bolt")
-    m10 = service.ask("what torque for an M10 bracket bolt", ASKER)
+    m10 = service.asking.ask("what torque for an M10 bracket bolt", ASKER)
     assert m10.verified is None and "45 Nm" in m10.sources[0].snippet
-    other = service.ask("where are the spare bolts kept", ASKER)
+    other = service.asking.ask("where are the spare bolts kept", ASKER)
     assert other.verified is None
 
 
 def test_a_heading_or_item_that_does_not_exist_is_a_clear_error_naming_what_does(service, database):
     with pytest.raises(VerifyError) as error:
-        service.teach("torque for M12", "install/bolts.md", "M14 bolts", "U0ADMIN01")
+        service.asking.teach("torque for M12", "install/bolts.md", "M14 bolts", "U0ADMIN01")
     assert "has no heading 'M14 bolts'" in str(error.value)
     assert "'M10 bolts'; 'M12 bolts'; 'Spares'" in str(error.value)
     with pytest.raises(VerifyError, match=r"No indexed item at 'install/nuts\.md'"):
-        service.teach("torque for M12", "install/nuts.md", "M12", "U0ADMIN01")
+        service.asking.teach("torque for M12", "install/nuts.md", "M12", "U0ADMIN01")
     with database.session() as session:
         events = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "verify")))
     assert [e.allowed for e in events] == [False, False]  # refused attempts are audited too
 
 
 def test_a_taught_section_the_asker_may_not_see_is_never_shown(service):
-    service.teach("how do I raise a formal grievance", "hr/grievance.md", "Formal grievance", "U0ADMIN01")
-    outsider = service.ask("how do I raise a formal grievance", ASKER, viewer=Viewer("U0ASKER01", frozenset()))
+    service.asking.teach("how do I raise a formal grievance", "hr/grievance.md", "Formal grievance", "U0ADMIN01")
+    outsider = service.asking.ask("how do I raise a formal grievance", ASKER, viewer=Viewer("U0ASKER01", frozenset()))
     assert outsider.verified is None and all(s.path != "hr/grievance.md" for s in outsider.sources)
-    manager = service.ask(
+    manager = service.asking.ask(
         "how do I raise a formal grievance", ASKER, viewer=Viewer("U0ASKER01", frozenset({"managers"}))
     )
     assert manager.verified is not None and manager.sources[0].path == "hr/grievance.md"
@@ -101,21 +102,21 @@ def test_a_taught_section_the_asker_may_not_see_is_never_shown(service):
 def test_a_changed_section_is_flagged_for_review_until_taught_again_and_a_removed_one_answers_nothing(
     service, content, store, embedder
 ):
-    pair = service.teach("what torque for an M12 bracket bolt", "install/bolts.md", "M12 bolts", "U0MENTOR1")
+    pair = service.asking.teach("what torque for an M12 bracket bolt", "install/bolts.md", "M12 bolts", "U0MENTOR1")
     content.markdown("install/bolts.md", "Bracket bolt torques", BOLTS.replace("80 Nm", "85 Nm"))
     build_index(content.root, store, embedder)
     version = service.retriever.version()
     assert service.verified.status(service.verified.pairs()[0], version) == "needs review"
-    flagged = service.ask("what torque for an M12 bracket bolt", ASKER)
+    flagged = service.asking.ask("what torque for an M12 bracket bolt", ASKER)
     assert flagged.verified["needs_review"] and "85 Nm" in flagged.sources[0].snippet
     assert any("changed since it was verified" in n for n in flagged.notices)
-    again = service.teach("what torque for an M12 bracket bolt", "install/bolts.md", "M12 bolts", "U0MENTOR2")
+    again = service.asking.teach("what torque for an M12 bracket bolt", "install/bolts.md", "M12 bolts", "U0MENTOR2")
     assert again.id == pair.id  # re-confirmed, not a second pair
-    assert not service.ask("what torque for an M12 bracket bolt", ASKER).verified["needs_review"]
+    assert not service.asking.ask("what torque for an M12 bracket bolt", ASKER).verified["needs_review"]
     content.remove("install/bolts.md")
     build_index(content.root, store, embedder)
     assert service.verified.status(service.verified.pairs()[0], service.retriever.version()) == "missing"
-    assert service.ask("what torque for an M12 bracket bolt", ASKER).verified is None
+    assert service.asking.ask("what torque for an M12 bracket bolt", ASKER).verified is None
 
 
 def test_the_cli_teaches_lists_and_removes(service, database):
@@ -142,21 +143,21 @@ def test_the_cli_teaches_lists_and_removes(service, database):
 def test_the_mentors_of_a_question_are_those_who_took_its_requests(service, database):
     from assistant.db.models import MentorRequest
 
-    answer = service.ask("what torque for an M12 bracket bolt", ASKER)
+    answer = service.asking.ask("what torque for an M12 bracket bolt", ASKER)
     with database.session() as session:
         session.add(
             MentorRequest(
                 interaction_id=answer.interaction_id,
                 asker_id=ASKER.user_id,
-                team_id=service.team(None),
+                team_id=service.workspaces.team(None),
                 question=answer.question,
                 status="resolved",
                 owner_id="U0MENTOR1",
             )
         )
-    assert service.mentors_of_interaction(answer.interaction_id) == {"U0MENTOR1"}
-    assert service.mentors_of_interaction(answer.interaction_id, "T0OTHER") == set()  # another workspace's
-    assert service.sections_of("install/bolts.md")[1:] == [("M10 bolts",), ("M12 bolts",), ("Spares",)]
+    assert service.mentoring.mentors_of_interaction(answer.interaction_id) == {"U0MENTOR1"}
+    assert service.mentoring.mentors_of_interaction(answer.interaction_id, "T0OTHER") == set()  # another workspace's
+    assert service.asking.sections_of("install/bolts.md")[1:] == [("M10 bolts",), ("M12 bolts",), ("Spares",)]
 
 
 def test_helpful_votes_from_three_people_on_one_section_confirm_it_for_near_identical_questions(service, database):
@@ -165,18 +166,18 @@ def test_helpful_votes_from_three_people_on_one_section_confirm_it_for_near_iden
         ("U0ASKER02", "where are the spare bracket bolts kept in our van"),
         ("U0ASKER03", "where are the spare bracket bolts kept in the van"),
     ]
-    answers = [service.ask(q, Asker(user_id=u, surface="cli")) for u, q in asked]
+    answers = [service.asking.ask(q, Asker(user_id=u, surface="cli")) for u, q in asked]
     assert all(a.answered and a.sources[0].heading_path == ["Spares"] for a in answers), [
         (a.answered, a.confidence, a.sources[0].heading_path if a.sources else None) for a in answers
     ]
-    service.vote(answers[0].interaction_id, "U0ASKER01", True)
-    service.vote(answers[1].interaction_id, "U0ASKER02", False)  # Not helpful counts for nothing here
-    service.vote(answers[1].interaction_id, "U0ASKER01", True)  # the same person twice is one person
+    service.records.vote(answers[0].interaction_id, "U0ASKER01", True)
+    service.records.vote(answers[1].interaction_id, "U0ASKER02", False)  # Not helpful counts for nothing here
+    service.records.vote(answers[1].interaction_id, "U0ASKER01", True)  # the same person twice is one person
     assert service.verified.pairs() == []
-    service.vote(answers[1].interaction_id, "U0ASKER02", True)
+    service.records.vote(answers[1].interaction_id, "U0ASKER02", True)
     assert service.verified.pairs() == []  # two people
-    service.vote(answers[2].interaction_id, "U0ASKER03", True)
+    service.records.vote(answers[2].interaction_id, "U0ASKER03", True)
     (pair,) = service.verified.pairs()
     assert pair.taught_by == "votes" and pair.heading_path == ["Spares"] and pair.question == asked[2][1]
-    later = service.ask("where do we keep the spare bracket bolts in the van", ASKER)
+    later = service.asking.ask("where do we keep the spare bracket bolts in the van", ASKER)
     assert later.verified is not None and later.verified["by"] == "votes"

@@ -15,7 +15,8 @@ from assistant.access.tenancy import WorkspaceError
 from assistant.answering.retrieval import Retriever
 from assistant.db.database import Database, _alembic_config, head_revision
 from assistant.db.models import Base, HelpChannel, Interaction, Mentor, MentorRequest
-from assistant.service import Asker, MomentService
+from assistant.records.interactions import Asker
+from assistant.service import MomentService
 from assistant.settings import load_settings
 
 
@@ -112,27 +113,27 @@ def test_a_workspace_with_its_own_folder_is_answered_from_it_and_nobody_else_is(
     question = "how do i reset my vpn token"
     acme = Asker(user_id="U0ACME0001", surface="dm", team_id="T0ACME0001")
     beta = Asker(user_id="U0BETA0001", surface="dm", team_id="T0BETA0001")
-    assert service.ask(question, beta).sources[0].path == "it/vpn-token.md"  # shared by default
+    assert service.asking.ask(question, beta).sources[0].path == "it/vpn-token.md"  # shared by default
 
     service.workspaces.set_content_folder("T0ACME0001", "it")
-    mine = service.ask(question, acme)
+    mine = service.asking.ask(question, acme)
     assert mine.answered and mine.sources[0].path == "it/vpn-token.md"
-    assert all(s.path.startswith("it/") for s in service.ask("mileage rate own car", acme).sources)
-    others = service.ask(question, beta)
+    assert all(s.path.startswith("it/") for s in service.asking.ask("mileage rate own car", acme).sources)
+    others = service.asking.ask(question, beta)
     assert not any(s.path.startswith("it/") for s in others.sources) and not others.answered
     with pytest.raises(WorkspaceError):
         service.workspaces.set_content_folder("T0BETA0001", "it/sub")  # inside Acme's
 
     service.workspaces.set_content_folder("T0ACME0001", None)  # back to the shared content
-    assert service.ask(question, beta).sources[0].path == "it/vpn-token.md"
-    assert {i.team_id for i in [service.interaction(mine.interaction_id, "T0ACME0001")]} == {"T0ACME0001"}
-    assert service.interaction(mine.interaction_id, "T0BETA0001") is None  # not Beta's to read
+    assert service.asking.ask(question, beta).sources[0].path == "it/vpn-token.md"
+    assert {i.team_id for i in [service.records.interaction(mine.interaction_id, "T0ACME0001")]} == {"T0ACME0001"}
+    assert service.records.interaction(mine.interaction_id, "T0BETA0001") is None  # not Beta's to read
 
 
 def test_questions_spooled_before_workspaces_are_written_as_the_default_workspaces(database, tmp_path):
     import json
 
-    from assistant.service import InteractionSpool
+    from assistant.records.spool import InteractionSpool
 
     spool = InteractionSpool(tmp_path / "spool.jsonl", "T0OURTEAM1")
     old = {  # as a version before workspaces spooled it while the database was down

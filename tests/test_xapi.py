@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from assistant.answering.retrieval import Retriever
 from assistant.db.models import XapiStatement
-from assistant.service import Asker, MomentService
+from assistant.records.interactions import Asker
+from assistant.service import MomentService
 from assistant.settings import load_settings
 
 ASKER = Asker(user_id="U0ASKER01", surface="dm", channel_id="D0ASKER01")
@@ -49,8 +50,8 @@ def in_lrs(lrs_server, ids) -> Counter:
 
 
 def test_a_question_and_a_vote_become_statements_in_the_same_transaction(service):
-    answer = service.ask("my vpn token keeps failing how do i reset it", ASKER)
-    service.vote(answer.interaction_id, "U0ASKER01", helpful=True)
+    answer = service.asking.ask("my vpn token keeps failing how do i reset it", ASKER)
+    service.records.vote(answer.interaction_id, "U0ASKER01", helpful=True)
     rows = queued(service)
     assert [r.verb for r in rows] == ["asked", "answered", "rated"]
     asked, answered, rated = (r.statement for r in rows)
@@ -66,7 +67,7 @@ def test_a_question_and_a_vote_become_statements_in_the_same_transaction(service
 
 
 def test_flush_delivers_to_the_lrs_and_the_lrs_stores_each_once(service, lrs_server):
-    service.ask("how do i lock out a machine before maintenance", ASKER)
+    service.asking.ask("how do i lock out a machine before maintenance", ASKER)
     ids = [r.id for r in queued(service)]
     assert service.xapi.flush() == {"sent": 2, "rejected": 0, "deferred": 0}
     assert in_lrs(lrs_server, ids) == Counter({i: 1 for i in ids})
@@ -79,8 +80,8 @@ def test_flush_delivers_to_the_lrs_and_the_lrs_stores_each_once(service, lrs_ser
 def test_lrs_down_then_up_everything_arrives_once(service, lrs_server):
     lrs_server.stop()
     try:
-        service.ask("mileage rate for my own car", ASKER)
-        service.ask("van inspection tyres", ASKER)
+        service.asking.ask("mileage rate for my own car", ASKER)
+        service.asking.ask("van inspection tyres", ASKER)
         ids = [r.id for r in queued(service)]
         counts = service.xapi.flush()
         assert counts["deferred"] == 4 and counts["sent"] == 0
@@ -95,7 +96,7 @@ def test_lrs_down_then_up_everything_arrives_once(service, lrs_server):
 
 
 def test_a_statement_the_lrs_rejects_is_set_aside_with_the_reason(service, lrs_server):
-    service.ask("reset vpn token", ASKER)
+    service.asking.ask("reset vpn token", ASKER)
     with service.database.session() as session:
         bad = XapiStatement(id="7d3f6c1e-0000-4000-8000-000000000001", user_id="U0X", team_id="default", verb="broken",
                             statement={"id": "7d3f6c1e-0000-4000-8000-000000000001",
@@ -122,13 +123,13 @@ def test_pseudonymised_actors(service):
 
 
 def test_forget_voids_what_was_sent_and_drops_what_was_not(service, lrs_server):
-    first = service.ask("reset vpn token", ASKER)
+    first = service.asking.ask("reset vpn token", ASKER)
     service.xapi.flush()
     sent_ids = [r.id for r in queued(service)]
-    service.ask("mileage own car", ASKER)  # still queued when forgotten
-    counts = service.forget("U0ASKER01")
+    service.asking.ask("mileage own car", ASKER)  # still queued when forgotten
+    counts = service.retention.forget("U0ASKER01")
     assert counts["interactions"] == 2 and counts["voided"] == 2
-    assert service.interaction(first.interaction_id) is None
+    assert service.records.interaction(first.interaction_id) is None
     rows = queued(service)
     assert [r.verb for r in rows] == ["voided", "voided"]
     assert service.xapi.flush() == {"sent": 2, "rejected": 0, "deferred": 0}, [r.error for r in service.xapi.rejected()]
@@ -142,7 +143,7 @@ def test_forget_voids_what_was_sent_and_drops_what_was_not(service, lrs_server):
 
 @pytest.mark.slow
 def test_cli_xapi_status_and_flush(settings, service, tmp_path):
-    service.ask("reset vpn token", ASKER)
+    service.asking.ask("reset vpn token", ASKER)
     env = {
         "MOMENT_HOME": str(tmp_path / "home"),
         "DATABASE_URL": service.database.url,

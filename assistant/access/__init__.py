@@ -2,7 +2,8 @@
 
 `tenancy` keeps workspaces apart (whose a record is, who administers a workspace, which content folder it
 is answered from); `audiences` decides which content a person may see, from the user groups they are in
-(a `Viewer`, read from a cache in the database that fails closed).
+(a `Viewer`, read from a cache in the database that fails closed); `viewers` is the use case: what a
+person may see now, an item's audience in the serving index.
 
 Public surface: `Viewer`, `GroupDirectory`, `GroupSource`, `UserGroupInfo`, `WITHHELD_NOTICE`,
 `visible_to_all`, `inherited_audience`, `Workspaces`, `WorkspaceError`, `ContentScope`, `DEFAULT_TEAM`.

@@ -112,6 +112,10 @@ class Workspaces:
         self._sources_owned: dict[str, str] = {}  # a workspace's own source's items' prefix -> its team id
         self._generation_off: tuple[float, frozenset[str]] = (-SCOPE_SECONDS, frozenset())
 
+    def team(self, team_id: str | None) -> str:
+        """The workspace records are kept under: `team_id`, or the default workspace."""
+        return team_id or self.default_team_id
+
     def get(self, team_id: str) -> Workspace | None:
         with self.database.session() as session:
             return session.get(Workspace, team_id)

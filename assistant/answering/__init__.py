@@ -1,4 +1,8 @@
-"""Answering: a question in, an `Answer` out, from the published index. Knows nothing of Slack or the database.
+"""Answering: a question in, an `Answer` out, from the published index. Knows nothing of Slack.
+
+`asking` is the use case the edges call (ask, ask in a thread, teach a question its answer), which records
+each answer through `assistant.records.interactions`; the modules below it read no database but
+`verified` (the taught pairs).
 
 `questions` cleans and prepares what was asked; `retrieval` finds the pages (dense and keyword search,
 fused, with a calibrated confidence; `lookup` reads a keyed table row); the `reader` picks the passage and

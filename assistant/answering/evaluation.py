@@ -276,7 +276,7 @@ def declined_at(positive: list[float], negative: list[float], answered: float = 
 
 
 def rank_moment(retriever: Retriever, question: str, k: int = 10, generator=None) -> Ranked:
-    """Moment as the asker gets it: the same search and the same passage as `MomentService.ask`, and with
+    """Moment as the asker gets it: the same search and the same passage as `Asking.ask`, and with
     `generator` (`assistant.answering.generation`) the generated answer for an answered question."""
     started = time.perf_counter()
     prepared = prepare(question)

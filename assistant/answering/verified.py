@@ -286,14 +286,14 @@ def verified_answer(question, match: VerifiedMatch, version, result, content_bas
     )
 
 
-def confirmed_by_votes(service, interaction_id: int, team_id: str) -> VerifiedAnswer | None:
+def confirmed_by_votes(asking, interaction_id: int, team_id: str) -> VerifiedAnswer | None:
     """Helpful votes count as teaching: when `VOTES_TO_CONFIRM` different people voted Helpful on answers whose
     passage came from the same section, for questions near-identical to this one (within `MATCH_COSINE`, the
     same keys), the question is taught with that section ("votes" as its teacher; audited). None otherwise,
-    or when a taught pair already answers it."""
+    or when a taught pair already answers it. `asking`: `assistant.answering.asking.Asking`, which teaches."""
     from assistant.db.models import Interaction, Vote
 
-    with service.database.session() as session:
+    with asking.verified.database.session() as session:
         this = session.get(Interaction, interaction_id)
         if this is None or this.team_id != team_id or not this.answered or not (this.answer or {}).get("sources"):
             return None
@@ -319,14 +319,14 @@ def confirmed_by_votes(service, interaction_id: int, team_id: str) -> VerifiedAn
     if len({user for *_, user in same}) < VOTES_TO_CONFIRM:
         return None
     texts = list(dict.fromkeys([question, *(q for _, q, _ in same)]))
-    vectors = service.retriever.embedder.encode(texts)
+    vectors = asking.retriever.embedder.encode(texts)
     close = {t for t, v in zip(texts, vectors, strict=True) if float(v @ vectors[0]) >= MATCH_COSINE}
     voters = {user for _, q, user in same if q in close}
     if len(voters) < VOTES_TO_CONFIRM:
         return None
-    version = service.retriever.version()
-    if service.verified.match(team_id, question, vectors[0], version) is not None:
+    version = asking.retriever.version()
+    if asking.verified.match(team_id, question, vectors[0], version) is not None:
         return None
-    return service.teach(
+    return asking.teach(
         question, section[0], " > ".join(section[1]), "votes", team_id=team_id, interaction_id=interaction_id
     )

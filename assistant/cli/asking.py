@@ -25,16 +25,19 @@ def _viewer(service, settings: Settings, as_user: str | None, team: str | None):
 
     if not as_user:
         return Viewer.public()
-    if not service.audience_names():
+    if not service.access.audience_names():
         return Viewer(as_user)  # nothing is restricted: their groups do not matter
     if settings.slack_bot_token is not None:
         from assistant.slack.outbound import web_client
         from assistant.slack.usergroups import SlackUserGroups
 
-        service.group_source = SlackUserGroups(
-            web_client(settings), service.groups, service.audience_names, default_team=settings.default_team_id
+        service.access.group_source = SlackUserGroups(
+            web_client(settings),
+            service.access.groups,
+            service.access.audience_names,
+            default_team=settings.default_team_id,
         )
-    return service.viewer_for(as_user, service.team(team))
+    return service.access.viewer_for(as_user, service.workspaces.team(team))
 
 
 @click.command("ask")
@@ -75,7 +78,7 @@ def ask(
     import getpass
 
     from assistant.answering.retrieval import IndexMismatchError
-    from assistant.service import Asker
+    from assistant.records.interactions import Asker
     from indexer.store import IndexMissingError
 
     if question == "-":
@@ -88,7 +91,7 @@ def ask(
     asker = Asker(user_id=user or as_user or f"cli:{getpass.getuser()}", surface="cli", team_id=team)
     viewer = _viewer(service, settings, as_user, team)
     try:
-        answer = service.ask(question, asker, types=list(types) or None, tags=list(tags) or None, viewer=viewer)
+        answer = service.asking.ask(question, asker, types=list(types) or None, tags=list(tags) or None, viewer=viewer)
     except (IndexMissingError, IndexMismatchError) as exc:
         if as_json:
             line, status = explain(exc)

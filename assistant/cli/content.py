@@ -424,7 +424,7 @@ DEMO_QUESTIONS = ("how do i reset my vpn token", "whats the mileage rate if i us
 def demo(ctx: click.Context, questions: tuple[str, ...]) -> None:
     """Index the demo content and answer sample questions: the one command to try Moment."""
     from assistant.cli.render_text import render_answer
-    from assistant.service import Asker
+    from assistant.records.interactions import Asker
 
     settings = settings_of(ctx)
     require_folder(settings.content_dir, "MOMENT_CONTENT_DIR")
@@ -436,5 +436,5 @@ def demo(ctx: click.Context, questions: tuple[str, ...]) -> None:
     service = service_for(settings)
     for question in questions or DEMO_QUESTIONS:
         click.echo(f"\n$ moment ask {json.dumps(question)}")
-        click.echo(render_answer(service.ask(question, Asker(user_id="cli:demo", surface="cli"))))
+        click.echo(render_answer(service.asking.ask(question, Asker(user_id="cli:demo", surface="cli"))))
     click.echo(f'\nInteractions are logged in {settings.database_url}. Try: moment ask "your question"')

@@ -82,7 +82,7 @@ def forget(ctx: click.Context, user_id: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Delete everything Moment holds about {user_id}?", abort=True)
     service = service_for(settings)
-    counts = service.forget(user_id)
+    counts = service.retention.forget(user_id)
     click.echo(
         f"Deleted {counted(counts['interactions'], 'interaction')}, {counted(counts['votes'], 'vote')} and "
         f"{counted(counts['mentor_requests'], 'mentor request')} of {user_id} "
@@ -90,7 +90,7 @@ def forget(ctx: click.Context, user_id: str, yes: bool) -> None:
         f"{counted(counts['voided'], 'xAPI statement')} will be voided at the next delivery."
     )
     cli_user = f"cli:{user_id}"
-    if not counts["interactions"] and ":" not in user_id and (held := service.interactions_of(cli_user)):
+    if not counts["interactions"] and ":" not in user_id and (held := service.records.interactions_of(cli_user)):
         click.echo(
             f"Questions asked from the command line are stored under cli:<login name>: {counted(held, 'interaction')} "
             f"of {cli_user}. To delete them too: moment forget {cli_user}"

@@ -43,7 +43,7 @@ def report_command(ctx: click.Context, days: int, fmt: str, chart: Path | None, 
                 f"The folder {chart.parent} does not exist: create it, or write the chart elsewhere."
             )
     require_database(settings)
-    report = service_for(settings).report(days, team_id=team)
+    report = service_for(settings).operations.report(days, team_id=team)
     click.echo({"md": to_markdown, "csv": to_csv, "json": to_json}[fmt](report), nl=False)
     if chart:
         chart.write_bytes(chart_image(report, chart.suffix.lower().lstrip(".")))

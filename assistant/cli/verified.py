@@ -35,7 +35,7 @@ def verify(ctx: click.Context, question: str, path: str, heading: str | None, te
     require_index(settings)
     service = service_for(settings)
     try:
-        pair = service.teach(question, path, heading, _who(user), team_id=team)
+        pair = service.asking.teach(question, path, heading, _who(user), team_id=team)
     except VerifyError as exc:
         raise click.ClickException(str(exc)) from None
     where = " › ".join([pair.path, *pair.heading_path])
@@ -58,7 +58,7 @@ def verified_list(ctx: click.Context, team: str | None, as_json: bool) -> None:
     require_index(settings)
     service = service_for(settings)
     rows = []
-    for pair, status, owner in service.verified_pairs(team):
+    for pair, status, owner in service.asking.verified_pairs(team):
         rows.append(
             {
                 "id": pair.id,
@@ -93,7 +93,7 @@ def verified_list(ctx: click.Context, team: str | None, as_json: bool) -> None:
 def verified_remove(ctx: click.Context, pair_id: int, team: str | None, user: str | None) -> None:
     """Forget verified answer PAIR_ID: its question is answered as before it was taught."""
     service = service_for(settings_of(ctx))
-    pair = service.forget_verified(pair_id, _who(user), team_id=team)
+    pair = service.asking.forget_verified(pair_id, _who(user), team_id=team)
     if pair is None:
         raise click.ClickException(f"No verified answer #{pair_id} (see `moment verified list`).")
     click.echo(f"Removed verified answer #{pair_id}: “{pair.question}”.")

@@ -13,6 +13,7 @@ This module knows nothing of Slack.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import or_, select, update
@@ -203,6 +204,24 @@ class HelpChannels:
         """The workspace's channels with queued messages and nobody answering them (a process stopped
         mid-queue)."""
         return [channel for team, channel in waiting_channels(self.database, now) if team == self.team_id]
+
+
+class HelpDesk:
+    """Every workspace's help channels: one workspace's with its queues (`of`), and the channels waiting for an
+    answer in any workspace (`waiting`)."""
+
+    def __init__(self, database: Database, default_min_confidence: float, team: Callable[[str | None], str]) -> None:
+        self.database = database
+        self.default_min_confidence = default_min_confidence
+        self._team = team  # the workspace a team id (None: the default one) means: `Workspaces.team`
+
+    def of(self, team_id: str | None = None) -> HelpChannels:
+        """The workspace's help channels and their answer queues."""
+        return HelpChannels(self.database, self.default_min_confidence, self._team(team_id))
+
+    def waiting(self) -> list[tuple[str, str]]:
+        """(team id, channel id) of every help channel with queued messages and nobody answering them."""
+        return waiting_channels(self.database)
 
 
 def waiting_channels(database: Database, now: dt.datetime | None = None) -> list[tuple[str, str]]:

@@ -58,7 +58,7 @@ class Drafts:
         self, database: Database, audience_of: Callable[[str, Iterable[str] | None], Iterable[str]] | None = None
     ) -> None:
         self.database = database
-        # An item's audience now (`MomentService.audience_of`); without it, the one recorded when it was shown.
+        # An item's audience now (`Viewers.audience_of`); without it, the one recorded when it was shown.
         self.audience_of = audience_of or (lambda path, recorded: tuple(recorded or ()))
 
     def save(self, team_id: str, *, author_id: str, title: str, body: str, request_id: int | None = None) -> DraftView:

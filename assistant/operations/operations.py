@@ -28,7 +28,7 @@ from pathlib import Path
 from sqlalchemy import delete, select, update
 
 from assistant.db.database import Database, DatabaseUnavailableError
-from assistant.db.models import REQUEST_OPEN, IndexRun, MentorRequest, PublishedIndex, utcnow
+from assistant.db.models import IndexRun, PublishedIndex, utcnow
 from assistant.mentoring.drafts import Drafts
 from assistant.mentoring.views import snapshot
 from assistant.settings import Settings
@@ -327,56 +327,3 @@ class Status:
     reader: str = ""  # the reader's state in words ("on: cross-encoder ...", "off ...", "unavailable ...")
     reader_problem: str | None = None  # why the reader could not be loaded
     sources: list = field(default_factory=list)  # assistant.sources.SourceView of every content source
-
-
-def collect_status(
-    service, operations: IndexOperations, today: dt.date | None = None, team_id: str | None = None
-) -> Status:
-    """Everything `/moment status` shows for a workspace (its mentors and requests; the index is everyone's);
-    parts that fail are reported, not raised."""
-    team_id = service.team(team_id)
-    today = today or dt.date.today()
-    status = Status()
-    try:
-        version = service.retriever.version()
-        status.index_version = version.version
-        status.index_age = utcnow() - version.created_at
-        status.by_type = version.meta.get("by_type", {})
-        status.documents = len(version.documents)
-        status.chunks = version.size
-        status.stale = sorted(
-            ((d.path, d.meta.title, d.meta.review_due()) for d in version.documents if d.meta.is_stale(today)),
-            key=lambda s: s[2],
-        )
-    except (IndexMissingError, Exception) as exc:
-        status.index_problem = str(exc)
-    status.reader = service.reader_state.description
-    status.reader_problem = service.reader_state.problem
-    status.runs = operations.recent_runs(5)
-    stats = service.mentors.stats(team_id)
-    status.mentors_total = sum(1 for s in stats if s.mentor.vetted)
-    status.mentors_available = sum(1 for s in stats if s.available_now)
-    with service.database.session() as session:
-        for request in session.scalars(
-            select(MentorRequest).where(
-                MentorRequest.team_id == team_id, MentorRequest.status.in_((*REQUEST_OPEN, "accepted"))
-            )
-        ).all():
-            status.open_requests[request.status] = status.open_requests.get(request.status, 0) + 1
-    names = service.audience_names()
-    if names:
-        status.restricted_items = len(service.retriever.version().restricted)
-        try:
-            status.groups = service.groups.status(None, names)
-        except Exception as exc:  # the database: reported like the rest
-            log.warning("user group status unavailable: %r", exc)
-    try:
-        from assistant.sources import Sources
-
-        status.sources = Sources(operations).list()
-    except Exception as exc:  # the database: reported like the rest
-        log.warning("content sources unavailable: %r", exc)
-    if service.xapi.enabled:
-        x = service.xapi.status()
-        status.xapi = {"queued": x.queued, "sent": x.sent, "rejected": x.rejected}
-    return status

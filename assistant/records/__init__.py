@@ -2,7 +2,9 @@
 
 `reports` reads the interaction log into usage, content gaps and mentor figures (Markdown, CSV, JSON,
 charts); `xapi` queues xAPI statements in an outbox and delivers them through the `lrs` client;
-`privacy` forgets a person. Through faults: `deliveries` claims each Slack delivery once (in the
+`privacy` forgets a person. The use cases: `interactions` (each question recorded on arrival and answered,
+votes, followers; `spool` keeps records on the host while the database is down), `retention`, `audit`.
+Through faults: `deliveries` claims each Slack delivery once (in the
 database, on the host's disk while it is away); `intake` records work before it is acknowledged, or
 spools it on the host and writes it when the database is back.
 

@@ -151,12 +151,12 @@ class AdminHandlers:
             )
             self.operations.run_soon(on_done=lambda r: post_reindex_summary(client, r))
         elif verb == "status":
-            status = self.service.status(team)
+            status = self.service.operations.status(team)
             respond(blocks=ui.status_blocks(status), text="Moment status", response_type="ephemeral")
         elif verb == "report":
             days = int(args[0]) if args and args[0].isdigit() else 7
             days = max(1, min(days, 365))
-            report = self.service.report(days, team_id=team)
+            report = self.service.operations.report(days, team_id=team)
             respond(blocks=ui.report_blocks(report), text=f"Moment report, last {days} days", response_type="ephemeral")
         elif verb == "mentors":
             stats = self.service.mentors.stats(team)
@@ -241,14 +241,14 @@ class AdminHandlers:
             return f"Generated answers are {now} in this workspace. Use `/moment generated on` or `off`."
         changed = workspaces.set_generated_answers(team, state == "on")
         reply = f"Generated answers are {'now' if changed else 'already'} {state} in this workspace."
-        if self.service.generator is None:
+        if self.service.asking.generator is None:
             reply += " (No LLM is configured, so none are generated until the operator sets MOMENT_LLM_URL.)"
         return reply
 
     def _channel(self, args: list[str], text: str, by: str, client: WebClient, team: str) -> str:
         """`/moment channel add #c [scope]`, `list`, `remove #c`."""
         sub = args[0].lower() if args else ""
-        channels = self.service.help_channels(team)
+        channels = self.service.help_channels.of(team)
         if sub == "list":
             return ui.help_channels_text(channels.all(), channels.default_min_confidence)
         ref = CHANNEL_REF.search(text)
@@ -339,6 +339,6 @@ class AdminHandlers:
         if not allowed:
             log.warning("refused %s for %s", action, user)
         try:
-            self.service.audit(user, action, allowed, detail, team_id=team)
+            self.service.audit.record(user, action, allowed, detail, team_id=team)
         except DatabaseUnavailableError:
             log.error("audit event not stored (database unavailable): %s %s %s", user, action, allowed)

@@ -27,7 +27,8 @@ from slack_sdk.errors import SlackApiError
 from assistant.answering.answers import Answer
 from assistant.answering.retrieval import IndexMismatchError
 from assistant.db.database import DatabaseUnavailableError
-from assistant.service import Asker, MomentService, NotTheAskerError
+from assistant.records.interactions import Asker, NotTheAskerError
+from assistant.service import MomentService
 from assistant.settings import Settings
 from assistant.slack import blocks as ui
 from assistant.slack.admin import AdminHandlers, Permissions
@@ -93,7 +94,7 @@ def create_app(
         ),
     )
     permissions = Permissions(settings.admins, settings.admin_usergroup, service.workspaces)
-    operations = service.index_operations()
+    operations = service.operations.indexing
     mentoring = MentorHandlers(service, permissions.is_admin)
     channels = HelpChannelHandlers(service)
     handlers = SlackHandlers(service, mentoring, permissions, channels, installations)
@@ -103,13 +104,13 @@ def create_app(
     # Who may see restricted content: user groups read from Slack (and again when a question finds them stale)
     usergroups = SlackUserGroups(
         app.client,
-        service.groups,
-        service.audience_names,
+        service.access.groups,
+        service.access.audience_names,
         default_team=None if settings.multi_workspace else settings.default_team_id,
         # OAuth installs: a stale cache is read again with the asker's workspace's own token.
         client_for=(lambda team: installations.client_for_workspace(team, app.client)) if installations else None,
     )
-    service.group_source = usergroups
+    service.access.group_source = usergroups
 
     # Questions
     app.event("app_mention")(handlers.on_mention)
@@ -290,7 +291,7 @@ class SlackHandlers:
 
     def _question_of(self, interaction_id: int, team: str, deadline: float) -> str:
         """The question an answer was for, if the database says so before `deadline` ("" if not)."""
-        future = self._reader.submit(self.service.answer_for, interaction_id, team)
+        future = self._reader.submit(self.service.records.answer_for, interaction_id, team)
         try:
             answer = future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
@@ -307,14 +308,14 @@ class SlackHandlers:
         value = view["state"]["values"].get(ui.FEEDBACK_BLOCK, {}).get(ui.FEEDBACK_INPUT, {}).get("value")
         if interaction_id:
             comment = (value or "").strip() or None
-            self.service.vote(interaction_id, body["user"]["id"], False, comment, team_id=team_of(context))
+            self.service.records.vote(interaction_id, body["user"]["id"], False, comment, team_id=team_of(context))
 
     def on_share(self, ack: Ack, body: dict, action: dict, client: WebClient, respond, context: BoltContext) -> None:
         """Post a private /ask answer to the channel for everyone."""
         ack()
         user = body["user"]["id"]
         try:
-            answer = self.service.answer_for(int(action["value"]), team_of(context), asked_by=user)
+            answer = self.service.records.answer_for(int(action["value"]), team_of(context), asked_by=user)
         except NotTheAskerError as exc:
             log.warning("share refused: %s", exc)
             respond(text=ONLY_THE_ASKER_SHARES, response_type="ephemeral", replace_original=False)
@@ -325,7 +326,7 @@ class SlackHandlers:
                 text="That answer is no longer available to share.", response_type="ephemeral", replace_original=False
             )
             return
-        if answer.restricted or any(self.service.audience_of(s.path) for s in answer.sources):
+        if answer.restricted or any(self.service.access.audience_of(s.path) for s in answer.sources):
             # Restricted when it was shown, or since (its owner added an audience): never posted for all.
             respond(text=NOT_SHAREABLE, response_type="ephemeral", replace_original=False)
             return
@@ -349,7 +350,7 @@ class SlackHandlers:
         ack()
         user = body["user"]["id"]
         interaction_id = int(action["value"])
-        asked = self.service.interaction(interaction_id, team_of(context))
+        asked = self.service.records.interaction(interaction_id, team_of(context))
         if asked is not None and asked.user_id != user:
             # A bystander on someone else's answer: the hand-off is the asker's to start. They can join it.
             self._tell(
@@ -371,7 +372,7 @@ class SlackHandlers:
         user = body["user"]["id"]
         interaction_id = int(action["value"])
         try:
-            new = self.service.follow_question(interaction_id, user, team_of(context))
+            new = self.service.records.follow_question(interaction_id, user, team_of(context))
         except DatabaseUnavailableError:
             self._tell(client, body, user, "I couldn't note that just now. Please try again in a minute.")
             return
@@ -406,7 +407,7 @@ class SlackHandlers:
         try:
             if action == "app_uninstalled":
                 self.service.workspaces.uninstalled(team)
-            self.service.audit("slack", action, True, detail, team_id=team, enterprise_id=context.enterprise_id)
+            self.service.audit.record("slack", action, True, detail, team_id=team, enterprise_id=context.enterprise_id)
         except DatabaseUnavailableError:
             log.error("audit event not stored (database unavailable): %s", action)
 
@@ -493,7 +494,11 @@ class SlackHandlers:
         notices: list[str] | None = None,
     ) -> Answer | None:
         try:
-            answer = self.service.ask_in_thread(text, previous, asker) if previous else self.service.ask(text, asker)
+            answer = (
+                self.service.asking.ask_in_thread(text, previous, asker)
+                if previous
+                else self.service.asking.ask(text, asker)
+            )
         except (IndexMissingError, IndexMismatchError) as exc:
             log.error("no usable index for %s in %s: %s", asker.user_id, asker.channel_id, exc)
             self._post_or_report(client, asker, post, ui.problem_blocks(INDEX_PROBLEM), INDEX_PROBLEM)
@@ -515,7 +520,7 @@ class SlackHandlers:
                 owner_names=names,
                 shareable=shareable and not answer.restricted,
                 teachable=answer.interaction_id is not None
-                and self.permissions.is_admin(client, asker.user_id, self.service.team(asker.team_id)),
+                and self.permissions.is_admin(client, asker.user_id, self.service.workspaces.team(asker.team_id)),
             ),
             ui.answer_text(answer),
             payload=ui.answer_metadata(answer),
@@ -563,7 +568,7 @@ class SlackHandlers:
 
     def _vote(self, client: WebClient, body: dict, interaction_id: int, user: str, team: str, *, helpful: bool) -> bool:
         try:
-            if self.service.vote(interaction_id, user, helpful, team_id=team) is None:
+            if self.service.records.vote(interaction_id, user, helpful, team_id=team) is None:
                 return False  # not this workspace's answer
         except DatabaseUnavailableError:
             self._tell(client, body, user, "I couldn't record your vote just now. Please try again in a minute.")

@@ -129,7 +129,7 @@ class HelpChannelHandlers:
     def _enqueue(self, row: dict) -> bool | None:
         """Queue a message when its channel is a help channel (True; False when it already was; None when it is
         no help channel's question). Called again for a spooled row when the database is back."""
-        channels = self.service.help_channels(row["team_id"])
+        channels = self.service.help_channels.of(row["team_id"])
         channel = channels.get(row["channel_id"])
         if channel is None or (row["from_bot"] and not channel.answer_bots):
             return None

@@ -1,7 +1,7 @@
 """`/healthz` for load balancers: answered within `DEADLINE` seconds whatever the database does, and never
 in the way of acknowledging Slack.
 
-The checks (the database answers a query and takes a write, an index is loaded: `MomentService.health`)
+The checks (the database answers a query and takes a write, an index is loaded: `Overview.health`)
 run in one thread of their own; a probe waits for a running check at most until the deadline, then answers
 503 saying what did not answer. A result is reused for `CACHE_SECONDS`, so probes from several load
 balancers cost one check, and while a check hangs (a database that accepts connections and never answers)

@@ -87,7 +87,7 @@ class Installations:
         name = installation.team_name or installation.enterprise_name
         self.service.workspaces.installed(team, installation.enterprise_id, name, installation.user_id)
         detail = "org-wide install" if installation.is_enterprise_install else "workspace install"
-        self.service.audit(installation.user_id, "app_installed", True, detail, team_id=team)
+        self.service.audit.record(installation.user_id, "app_installed", True, detail, team_id=team)
         log.info("Moment installed in %s (%s)", team, detail)
         return args.default.success(args)
 

@@ -49,11 +49,11 @@ class MentorHandlers:
     def ask_mentor(self, client: WebClient, body: dict, context, interaction_id: int, user: str, tell) -> None:
         """'Ask a mentor' on an answer (one of the workspace's mentors)."""
         team = team_of(context)
-        answer = self.service.answer_for(interaction_id, team)
+        answer = self.service.records.answer_for(interaction_id, team)
         if answer is None:
             tell("I can't find that question any more. Ask it again and I'll find you a mentor.")
             return
-        interaction = self.service.interaction(interaction_id, team)
+        interaction = self.service.records.interaction(interaction_id, team)
         try:
             self.handoff(client, team).request(
                 asker_id=user,
@@ -160,7 +160,7 @@ class MentorHandlers:
 
     def job_aid_approved(self, client: WebClient, draft, team: str) -> None:
         """A draft from a resolved request is now content: its thread's note links to it."""
-        request = self.service.handoff(None, team).get(draft.request_id) if draft.request_id else None
+        request = self.service.mentoring.handoff(None, team).get(draft.request_id) if draft.request_id else None
         if request is None or request.status != "resolved" or not request.thread_note_ts:
             return
         base = self.service.settings.content_base_url
@@ -169,7 +169,7 @@ class MentorHandlers:
 
     def _tell_followers(self, client: WebClient, request: RequestView, lead: str) -> None:
         where = f" in <#{request.channel_id}>" if (request.channel_id or "")[:1] in ("C", "G") else ""
-        for user in self.service.followers(request.interaction_id):
+        for user in self.service.records.followers(request.interaction_id):
             self._dm(client, user, f"{lead} the question you also had{where}: _{escaped(request.question, 200)}_")
 
     def _dm_blocks(self, client: WebClient, user: str, blocks, text: str) -> None:
@@ -182,7 +182,7 @@ class MentorHandlers:
     def on_save_draft(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
         ack()
         user = body["user"]["id"]
-        request = self.service.handoff(None, team_of(context)).get(int(action["value"]))
+        request = self.service.mentoring.handoff(None, team_of(context)).get(int(action["value"]))
         if request is None or request.owner_id != user:
             self._tell(client, body, user, "Only the mentor who took this request can save its answer as a draft.")
             return
@@ -212,7 +212,7 @@ class MentorHandlers:
             return
         self._dm(client, user, f":memo: Saved your draft “{escape(draft.title)}”. L&D will review it; thank you!")
         if request_id is not None:
-            request = self.service.handoff(None, team_of(context)).get(int(request_id))
+            request = self.service.mentoring.handoff(None, team_of(context)).get(int(request_id))
             if request is not None and request.status == "resolved":
                 self._resolved(client, request, job_aid=f"being written up as a job aid, “{escape(draft.title)}”")
         if self.service.settings.admin_channel:

@@ -25,8 +25,9 @@ from assistant.db.database import DatabaseUnavailableError
 from assistant.errors import MomentError, SlackUnavailableError
 from assistant.helpchannels.helpchannels import HelpChannels, settling, too_old
 from assistant.mentoring.handoff import Handoff
+from assistant.records.interactions import Asker
 from assistant.records.reports import Report, chart_png, to_markdown
-from assistant.service import Asker, MomentService
+from assistant.service import MomentService
 from assistant.settings import Settings
 from assistant.slack import admin_blocks, mentor_blocks
 from assistant.slack import blocks as ui
@@ -140,7 +141,7 @@ def handoff_for(service: MomentService, client: WebClient, team_id: str | None) 
     workspace's requests, for the worker's deadlines in single-token mode)."""
     s = service.settings
     notifier = SlackNotifier(client, escalation_channel=s.escalation_channel, offer_minutes=s.mentor_offer_minutes)
-    return service.handoff(notifier, team_id) if team_id else service.handoff_all(notifier)
+    return service.mentoring.handoff(notifier, team_id) if team_id else service.mentoring.handoff_all(notifier)
 
 
 def publish_home(service: MomentService, client: WebClient, user: str, team_id: str, is_admin: bool) -> None:
@@ -156,14 +157,14 @@ def publish_home(service: MomentService, client: WebClient, user: str, team_id: 
                 "top_title": row.sources[0].title if row.sources else None,
                 "top_url": row.sources[0].url if row.sources else None,
             }
-            for row in service.recent_interactions(user, limit=8, team_id=team_id)
+            for row in service.records.recent_interactions(user, limit=8, team_id=team_id)
         ]
         mentor = service.mentors.get(team_id, user)
         if mentor is not None and not mentor.removed:
-            offered, owned = service.handoff(None, team_id).pending_for(user)
+            offered, owned = service.mentoring.handoff(None, team_id).pending_for(user)
             mentor_section = mentor_blocks.mentor_home_section(mentor, offered, owned)
         if is_admin:
-            status = service.status(team_id)
+            status = service.operations.status(team_id)
             admin_section = [DividerBlock(), *admin_blocks.status_blocks(status)]
     except DatabaseUnavailableError:
         log.error("App Home without history: database unavailable (user %s)", user)
@@ -188,7 +189,7 @@ QUESTION_LEFT_AFTER = dt.timedelta(seconds=60)
 
 
 def answer_questions_left(service: MomentService, client_for, now: dt.datetime | None = None) -> int:
-    """Answer the DMs and @mentions whose process stopped after recording them (`MomentService.receive`):
+    """Answer the DMs and @mentions whose process stopped after recording them (`Interactions.receive`):
     each taken by one caller, posted with the record's delivery key, so that an answer the stopped process
     had posted already is found and not posted twice. `client_for(team)`: the workspace's client."""
     import time
@@ -196,12 +197,12 @@ def answer_questions_left(service: MomentService, client_for, now: dt.datetime |
     from assistant.slack.posting import answer_key
 
     answered = 0
-    for asker, question in service.questions_left(QUESTION_LEFT_AFTER, now):
+    for asker, question in service.records.questions_left(QUESTION_LEFT_AFTER, now):
         client = client_for(asker.team_id)
         if client is None or not asker.channel_id:
             continue
         try:
-            answer = service.ask(question, asker)
+            answer = service.asking.ask(question, asker)
             post_message(
                 client,
                 channel=asker.channel_id,
@@ -226,8 +227,8 @@ def group_source(service: MomentService, client: WebClient, settings: Settings) 
     the cache stale)."""
     return SlackUserGroups(
         client,
-        service.groups,
-        service.audience_names,
+        service.access.groups,
+        service.access.audience_names,
         default_team=None if settings.multi_workspace else settings.default_team_id,
     )
 
@@ -320,7 +321,7 @@ class HelpChannelAnswers:
     def _drain(self, client: WebClient, team: str, channel_id: str) -> None:
         background_priority()  # answering never delays acknowledging the next request
         holder = f"{os.uname().nodename[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        channels = self.service.help_channels(team)
+        channels = self.service.help_channels.of(team)
         try:
             while True:
                 if not channels.claim(channel_id, holder, LEASE_SECONDS):
@@ -377,7 +378,7 @@ class HelpChannelAnswers:
             channel_id=item.channel_id,
             thread_ts=item.message_ts,
         )
-        answer = self.service.ask(
+        answer = self.service.asking.ask(
             item.text, asker, types=channel.types or None, tags=channel.tags or None, folders=channel.folders
         )
         sure = answer.answered and answer.confidence >= channels.min_confidence(channel)
@@ -385,7 +386,7 @@ class HelpChannelAnswers:
             if channel.offer_mentor and answer.interaction_id is not None and item.user_id.startswith(("U", "W")):
                 self._offer_privately(client, item, answer)
             return "silent", answer.interaction_id, last_post
-        if not self.service.claim_delivery(f"thread-answer:{item.channel_id}:{item.message_ts}"):
+        if not self.service.claims.claim(f"thread-answer:{item.channel_id}:{item.message_ts}")[0]:
             return "duplicate", answer.interaction_id, last_post  # never two unasked answers in one thread
         time.sleep(max(0.0, last_post + self.interval - time.monotonic()))
         owners = {s.owner for s in answer.sources if s.owner}
@@ -421,7 +422,7 @@ class HelpChannelAnswers:
     def sweep(self, client_for) -> int:
         """Answer queues a stopped process left behind, in every workspace (run by the worker);
         `client_for(team)` is the workspace's Web API client (None: it has no token any more)."""
-        waiting = self.service.help_channels_waiting()
+        waiting = self.service.help_channels.waiting()
         for team, channel_id in waiting:
             client = client_for(team)
             if client is not None:

@@ -1,7 +1,7 @@
 """Questions recorded before Slack is acknowledged.
 
 A DM or an @mention is claimed (by its event id and by the message: `assistant.records.deliveries`) and
-recorded as `received` (`MomentService.receive`) in a Bolt global middleware, so before Bolt answers Slack's
+recorded as `received` (`Interactions.receive`) in a Bolt global middleware, so before Bolt answers Slack's
 HTTP request: a process that dies right after the acknowledgement leaves the record, and the worker answers
 it (`assistant.slack.outbound.answer_questions_left`), posting with the record's delivery key so that an
 answer the dead process had already posted is found, not posted again.
@@ -21,7 +21,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from slack_bolt import BoltContext
 
 from assistant.records.deliveries import event_keys
-from assistant.service import Asker, MomentService
+from assistant.records.interactions import Asker
+from assistant.service import MomentService
 from assistant.slack.workspaces import OUTSIDER, SHARED, team_of
 
 log = logging.getLogger(__name__)
@@ -88,11 +89,11 @@ class Receipts:
         decided = context.get(FIRST)
         if decided is not None:
             return decided
-        return self.service.claim_delivery(*event_keys(body, team_of(context)))
+        return self.service.claims.claim(*event_keys(body, team_of(context)))[0]
 
     def take(self, asker: Asker) -> bool:
         """Whether the listener answers its recorded question (not when the worker took it meanwhile)."""
-        return asker.received_id is None or self.service.start_answering(asker.received_id)
+        return asker.received_id is None or self.service.records.start_answering(asker.received_id)
 
     def _claim_and_record(
         self,
@@ -106,11 +107,11 @@ class Receipts:
         def record(session) -> int | None:
             if unrecorded or abandoned.is_set():
                 return None
-            return self.service.receive_in(session, event.get("text"), asker)
+            return self.service.records.receive_in(session, event.get("text"), asker)
 
         first, receipt = self.service.claims.decide(keys, first_here, with_claim=record)
         if receipt is not None and abandoned.is_set():
             # Too late: the listener answers without it; a record left would be answered twice.
-            self.service.discard_receipt(receipt)
+            self.service.records.discard_receipt(receipt)
             receipt = None
         return first, receipt

@@ -47,9 +47,9 @@ class MomentWSGI:
 
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.service = MomentService.from_settings(settings, embedder=embedder)
-        self.health = HealthCheck(self.service.health)
+        self.health = HealthCheck(self.service.operations.health)
         try:
-            self.service.warm_up()  # load the index now, not on the first question
+            self.service.operations.warm_up()  # load the index now, not on the first question
         except Exception as exc:
             log.error("no usable index at start-up: %s", exc)
         self.bolt = SlackRequestHandler(create_app(settings, self.service), path="/slack/events")
@@ -114,7 +114,7 @@ def course_link(service: MomentService, environ, start_response):
 def start_index_sync(settings: Settings, service: MomentService, stop: threading.Event | None = None) -> None:
     """Pick up index versions published through the database by a worker on another host (until `stop`)."""
     if settings.index_sync_seconds > 0:
-        service.index_operations().start_sync(settings.index_sync_seconds, stop)
+        service.operations.indexing.start_sync(settings.index_sync_seconds, stop)
 
 
 def wsgi_app() -> MomentWSGI:

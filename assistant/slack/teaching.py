@@ -4,7 +4,7 @@ A mentor who helped with a question (the request's mentor) and an admin see the 
 "Resolved" message, and under an answer an admin was given. *This answered it* teaches the question with the
 section of the passage shown; *Pick the right section* opens a modal with a static select of that page's
 sections. Who clicks is checked on every click and again on the modal's submission (a forged payload for
-someone else's question is refused and audited); the teaching itself is `MomentService.teach` (audited).
+someone else's question is refused and audited); the teaching itself is `Asking.teach` (audited).
 """
 
 from __future__ import annotations
@@ -45,10 +45,12 @@ class TeachHandlers:
         app.view(TEACH_MODAL)(self.on_picked)
 
     def may_teach(self, client: WebClient, user: str, team: str, interaction_id: int) -> bool:
-        return user in self.service.mentors_of_interaction(interaction_id, team) or self.is_admin(client, user, team)
+        return user in self.service.mentoring.mentors_of_interaction(interaction_id, team) or self.is_admin(
+            client, user, team
+        )
 
     def _refuse(self, client, body, user: str, team: str, interaction_id) -> None:
-        self.service.audit(
+        self.service.audit.record(
             user, "verify", False, f"interaction #{interaction_id}: not its mentor or an admin", team_id=team
         )
         self._tell(client, body, user, REFUSED)
@@ -61,7 +63,7 @@ class TeachHandlers:
         if interaction_id is None or not self.may_teach(client, user, team, interaction_id):
             self._refuse(client, body, user, team, interaction_id)
             return None
-        answer = self.service.answer_for(interaction_id, team)
+        answer = self.service.records.answer_for(interaction_id, team)
         if answer is None or not answer.sources:
             self._tell(client, body, user, no_page)
             return None
@@ -85,7 +87,7 @@ class TeachHandlers:
             return
         user, _team, interaction_id, answer = found
         page = answer.sources[0]
-        sections = self.service.sections_of(page.path)
+        sections = self.service.asking.sections_of(page.path)
         if not sections:
             self._tell(client, body, user, f"{page.title} is no longer in the content.")
             return
@@ -100,17 +102,17 @@ class TeachHandlers:
             meta = json.loads(view.get("private_metadata") or "{}")
             interaction_id, path = int(meta["interaction_id"]), str(meta["path"])
             chosen = view["state"]["values"][SECTION_BLOCK][SECTION_SELECT]["selected_option"]["value"]
-            sections = self.service.sections_of(path)
+            sections = self.service.asking.sections_of(path)
             heading_path = sections[int(chosen)]
         except (ValueError, KeyError, TypeError, IndexError):
             ack(response_action="errors", errors={SECTION_BLOCK: "Choose one of the page's sections."})
             return
         if not self.may_teach(client, user, team, interaction_id):  # checked again: a submission can be forged
             ack(response_action="errors", errors={SECTION_BLOCK: REFUSED})
-            self.service.audit(user, "verify", False, f"interaction #{interaction_id}: not its mentor or an admin",
-                               team_id=team)  # fmt: skip
+            refused = f"interaction #{interaction_id}: not its mentor or an admin"
+            self.service.audit.record(user, "verify", False, refused, team_id=team)
             return
-        answer = self.service.answer_for(interaction_id, team)
+        answer = self.service.records.answer_for(interaction_id, team)
         if answer is None:
             ack(response_action="errors", errors={SECTION_BLOCK: "I can't find that question any more."})
             return
@@ -119,7 +121,7 @@ class TeachHandlers:
 
     def _teach(self, client, body, user, team, question, path, heading_path, interaction_id) -> None:
         try:
-            pair = self.service.teach(
+            pair = self.service.asking.teach(
                 question, path, " > ".join(heading_path), user, team_id=team, interaction_id=interaction_id
             )
         except VerifyError as exc:

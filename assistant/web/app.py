@@ -163,7 +163,7 @@ def create_web_app(settings, service) -> Flask:
                         identity.team_id)  # fmt: skip
             raise Refusal(403, "Not a workspace Moment serves", "Moment is not installed in your Slack workspace.")
         allowed = admins.is_admin(identity.user_id, team)
-        service.audit(identity.user_id, "web sign-in", allowed, team_id=team)
+        service.audit.record(identity.user_id, "web sign-in", allowed, team_id=team)
         if not allowed:
             raise Refusal(403, "Not a Moment admin", "Only Moment's admins of this workspace can open these pages.")
         session.clear()
@@ -204,17 +204,17 @@ def create_web_app(settings, service) -> Flask:
     @app.get("/")
     def overview():
         p = period()
-        return page("overview.html", period=p, overview=service.overview(p, session["team"]))
+        return page("overview.html", period=p, overview=service.insights.overview(p, session["team"]))
 
     @app.get("/overview.csv")
     def overview_csv():
-        return csv_response("overview", tables.overview_rows(service.overview(period(), session["team"])))
+        return csv_response("overview", tables.overview_rows(service.insights.overview(period(), session["team"])))
 
     def content_listing():
         sort = choice("sort", CONTENT_SORTS, "worst")
         descending = choice("order", ("asc", "desc"), "asc") == "desc"
         p = period()
-        items = service.content_effectiveness(p, session["team"], sort=sort, descending=descending)
+        items = service.insights.content_effectiveness(p, session["team"], sort=sort, descending=descending)
         return p, items, sort, descending
 
     @app.get("/content", endpoint="content")
@@ -233,22 +233,22 @@ def create_web_app(settings, service) -> Flask:
         if before is not None and not before.isdigit():
             raise Refusal(400, "Not a page of questions", "before is the number of a question.")
         p = period()
-        found = service.questions(p, session["team"], show=show, before=int(before) if before else None)
+        found = service.insights.questions(p, session["team"], show=show, before=int(before) if before else None)
         return page("questions.html", period=p, found=found, show=show, filters=OUTCOME_FILTERS)
 
     @app.get("/questions.csv")
     def questions_csv():
         show = choice("show", OUTCOME_FILTERS, "all")
-        rows = service.all_questions(period(), session["team"], show=show)
+        rows = service.insights.all_questions(period(), session["team"], show=show)
         return csv_response("questions", tables.question_rows(rows))
 
     @app.get("/mentors")
     def mentors():
         p = period()
-        return page("mentors.html", period=p, mentors=service.mentor_figures(p, session["team"]))
+        return page("mentors.html", period=p, mentors=service.insights.mentor_figures(p, session["team"]))
 
     @app.get("/mentors.csv")
     def mentors_csv():
-        return csv_response("mentors", tables.mentor_rows(service.mentor_figures(period(), session["team"])))
+        return csv_response("mentors", tables.mentor_rows(service.insights.mentor_figures(period(), session["team"])))
 
     return app
