@@ -250,11 +250,16 @@ def test_the_slack_notifier_and_the_mentor_blocks_read_no_database():
 
 
 def test_the_edges_call_the_service_and_never_reach_into_its_database_or_retriever():
-    """Slack listeners, the CLI and the worker call the use cases the composition root exposes
+    """Slack listeners, the CLI, the web pages and the worker call the use cases the composition root exposes
     (`service.asking.ask`, `service.records.vote`, ...), never its database or retriever, or a use case's."""
     import re
 
     reach = re.compile(r"service\.(?:\w+\.)?(database|retriever|_\w+)\b")
-    edges = [*SLACK.glob("*.py"), *(ROOT / "assistant" / "cli").glob("*.py"), ROOT / "assistant" / "worker.py"]
+    edges = [
+        *SLACK.glob("*.py"),
+        *(ROOT / "assistant" / "cli").glob("*.py"),
+        *(ROOT / "assistant" / "web").glob("*.py"),
+        ROOT / "assistant" / "worker.py",
+    ]
     found = [f"{path.name}: {m.group(0)}" for path in edges for m in reach.finditer(path.read_text())]
     assert found == []
