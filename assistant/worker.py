@@ -32,6 +32,8 @@ JOBS = {
     "questions-left": ("assistant.worker:questions_left", "interval", {"seconds": 30}),
     "review-reminders": ("assistant.worker:review_reminders", "cron", {"day_of_week": "mon", "hour": 9, "minute": 0}),
     "retention": ("assistant.worker:retention", "cron", {"hour": 3, "minute": 30}),
+    # The admin pages' daily roll-ups: closed days added, days changed since recomputed.
+    "insight-rollups": ("assistant.worker:roll_up_insights", "interval", {"minutes": 5}),
     # Every MOMENT_AUDIENCE_REFRESH_MINUTES (set in `scheduler`): who is in the user groups content is for.
     "usergroups": ("assistant.worker:refresh_usergroups", "interval", {"minutes": 10}),
     # Content sources: each synced on its own schedule (checked every minute), the prune pass on its own.
@@ -301,6 +303,13 @@ def review_reminders(today: dt.date | None = None) -> int:
         except Exception as exc:
             log.error("review reminder to %s failed: %r", owner, exc)
     return sent
+
+
+def roll_up_insights(now: dt.datetime | None = None) -> int:
+    """Roll up the closed days of every workspace for the admin pages (`Insights.roll_up`); the
+    days recomputed."""
+    ctx = context()
+    return sum(r.days for r in ctx.service.insights.roll_up(ctx.teams(), now))
 
 
 def retention(now: dt.datetime | None = None) -> int:

@@ -5,11 +5,14 @@ queries; a signed-in admin's session), repeated, with the median and p95 of each
 Data, written with COPY: interactions over the last 365 days in time order, as recorded (70% answered, 1% system
 errors) by 5,000 people, three sources each among 200 content items (3 source rows per interaction), a vote
 on 15% of the answers (a third not helpful), a hand-off for 3% of the questions (an offer each, most accepted), and 10%
-of it in a second workspace the pages must leave out. The plain approach for comparison: what
-`moment report` does first, loading the period's interactions (with their sources and votes) as rows.
+of it in a second workspace the pages must leave out. Then the daily roll-ups are built, as the worker's
+`insight-rollups` job builds them (timed: the first, then one with nothing changed), and the pages read them;
+`--live` measures the pages without them (every figure counted from the rows, as before roll-ups existed).
+The plain approach for comparison: what `moment report` does first, loading the period's interactions (with
+their sources and votes) as rows.
 
     TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test .venv/bin/python bench/admin_pages.py
-    [--rows 1000000] [--repeats 20] [--keep SCHEMA]
+    [--rows 1000000] [--repeats 20] [--keep SCHEMA] [--live]
 """
 
 from __future__ import annotations
@@ -130,6 +133,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="interactions to generate")
     parser.add_argument("--repeats", type=int, default=20, help="renders of each page")
     parser.add_argument("--keep", help="reuse (and keep) this schema: generated when it is empty")
+    parser.add_argument("--live", action="store_true", help="without the daily roll-ups (every figure from the rows)")
     args = parser.parse_args()
     base = os.environ.get("TEST_DATABASE_URL")
     if not base:
@@ -155,15 +159,49 @@ def main() -> None:
         with database.engine.connect() as conn:
             counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()
                       for t in ("interactions", "interaction_sources", "votes", "mentor_requests")}  # fmt: skip
-        database.dispose()
         print("rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()), flush=True)
+        rollups = build_rollups(database, args.live)
+        database.dispose()
         figures = measure(url, args.repeats)
     finally:
         if not args.keep:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
-    write_result("admin_pages", {"rows": counts, "repeats": args.repeats, "pages": figures})
+    result = {"rows": counts, "repeats": args.repeats, "rollups": rollups, "pages": figures}
+    write_result("admin_pages_live" if args.live else "admin_pages", result)
+
+
+def build_rollups(database, live: bool) -> dict:
+    """The daily roll-ups of both workspaces from scratch (seconds), then again with nothing changed (ms);
+    with `live`, none (the pages count every figure from the rows)."""
+    from sqlalchemy import delete, text
+
+    from assistant.db.models import DailyContent, DailyQuestions, RollupState
+    from assistant.insights.rollups import roll_up
+
+    with database.session() as session:
+        for table in (RollupState, DailyQuestions, DailyContent):
+            session.execute(delete(table))
+    if live:
+        print("pages counted live (no roll-ups)", flush=True)
+        return {}
+    started = time.perf_counter()
+    days = sum(r.days for r in roll_up(database, [TEAM, OTHER]))
+    first = time.perf_counter() - started
+    again = []
+    for _ in range(5):
+        started = time.perf_counter()
+        roll_up(database, [TEAM, OTHER])
+        again.append((time.perf_counter() - started) * 1000)
+    steady = summary(again)
+    with database.engine.connect() as conn:  # what autovacuum does after the first roll-up's bulk insert
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+            text("VACUUM ANALYZE daily_content, daily_questions")
+        )
+    print(f"roll-ups: {days} days of 2 workspaces built in {first:.1f} s; again with nothing changed: median "
+          f"{fmt(steady['median'])} ms", flush=True)  # fmt: skip
+    return {"days": days, "first_seconds": round(first, 2), "unchanged_ms": steady}
 
 
 def measure(url: str, repeats: int) -> dict:

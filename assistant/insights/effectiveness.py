@@ -6,11 +6,12 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, case, func, select
+from sqlalchemy import func, select
 
 from assistant.db.database import Database
-from assistant.db.models import Interaction, InteractionSource, MentorRequest, Vote
+from assistant.db.models import DailyContent, Interaction
 from assistant.insights.period import Period
+from assistant.insights.rollups import content_days, coverage
 
 
 @dataclass
@@ -76,51 +77,33 @@ def content_items(
     descending: bool = False,
 ) -> list[ContentItem]:
     """Every item of `catalogue` (the index), and any other item answers came from in `period`, with its
-    figures: one query (sources of the period's answers, their votes and hand-offs aggregated per item).
+    figures: the days rolled up summed per item (`assistant.insights.rollups`), the others (today, days changed
+    since) counted live from the sources of their answers, with their votes and hand-offs.
     `sort`: one of `CONTENT_SORTS` (a ValueError otherwise); "worst" puts the highest share of bad endings first."""
     if sort not in CONTENT_SORTS:
         raise ValueError(f"content is sorted by {', '.join(CONTENT_SORTS)}, not {sort}")
-    answers = (Interaction.team_id == team_id) & period.holds() & Interaction.answered.is_(True)
-    votes = (
-        select(
-            Vote.interaction_id.label("interaction_id"),
-            func.sum(Vote.helpful.cast(Integer)).label("helpful"),
-            func.sum(case((Vote.helpful.is_(False), 1), else_=0)).label("not_helpful"),
-        )
-        .join(Interaction, Interaction.id == Vote.interaction_id)
-        .where(answers)
-        .group_by(Vote.interaction_id)
-        .subquery()
-    )
-    handed = (
-        select(MentorRequest.interaction_id.label("interaction_id"))
-        .where(MentorRequest.team_id == team_id, MentorRequest.interaction_id.is_not(None))
-        .distinct()
-        .subquery()
-    )
-    first = InteractionSource.rank == 1
-    query = (
-        select(
-            InteractionSource.path,
-            func.max(InteractionSource.title),
-            func.max(InteractionSource.type),
-            func.count(),
-            func.sum(case((first, 1), else_=0)),
-            func.sum(case((first, func.coalesce(votes.c.helpful, 0)), else_=0)),
-            func.sum(case((first, func.coalesce(votes.c.not_helpful, 0)), else_=0)),
-            func.sum(case((first & handed.c.interaction_id.is_not(None), 1), else_=0)),
-        )
-        .join(Interaction, Interaction.id == InteractionSource.interaction_id)
-        .outerjoin(votes, votes.c.interaction_id == InteractionSource.interaction_id)
-        .outerjoin(handed, handed.c.interaction_id == InteractionSource.interaction_id)
-        .where(answers)
-        .group_by(InteractionSource.path)
-    )
     items = {c.path: ContentItem(c.path, c.title, c.type, reviewed=c.reviewed, stale=c.stale) for c in catalogue}
+    figures = (DailyContent.shown, DailyContent.top, DailyContent.helpful, DailyContent.not_helpful,
+               DailyContent.handoffs)  # fmt: skip
     with database.session() as session:
-        for path, title, type_, shown, top, helpful, not_helpful, handoffs in session.execute(query):
-            item = items.get(path) or items.setdefault(path, ContentItem(path, title, type_, indexed=False))
-            item.shown, item.top = shown, int(top or 0)
-            item.helpful, item.not_helpful, item.handoffs = int(helpful or 0), int(not_helpful or 0), int(handoffs or 0)
+        covered = coverage(session, team_id, period)
+        live = (Interaction.team_id == team_id) & covered.live(period)
+        rows = session.execute(content_days(team_id, live, by_day=False)).all() + session.execute(
+            select(DailyContent.path, func.max(DailyContent.title), func.max(DailyContent.type),
+                   *(func.sum(f) for f in figures))
+            .where(DailyContent.team_id == team_id, covered.stored(DailyContent.day))
+            .group_by(DailyContent.path)
+        ).all()  # fmt: skip
+    for path, title, type_, shown, top, helpful, not_helpful, handoffs in rows:
+        item = items.get(path)
+        if item is None:
+            item = items[path] = ContentItem(path, title, type_, indexed=False)
+        elif not item.indexed:  # met among the live days and the rolled-up ones: the greatest title, as one query
+            item.title, item.type = max(item.title, title), max(item.type, type_)
+        item.shown += int(shown or 0)
+        item.top += int(top or 0)
+        item.helpful += int(helpful or 0)
+        item.not_helpful += int(not_helpful or 0)
+        item.handoffs += int(handoffs or 0)
     ordered = sorted(items.values(), key=CONTENT_SORTS[sort])
     return ordered[::-1] if descending else ordered

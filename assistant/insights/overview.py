@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, case, func, select
+from sqlalchemy import case, exists, func, select
+from sqlalchemy.orm import aliased
 
 from assistant.db.database import Database
-from assistant.db.models import Interaction, MentorRequest, Vote
+from assistant.db.models import DailyQuestions, Interaction, MentorRequest
 from assistant.insights.period import Period
+from assistant.insights.rollups import as_date, coverage, question_days, vote_days
 from assistant.records.reports import NOT_QUESTIONS, median
 
 
@@ -54,49 +56,41 @@ class Overview:
 
 
 def overview(database: Database, team_id: str, period: Period) -> Overview:
-    """The overview of `period` for one workspace, with the period before it for trends: four queries over
-    both periods at once, whatever the number of interactions (counts per day, askers, votes, hand-offs)."""
+    """The overview of `period` for one workspace, with the period before it for trends: the days rolled up
+    (`assistant.insights.rollups`) summed, the others (today, and days changed since) counted live; active
+    askers by a skip scan of the people who asked (two index look-ups each); the hand-offs of both periods."""
     previous = period.previous()
     both = Period(previous.start, period.end, period.days * 2)
-    where = (Interaction.team_id == team_id) & both.holds() & Interaction.outcome.not_in(NOT_QUESTIONS)
-    current = Interaction.created_at >= period.start
-    day = func.date(Interaction.created_at)
     now, before = Figures(), Figures()
     weeks = _weeks(period)
     with database.session() as session:
-        per_day = session.execute(
-            select(
-                day,
-                func.count(),
-                func.sum(case((Interaction.outcome != "error", 1), else_=0)),
-                func.sum(Interaction.answered.cast(Integer)),
-            )
-            .where(where)
-            .group_by(day)
-        ).all()
-        # (distinct (person, period) pairs counted by hashing: a COUNT(DISTINCT) per period sorts, slower)
-        askers = select(Interaction.user_id, current.label("current")).where(where).distinct().subquery()
-        for in_current, n in session.execute(select(askers.c.current, func.count()).group_by(askers.c.current)):
-            if in_current:
-                now.askers = n
-            else:
-                before.askers = n
-        for in_current, votes, helpful in session.execute(
-            select(current, func.count(), func.sum(Vote.helpful.cast(Integer)))
-            .join(Interaction, Interaction.id == Vote.interaction_id)
-            .where(where)
-            .group_by(current)
-        ):
-            figures = now if in_current else before
-            figures.votes, figures.helpful = votes, int(helpful or 0)
+        covered = coverage(session, team_id, both)
+        live = (Interaction.team_id == team_id) & covered.live(both)
+        stored = DailyQuestions.team_id == team_id, covered.stored(DailyQuestions.day)
+        per_day = (
+            session.execute(question_days(live)).all()
+            + session.execute(
+                select(
+                    DailyQuestions.day, DailyQuestions.questions, DailyQuestions.searched, DailyQuestions.answered
+                ).where(*stored)
+            ).all()
+        )
+        votes = (
+            session.execute(vote_days(live)).all()
+            + session.execute(
+                select(DailyQuestions.day, DailyQuestions.votes, DailyQuestions.helpful).where(*stored)
+            ).all()
+        )
+        now.askers, before.askers = session.execute(_askers(team_id, period, previous)).one()
         requests = session.execute(
             select(MentorRequest.created_at, MentorRequest.accepted_at).where(
                 MentorRequest.team_id == team_id, both.holds(MentorRequest.created_at)
             )
         ).all()
+    first_day = period.start.date()
     for date, questions, searched, answered in per_day:
-        date = date if isinstance(date, dt.date) else dt.date.fromisoformat(str(date)[:10])
-        figures = now if date >= period.start.date() else before
+        date = as_date(date)
+        figures = now if date >= first_day else before
         figures.questions += questions
         figures.searched += int(searched or 0)
         figures.answered += int(answered or 0)
@@ -105,6 +99,10 @@ def overview(database: Database, team_id: str, period: Period) -> Overview:
             week["questions"] += questions
             week["searched"] += int(searched or 0)
             week["answered"] += int(answered or 0)
+    for date, count, helpful in votes:
+        figures = now if as_date(date) >= first_day else before
+        figures.votes += count
+        figures.helpful += int(helpful or 0)
     waits = []
     for made, accepted in requests:
         figures = now if made >= period.start else before
@@ -113,6 +111,28 @@ def overview(database: Database, team_id: str, period: Period) -> Overview:
             waits.append((accepted - made).total_seconds() / 60)
     now.median_minutes_to_mentor = median(waits)
     return Overview(period=period, current=now, previous=before, weeks=[weeks[w] for w in sorted(weeks)])
+
+
+def _askers(team_id: str, period: Period, previous: Period):
+    """(askers in `period`, askers in `previous`): everyone who ever asked in the workspace, found one after the
+    other along the (team, person, time) index, each looked up in both periods there. Its cost follows the
+    number of people, not of questions (a COUNT(DISTINCT) reads every question of the periods)."""
+    found, probe = aliased(Interaction), aliased(Interaction)
+    people = select(func.min(Interaction.user_id).label("user_id")).where(Interaction.team_id == team_id)
+    people = people.cte("people", recursive=True)
+    following = select(func.min(found.user_id)).where(found.team_id == team_id, found.user_id > people.c.user_id)
+    people = people.union_all(select(following.scalar_subquery()).where(people.c.user_id.is_not(None)))
+
+    def asked_in(p: Period):
+        held = exists().where(
+            probe.team_id == team_id,
+            probe.user_id == people.c.user_id,
+            p.holds(probe.created_at),
+            probe.outcome.not_in(NOT_QUESTIONS),
+        )
+        return func.coalesce(func.sum(case((held, 1), else_=0)), 0)
+
+    return select(asked_in(period), asked_in(previous)).where(people.c.user_id.is_not(None))
 
 
 def _weeks(period: Period) -> dict[dt.date, dict]:

@@ -74,3 +74,10 @@ class Insights:
     def mentor_figures(self, period, team_id: str | None = None):
         """Every mentor and how they responded in `period` (`assistant.insights.mentor_figures`)."""
         return figures_of_mentors(self.database, self.workspaces.team(team_id), period)
+
+    def roll_up(self, team_ids, now: dt.datetime | None = None) -> list:
+        """Roll up the workspaces' closed days for the admin pages, and recompute the days changed since
+        (`assistant.insights.rollups.roll_up`)."""
+        from assistant.insights.rollups import roll_up
+
+        return roll_up(self.database, [self.workspaces.team(t) for t in team_ids], now)
