@@ -18,7 +18,9 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from assistant.db.models import AuditEvent, utcnow
+from slackstub.api import Workspace
 from tests.insights_data import FORMULA_QUESTION, OTHER_TEAM_QUESTION, SCRIPT_QUESTION, seed_workspace
+from tests.test_installation import start_install
 from tests.web_signin import ADMIN, WEB_SECRET, approve, sign_in, start, web_env
 
 PAGES = ("/admin/", "/admin/content", "/admin/questions", "/admin/mentors")
@@ -179,3 +181,33 @@ def test_the_pages_are_off_until_configured(module_moment_app, module_database_u
     response = requests.get(app.url + "/admin/", timeout=10)
     assert response.status_code == 503 and "MOMENT_WEB_SECRET" in response.text
     assert app.healthz().status_code == 200
+
+
+WEB_WORKSPACE = Workspace(team_id="T0WEBOAUTH", team_name="Web", installer="U0WEBINST1")
+
+
+def test_the_admin_user_group_lets_its_members_in_with_oauth_installs(
+    module_moment_app, module_database_url, slack_api
+):
+    env = web_env(slack_api, SLACK_BOT_TOKEN=None, MOMENT_BASE_URL="https://moment.example.com",
+                  MOMENT_ADMIN_USERGROUP="S0LDADMINS", MOMENT_ADMINS=None)  # fmt: skip
+    server = module_moment_app(module_database_url, env=env)
+    browser, _, state = start_install(server)
+    code = slack_api.expect_install(WEB_WORKSPACE)
+    installed = browser.get(f"{server.url}/slack/oauth_redirect", params={"code": code, "state": state}, timeout=30)
+    assert installed.status_code == 200, installed.text
+    token = slack_api.wait_for("oauth.v2.access", lambda c: c.params.get("code") == code).response["access_token"]
+    slack_api.set_usergroup("S0LDADMINS", "ld-admins", ["U0GROUPADM"])
+
+    def signed_in(user: str) -> requests.Response:
+        slack_api.openid.sign_in_as(user, team_id=WEB_WORKSPACE.team_id)
+        browser, authorize_url = start(server)
+        callback = approve(browser, authorize_url).replace("https://moment.example.com", server.url)
+        return browser.get(callback, allow_redirects=False, timeout=10)
+
+    member = signed_in("U0GROUPADM")
+    assert member.status_code == 302 and member.headers["Location"].endswith("/admin/"), member.text
+    # the installation's bot token read the group (the stand-in answers only the tokens it issued)
+    assert slack_api.wait_for("usergroups.users.list", lambda c: c.token == token, timeout=5).ok
+    outsider = signed_in("U0NOTINGRP")
+    assert outsider.status_code == 403 and "Not a Moment admin" in outsider.text

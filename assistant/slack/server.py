@@ -54,7 +54,7 @@ class MomentWSGI:
             log.error("no usable index at start-up: %s", exc)
         self.bolt = SlackRequestHandler(create_app(settings, self.service), path="/slack/events")
         self.requests = RequestGuard(self.bolt, settings.slack_signing_secret)  # malformed requests: 400
-        self.web = create_web_app(settings, self.service)
+        self.web = create_web_app(settings, self.service, workspace_client=_workspace_clients(settings, self.service))
         # Bolt logs the whole body of a badly signed request at INFO (questions, tokens): keep it out.
         # (Set after create_app: Bolt copies the root logger's level onto its loggers when it makes them.)
         logging.getLogger("slack_bolt.RequestVerification").setLevel(logging.WARNING)
@@ -85,6 +85,20 @@ class MomentWSGI:
         self._stop.set()
         self.bolt.app.listener_runner.listener_executor.shutdown(wait=True)
         self.service.close()
+
+
+def _workspace_clients(settings: Settings, service: MomentService):
+    """For the admin pages with OAuth installs: team id -> a client with the workspace's bot token (None in
+    single-token mode: the pages use the one token)."""
+    if not settings.multi_workspace:
+        return None
+    from slack_sdk import WebClient
+
+    from assistant.slack.outbound import installations_of
+
+    installations = installations_of(service)
+    base = WebClient(base_url=settings.slack_api_url, timeout=int(settings.slack_timeout_seconds))
+    return lambda team_id: installations.client_for_workspace(team_id, base)
 
 
 def course_link(service: MomentService, environ, start_response):

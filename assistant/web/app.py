@@ -48,8 +48,10 @@ class Refusal(HTTPException):
         self.code, self.title, self.message, self.sign_in = code, title, message, sign_in
 
 
-def create_web_app(settings, service) -> Flask:
-    """The admin app for `service`'s database and index, configured by `settings`."""
+def create_web_app(settings, service, *, workspace_client=None) -> Flask:
+    """The admin app for `service`'s database and index, configured by `settings`. `workspace_client`: team id
+    -> a slack_sdk WebClient with that workspace's bot token (OAuth installs; `MomentWSGI` passes it), for
+    reading the admin user group; by default the one bot token's."""
     app = Flask(__name__, template_folder=str(HERE / "templates"), static_folder=str(HERE / "static"))
     missing = [
         name
@@ -72,7 +74,7 @@ def create_web_app(settings, service) -> Flask:
     )
     app.session_interface = AdminSessionInterface()
     signin = None if missing else SlackSignIn(settings)
-    admins = AdminCheck(settings, service)
+    admins = AdminCheck(settings, service, workspace_client)
     states = service.web_signin_states(STATE_SECONDS)
 
     @app.errorhandler(HTTPException)
