@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from assistant.db.models import Interaction, InteractionSource, Mentor, MentorOffer, MentorRequest, Vote
+from assistant.db.models import (
+    Course,
+    CourseSuggestion,
+    Interaction,
+    InteractionSource,
+    Mentor,
+    MentorOffer,
+    MentorRequest,
+    Vote,
+)
 
 SCRIPT_QUESTION = "<script>alert('pwned')</script> how do I reset my VPN token?"
 FORMULA_QUESTION = '=HYPERLINK("http://evil.example") mileage rate?'
@@ -90,3 +99,39 @@ def seed_workspace(session, team: str, now: dt.datetime, *, other_team: str = "T
         ]
     )  # fmt: skip
     return {"script": script.id, "claim": claim.id, "formula": formula.id, "leave": leave.id}
+
+
+COURSE_TITLE = "<b>Expenses</b> & travel 101"
+
+
+def seed_courses(session, team: str, now: dt.datetime) -> None:
+    """A catalogue of three courses (one title with markup), two of them suggested: to three people and to one,
+    with clicks, a Not now and a completion; and one suggestion older than 28 days."""
+
+    def course(n: int, title: str, topics: list[str]) -> Course:
+        return Course(team_id=team, activity_id=f"https://lms.example/courses/{n}", url=f"https://lms.example/c/{n}",
+                      title=title, description="", topics=topics, duration_minutes=30 + n, origin="file",
+                      text_hash=f"{n:064d}")  # fmt: skip
+
+    expenses, vpn, leave = (
+        course(1, COURSE_TITLE, ["expenses"]),
+        course(2, "VPN basics", ["vpn"]),
+        course(3, "Leave", []),
+    )
+    session.add_all([expenses, vpn, leave])
+    session.flush()
+    day = dt.timedelta(days=1)
+    session.add_all(
+        [
+            CourseSuggestion(team_id=team, user_id="U0ASKER01", course_id=expenses.id, surface="dm",
+                             created_at=now - 2 * day, clicked_at=now - 2 * day, clicks=2, completed_at=now - day),
+            CourseSuggestion(team_id=team, user_id="U0ASKER02", course_id=expenses.id, surface="dm",
+                             created_at=now - 3 * day, clicked_at=now - 3 * day, clicks=1),
+            CourseSuggestion(team_id=team, user_id="U0ASKER03", course_id=expenses.id, surface="dm",
+                             created_at=now - 4 * day, dismissed_at=now - 4 * day),
+            CourseSuggestion(team_id=team, user_id="U0ASKER04", course_id=vpn.id, surface="dm",
+                             created_at=now - 5 * day),
+            CourseSuggestion(team_id=team, user_id="U0ASKER05", course_id=vpn.id, surface="dm",
+                             created_at=now - 60 * day),
+        ]
+    )  # fmt: skip

@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 
 from assistant.db.models import AuditEvent, utcnow
 from slackstub.api import Workspace
-from tests.insights_data import FORMULA_QUESTION, OTHER_TEAM_QUESTION, SCRIPT_QUESTION, seed_workspace
+from tests.insights_data import (
+    COURSE_TITLE,
+    FORMULA_QUESTION,
+    OTHER_TEAM_QUESTION,
+    SCRIPT_QUESTION,
+    seed_courses,
+    seed_workspace,
+)
 from tests.test_installation import start_install
 from tests.web_signin import ADMIN, WEB_SECRET, approve, sign_in, start, web_env
 
@@ -32,6 +39,7 @@ def server(module_moment_app, module_database_url, slack_api):
     engine = create_engine(module_database_url)
     with Session(engine) as session, session.begin():
         seed_workspace(session, "default", utcnow())  # single-token mode: the default workspace
+        seed_courses(session, "default", utcnow())
     engine.dispose()
     return app
 
@@ -67,6 +75,31 @@ def test_an_admin_reads_every_page_and_csv_of_their_workspace(server, admin):
     for name in ("overview", "content", "mentors"):
         table = admin.get(f"{server.url}/admin/{name}.csv?days=90", timeout=10)
         assert table.status_code == 200 and table.text.count("\n") >= 2, name
+
+
+def test_the_courses_page_shows_the_catalogue_and_what_came_of_the_suggestions(server, admin):
+    page = admin.get(server.url + "/admin/courses", timeout=10)
+    assert page.status_code == 200 and page.text.count("<h1>") == 1 and "<script" not in page.text
+    assert COURSE_TITLE not in page.text and "&lt;b&gt;Expenses&lt;/b&gt; &amp; travel 101" in page.text
+    assert "3 courses, by title" in page.text
+    suggested = page.text.split("<h2>Catalogue</h2>")[0]
+    assert suggested.index("Expenses") < suggested.index("VPN basics")  # most suggested first
+    assert "Leave" not in suggested  # in the catalogue, never suggested
+    download = admin.get(server.url + "/admin/courses.csv?days=28", timeout=10)
+    assert download.status_code == 200 and "attachment" in download.headers["Content-Disposition"]
+    rows = {r["title"]: r for r in csv.DictReader(io.StringIO(download.text))}
+    expenses = rows[COURSE_TITLE]
+    assert (expenses["suggested"], expenses["clicked"], expenses["not now"], expenses["completed"]) == (
+        "3",
+        "2",
+        "1",
+        "1",
+    )
+    assert rows["VPN basics"]["suggested"] == "1" and rows["Leave"]["suggested"] == "0"  # the period's only
+    year = {r["title"]: r for r in csv.DictReader(io.StringIO(admin.get(server.url + "/admin/courses.csv?days=90",
+                                                                        timeout=10).text))}  # fmt: skip
+    assert year["VPN basics"]["suggested"] == "2"
+    assert admin.get(server.url + "/admin/courses?page=0", timeout=10).status_code == 400
 
 
 def test_not_signed_in_is_sent_to_sign_in(server):

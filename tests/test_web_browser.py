@@ -18,7 +18,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from assistant.db.models import utcnow
-from tests.insights_data import OTHER_TEAM_QUESTION, SCRIPT_QUESTION, seed_workspace
+from tests.insights_data import COURSE_TITLE, OTHER_TEAM_QUESTION, SCRIPT_QUESTION, seed_courses, seed_workspace
 from tests.web_signin import ADMIN, web_env
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -34,6 +34,7 @@ PAGES = {
     "Content": "/admin/content",
     "Questions": "/admin/questions",
     "Mentors": "/admin/mentors",
+    "Courses": "/admin/courses",
 }
 
 # Every element with text of its own: its colour and the first opaque background behind it (rgba strings).
@@ -91,6 +92,7 @@ def server(moment_app, database_url, slack_api):
     engine = create_engine(database_url)
     with Session(engine) as session, session.begin():
         seed_workspace(session, "default", utcnow())
+        seed_courses(session, "default", utcnow())
     engine.dispose()
     return app
 
@@ -147,8 +149,9 @@ def test_an_admin_signs_in_with_slack_and_uses_every_page(server, slack_api, bro
         browser.switch_to.active_element.send_keys(Keys.TAB)
         reached.append(browser.switch_to.active_element.text)
     assert reached == list(PAGES)
-    browser.switch_to.active_element.send_keys(Keys.ENTER)  # the last one reached: Mentors
-    assert browser.current_url.startswith(server.url + "/admin/mentors")
+    browser.switch_to.active_element.send_keys(Keys.ENTER)  # the last one reached: Courses
+    assert browser.current_url.startswith(server.url + "/admin/courses")
+    assert browser.find_element(By.LINK_TEXT, COURSE_TITLE).get_attribute("href") == "https://lms.example/c/1"
 
     # A CSV downloaded by its link.
     browser.find_element(By.LINK_TEXT, "Questions").click()
@@ -164,5 +167,5 @@ def test_an_admin_signs_in_with_slack_and_uses_every_page(server, slack_api, bro
     assert browser.current_url.endswith("/admin/signin")
     print(f"screenshots: {shots}")
     assert sorted(p.name for p in Path(shots).iterdir()) == [
-        "0-signin.png", "1-overview.png", "2-content.png", "3-questions.png", "4-mentors.png"
+        "0-signin.png", "1-overview.png", "2-content.png", "3-questions.png", "4-mentors.png", "5-courses.png"
     ]  # fmt: skip

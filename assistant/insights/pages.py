@@ -75,6 +75,19 @@ class Insights:
         """Every mentor and how they responded in `period` (`assistant.insights.mentor_figures`)."""
         return figures_of_mentors(self.database, self.workspaces.team(team_id), period)
 
+    def course_catalogue(self, team_id: str | None = None, *, limit: int | None = None, offset: int = 0):
+        """The workspace's courses by title, a page at a time, and how many there are (`assistant.learning`)."""
+        from assistant.learning import count_courses, list_courses
+
+        team = self.workspaces.team(team_id)
+        return list_courses(self.database, team, limit=limit, offset=offset), count_courses(self.database, team)
+
+    def course_figures(self, period, team_id: str | None = None) -> list:
+        """Per course suggested in `period`: suggested, clicked, Not now, completed; most suggested first."""
+        from assistant.learning import course_stats
+
+        return course_stats(self.database, self.workspaces.team(team_id), since=period.start)
+
     def roll_up(self, team_ids, now: dt.datetime | None = None) -> list:
         """Roll up the workspaces' closed days for the admin pages, and recompute the days changed since
         (`assistant.insights.rollups.roll_up`)."""

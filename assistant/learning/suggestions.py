@@ -406,9 +406,11 @@ def _duration(minutes: int) -> str:
     return f"{hours} h {rest} min" if rest else f"{hours} h"
 
 
-def course_stats(database, team_id: str, *, limit: int | None = None) -> list[CourseStats]:
-    """Per course of the workspace that was ever suggested: suggested, clicked, Not now, completed; the most
-    suggested first (one grouped query)."""
+def course_stats(
+    database, team_id: str, *, limit: int | None = None, since: dt.datetime | None = None
+) -> list[CourseStats]:
+    """Per course of the workspace that was ever suggested (`since`: suggested since then): suggested, clicked,
+    Not now, completed; the most suggested first (one grouped query)."""
     suggested = func.count(CourseSuggestion.id)
     query = (
         select(
@@ -425,6 +427,8 @@ def course_stats(database, team_id: str, *, limit: int | None = None) -> list[Co
         .group_by(Course.id, Course.title, Course.url)
         .order_by(suggested.desc(), Course.title)
     )
+    if since is not None:
+        query = query.where(CourseSuggestion.created_at >= since)
     if limit is not None:
         query = query.limit(limit)
     with database.session() as session:

@@ -4,6 +4,7 @@
     GET  /admin/content           Content           GET /admin/content.csv
     GET  /admin/questions         Questions         GET /admin/questions.csv
     GET  /admin/mentors           Mentors           GET /admin/mentors.csv
+    GET  /admin/courses           Courses           GET /admin/courses.csv
     GET  /admin/signin            the Sign in with Slack page; /admin/login starts it, /admin/oidc/callback ends it
     POST /admin/signout           (CSRF token)
 
@@ -36,7 +37,14 @@ HERE = Path(__file__).parent
 PERIODS = (7, 28, 90, 365)  # days a page may cover
 DEFAULT_DAYS = 28
 STATE_SECONDS = 600  # a sign-in must end within ten minutes of its start
-PAGES = (("overview", "Overview"), ("content", "Content"), ("questions", "Questions"), ("mentors", "Mentors"))
+PAGES = (
+    ("overview", "Overview"),
+    ("content", "Content"),
+    ("questions", "Questions"),
+    ("mentors", "Mentors"),
+    ("courses", "Courses"),
+)
+COURSES_PER_PAGE = 100  # of the catalogue (the CSV has all of it)
 OPEN = ("signin", "login", "callback", "static")  # the endpoints that need no session
 
 
@@ -252,5 +260,27 @@ def create_web_app(settings, service, *, workspace_client=None) -> Flask:
     @app.get("/mentors.csv")
     def mentors_csv():
         return csv_response("mentors", tables.mentor_rows(service.insights.mentor_figures(period(), session["team"])))
+
+    @app.get("/courses")
+    def courses():
+        p = period()
+        number = request.args.get("page", "1")
+        if not number.isdigit() or int(number) < 1:
+            raise Refusal(400, "Not a page of the catalogue", "page is a number from 1.")
+        number = int(number)
+        catalogue, total = service.insights.course_catalogue(
+            session["team"], limit=COURSES_PER_PAGE, offset=(number - 1) * COURSES_PER_PAGE
+        )
+        figures = service.insights.course_figures(p, session["team"])
+        page_count = max(1, -(-total // COURSES_PER_PAGE))
+        return page("courses.html", period=p, catalogue=catalogue, total=total, figures=figures,
+                    by_course={f.course_id: f for f in figures}, number=number, page_count=page_count)  # fmt: skip
+
+    @app.get("/courses.csv")
+    def courses_csv():
+        p = period()
+        catalogue, _ = service.insights.course_catalogue(session["team"])
+        figures = {f.course_id: f for f in service.insights.course_figures(p, session["team"])}
+        return csv_response("courses", tables.course_rows(catalogue, figures))
 
     return app

@@ -67,3 +67,16 @@ def mentor_rows(rows) -> tuple[list[str], list[list]]:
         for m in rows
     )  # fmt: skip
     return header, body
+
+
+def course_rows(courses, figures) -> tuple[list[str], list[list]]:
+    """Every course of the catalogue with its suggestions of the period (`figures`: course id -> `CourseStats`)."""
+    header = ["title", "url", "activity id", "topics", "duration minutes", "audience", "from", "matched", "suggested",
+              "clicked", "not now", "completed"]  # fmt: skip
+    rows = []
+    for c in courses:
+        f = figures.get(c.id)
+        counts = [f.suggested, f.clicked, f.dismissed, f.completed] if f else [0, 0, 0, 0]
+        rows.append([c.title, c.url, c.activity_id, "; ".join(c.topics), c.duration_minutes, "; ".join(c.audience),
+                     c.origin, int(c.embedded), *counts])  # fmt: skip
+    return header, rows
