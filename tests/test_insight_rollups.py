@@ -14,12 +14,12 @@ from sqlalchemy.orm import selectinload
 
 from assistant.answering.retrieval import Retriever
 from assistant.db.database import Database
-from assistant.db.models import DailyQuestions, Interaction, MentorRequest, RollupChange, utcnow
-from assistant.insights import Period, content_items, overview
+from assistant.db.models import DailyQuestions, Interaction, MentorOffer, MentorRequest, RollupChange, utcnow
+from assistant.insights import Period, content_items, mentor_figures, overview
 from assistant.insights.rollups import roll_up
 from assistant.mentoring.handoff import Handoff
 from assistant.mentoring.mentors import MentorRegistry
-from assistant.records.reports import NOT_QUESTIONS
+from assistant.records.reports import NOT_QUESTIONS, median
 from assistant.service import MomentService
 from assistant.settings import load_settings
 from indexer.store import IndexStore
@@ -205,3 +205,30 @@ def test_days_are_utc_days_whatever_the_session_time_zone(database_url):
         assert sorted(str(d) for d in days) == [str(first - dt.timedelta(days=1)), str(first)]
     finally:
         database.dispose()
+
+
+def test_medians_computed_in_the_database_are_the_medians_of_every_wait(database):
+    now = utcnow()
+    minute = dt.timedelta(minutes=1)
+    waits = {"U0MENTOR1": [3.5, 12, 7.25, 40], "U0MENTOR2": [1, 90.5, 2], "U0MENTOR3": [15]}  # even, odd, one
+    with database.session() as session:
+        requests = []
+        for n, (mentor, minutes) in enumerate((m, w) for m, ws in waits.items() for w in ws):
+            made = now - dt.timedelta(days=2, minutes=n)
+            request = MentorRequest(team_id=TEAM, asker_id=f"U0ASK{n}", question="q", status="accepted",
+                                    created_at=made, accepted_at=made + minutes * minute, owner_id=mentor)  # fmt: skip
+            requests.append((request, mentor, made, minutes))
+            session.add(request)
+        session.flush()
+        session.add_all(
+            MentorOffer(team_id=TEAM, request_id=r.id, mentor_id=mentor, offered_at=made, expires_at=made + 30 * minute,
+                        outcome="accepted", responded_at=made + minutes * minute)
+            for r, mentor, made, minutes in requests
+        )  # fmt: skip
+    period = Period.last(28, now)
+    everyone = [w for ws in waits.values() for w in ws]
+    assert overview(database, TEAM, period).current.median_minutes_to_mentor == median(everyone) == 9.6
+    shown = {m.mentor_id: m.median_minutes_to_respond for m in mentor_figures(database, TEAM, period)}
+    assert shown == {mentor: median(ws) for mentor, ws in waits.items()} == {
+        "U0MENTOR1": 9.6, "U0MENTOR2": 2.0, "U0MENTOR3": 15.0
+    }  # fmt: skip

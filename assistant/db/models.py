@@ -603,6 +603,16 @@ class RollupState(Base):
     rolled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class WorkspaceAsker(Base):
+    """Someone who has questions in the workspace's log: kept by database triggers as interactions are written
+    and deleted (gone with their last one), so the overview counts active askers person by person."""
+
+    __tablename__ = "workspace_askers"
+
+    team_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 class RollupChange(Base):
     """A past day (UTC) whose records changed: written by database triggers on interactions, votes and mentor
     requests (so no write path can forget it), read and cleared by the roll-up."""

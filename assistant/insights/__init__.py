@@ -1,7 +1,8 @@
 """Insights for L&D: what the admin pages show, aggregated in the database. Knows nothing of HTTP or Slack.
 
 Every figure is one workspace's (`team_id`) over a `Period`, computed with GROUP BY in SQL (a page is a few
-queries, whatever the number of interactions), with the definitions of `assistant.records.reports`: a
+queries, whatever the number of interactions; Overview and Content sum the daily roll-ups of `rollups` for
+the days they hold and count the others live), with the definitions of `assistant.records.reports`: a
 question is any interaction but an empty one, "answered" is of the questions searched (system errors left
 out), "helpful" is of the votes.
 
@@ -13,6 +14,8 @@ out), "helpful" is of the votes.
                                    became of them; askers and text shown as `Privacy` allows
   mentors.mentor_figures(...)      per mentor: offers, accepted, declined, timed out, resolved, median minutes
                                    to respond
+  rollups.roll_up(...)             the closed days of each workspace rolled up, changed days recomputed (the
+                                   worker's `insight-rollups` job; `MomentService.roll_up_insights`)
 
 Public surface: `Period`, `Overview`, `overview`, `ContentItem`, `content_items`, `CONTENT_SORTS`,
 `QuestionRow`, `QuestionPage`, `question_page`, `OUTCOME_FILTERS`, `Privacy`, `MentorRow`, `mentor_figures`.

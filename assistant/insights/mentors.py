@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import case, func, select
 
 from assistant.db.database import Database
 from assistant.db.models import Mentor, MentorOffer, MentorRequest
+from assistant.insights.medians import median_minutes
 from assistant.insights.period import Period
-from assistant.records.reports import median
 
 
 @dataclass
@@ -28,7 +27,7 @@ class MentorRow:
 
 def mentor_figures(database: Database, team_id: str, period: Period) -> list[MentorRow]:
     """Every mentor of the workspace, and anyone offered a question in the period: offers and how they
-    ended (GROUP BY in SQL), requests resolved, the median minutes to respond. Most offered first."""
+    ended (GROUP BY in SQL), requests resolved, the median minutes to respond (in SQL). Most offered first."""
     outcome = lambda name: func.sum(case((MentorOffer.outcome == name, 1), else_=0))  # noqa: E731
     offered = period.holds(MentorOffer.offered_at)
     with database.session() as session:
@@ -38,14 +37,16 @@ def mentor_figures(database: Database, team_id: str, period: Period) -> list[Men
             .where(MentorOffer.team_id == team_id, offered)
             .group_by(MentorOffer.mentor_id)
         ).all()
-        responses = session.execute(
-            select(MentorOffer.mentor_id, MentorOffer.offered_at, MentorOffer.responded_at).where(
-                MentorOffer.team_id == team_id,
-                offered,
-                MentorOffer.responded_at.is_not(None),
-                MentorOffer.outcome.in_(("accepted", "declined")),
-            )
-        ).all()
+        responses = median_minutes(
+            session,
+            MentorOffer.responded_at,
+            MentorOffer.offered_at,
+            (MentorOffer.team_id == team_id)
+            & offered
+            & MentorOffer.responded_at.is_not(None)
+            & MentorOffer.outcome.in_(("accepted", "declined")),
+            group=MentorOffer.mentor_id,
+        )
         resolved = session.execute(
             select(MentorRequest.owner_id, func.count())
             .where(MentorRequest.team_id == team_id, period.holds(MentorRequest.resolved_at))
@@ -55,11 +56,8 @@ def mentor_figures(database: Database, team_id: str, period: Period) -> list[Men
     for mentor_id, n, accepted, declined, timed_out in counts:
         row = rows.setdefault(mentor_id, MentorRow(mentor_id, None))
         row.offered, row.accepted, row.declined, row.timed_out = n, int(accepted), int(declined), int(timed_out)
-    minutes = defaultdict(list)
-    for mentor_id, at, responded in responses:
-        minutes[mentor_id].append((responded - at).total_seconds() / 60)
-    for mentor_id, values in minutes.items():
-        rows[mentor_id].median_minutes_to_respond = median(values)
+    for mentor_id, minutes in responses.items():
+        rows[mentor_id].median_minutes_to_respond = minutes
     for owner, n in resolved:
         if owner:
             rows.setdefault(owner, MentorRow(owner, None)).resolved = n

@@ -6,13 +6,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from sqlalchemy import case, exists, func, select
-from sqlalchemy.orm import aliased
 
 from assistant.db.database import Database
-from assistant.db.models import DailyQuestions, Interaction, MentorRequest
+from assistant.db.models import DailyQuestions, Interaction, MentorRequest, WorkspaceAsker
+from assistant.insights.medians import median_minutes
 from assistant.insights.period import Period
 from assistant.insights.rollups import as_date, coverage, question_days, vote_days
-from assistant.records.reports import NOT_QUESTIONS, median
+from assistant.records.reports import NOT_QUESTIONS
 
 
 @dataclass
@@ -58,7 +58,8 @@ class Overview:
 def overview(database: Database, team_id: str, period: Period) -> Overview:
     """The overview of `period` for one workspace, with the period before it for trends: the days rolled up
     (`assistant.insights.rollups`) summed, the others (today, and days changed since) counted live; active
-    askers by a skip scan of the people who asked (two index look-ups each); the hand-offs of both periods."""
+    askers person by person (two index look-ups each); the hand-offs of both periods, and the median
+    wait for a mentor, in SQL."""
     previous = period.previous()
     both = Period(previous.start, period.end, period.days * 2)
     now, before = Figures(), Figures()
@@ -82,11 +83,18 @@ def overview(database: Database, team_id: str, period: Period) -> Overview:
             ).all()
         )
         now.askers, before.askers = session.execute(_askers(team_id, period, previous)).one()
-        requests = session.execute(
-            select(MentorRequest.created_at, MentorRequest.accepted_at).where(
-                MentorRequest.team_id == team_id, both.holds(MentorRequest.created_at)
-            )
+        in_current = period.holds(MentorRequest.created_at)
+        handoffs = session.execute(
+            select(in_current, func.count())
+            .where(MentorRequest.team_id == team_id, both.holds(MentorRequest.created_at))
+            .group_by(in_current)
         ).all()
+        waits = median_minutes(
+            session,
+            MentorRequest.accepted_at,
+            MentorRequest.created_at,
+            (MentorRequest.team_id == team_id) & in_current & MentorRequest.accepted_at.is_not(None),
+        )
     first_day = period.start.date()
     for date, questions, searched, answered in per_day:
         date = as_date(date)
@@ -103,36 +111,29 @@ def overview(database: Database, team_id: str, period: Period) -> Overview:
         figures = now if as_date(date) >= first_day else before
         figures.votes += count
         figures.helpful += int(helpful or 0)
-    waits = []
-    for made, accepted in requests:
-        figures = now if made >= period.start else before
-        figures.handoffs += 1
-        if figures is now and accepted is not None:
-            waits.append((accepted - made).total_seconds() / 60)
-    now.median_minutes_to_mentor = median(waits)
+    for current, count in handoffs:
+        (now if current else before).handoffs = count
+    now.median_minutes_to_mentor = waits.get(None)
     return Overview(period=period, current=now, previous=before, weeks=[weeks[w] for w in sorted(weeks)])
 
 
 def _askers(team_id: str, period: Period, previous: Period):
-    """(askers in `period`, askers in `previous`): everyone who ever asked in the workspace, found one after the
-    other along the (team, person, time) index, each looked up in both periods there. Its cost follows the
-    number of people, not of questions (a COUNT(DISTINCT) reads every question of the periods)."""
-    found, probe = aliased(Interaction), aliased(Interaction)
-    people = select(func.min(Interaction.user_id).label("user_id")).where(Interaction.team_id == team_id)
-    people = people.cte("people", recursive=True)
-    following = select(func.min(found.user_id)).where(found.team_id == team_id, found.user_id > people.c.user_id)
-    people = people.union_all(select(following.scalar_subquery()).where(people.c.user_id.is_not(None)))
+    """(askers in `period`, askers in `previous`): everyone who has questions in the workspace
+    (`workspace_askers`, kept by triggers), each looked up in both periods along the (team, person, time)
+    index. Its cost follows the number of people, not of questions (a COUNT(DISTINCT) reads every question of
+    the periods)."""
+    people = WorkspaceAsker
 
     def asked_in(p: Period):
         held = exists().where(
-            probe.team_id == team_id,
-            probe.user_id == people.c.user_id,
-            p.holds(probe.created_at),
-            probe.outcome.not_in(NOT_QUESTIONS),
+            Interaction.team_id == team_id,
+            Interaction.user_id == people.user_id,
+            p.holds(Interaction.created_at),
+            Interaction.outcome.not_in(NOT_QUESTIONS),
         )
         return func.coalesce(func.sum(case((held, 1), else_=0)), 0)
 
-    return select(asked_in(period), asked_in(previous)).where(people.c.user_id.is_not(None))
+    return select(asked_in(period), asked_in(previous)).where(people.team_id == team_id)
 
 
 def _weeks(period: Period) -> dict[dt.date, dict]:

@@ -19,8 +19,9 @@ depends_on = None
 # A change to a past day (UTC) of a workspace is logged in rollup_changes by the database itself, whichever
 # code path (or person with psql) made it: interactions inserted, updated (what the pages count) or deleted;
 # votes cast, changed or removed (the day of their interaction); hand-offs made or removed (the day of the
-# interaction handed off). Today's rows are not logged (no statement touches the log then): today is never
-# rolled up, it is counted live.
+# interaction handed off). The same trigger on interactions keeps workspace_askers: who has questions in the
+# workspace (the overview's active askers are looked up person by person). Today's rows are not logged (no
+# statement touches the log then): today is never rolled up, it is counted live.
 POSTGRESQL = [
     """
     CREATE FUNCTION moment_rollup_mark(team varchar, at timestamptz) RETURNS void LANGUAGE plpgsql AS $$
@@ -41,8 +42,15 @@ POSTGRESQL = [
     """
     CREATE FUNCTION moment_rollup_interactions() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP <> 'INSERT' THEN PERFORM moment_rollup_mark(OLD.team_id, OLD.created_at); END IF;
-        IF TG_OP <> 'DELETE' THEN PERFORM moment_rollup_mark(NEW.team_id, NEW.created_at); END IF;
+        IF TG_OP <> 'INSERT' THEN
+            PERFORM moment_rollup_mark(OLD.team_id, OLD.created_at);
+            DELETE FROM workspace_askers WHERE team_id = OLD.team_id AND user_id = OLD.user_id
+                AND NOT EXISTS (SELECT 1 FROM interactions WHERE team_id = OLD.team_id AND user_id = OLD.user_id);
+        END IF;
+        IF TG_OP <> 'DELETE' THEN
+            PERFORM moment_rollup_mark(NEW.team_id, NEW.created_at);
+            INSERT INTO workspace_askers (team_id, user_id) VALUES (NEW.team_id, NEW.user_id) ON CONFLICT DO NOTHING;
+        END IF;
         RETURN NULL;
     END $$
     """,
@@ -55,7 +63,8 @@ POSTGRESQL = [
     END $$
     """,
     """
-    CREATE TRIGGER rollup_interactions AFTER INSERT OR DELETE OR UPDATE OF created_at, team_id, outcome, answered
+    CREATE TRIGGER rollup_interactions AFTER INSERT OR DELETE
+    OR UPDATE OF created_at, team_id, user_id, outcome, answered
     ON interactions FOR EACH ROW EXECUTE PROCEDURE moment_rollup_interactions()
     """,
     """
@@ -76,9 +85,16 @@ def _sqlite_triggers() -> list[str]:
         "WHERE id = {row}.interaction_id AND date(created_at) < date('now');"
     )
     interaction = {row: mark.format(team=f"{row}.team_id", at=f"{row}.created_at") for row in ("OLD", "NEW")}
+    interaction["OLD"] += (
+        " DELETE FROM workspace_askers WHERE team_id = OLD.team_id AND user_id = OLD.user_id AND NOT EXISTS"
+        " (SELECT 1 FROM interactions WHERE team_id = OLD.team_id AND user_id = OLD.user_id);"
+    )
+    interaction["NEW"] += (
+        " INSERT OR IGNORE INTO workspace_askers (team_id, user_id) VALUES (NEW.team_id, NEW.user_id);"
+    )
     statements = []
     for table, columns, body in (
-        ("interactions", "created_at, team_id, outcome, answered", interaction),
+        ("interactions", "created_at, team_id, user_id, outcome, answered", interaction),
         ("votes", "interaction_id, helpful", {row: linked.format(row=row) for row in ("OLD", "NEW")}),
         ("mentor_requests", "interaction_id", {row: linked.format(row=row) for row in ("OLD", "NEW")}),
     ):
@@ -128,6 +144,12 @@ def upgrade() -> None:
         sa.Column("day", sa.Date(), nullable=False),
     )
     op.create_index("ix_rollup_changes_team_day", "rollup_changes", ["team_id", "day"])
+    op.create_table(
+        "workspace_askers",
+        sa.Column("team_id", sa.String(64), primary_key=True),
+        sa.Column("user_id", sa.String(64), primary_key=True),
+    )
+    op.execute("INSERT INTO workspace_askers (team_id, user_id) SELECT DISTINCT team_id, user_id FROM interactions")
     # The overview's active askers: people one after the other along this index, each looked up by time.
     op.create_index(
         "ix_interactions_team_user",
@@ -151,5 +173,5 @@ def downgrade() -> None:
                 op.execute(f"DROP TRIGGER rollup_{table}_{event}")
     op.drop_index("ix_interactions_team_user", table_name="interactions")
     op.drop_index("ix_rollup_changes_team_day", table_name="rollup_changes")
-    for table in ("rollup_changes", "rollup_state", "daily_content", "daily_questions"):
+    for table in ("workspace_askers", "rollup_changes", "rollup_state", "daily_content", "daily_questions"):
         op.drop_table(table)
