@@ -177,7 +177,7 @@ def build_rollups(database, live: bool) -> dict:
     with `live`, none (the pages count every figure from the rows)."""
     from sqlalchemy import delete, text
 
-    from assistant.db.models import DailyContent, DailyQuestions, RollupState
+    from assistant.db.rollup_models import DailyContent, DailyQuestions, RollupState
     from assistant.insights.rollups import roll_up
 
     with database.session() as session:

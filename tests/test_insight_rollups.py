@@ -14,7 +14,8 @@ from sqlalchemy.orm import selectinload
 
 from assistant.answering.retrieval import Retriever
 from assistant.db.database import Database
-from assistant.db.models import DailyQuestions, Interaction, MentorOffer, MentorRequest, RollupChange, utcnow
+from assistant.db.models import Interaction, MentorOffer, MentorRequest, utcnow
+from assistant.db.rollup_models import DailyQuestions, RollupChange
 from assistant.insights import Period, content_items, mentor_figures, overview
 from assistant.insights.rollups import roll_up
 from assistant.mentoring.handoff import Handoff
@@ -129,8 +130,8 @@ def test_the_roll_ups_equal_the_rows_after_every_kind_of_change(service, databas
 
     # A late vote, a changed vote, a hand-off, on days already rolled up.
     formula_day = (now - 4 * day).date()
-    service.vote(ids["formula"], "U0LATE", True, team_id=TEAM)
-    service.vote(ids["claim"], "U0ASKER02", True, team_id=TEAM)  # was Not helpful
+    service.records.vote(ids["formula"], "U0LATE", True, team_id=TEAM)
+    service.records.vote(ids["claim"], "U0ASKER02", True, team_id=TEAM)  # was Not helpful
     assert formula_day in changed_days(database)
     assert_exact(database, now, "votes, before the next roll-up")
     handoff = Handoff(database, MentorRegistry(database, embedder), RecordingNotifier(), team_id=TEAM)
@@ -148,11 +149,11 @@ def test_the_roll_ups_equal_the_rows_after_every_kind_of_change(service, databas
     assert_exact(database, now, "late writes, rolled up")
 
     # A forgotten person, then retention (90 days).
-    service.forget("U0ASKER01")
+    service.retention.forget("U0ASKER01")
     assert_exact(database, now, "forgotten, before the next roll-up")
     roll_up(database, [TEAM], now)
     assert_exact(database, now, "forgotten, rolled up")
-    assert service.apply_retention(now) > 0
+    assert service.retention.apply(now) > 0
     assert_exact(database, now, "retention, before the next roll-up")
     roll_up(database, [TEAM], now)
     assert_exact(database, now, "retention, rolled up")

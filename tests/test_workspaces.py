@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, select, text
 
+import assistant.db.rollup_models  # noqa: F401  (their tables are part of the schema)
 from assistant.access.tenancy import WorkspaceError
 from assistant.answering.retrieval import Retriever
 from assistant.db.database import Database, _alembic_config, head_revision

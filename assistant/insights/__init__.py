@@ -15,7 +15,7 @@ out), "helpful" is of the votes.
   mentors.mentor_figures(...)      per mentor: offers, accepted, declined, timed out, resolved, median minutes
                                    to respond
   rollups.roll_up(...)             the closed days of each workspace rolled up, changed days recomputed (the
-                                   worker's `insight-rollups` job; `MomentService.roll_up_insights`)
+                                   worker's `insight-rollups` job; `Insights.roll_up`)
 
 Public surface: `Period`, `Overview`, `overview`, `ContentItem`, `content_items`, `CONTENT_SORTS`,
 `QuestionRow`, `QuestionPage`, `question_page`, `OUTCOME_FILTERS`, `Privacy`, `MentorRow`, `mentor_figures`.

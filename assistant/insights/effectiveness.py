@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from assistant.db.database import Database
-from assistant.db.models import DailyContent, Interaction
+from assistant.db.models import Interaction
+from assistant.db.rollup_models import DailyContent
 from assistant.insights.period import Period
 from assistant.insights.rollups import content_days, coverage
 

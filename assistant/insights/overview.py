@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import case, exists, func, select
 
 from assistant.db.database import Database
-from assistant.db.models import DailyQuestions, Interaction, MentorRequest, WorkspaceAsker
+from assistant.db.models import Interaction, MentorRequest
+from assistant.db.rollup_models import DailyQuestions, WorkspaceAsker
 from assistant.insights.medians import median_minutes
 from assistant.insights.period import Period
 from assistant.insights.rollups import as_date, coverage, question_days, vote_days

@@ -28,17 +28,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from assistant.db.database import Database
-from assistant.db.models import (
-    DailyContent,
-    DailyQuestions,
-    Interaction,
-    InteractionSource,
-    MentorRequest,
-    RollupChange,
-    RollupState,
-    Vote,
-    utcnow,
-)
+from assistant.db.models import Interaction, InteractionSource, MentorRequest, Vote, utcnow
+from assistant.db.rollup_models import DailyContent, DailyQuestions, RollupChange, RollupState
 from assistant.records.reports import NOT_QUESTIONS
 
 log = logging.getLogger(__name__)

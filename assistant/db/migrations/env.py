@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+import assistant.db.rollup_models  # noqa: F401  (their tables are part of the schema)
 from assistant.db.models import Base
 
 config = context.config
