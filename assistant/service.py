@@ -15,6 +15,7 @@ The use cases, each in its feature package:
 - `mentoring` (`assistant.mentoring.routing.Mentoring`): hand-offs to mentors, seeding mentors.yml;
 - `operations` (`assistant.operations.oversight.Oversight`): status, reports, health, index operations;
 - `insights` (`assistant.insights.pages.Insights`): what the admin pages show;
+- `gaps` (`assistant.insights.gaps.Gaps`): content gaps, their owners, and bringing them up to date;
 - `help_channels` (`assistant.helpchannels.HelpDesk`), `retention` (`assistant.records.retention`),
   `audit` (`assistant.records.audit.AuditLog`), `claims` (`assistant.records.deliveries.DeliveryClaims`);
 - and the stores they share: `workspaces`, `mentors`, `drafts`, `verified`, `courses`, `xapi`.
@@ -36,6 +37,7 @@ from assistant.answering.retrieval import RetrievalParams, Retriever
 from assistant.answering.verified import VerifiedAnswers, confirmed_by_votes
 from assistant.db.database import Database, DatabaseUnavailableError
 from assistant.helpchannels.helpchannels import HelpDesk
+from assistant.insights.gaps import Gaps
 from assistant.insights.pages import Insights
 from assistant.learning.suggestions import CourseSuggestions
 from assistant.mentoring.drafts import Drafts
@@ -115,6 +117,12 @@ class MomentService:
         self.help_channels = HelpDesk(database, settings.channel_min_confidence, self.workspaces.team)
         self.retention = Retention(database, self.xapi, settings.retention_days)
         self.insights = Insights(settings, database, retriever, self.workspaces)
+        self.gaps = Gaps(
+            database,
+            retriever.embedder,
+            ask_again=self.asking.ask_again,
+            index_version=lambda: retriever.version().version,
+        )
 
     @classmethod
     def from_settings(

@@ -42,6 +42,8 @@ JOBS = {
     # Courses: embed those imported without (`--no-embed`); learn from the LRS who completed what was suggested.
     "course-embeddings": ("assistant.worker:embed_courses", "interval", {"minutes": 10}),
     "course-completions": ("assistant.worker:course_completions", "cron", {"hour": 4, "minute": 0}),
+    # New questions into content gaps; after the content changed, the gaps' questions asked again.
+    "content-gaps": ("assistant.worker:content_gaps", "interval", {"minutes": 10}),
 }
 
 
@@ -208,6 +210,45 @@ def sync_sources() -> int:
 def prune_sources() -> int:
     """The prune pass (ids only) of every content source due for one."""
     return len(_sources().prune_due())
+
+
+def content_gaps() -> dict[str, int]:
+    """Each workspace's content gaps brought up to date (`Gaps.update`): new questions clustered;
+    when a new index was published since the gaps were last re-asked, their questions asked again."""
+    ctx = context()
+    done = {"new_questions": 0, "new_gaps": 0, "rechecked": 0, "closed": 0}
+    for team in ctx.teams():
+        try:
+            made, checked = ctx.service.gaps.update(team)
+        except Exception as exc:  # one workspace's failure must not stop the others
+            log.error("content gaps of %s not refreshed: %r", team, exc)
+            continue
+        done["new_questions"] += made.new_questions
+        done["new_gaps"] += made.new_gaps
+        if checked is not None:
+            done["rechecked"] += checked.questions
+            done["closed"] += len(checked.closed)
+            _tell_owners_answered(ctx, team, checked.closed)
+    if done["new_questions"] or done["rechecked"]:
+        log.info("content gaps: %s", done)
+    return done
+
+
+def _tell_owners_answered(ctx: WorkerContext, team: str, closed: list[int]) -> None:
+    """A DM to the owner of each gap Moment closed because its questions are answered now (once per gap)."""
+    client = ctx.client_for(team)
+    if client is None:
+        return
+    from assistant.slack.outbound import tell_gap_answered
+
+    for gap_id in closed:
+        detail = ctx.service.gaps.detail(team, gap_id)
+        key = f"gap-answered:{gap_id}:{detail.gap.updated_at.timestamp():.0f}"  # closed again later: told again
+        if detail.gap.owner_id and ctx.service.claims.claim(key)[0]:
+            try:
+                tell_gap_answered(client, detail)
+            except Exception as exc:
+                log.error("the owner of gap %s was not told it is answered: %r", gap_id, exc)
 
 
 def deliver_xapi() -> dict[str, int]:

@@ -23,9 +23,11 @@ from assistant.answering.questions import prepare
 from assistant.answering.retrieval import Retriever, SearchResult
 from assistant.answering.verified import VerifiedAnswers, VerifyError, verified_answer
 from assistant.db.database import DatabaseUnavailableError
+from assistant.db.models import Interaction
 from assistant.learning.suggestions import CourseSuggestions
 from assistant.records.audit import AuditLog
 from assistant.records.interactions import Asker, Interactions
+from assistant.records.spool import vector_row
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,7 @@ class Asking:
         """
         started = time.perf_counter()
         question = prepare(text, self.settings.max_question_chars, slack_markup=asker.in_slack)
-        features = query_vector = None
+        features = query_vector = vector = None
         if viewer is None:
             if asker.answered_in_channel:
                 viewer = Viewer.public()
@@ -117,9 +119,11 @@ class Asking:
             features, query_vector = {k: round(v, 4) for k, v in result.features.items()}, result.query_vector
             if answer.answered and self.generator is not None and not taught:  # people outrank the model
                 answer.generated = self._generated(question.text, result, asker)
+            if not answer.answered and query_vector is not None:  # a content gap's: kept, not embedded again
+                vector = vector_row(self.retriever.embedder.spec.describe(), query_vector)
         answer.latency_ms = (time.perf_counter() - started) * 1000
         if log_interaction:
-            answer.interaction_id = self.records.record(answer, asker, len(question.original), features)
+            answer.interaction_id = self.records.record(answer, asker, len(question.original), features, vector)
             answer.course = self.courses.suggestion_for(  # a course, after repeated questions on its topic
                 asker.user_id,
                 self.workspaces.team(asker.team_id),
@@ -129,6 +133,13 @@ class Asking:
                 viewer,
             )
         return answer
+
+    def ask_again(self, interaction: Interaction) -> Answer:
+        """A recorded question answered as its asker would be answered now, without recording it (content gaps
+        re-ask their questions after the content changed)."""
+        asker = Asker(user_id=interaction.user_id, surface=interaction.surface, team_id=interaction.team_id,
+                      channel_id=interaction.channel_id)  # fmt: skip
+        return self.ask(interaction.question, asker, log_interaction=False)
 
     def ask_in_thread(self, text: str | None, previous: str | None, asker: Asker, **kwargs) -> Answer:
         """A follow-up in a thread, searched with the thread's earlier question when it leans on it

@@ -7,7 +7,7 @@ commands live in a module of their own, and `common` holds what they share.
 Public surface: `main` (the `moment` entry point) and the exit statuses `EXIT_OK`, `EXIT_ERROR`, `EXIT_PARTIAL`.
 """
 
-from assistant.cli import asking, content, courses, model, people, records, serving, sources, verified
+from assistant.cli import asking, content, courses, gaps, model, people, records, serving, sources, verified
 from assistant.cli.common import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, main
 
 for command in (
@@ -19,6 +19,7 @@ for command in (
     serving.worker,
     records.report_command,
     records.export_command,
+    gaps.gaps,  # show, assign, close, reopen, refresh
     people.workspace,  # list, content
     people.forget,
     records.xapi,  # flush, status

@@ -74,7 +74,8 @@ def workspace_generated(ctx: click.Context, team: str, state: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def forget(ctx: click.Context, user_id: str, yes: bool) -> None:
-    """Delete a person's interactions, votes, mentor requests and course suggestions; void their xAPI records."""
+    """Delete a person's interactions (and their questions in content gaps), votes, mentor requests and course
+    suggestions; void their xAPI records."""
     from assistant.records.reports import counted
 
     settings = settings_of(ctx)
@@ -83,11 +84,13 @@ def forget(ctx: click.Context, user_id: str, yes: bool) -> None:
         click.confirm(f"Delete everything Moment holds about {user_id}?", abort=True)
     service = service_for(settings)
     counts = service.retention.forget(user_id)
+    gaps = counts["gaps_deleted"]
     click.echo(
         f"Deleted {counted(counts['interactions'], 'interaction')}, {counted(counts['votes'], 'vote')} and "
         f"{counted(counts['mentor_requests'], 'mentor request')} of {user_id} "
         f"(and {counted(counts['course_suggestions'], 'course suggestion')}); "
         f"{counted(counts['voided'], 'xAPI statement')} will be voided at the next delivery."
+        + (f" {counted(gaps, 'content gap')} left without questions deleted." if gaps else "")
     )
     cli_user = f"cli:{user_id}"
     if not counts["interactions"] and ":" not in user_id and (held := service.records.interactions_of(cli_user)):

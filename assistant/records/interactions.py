@@ -72,9 +72,12 @@ class Interactions:
     # the question (`assistant.answering.verified.confirmed_by_votes`, wired by the composition root).
     on_helpful: Callable[[int, str], object] | None = None
 
-    def record(self, answer: Answer, asker: Asker, chars: int, features: dict | None) -> int | None:
+    def record(
+        self, answer: Answer, asker: Asker, chars: int, features: dict | None, vector: dict | None = None
+    ) -> int | None:
         """Record an answered question (completing the record made when it arrived, `asker.received_id`): its
-        id; None when the database is unavailable (the row is spooled on this host)."""
+        id; None when the database is unavailable (the row is spooled on this host). `vector`: a declined
+        question's embedding, kept for content gaps (`assistant.records.spool.vector_row`)."""
         row = {
             "created_at": utcnow().isoformat(),
             "user_id": asker.user_id,
@@ -108,6 +111,8 @@ class Interactions:
         }
         if asker.received_id is not None:
             row["received_id"] = asker.received_id
+        if vector is not None:
+            row["vector"] = vector
         try:
             self.spool.replay(self.database, self.xapi)
             with self.database.session() as session:

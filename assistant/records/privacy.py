@@ -10,11 +10,15 @@ from assistant.records.xapi import XapiOutbox
 
 
 def forget_user(database: Database, xapi: XapiOutbox, user_id: str) -> dict[str, int]:
-    """Delete the person's interactions (with their sources and votes), their votes on other answers, their
-    mentor requests, their course suggestions and the questions counted towards them, in one transaction;
-    statements about them already in the LRS are voided (voiding statements are queued in the same transaction),
-    and unsent ones are dropped."""
+    """Delete the person's interactions (with their sources, votes and places in content gaps), their votes on
+    other answers, their mentor requests, their course suggestions and the questions counted towards them, in
+    one transaction; statements about them already in the LRS are voided (voiding statements are queued in the
+    same transaction), and unsent ones are dropped. Gaps left without questions go; the others are labelled
+    again from the questions left, and the person leaves their history and owners (`Gaps.forget_person`)."""
+    from assistant.insights.gaps import Gaps  # not at the top: assistant.insights reads assistant.records
+
     with database.session() as session:
+        gaps = Gaps.gaps_of_person(session, user_id)
         interactions = session.scalars(select(Interaction).where(Interaction.user_id == user_id)).all()
         for interaction in interactions:
             session.delete(interaction)
@@ -25,6 +29,7 @@ def forget_user(database: Database, xapi: XapiOutbox, user_id: str) -> dict[str,
         suggestions = session.execute(delete(CourseSuggestion).where(CourseSuggestion.user_id == user_id)).rowcount
         interests = session.execute(delete(CourseInterest).where(CourseInterest.user_id == user_id)).rowcount
         voided = xapi.void_user(session, user_id)
+        gaps_deleted = Gaps.forget_person(session, user_id, gaps)
     return {
         "interactions": len(interactions),
         "votes": votes,
@@ -32,4 +37,5 @@ def forget_user(database: Database, xapi: XapiOutbox, user_id: str) -> dict[str,
         "course_suggestions": suggestions,
         "course_interests": interests,
         "voided": voided,
+        "gaps_deleted": gaps_deleted,
     }

@@ -1,11 +1,11 @@
 """What L&D reads: usage, what works, where content is missing, how mentors respond.
 
 `build_report()` gathers the figures for the last N days (today and the N - 1 days before it, UTC)
-from the interaction log; `to_markdown`, `to_csv`, `to_json` and `chart_image` present them. Content
-gaps are questions that were not answered, or answered and voted not helpful, grouped by meaning (the
-same embedding model as the content) so that ten ways of asking about parental leave count as one gap
-with ten asks. A question that could not be searched (no index: a system error) is counted apart, never
-as a gap in the content.
+from the interaction log; `to_markdown`, `to_csv`, `to_json` and `chart_image` present them. Its content
+gaps are the workspace's gaps (`assistant.insights.gaps`: questions declined, voted not helpful or handed to
+a mentor, clustered by meaning, with an owner and a status) that had questions in the period, so that ten
+ways of asking about parental leave count as one gap with ten asks. A question that could not be searched
+(no index: a system error) is counted apart, never as a gap in the content.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import select
@@ -26,19 +28,15 @@ from assistant.db.database import Database
 from assistant.db.models import Interaction, MentorOffer, MentorRequest, utcnow
 
 NOT_QUESTIONS = ("empty", "no_words")  # outcomes of messages with nothing to search: not counted as questions
-GAP_SIMILARITY = 0.55  # questions at least this close (cosine) belong to one gap
+log = logging.getLogger(__name__)
+
+REPORT_GAPS = 10  # the busiest gaps of the period a report lists
 CHART_FORMATS = ("png", "jpg", "jpeg", "svg", "pdf")
 # A cell starting with one of these is run as a formula by spreadsheets (OWASP, CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-
-@dataclass
-class Gap:
-    topic: str  # the most typical question of the group
-    count: int
-    examples: list[str]
-    not_answered: int
-    not_helpful: int
+if TYPE_CHECKING:
+    from assistant.insights.gap_views import GapSummary
 
 
 @dataclass
@@ -79,7 +77,7 @@ class Report:
     by_surface: dict[str, int] = field(default_factory=dict)
     per_day: list[dict] = field(default_factory=list)  # {date, questions, answered, errors, helpful, votes}
     top_content: list[ContentUse] = field(default_factory=list)
-    gaps: list[Gap] = field(default_factory=list)
+    gaps: list[GapSummary] = field(default_factory=list)  # with questions in the period, the busiest first
     mentors: list[MentorFigures] = field(default_factory=list)
     stale_hits: list[dict] = field(default_factory=list)  # stale content people still reach
     median_latency_ms: float | None = None
@@ -108,7 +106,8 @@ def build_report(
     """One workspace's report for `days` days: the day of `now` (UTC) and the `days` - 1 days before it.
 
     `hidden(path, recorded_audience)`: True for content items the report must not name (restricted ones,
-    in a report non-admins read); they are counted in `restricted_items` instead."""
+    in a report non-admins read); they are counted in `restricted_items` instead. `embedder`: when given,
+    the workspace's gaps are brought up to date first (`Gaps.refresh`: new questions clustered)."""
     end = now or utcnow()
     first_day = end.date() - dt.timedelta(days=days - 1)
     start = dt.datetime.combine(first_day, dt.time(), tzinfo=dt.UTC)
@@ -151,7 +150,6 @@ def build_report(
     }
     uses: dict[str, ContentUse] = {}
     stale: dict[str, dict] = {}
-    unhelpful_questions: list[tuple[str, str]] = []  # (question, why)
     restricted: set[str] = set()
     for r in rows:
         day = days_map[r.created_at.date()]
@@ -178,43 +176,23 @@ def build_report(
                 if s.stale:
                     hit = stale.setdefault(s.path, {"path": s.path, "title": s.title, "hits": 0})
                     hit["hits"] += 1
-        if r.outcome == "error":
-            continue  # the content was never searched: not a gap in it
-        if not r.answered:
-            unhelpful_questions.append((r.question, "not answered"))
-        elif unhelpful_votes and not helpful_votes:
-            unhelpful_questions.append((r.question, "not helpful"))
     report.per_day = [days_map[d] for d in sorted(days_map)]
     report.restricted_items = len(restricted)
     report.top_content = sorted(uses.values(), key=lambda u: (-u.top, -u.shown, u.path))[:10]
     report.stale_hits = sorted(stale.values(), key=lambda h: -h["hits"])
-    report.gaps = group_gaps(unhelpful_questions, embedder)
+    from assistant.insights.gaps import Gaps  # not at the top: assistant.insights reads this module's definitions
+
+    if embedder is not None:
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            Gaps(database, embedder).refresh(team_id)
+        except IntegrityError:  # the worker placed the same questions at the same moment: its gaps are read
+            log.info("content gaps refreshed by another process meanwhile")
+    busy = [g for g in Gaps(database).list(team_id, "all", start=start, now=end) if g.recent]
+    report.gaps = busy[:REPORT_GAPS]
     report.mentors = _mentor_figures(offers, resolved)
     return report
-
-
-def group_gaps(questions: list[tuple[str, str]], embedder=None, limit: int = 10) -> list[Gap]:
-    """Group questions by meaning (greedy, around the most connected question first)."""
-    if not questions:
-        return []
-    texts = [q for q, _ in questions]
-    if embedder is not None:
-        vectors = np.asarray(embedder.encode(texts), dtype=np.float32)
-        similar = vectors @ vectors.T >= GAP_SIMILARITY
-    else:  # without a model: exact (case- and space-insensitive) repeats only
-        keys = [" ".join(t.lower().split()) for t in texts]
-        similar = np.array([[a == b for b in keys] for a in keys])
-    left = set(range(len(texts)))
-    gaps = []
-    while left:
-        centre = max(left, key=lambda i: (int(similar[i, list(left)].sum()), -i))
-        members = sorted(i for i in left if similar[centre, i])
-        left -= set(members)
-        whys = Counter(questions[i][1] for i in members)
-        examples = list(dict.fromkeys(texts[i] for i in members if i != centre))[:3]
-        gaps.append(Gap(texts[centre], len(members), examples, whys["not answered"], whys["not helpful"]))
-    gaps.sort(key=lambda g: (-g.count, g.topic))
-    return gaps[:limit]
 
 
 def _mentor_figures(offers, resolved) -> list[MentorFigures]:
@@ -288,11 +266,15 @@ def to_markdown(report: Report) -> str:
         lines.append(f"- Not searched because of a system error (no index): **{report.errors}**")
     if report.median_latency_ms is not None:
         lines.append(f"- Median time to answer: {report.median_latency_ms:.0f} ms")
-    lines += ["", "## Content gaps (not answered, or not helpful)", ""]
+    lines += ["", "## Content gaps (not answered, not helpful, or handed to a mentor)", ""]
     if report.gaps:
-        lines += ["| asks | typical question | also asked as |", "|---:|---|---|"]
+        lines += ["| gap | asks | before | status | topic | asked as |", "|---:|---:|---:|---|---|---|"]
         for g in report.gaps:
-            lines.append(f"| {g.count} | {_cell(g.topic)} | {_cell('; '.join(g.examples)) or '–'} |")
+            status = g.status + (f" ({g.owner_id})" if g.owner_id else "")
+            lines.append(
+                f"| {g.id} | {g.recent} | {g.previous} | {status} | {_cell(g.label)} | "
+                f"{_cell('; '.join(g.examples)) or '–'} |"
+            )
     else:
         lines.append("None in this period.")
     lines += ["", "## Top content", ""]
@@ -336,14 +318,15 @@ def to_json(report: Report) -> str:
     data = asdict(report)
     data["start"], data["end"] = report.start.isoformat(), report.end.isoformat()
     data["answered_rate"], data["helpful_rate"] = report.answered_rate, report.helpful_rate
+    data["gaps"] = [g.to_dict() for g in report.gaps]
     return json.dumps(data, indent=2)
 
 
 def to_csv(report: Report) -> str:
     """One table for spreadsheets: a row per day, then a row per content gap, with the same columns.
 
-    `questions`, `answered` and `not_answered` count questions on both kinds of row (a gap's answered
-    questions are those voted not helpful); the votes are per day; `question` and `examples` are a gap's.
+    `questions` counts the day's questions, or a gap's questions in the period; `answered`, `not_answered`,
+    `errors` and the votes are the day's; `question` (its label) and `examples` are a gap's.
     """
     out = io.StringIO()
     writer = csv.writer(out)
@@ -354,7 +337,7 @@ def to_csv(report: Report) -> str:
         writer.writerow(["day", d["date"], "", d["questions"], d["answered"], not_answered, d["errors"],
                          d["helpful"], d["votes"] - d["helpful"], ""])  # fmt: skip
     for g in report.gaps:
-        writer.writerow(map(spreadsheet_cell, ["gap", "", g.topic, g.count, g.not_helpful, g.not_answered, 0, "", "",
+        writer.writerow(map(spreadsheet_cell, ["gap", "", g.label, g.recent, "", "", "", "", "",
                                                " | ".join(g.examples)]))  # fmt: skip
     return out.getvalue()
 

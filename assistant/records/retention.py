@@ -1,5 +1,6 @@
 """How long records are kept, and forgetting a person: interactions older than MOMENT_RETENTION_DAYS go (with
-their sources and votes), with finished mentor requests as old and old de-duplication keys; `forget` deletes
+their sources, votes and places in content gaps, and the gaps left empty), with finished mentor requests as
+old and old de-duplication keys; `forget` deletes
 everything held about one person (`assistant.records.privacy`).
 
     Retention(database, xapi, settings.retention_days).apply()     # the worker, daily
@@ -15,6 +16,7 @@ from sqlalchemy import delete, select
 
 from assistant.db.database import Database
 from assistant.db.models import Interaction, MentorRequest, ProcessedEvent, utcnow
+from assistant.insights.gaps import Gaps
 from assistant.records.privacy import forget_user
 from assistant.records.xapi import XapiOutbox
 
@@ -49,6 +51,7 @@ class Retention:
                     )
                 )
                 deleted = len(old)
+                Gaps.drop_empty(session)  # gaps whose questions all went with them
         if deleted:
             log.info("retention: deleted %d interactions older than %d days", deleted, self.retention_days)
         return deleted

@@ -5,6 +5,7 @@ arrives (outcome `received`) and completed when it is answered, never twice.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import logging
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from assistant.access.tenancy import DEFAULT_TEAM
 from assistant.db.database import Database
+from assistant.db.gap_models import QuestionVector
 from assistant.db.models import Interaction, InteractionSource
 from assistant.records.xapi import XapiOutbox
 
@@ -35,6 +37,7 @@ def store_row(session, row: dict) -> Interaction | None:
         interaction = _interaction_from_row(row)
         session.add(interaction)
         session.flush()
+        _keep_vector(session, interaction, row.get("vector"))
         return interaction
     for field in (
         "question",
@@ -50,11 +53,28 @@ def store_row(session, row: dict) -> Interaction | None:
         setattr(received, field, row[field])
     received.sources = [InteractionSource(**source) for source in row["sources"]]
     session.flush()
+    _keep_vector(session, received, row.get("vector"))
     return received
 
 
+def vector_row(model: str, vector) -> dict:
+    """A declined question's embedding as its record keeps it (JSON: the host's spool too); content gaps
+    cluster it without embedding it again (`assistant.insights.gap_inputs`)."""
+    import numpy as np
+
+    data = np.ascontiguousarray(np.ravel(vector), dtype=np.float32).tobytes()
+    return {"model": model, "embedding": base64.b64encode(data).decode("ascii")}
+
+
+def _keep_vector(session, interaction: Interaction, row: dict | None) -> None:
+    if row is None or session.get(QuestionVector, interaction.id) is not None:
+        return
+    session.add(QuestionVector(interaction_id=interaction.id, team_id=interaction.team_id,
+                               embedding_model=row["model"], embedding=base64.b64decode(row["embedding"])))  # fmt: skip
+
+
 def _interaction_from_row(row: dict) -> Interaction:
-    fields = {k: v for k, v in row.items() if k not in ("sources", "received_id")}
+    fields = {k: v for k, v in row.items() if k not in ("sources", "received_id", "vector")}
     fields["created_at"] = dt.datetime.fromisoformat(fields["created_at"])
     interaction = Interaction(**fields)
     interaction.sources = [InteractionSource(**s) for s in row["sources"]]

@@ -158,6 +158,8 @@ class AdminHandlers:
             days = max(1, min(days, 365))
             report = self.service.operations.report(days, team_id=team)
             respond(blocks=ui.report_blocks(report), text=f"Moment report, last {days} days", response_type="ephemeral")
+        elif verb == "gaps":
+            respond(text=self._gaps(args, text, user, client, team), response_type="ephemeral")
         elif verb == "mentors":
             stats = self.service.mentors.stats(team)
             respond(blocks=ui.mentors_blocks(stats), text="Mentors", response_type="ephemeral")
@@ -185,6 +187,41 @@ class AdminHandlers:
 
         people = PeopleDirectory(self.operations.database, client, team)
         source_command(Sources(self.operations, people), ["source", *args], text, by, team, respond)
+
+    def _gaps(self, args: list[str], text: str, by: str, client: WebClient, team: str) -> str:
+        """`/moment gaps`, `gaps show ID`, `gaps assign ID @user` (who is told by DM), `gaps close ID [why]`,
+        `gaps reopen ID` (assistant/insights/gaps.py)."""
+        from assistant.insights import GapError
+        from assistant.slack.outbound import tell_gap_owner
+
+        sub = args[0].lower() if args else ""
+        if not sub:
+            return ui.gaps_text(self.service.gaps.list(team))
+        gaps, gap_id = self.service.gaps, args[1] if len(args) > 1 else ""
+        named = USER_MENTION.search(text)
+        try:
+            if sub == "show":
+                return ui.gap_text(gaps.detail(team, gap_id))
+            if sub == "assign" and named is not None:
+                detail = gaps.assign(team, gap_id, named.group(1), by)
+                done = f"Gap {detail.gap.id} is assigned to <@{detail.gap.owner_id}>"
+                try:
+                    tell_gap_owner(client, detail, by)
+                except SlackApiError as exc:
+                    return f"{done}, who was not told: {exc.response.get('error')}."
+                return f"{done}; I've sent them its questions."
+            if sub == "close":
+                note = " ".join(args[2:]) or None
+                return f"Gap {gaps.close(team, gap_id, by, note).gap.id} is closed."
+            if sub == "reopen":
+                reopened = gaps.reopen(team, gap_id, by).gap
+                return f"Gap {reopened.id} is {reopened.status} again."
+        except GapError as exc:
+            return escape(str(exc))
+        return (
+            "Use `/moment gaps`, `/moment gaps show ID`, `/moment gaps assign ID @user`, "
+            "`/moment gaps close ID [why]` or `/moment gaps reopen ID`."
+        )
 
     def _mentor(self, args: list[str], text: str, by: str, client: WebClient, team: str) -> str:
         sub = args[0].lower() if args else ""

@@ -15,6 +15,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from assistant.insights import GapDetail, GapSummary
+from assistant.insights.gaps import SLACK_USER_ID
 from assistant.mentoring.mentors import MentorStats
 from assistant.operations.operations import RunView, Status
 from assistant.records.reports import Report, _pct, counted
@@ -25,6 +27,11 @@ HELP = [
     ("/moment status", "index version and age, content by type, last re-index runs, stale content, mentors"),
     ("/moment reindex", "re-index the content folder now; posts a summary when done"),
     ("/moment report [days]", "questions, answered and helpful rates, top content, content gaps, mentors (default 7)"),
+    ("/moment gaps", "content gaps: questions not answered well, grouped by topic, with owner and status"),
+    (
+        "/moment gaps show ID · assign ID @user · close ID [why] · reopen ID",
+        "a gap's questions and history; give it to a content owner (told by DM), close it, open it again",
+    ),
     ("/moment mentors", "mentors with their load and response times"),
     ("/moment mentor add @user topic, topic", "add a mentor (or set their topics); they need vetting"),
     ("/moment mentor vet @user", "vet a mentor: they start receiving questions"),
@@ -193,6 +200,41 @@ def source_lines(sources) -> str:
     return "\n".join(lines)
 
 
+def gaps_text(gaps: Sequence[GapSummary], shown: int = 10) -> str:
+    """`/moment gaps`: the open and assigned gaps, the busiest this week first (labels and examples escaped)."""
+    if not gaps:
+        return "No open content gaps: every question not answered well is in a closed gap, or there were none."
+    lines = [f"*Content gaps* ({len(gaps)} open or assigned; this week's busiest first):"]
+    for g in gaps[:shown]:
+        owner = f" → <@{g.owner_id}>" if g.owner_id else ""
+        answered = f", {g.now_answered}" if g.now_answered else ""
+        example = f"\n    e.g. “{escape(truncate(g.examples[0], 150))}”" if g.examples else ""
+        lines.append(
+            f"• *{g.id}* {escape(truncate(g.label, 120))} [{g.status}{owner}]: {g.size} asked, "
+            f"{g.recent} this week ({g.trend}){answered}{example}"
+        )
+    if len(gaps) > shown:
+        lines.append(f"…and {len(gaps) - shown} more: `moment gaps` in the shell lists them all.")
+    return truncate("\n".join(lines), SECTION_TEXT_LIMIT)
+
+
+def gap_text(detail: GapDetail, shown: int = 15) -> str:
+    """`/moment gaps show ID`: a gap's latest questions and its history (user text escaped)."""
+    g = detail.gap
+    owner = f" → <@{g.owner_id}>" if g.owner_id else ""
+    answered = f"; {g.now_answered}" if g.now_answered else ""
+    lines = [f"*Gap {g.id}: {escape(truncate(g.label, 120))}* [{g.status}{owner}], {g.size} asked{answered}"]
+    lines += [
+        f"• {escape(truncate(q.question or '', 200))} ({q.reason.replace('_', ' ')})" for q in detail.questions[:shown]
+    ]
+    if len(detail.questions) > shown:
+        lines.append(f"…and {len(detail.questions) - shown} more.")
+    for e in detail.history[-5:]:
+        who = f"<@{e.actor}>" if SLACK_USER_ID.match(e.actor) else escape(e.actor)
+        lines.append(f"{e.at:%-d %b %H:%M} {who} {e.action}" + (f": {escape(e.detail)}" if e.detail else ""))
+    return truncate("\n".join(lines), SECTION_TEXT_LIMIT)
+
+
 def report_blocks(report: Report) -> list[Block]:
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=f"Moment: the last {report.days} days")),
@@ -210,10 +252,15 @@ def report_blocks(report: Report) -> list[Block]:
     if report.gaps:
         lines = []
         for g in report.gaps[:8]:
-            also = f" (also: {escape(truncate('; '.join(g.examples), 150))})" if g.examples else ""
-            lines.append(f"• *{g.count}×* {escape(truncate(g.topic, 120))}{also}")
+            also = f" (e.g. {escape(truncate('; '.join(g.examples), 150))})" if g.examples else ""
+            owner = f", {g.status} to <@{g.owner_id}>" if g.owner_id and g.status == "assigned" else ""
+            lines.append(f"• *{g.recent}×* {escape(truncate(g.label, 120))} (gap {g.id}{owner}){also}")
         blocks.append(
-            SectionBlock(text=_md("*Content gaps*: asked, but not answered or not helpful\n" + "\n".join(lines)))
+            SectionBlock(
+                text=_md(
+                    "*Content gaps*: asked, but not answered, not helpful or handed to a mentor\n" + "\n".join(lines)
+                )
+            )
         )
     else:
         blocks.append(SectionBlock(text=_md("*Content gaps:* none this period.")))

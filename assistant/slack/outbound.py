@@ -24,6 +24,8 @@ from assistant.answering.passages import document_url
 from assistant.db.database import DatabaseUnavailableError
 from assistant.errors import MomentError, SlackUnavailableError
 from assistant.helpchannels.helpchannels import HelpChannels, settling, too_old
+from assistant.insights import GapDetail
+from assistant.insights.gaps import SLACK_USER_ID
 from assistant.mentoring.handoff import Handoff
 from assistant.records.interactions import Asker
 from assistant.records.reports import Report, chart_png, to_markdown
@@ -31,7 +33,7 @@ from assistant.service import MomentService
 from assistant.settings import Settings
 from assistant.slack import admin_blocks, mentor_blocks
 from assistant.slack import blocks as ui
-from assistant.slack.formatting import escape, link
+from assistant.slack.formatting import escape, escaped, link, mention
 from assistant.slack.notifier import SlackNotifier
 from assistant.slack.posting import (
     IdempotentConnectionErrorRetryHandler,
@@ -282,6 +284,42 @@ def send_direct_message(client: WebClient, user: str, text: str) -> None:
     """A DM from Moment to `user` (raises what Slack raises)."""
     channel = client.conversations_open(users=user)["channel"]["id"]
     client.chat_postMessage(channel=channel, text=text, unfurl_links=False)
+
+
+GAP_QUESTIONS_TOLD = 15  # questions a content owner's DM lists (the rest: `moment gaps show`, the Gaps page)
+
+
+def gap_owner_text(detail: GapDetail, assigned_by: str | None = None) -> str:
+    """What a content owner is told when a gap is given to them: its label and its questions (escaped)."""
+    gap = detail.gap
+    by = f"{mention(assigned_by)} gave you" if assigned_by and SLACK_USER_ID.match(assigned_by) else "You were given"
+    distinct = list(dict.fromkeys(q.question for q in detail.questions))
+    lines = [f"• {escaped(q, 300)}" for q in distinct[:GAP_QUESTIONS_TOLD]]
+    if len(distinct) > GAP_QUESTIONS_TOLD:
+        lines.append(f"…and {len(distinct) - GAP_QUESTIONS_TOLD} more.")
+    return (
+        f":mag: {by} a content gap (gap {gap.id}): *{escaped(gap.label, 150)}*. People asked this "
+        f"{gap.size} {'time' if gap.size == 1 else 'times'} and Moment's content did not answer them well:\n"
+        + "\n".join(lines)
+        + "\nPlease add or update the content that answers them. After the next re-index Moment asks them again "
+        "and closes the gap when they are answered."
+    )
+
+
+def tell_gap_owner(client: WebClient, detail: GapDetail, assigned_by: str | None = None) -> None:
+    """DM the owner of a gap just assigned (raises what Slack raises: the owner was not told)."""
+    send_direct_message(client, detail.gap.owner_id, gap_owner_text(detail, assigned_by))
+
+
+def tell_gap_answered(client: WebClient, detail: GapDetail) -> None:
+    """DM a gap's owner that Moment closed it: its questions are answered by the content now."""
+    gap = detail.gap
+    send_direct_message(
+        client,
+        gap.owner_id,
+        f":white_check_mark: The content gap you own, *{escaped(gap.label, 150)}* (gap {gap.id}), is closed: "
+        f"asked again after the content changed, its questions are answered ({gap.now_answered}). Thank you.",
+    )
 
 
 WORKING = "eyes"  # the reaction on a help-channel question while Moment is on it
