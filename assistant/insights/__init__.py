@@ -25,7 +25,7 @@ out), "helpful" is of the votes.
 
 Public surface: `Period`, `Overview`, `overview`, `ContentItem`, `content_items`, `CONTENT_SORTS`,
 `QuestionRow`, `QuestionPage`, `question_page`, `OUTCOME_FILTERS`, `Privacy`, `MentorRow`, `mentor_figures`;
-`Gaps`, `GapSummary`, `GapDetail`, `GapQuestionView`, `GapEventView`, `GapError`, `RefreshResult`,
+`Gaps`, `GapSummary`, `GapDetail`, `GapQuestionView`, `GapEventView`, `GapError`, `GapNotFound`, `RefreshResult`,
 `RecheckResult`, `GAP_STATUSES`.
 """
 
@@ -39,7 +39,7 @@ from assistant.insights.gap_views import (
     RefreshResult,
 )
 from assistant.insights.gaps import STATUSES as GAP_STATUSES
-from assistant.insights.gaps import GapError, Gaps
+from assistant.insights.gaps import GapError, GapNotFound, Gaps
 from assistant.insights.mentors import MentorRow, mentor_figures
 from assistant.insights.overview import Overview, overview
 from assistant.insights.period import Period
@@ -53,6 +53,7 @@ __all__ = [
     "GapDetail",
     "GapError",
     "GapEventView",
+    "GapNotFound",
     "GapQuestionView",
     "GapSummary",
     "Gaps",

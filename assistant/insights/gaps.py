@@ -70,6 +70,10 @@ class GapError(MomentError):
     """A gap that is not the workspace's, an owner that is not a Slack user id, or a change its status forbids."""
 
 
+class GapNotFound(GapError):
+    """No gap of that id in the workspace (none at all, or another workspace's)."""
+
+
 # -- the store ---------------------------------------------------------------------------------------------
 
 
@@ -453,10 +457,12 @@ def _gap(session, team_id: str, gap_id) -> Gap:
     try:
         gap_id = int(gap_id)
     except (TypeError, ValueError):
-        raise GapError(f"{gap_id!r} is not a gap id (a number, as the list of gaps gives it).") from None
+        raise GapNotFound(f"{gap_id!r} is not a gap id (a number, as the list of gaps gives it).") from None
     gap = session.get(Gap, gap_id)
     if gap is None or gap.team_id != team_id:
-        raise GapError(f"No gap {gap_id} in this workspace (the list of gaps, closed ones too, gives their numbers).")
+        raise GapNotFound(
+            f"No gap {gap_id} in this workspace (the list of gaps, closed ones too, gives their numbers)."
+        )
     return gap
 
 

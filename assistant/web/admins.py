@@ -61,6 +61,10 @@ class AdminCheck:
                 log.error("auth.test failed: %s", exc.response.get("error"))
         return self._home_team
 
+    def client(self, team_id: str) -> WebClient | None:
+        """The workspace's Web API client (its bot token), None when Moment has none for it."""
+        return self._workspace_client(team_id)
+
     def is_admin(self, user_id: str, team_id: str) -> bool:
         if self.service.workspaces.is_named_admin(user_id, team_id, self.settings.admins):
             return True

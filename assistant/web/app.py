@@ -5,13 +5,17 @@
     GET  /admin/questions         Questions         GET /admin/questions.csv
     GET  /admin/mentors           Mentors           GET /admin/mentors.csv
     GET  /admin/courses           Courses           GET /admin/courses.csv
+    GET  /admin/gaps              Gaps              GET /admin/gaps.csv
+    GET  /admin/gaps/<id>         a gap: its questions, its history, and the forms that change it:
+    POST /admin/gaps/<id>/assign  (owner: a Slack user id, told by DM), /close (note), /reopen (note); CSRF token
     GET  /admin/signin            the Sign in with Slack page; /admin/login starts it, /admin/oidc/callback ends it
     POST /admin/signout           (CSRF token)
 
 Every page is one workspace's (the one the admin signed in with), rendered on the server (Jinja2, autoescaped),
 with no script and no asset from elsewhere. A refusal is a page of its own with its status: 400 (a bad
-parameter, a forged cookie, a missing or used sign-in state, a form without its CSRF token), 401 (a session
-that expired), 403 (not an admin of a workspace Moment serves), 503 (the pages are not configured).
+parameter, a forged cookie, a missing or used sign-in state, a form without its CSRF token, a change a gap
+refuses), 401 (a session that expired), 403 (not an admin of a workspace Moment serves), 404 (a gap that is not
+the workspace's), 503 (the pages are not configured).
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ import logging
 import secrets
 from pathlib import Path
 
-from flask import Flask, Response, redirect, render_template, request, session, url_for
+from flask import Flask, Response, flash, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
-from assistant.insights import CONTENT_SORTS, OUTCOME_FILTERS, Period
+from assistant.insights import CONTENT_SORTS, OUTCOME_FILTERS, GapError, GapNotFound, Period
 from assistant.web import tables
 from assistant.web.admins import AdminCheck
 from assistant.web.session import AdminSessionInterface, rejected_session
@@ -39,12 +43,14 @@ DEFAULT_DAYS = 28
 STATE_SECONDS = 600  # a sign-in must end within ten minutes of its start
 PAGES = (
     ("overview", "Overview"),
+    ("gaps", "Gaps"),
     ("content", "Content"),
     ("questions", "Questions"),
     ("mentors", "Mentors"),
     ("courses", "Courses"),
 )
 COURSES_PER_PAGE = 100  # of the catalogue (the CSV has all of it)
+GAP_FILTERS = ("active", "open", "assigned", "closed", "all")  # active: open and assigned
 OPEN = ("signin", "login", "callback", "static")  # the endpoints that need no session
 
 
@@ -282,5 +288,96 @@ def create_web_app(settings, service, *, workspace_client=None) -> Flask:
         catalogue, _ = service.insights.course_catalogue(session["team"])
         figures = {f.course_id: f for f in service.insights.course_figures(p, session["team"])}
         return csv_response("courses", tables.course_rows(catalogue, figures))
+
+    # -- gaps ---------------------------------------------------------------------------------------
+
+    def gap_listing():
+        status = choice("status", GAP_FILTERS, "active")
+        p = period()
+        found = service.gaps.list(session["team"], None if status == "active" else status, days=p.days, now=p.end,
+                                  privacy=service.insights.question_privacy())  # fmt: skip
+        return p, status, found
+
+    @app.get("/gaps")
+    def gaps():
+        p, status, found = gap_listing()
+        return page("gaps.html", period=p, gaps=found, status=status, filters=GAP_FILTERS)
+
+    @app.get("/gaps.csv")
+    def gaps_csv():
+        return csv_response("gaps", tables.gap_rows(gap_listing()[2]))
+
+    def gap_page(gap_id: int, *, error: str | None = None, code: int = 200):
+        p = period()
+        try:
+            detail = service.gaps.detail(session["team"], gap_id, days=p.days, now=p.end,
+                                         privacy=service.insights.question_privacy())  # fmt: skip
+        except GapNotFound as exc:
+            raise Refusal(404, "No such gap", str(exc)) from None
+        return page("gap.html", period=p, detail=detail, gap=detail.gap, error=error), code
+
+    @app.get("/gaps/<int:gap_id>")
+    def gap(gap_id: int):
+        return gap_page(gap_id)
+
+    def change_gap(gap_id: int, action: str, change):
+        """`change(team, actor)` -> (what to say, what the audit log adds), made by the signed-in admin and written
+        to the audit log, allowed or refused: back to the gap's page saying what was done, or the page again
+        saying why not (400), or a 404 for a gap that is not the workspace's."""
+        team, user = session["team"], session["user"]
+        try:
+            said, audited = change(team, user)
+        except GapError as exc:
+            service.audit.record(user, f"web gap {action}", False, f"gap {gap_id}: {exc}"[:500], team_id=team)
+            if isinstance(exc, GapNotFound):
+                raise Refusal(404, "No such gap", str(exc)) from None
+            return gap_page(gap_id, error=str(exc), code=400)
+        service.audit.record(user, f"web gap {action}", True, f"gap {gap_id}{audited}"[:500], team_id=team)
+        flash(said)
+        return redirect(url_for("gap", gap_id=gap_id))
+
+    def note() -> tuple[str | None, str]:
+        """The form's note (why), and how the audit log adds it."""
+        why = request.form.get("note", "").strip()[:500] or None
+        return why, f": {why}" if why else ""
+
+    @app.post("/gaps/<int:gap_id>/assign")
+    def assign_gap(gap_id: int):
+        def assign(team: str, user: str):
+            detail = service.gaps.assign(team, gap_id, request.form.get("owner", ""), user)
+            owner = detail.gap.owner_id
+            return f"Gap {gap_id} is assigned to {owner}; {tell_owner(team, detail, user)}.", f" to {owner}"
+
+        return change_gap(gap_id, "assign", assign)
+
+    def tell_owner(team: str, detail, user: str) -> str:
+        """DM the gap's new owner its questions (`tell_gap_owner`); what came of it, as the page says it."""
+        from slack_sdk.errors import SlackApiError
+
+        from assistant.slack.outbound import tell_gap_owner
+
+        client = admins.client(team)
+        if client is None:
+            return "they were not told: Moment has no Slack token for this workspace"
+        try:
+            tell_gap_owner(client, detail, user)
+        except SlackApiError as exc:
+            return f"they were not told: Slack said {exc.response.get('error')}"
+        except OSError as exc:
+            log.error("the owner of gap %s was not told: %r", detail.gap.id, exc)
+            return "they were not told: Slack could not be reached"
+        return "Moment told them by DM, with its questions"
+
+    @app.post("/gaps/<int:gap_id>/close")
+    def close_gap(gap_id: int):
+        why, audited = note()
+        return change_gap(gap_id, "close", lambda team, user: (
+            f"Gap {service.gaps.close(team, gap_id, user, why).gap.id} is closed.", audited))  # fmt: skip
+
+    @app.post("/gaps/<int:gap_id>/reopen")
+    def reopen_gap(gap_id: int):
+        why, audited = note()
+        return change_gap(gap_id, "reopen", lambda team, user: (
+            f"Gap {gap_id} is {service.gaps.reopen(team, gap_id, user, why).gap.status} again.", audited))  # fmt: skip
 
     return app

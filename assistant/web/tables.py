@@ -80,3 +80,17 @@ def course_rows(courses, figures) -> tuple[list[str], list[list]]:
         rows.append([c.title, c.url, c.activity_id, "; ".join(c.topics), c.duration_minutes, "; ".join(c.audience),
                      c.origin, int(c.embedded), *counts])  # fmt: skip
     return header, rows
+
+
+def gap_rows(gaps) -> tuple[list[str], list[list]]:
+    """The gaps list (`GapSummary`s); examples joined by " | " (none where question text is hidden)."""
+    header = ["id", "label", "status", "owner", "size", "in the period", "in the period before", "trend",
+              "not answered", "not helpful", "handed off", "now answered", "re-asked", "examples", "created",
+              "updated"]  # fmt: skip
+    body = (
+        [g.id, g.label, g.status, g.owner_id or "", g.size, g.recent, g.previous, g.trend,
+         g.reasons.get("not_answered", 0), g.reasons.get("not_helpful", 0), g.reasons.get("handed_off", 0),
+         g.answered_now, g.checked, " | ".join(g.examples), g.created_at.isoformat(), g.updated_at.isoformat()]
+        for g in gaps
+    )  # fmt: skip
+    return header, body
