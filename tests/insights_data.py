@@ -19,6 +19,9 @@ from assistant.db.models import (
 SCRIPT_QUESTION = "<script>alert('pwned')</script> how do I reset my VPN token?"
 FORMULA_QUESTION = '=HYPERLINK("http://evil.example") mileage rate?'
 OTHER_TEAM_QUESTION = "What is the other workspace's secret merger plan?"
+GAP_SCRIPT = "<script>alert('gap')</script> can I expense a pizza for the team"
+PIZZA = [GAP_SCRIPT, "can I expense a pizza for the team", "expense pizza for team lunch"]
+OTHER_GAP = "where is the other workspace's parking policy"
 
 
 def interaction(team, user, question, at, *, answered=True, outcome=None, sources=(), confidence=0.8):
@@ -135,3 +138,32 @@ def seed_courses(session, team: str, now: dt.datetime) -> None:
                              created_at=now - 60 * day),
         ]
     )  # fmt: skip
+
+
+def seed_gaps(url: str, embedder, team: str = "default", other_team: str = "T0OTHERWS") -> dict[str, int]:
+    """Three declined questions about pizza in `team` and one in `other_team`, and every declined, voted-down
+    and handed-off question of both made into content gaps by the real model (`Gaps.refresh`): the ids of the
+    pizza gap ("pizza") and of the other workspace's gap ("other")."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from assistant.db.database import Database
+    from assistant.db.models import utcnow
+    from assistant.insights.gaps import Gaps
+
+    engine, now = create_engine(url), utcnow()
+    declined = {"answered": False, "outcome": "not_answered"}
+    with Session(engine) as session, session.begin():
+        session.add_all([interaction(team, f"U0ASKER1{n}", q, now, **declined) for n, q in enumerate(PIZZA)])
+        session.add(interaction(other_team, "U0OTHER01", OTHER_GAP, now, **declined))
+    engine.dispose()
+    database = Database(url)
+    try:
+        gaps = Gaps(database, embedder)
+        gaps.refresh(team)
+        gaps.refresh(other_team)
+        pizza = next(g for g in gaps.list(team) if "pizza" in g.label)
+        (other,) = gaps.list(other_team)
+    finally:
+        database.dispose()
+    return {"pizza": pizza.id, "other": other.id}

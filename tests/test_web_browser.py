@@ -1,9 +1,9 @@
 """The admin pages in a real browser: headless Chromium (Debian's package, scripts/install-browser) driven by
 Selenium, against `moment serve`'s WSGI app on 127.0.0.1, signing in through the Slack stand-in's OpenID
-Connect pages. Every page is opened and saved as a screenshot (under the test's tmp dir), a CSV is downloaded
-by clicking its link, and the accessibility basics are checked: one h1 and no skipped heading level, a label
-on every form field, the navigation reachable from the keyboard, and a contrast of at least 4.5:1 for every
-piece of text."""
+Connect pages. Every page is opened and saved as a screenshot (under the test's tmp dir), a gap is given to a
+content owner (who is told by DM through the Slack stand-in), a CSV is downloaded by clicking its link, and the
+accessibility basics are checked: one h1 and no skipped heading level, a label on every form field, the
+navigation reachable from the keyboard, and a contrast of at least 4.5:1 for every piece of text."""
 
 from __future__ import annotations
 
@@ -18,7 +18,16 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from assistant.db.models import utcnow
-from tests.insights_data import COURSE_TITLE, OTHER_TEAM_QUESTION, SCRIPT_QUESTION, seed_courses, seed_workspace
+from tests.insights_data import (
+    COURSE_TITLE,
+    GAP_SCRIPT,
+    OTHER_GAP,
+    OTHER_TEAM_QUESTION,
+    SCRIPT_QUESTION,
+    seed_courses,
+    seed_gaps,
+    seed_workspace,
+)
 from tests.web_signin import ADMIN, web_env
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -31,6 +40,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-dev-shm-usage", "--window-size=1280,1400"]  # fmt: skip
 PAGES = {
     "Overview": "/admin/",
+    "Gaps": "/admin/gaps",
     "Content": "/admin/content",
     "Questions": "/admin/questions",
     "Mentors": "/admin/mentors",
@@ -87,13 +97,14 @@ def browser(tmp_path):
 
 
 @pytest.fixture
-def server(moment_app, database_url, slack_api):
+def server(moment_app, database_url, slack_api, embedder):
     app = moment_app(database_url, env=web_env(slack_api))
     engine = create_engine(database_url)
     with Session(engine) as session, session.begin():
         seed_workspace(session, "default", utcnow())
         seed_courses(session, "default", utcnow())
     engine.dispose()
+    app.gap_ids = seed_gaps(database_url, embedder)
     return app
 
 
@@ -131,12 +142,12 @@ def test_an_admin_signs_in_with_slack_and_uses_every_page(server, slack_api, bro
         browser.find_element(By.LINK_TEXT, name).click()
         assert browser.current_url.startswith(server.url + path)
         assert browser.find_element(By.TAG_NAME, "h1").text == name
-        assert OTHER_TEAM_QUESTION not in browser.page_source
+        assert OTHER_TEAM_QUESTION not in browser.page_source and OTHER_GAP not in browser.page_source
         browser.save_screenshot(str(shots / f"{n}-{name.lower()}.png"))
         check_accessibility(browser, name)
 
     browser.find_element(By.LINK_TEXT, "Questions").click()
-    cell = browser.find_element(By.XPATH, "//td[contains(., 'alert(')]")
+    cell = browser.find_element(By.XPATH, "//td[contains(., 'pwned')]")
     assert cell.text == SCRIPT_QUESTION  # shown as text, never run
     assert browser.execute_script("return window.pwned === undefined")
 
@@ -153,6 +164,23 @@ def test_an_admin_signs_in_with_slack_and_uses_every_page(server, slack_api, bro
     assert browser.current_url.startswith(server.url + "/admin/courses")
     assert browser.find_element(By.LINK_TEXT, COURSE_TITLE).get_attribute("href") == "https://lms.example/c/1"
 
+    # A gap given to a content owner, from its page, by the keyboard's Enter in the owner field.
+    browser.find_element(By.LINK_TEXT, "Gaps").click()
+    assert browser.find_element(By.XPATH, "//li[contains(., 'alert(')]").text == GAP_SCRIPT  # text, never run
+    browser.find_element(By.CSS_SELECTOR, f"a[href^='/admin/gaps/{server.gap_ids['pizza']}']").click()
+    check_accessibility(browser, "gap")
+    slack_api.clear()
+    owner = browser.find_element(By.ID, "owner")
+    owner.send_keys("U0OWNER001")
+    owner.send_keys(Keys.ENTER)
+    notice = browser.find_element(By.CSS_SELECTOR, "[role=status]").text
+    assert "assigned to U0OWNER001" in notice and "told them by DM" in notice
+    assert slack_api.wait_for("chat.postMessage").params["channel"]
+    assert slack_api.calls("conversations.open")[0].params["users"] == "U0OWNER001"
+    assert browser.execute_script("return window.pwned === undefined")
+    browser.save_screenshot(str(shots / "7-gap-assigned.png"))
+    check_accessibility(browser, "gap assigned")
+
     # A CSV downloaded by its link.
     browser.find_element(By.LINK_TEXT, "Questions").click()
     browser.find_element(By.LINK_TEXT, "Download CSV").click()
@@ -161,11 +189,12 @@ def test_an_admin_signs_in_with_slack_and_uses_every_page(server, slack_api, bro
         time.sleep(0.2)
     (download,) = browser.downloads.glob("moment-questions-*.csv")
     rows = list(csv.DictReader(download.open(encoding="utf-8")))
-    assert SCRIPT_QUESTION in {r["question"] for r in rows} and len(rows) == 6
+    assert SCRIPT_QUESTION in {r["question"] for r in rows} and len(rows) == 9  # 6 and the 3 of the pizza gap
 
     browser.find_element(By.XPATH, "//button[.='Sign out']").click()
     assert browser.current_url.endswith("/admin/signin")
     print(f"screenshots: {shots}")
     assert sorted(p.name for p in Path(shots).iterdir()) == [
-        "0-signin.png", "1-overview.png", "2-content.png", "3-questions.png", "4-mentors.png", "5-courses.png"
+        "0-signin.png", "1-overview.png", "2-gaps.png", "3-content.png", "4-questions.png", "5-mentors.png",
+        "6-courses.png", "7-gap-assigned.png",
     ]  # fmt: skip

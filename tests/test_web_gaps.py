@@ -18,41 +18,19 @@ from sqlalchemy.orm import Session
 from assistant.db.database import Database
 from assistant.db.models import AuditEvent, utcnow
 from assistant.insights.gaps import Gaps
-from tests.insights_data import OTHER_TEAM_QUESTION, interaction, seed_workspace
+from tests.insights_data import GAP_SCRIPT, OTHER_GAP, OTHER_TEAM_QUESTION, seed_gaps, seed_workspace
 from tests.web_signin import ADMIN, sign_in, web_env
 
 OWNER = "U0OWNER001"
-GAP_SCRIPT = "<script>alert('gap')</script> can I expense a pizza for the team"
-PIZZA = [GAP_SCRIPT, "can I expense a pizza for the team", "expense pizza for team lunch"]
-OTHER_GAP = "where is the other workspace's parking policy"
-
-
-def seed_gaps(url: str, embedder) -> dict[str, int]:
-    """The insights records, three declined pizza questions and one of another workspace, made into gaps by the
-    real model: the ids of the pizza gap and of the other workspace's gap."""
-    engine = create_engine(url)
-    now = utcnow()
-    with Session(engine) as session, session.begin():
-        seed_workspace(session, "default", now)
-        declined = {"answered": False, "outcome": "not_answered"}
-        session.add_all([interaction("default", f"U0ASKER1{n}", q, now, **declined) for n, q in enumerate(PIZZA)])
-        session.add(interaction("T0OTHERWS", "U0OTHER01", OTHER_GAP, now, **declined))
-    engine.dispose()
-    database = Database(url)
-    try:
-        gaps = Gaps(database, embedder)
-        gaps.refresh("default")
-        gaps.refresh("T0OTHERWS")
-        pizza = next(g for g in gaps.list("default") if "pizza" in g.label)
-        (other,) = gaps.list("T0OTHERWS")
-    finally:
-        database.dispose()
-    return {"pizza": pizza.id, "other": other.id}
 
 
 @pytest.fixture(scope="module")
 def server(module_moment_app, module_database_url, slack_api, embedder):
     app = module_moment_app(module_database_url, env=web_env(slack_api))
+    engine = create_engine(module_database_url)
+    with Session(engine) as session, session.begin():
+        seed_workspace(session, "default", utcnow())
+    engine.dispose()
     app.gap_ids = seed_gaps(module_database_url, embedder)
     return app
 
