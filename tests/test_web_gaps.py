@@ -128,6 +128,7 @@ def test_refusals_are_pages_of_their_own_and_change_nothing(server, admin, slack
     bad_owner = post(admin, server, f"/admin/gaps/{pizza}/assign", owner="<b>olive</b>")
     assert bad_owner.status_code == 400 and "is not a Slack user id" in bad_owner.text
     assert "<b>olive</b>" not in bad_owner.text and "Traceback" not in bad_owner.text
+    assert 'value="&lt;b&gt;olive&lt;/b&gt;"' in bad_owner.text  # what was typed is kept, escaped
     assert not slack_api.calls("chat.postMessage")  # nobody was told anything
     engine = create_engine(server.database_url)
     database = Database(server.database_url)

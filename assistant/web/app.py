@@ -307,14 +307,15 @@ def create_web_app(settings, service, *, workspace_client=None) -> Flask:
     def gaps_csv():
         return csv_response("gaps", tables.gap_rows(gap_listing()[2]))
 
-    def gap_page(gap_id: int, *, error: str | None = None, code: int = 200):
+    def gap_page(gap_id: int, *, error: str | None = None, code: int = 200, typed=None):
+        """The gap's page; after a refused change, with why (`error`) and what was typed in its form kept."""
         p = period()
         try:
             detail = service.gaps.detail(session["team"], gap_id, days=p.days, now=p.end,
                                          privacy=service.insights.question_privacy())  # fmt: skip
         except GapNotFound as exc:
             raise Refusal(404, "No such gap", str(exc)) from None
-        return page("gap.html", period=p, detail=detail, gap=detail.gap, error=error), code
+        return page("gap.html", period=p, detail=detail, gap=detail.gap, error=error, typed=typed or {}), code
 
     @app.get("/gaps/<int:gap_id>")
     def gap(gap_id: int):
@@ -331,7 +332,7 @@ def create_web_app(settings, service, *, workspace_client=None) -> Flask:
             service.audit.record(user, f"web gap {action}", False, f"gap {gap_id}: {exc}"[:500], team_id=team)
             if isinstance(exc, GapNotFound):
                 raise Refusal(404, "No such gap", str(exc)) from None
-            return gap_page(gap_id, error=str(exc), code=400)
+            return gap_page(gap_id, error=str(exc), code=400, typed=request.form)
         service.audit.record(user, f"web gap {action}", True, f"gap {gap_id}{audited}"[:500], team_id=team)
         flash(said)
         return redirect(url_for("gap", gap_id=gap_id))
