@@ -19,16 +19,17 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/moment demo
 
+# The whole suite in 3 processes (most of its time is waiting); a test file stays in one process.
 test: setup
 	@if [ -x scripts/install-lrs ]; then scripts/install-lrs; fi
 	@if [ -x scripts/install-browser ]; then scripts/install-browser; fi
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 3 --dist loadfile
 
 # The inner loop: every test not marked slow (each database test on SQLite only), a few minutes.
 test-fast: setup
 	@if [ -x scripts/install-lrs ]; then scripts/install-lrs; fi
 	@if [ -x scripts/install-browser ]; then scripts/install-browser; fi
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n 3
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
