@@ -31,6 +31,7 @@ from assistant.access.audiences import GroupDirectory
 from assistant.access.tenancy import Workspaces
 from assistant.access.viewers import Viewers
 from assistant.answering.asking import Asking
+from assistant.answering.demotions import Demotions
 from assistant.answering.generation import AnswerGenerator
 from assistant.answering.reader import ReaderState, reader_for
 from assistant.answering.retrieval import RetrievalParams, Retriever
@@ -110,6 +111,8 @@ class MomentService:
         self.records.on_helpful = lambda interaction_id, team_id: confirmed_by_votes(
             self.asking, interaction_id, team_id
         )
+        self.asking.demotions = Demotions(database, retriever.embedder)
+        self.records.on_not_helpful = self.asking.demote
         self.mentoring = Mentoring(settings, database, self.mentors, self.workspaces, self.xapi, self.access)
         self.operations = Oversight(
             settings, database, retriever, self.reader_state, self.mentors, self.workspaces, self.xapi, self.access

@@ -16,6 +16,7 @@ from assistant.access.audiences import WITHHELD_NOTICE, Viewer
 from assistant.access.tenancy import ContentScope, Workspaces
 from assistant.access.viewers import Viewers
 from assistant.answering.answers import Answer, compose, source_of, unanswerable
+from assistant.answering.demotions import Demotions, without_sections
 from assistant.answering.followups import with_context
 from assistant.answering.generation import AnswerGenerator, generate_for
 from assistant.answering.outline import page_outline
@@ -48,6 +49,7 @@ class Asking:
     audit: AuditLog
     courses: CourseSuggestions
     generator: AnswerGenerator | None = None  # generated answers (MOMENT_LLM_URL), set from the settings
+    demotions: Demotions | None = None  # Not helpful votes' demotions (`assistant.answering.demotions`)
 
     def ask(
         self,
@@ -98,6 +100,8 @@ class Asking:
                 raise
             keywords = self.retriever.version().keywords
             taught = self._verified(question.text, asker, result, viewer, scope)
+            if not taught:
+                result = self._without_demoted(question.text, asker, result)
             answer = taught or compose(
                 question,
                 result,
@@ -192,6 +196,53 @@ class Asking:
         if match is None or not scope.allows(match.section.path):
             return None
         return verified_answer(text, match, version, result, self.settings.content_base_url)
+
+    def _without_demoted(self, text: str, asker: Asker, result: SearchResult) -> SearchResult:
+        """`result` without the sections Not helpful votes demoted for this question
+        (`assistant.answering.demotions`); as it is when none are, or when they cannot be read."""
+        if self.demotions is None or result.query_vector is None or not result.hits:
+            return result
+        try:
+            sections = self.demotions.demoted(self.workspaces.team(asker.team_id), text, result.query_vector)
+        except DatabaseUnavailableError as exc:
+            log.info("demotions could not be consulted (%s); answering as usual", exc)
+            return result
+        except Exception:
+            log.exception("demotions could not be consulted; answering as usual")
+            return result
+        version = self.retriever.version()
+        return without_sections(
+            result,
+            sections,
+            version,
+            version.keywords.passage_terms,
+            lambda hits: self.retriever.rescore(text, hits),
+        )
+
+    def demote(self, interaction_id: int, team_id: str, user_id: str):
+        """`user_id` voted Not helpful on answer `interaction_id`: its section is demoted for that question and
+        those close to it (audited). None when there was nothing to demote."""
+        if self.demotions is None:
+            return None
+        row = self.demotions.record(interaction_id, team_id, user_id)
+        if row is not None:
+            where = " › ".join([row.path, *row.heading_path])
+            self.audit.record(
+                user_id, "demote", True, f"#{row.id} {row.question[:300]!r} -> {where}"[:2000], team_id=team_id
+            )
+        return row
+
+    def demotions_of(self, team_id: str | None = None) -> list:
+        """The standing demotions (of the workspace `team_id`; None: of every workspace), oldest first."""
+        return self.demotions.standing(team_id) if self.demotions is not None else []
+
+    def lift_demotion(self, demotion_id: int, user_id: str, *, team_id: str | None = None):
+        """Remove a demotion of the workspace (`moment demotions remove`); audited. None: no such demotion."""
+        team = self.workspaces.team(team_id)
+        row = self.demotions.remove(demotion_id, team) if self.demotions is not None else None
+        detail = f"#{demotion_id} {row.question[:300]!r}" if row else f"#{demotion_id}: no such demotion"
+        self.audit.record(user_id, "demotion_remove", row is not None, detail, team_id=team)
+        return row
 
     def _withheld_from(self, answer: Answer, question, result, types, tags) -> bool:
         """The asker's groups are unknown and restricted items were left out: would the answer have shown

@@ -62,7 +62,7 @@ def page_outline(result, version, term_ids_of, *, content_base_url: str | None =
     taken = {line.strip() for line in (shown or "").split("\n") if line.strip()}
     chosen: list[tuple[Window, int, int]] = []
     base = document_url(hit.doc, content_base_url)
-    ranked = sorted(windows, key=_rank)
+    ranked = sorted(windows, key=window_rank)
     # First the best passage of each chunk not yet shown (a page's chunks are its sections or their parts: the
     # next best window is most often beside the one shown, and as wrong as it), then the rest in order.
     chunks = {hit.chunk_id}
@@ -100,7 +100,7 @@ def page_outline(result, version, term_ids_of, *, content_base_url: str | None =
     return out
 
 
-def _rank(w: Window) -> tuple:
+def window_rank(w: Window) -> tuple:
     """Windows the reader read first, by its logit; then the others by their retrieval prior; ties in page
     order."""
     read = w.logit != float("-inf")

@@ -378,6 +378,14 @@ class Retriever:
     def _confidence(self, features: dict[str, float]) -> float:
         return confidence_of(features, self.params.weights, self.params.bias)
 
+    def rescore(self, query: str, hits: list[DocumentHit]) -> tuple[dict[str, float], float]:
+        """The confidence features and confidence of `hits` as they now stand (after a passage or page was set
+        aside, `assistant.answering.demotions`), computed as `search` computes them."""
+        keywords = self.version().keywords
+        words = [w for w in keywords.words(query) if w not in STOP_WORDS]
+        features = confidence_features(words, hits, keywords)
+        return features, self._confidence(features)
+
 
 class _Clock:
     """Milliseconds between laps."""

@@ -183,21 +183,11 @@ class VerifiedAnswers:
             query = select(VerifiedAnswer).order_by(VerifiedAnswer.id)
             if team_id is not None:
                 query = query.where(VerifiedAnswer.team_id == team_id)
-            rows = list(session.scalars(query))
-            for row in rows:
-                session.expunge(row)
-            return rows
+            return detached(session, query)
 
     def remove(self, pair_id: int, team_id: str | None = None) -> VerifiedAnswer | None:
         """Forget a taught pair; None when there is no such pair (in the workspace)."""
-        with self.database.session() as session:
-            pair = session.get(VerifiedAnswer, pair_id)
-            if pair is None or (team_id is not None and pair.team_id != team_id):
-                return None
-            session.delete(pair)
-            session.flush()
-            session.expunge(pair)
-            return pair
+        return remove_row(self.database, VerifiedAnswer, pair_id, team_id)
 
     def status(self, pair: VerifiedAnswer, version) -> str:
         """ "verified", "needs review" (its section's text changed) or "missing" (item or heading gone)."""
@@ -232,6 +222,27 @@ class VerifiedAnswers:
                 continue
             return VerifiedMatch(pair, section, cosine)
         return None
+
+
+def detached(session, query) -> list:
+    """The rows `query` selects, usable after the session closes (read, not written back)."""
+    rows = list(session.scalars(query))
+    for row in rows:
+        session.expunge(row)
+    return rows
+
+
+def remove_row(database, model, row_id: int, team_id: str | None):
+    """Delete row `row_id` of `model` (of the workspace `team_id`; None: of any): the row as it was, or None
+    when there is no such row (in the workspace)."""
+    with database.session() as session:
+        row = session.get(model, row_id)
+        if row is None or (team_id is not None and row.team_id != team_id):
+            return None
+        session.delete(row)
+        session.flush()
+        session.expunge(row)
+        return row
 
 
 def verified_label(verified: dict, names=None) -> str:
@@ -286,46 +297,58 @@ def verified_answer(question, match: VerifiedMatch, version, result, content_bas
     )
 
 
-def confirmed_by_votes(asking, interaction_id: int, team_id: str) -> VerifiedAnswer | None:
-    """Helpful votes count as teaching: when `VOTES_TO_CONFIRM` different people voted Helpful on answers whose
-    passage came from the same section, for questions near-identical to this one (within `MATCH_COSINE`, the
-    same keys), the question is taught with that section ("votes" as its teacher; audited). None otherwise,
-    or when a taught pair already answers it. `asking`: `assistant.answering.asking.Asking`, which teaches."""
+def section_of(answer: dict | None) -> tuple[str, tuple[str, ...]] | None:
+    """The section an answer's first passage came from, as recorded: (item path, heading path); None when it
+    showed no passage."""
+    sources = (answer or {}).get("sources")
+    if not sources:
+        return None
+    return sources[0].get("path"), tuple(sources[0].get("heading_path") or ())
+
+
+def helpful_voters(database, embedder, team_id: str, question: str, section) -> set[str]:
+    """The people who voted Helpful on answers of the workspace whose first passage came from `section`
+    (`section_of`), for questions near-identical to `question` (within `MATCH_COSINE`, the same keys)."""
     from assistant.db.models import Interaction, Vote
 
-    with asking.verified.database.session() as session:
-        this = session.get(Interaction, interaction_id)
-        if this is None or this.team_id != team_id or not this.answered or not (this.answer or {}).get("sources"):
-            return None
-        if (this.answer or {}).get("verified"):
-            return None
-        first = this.answer["sources"][0]
-        section = (first.get("path"), tuple(first.get("heading_path") or ()))
+    with database.session() as session:
         rows = session.execute(
-            select(Interaction.id, Interaction.question, Interaction.answer, Vote.user_id)
+            select(Interaction.question, Interaction.answer, Vote.user_id)
             .join(Vote, Vote.interaction_id == Interaction.id)
             .where(Interaction.team_id == team_id, Vote.helpful.is_(True))
             .order_by(Interaction.id.desc())
             .limit(2000)
         ).all()
-        question = this.question
-    same = [
-        (iid, q, user)
-        for iid, q, answer, user in rows
-        if (answer or {}).get("sources")
-        and (answer["sources"][0].get("path"), tuple(answer["sources"][0].get("heading_path") or ())) == section
-        and digit_keys(q) == digit_keys(question)
-    ]
-    if len({user for *_, user in same}) < VOTES_TO_CONFIRM:
-        return None
-    texts = list(dict.fromkeys([question, *(q for _, q, _ in same)]))
-    vectors = asking.retriever.embedder.encode(texts)
+    keys = digit_keys(question)
+    same = [(q, user) for q, answer, user in rows if section_of(answer) == section and digit_keys(q) == keys]
+    if not same:
+        return set()
+    texts = list(dict.fromkeys([question, *(q for q, _ in same)]))
+    vectors = embedder.encode(texts)
     close = {t for t, v in zip(texts, vectors, strict=True) if float(v @ vectors[0]) >= MATCH_COSINE}
-    voters = {user for _, q, user in same if q in close}
-    if len(voters) < VOTES_TO_CONFIRM:
+    return {user for q, user in same if q in close}
+
+
+def confirmed_by_votes(asking, interaction_id: int, team_id: str) -> VerifiedAnswer | None:
+    """Helpful votes count as teaching: when `VOTES_TO_CONFIRM` different people voted Helpful on answers whose
+    passage came from the same section, for questions near-identical to this one (`helpful_voters`), the
+    question is taught with that section ("votes" as its teacher; audited). None otherwise, or when a taught
+    pair already answers it. `asking`: `assistant.answering.asking.Asking`, which teaches."""
+    from assistant.db.models import Interaction
+
+    database = asking.verified.database
+    with database.session() as session:
+        this = session.get(Interaction, interaction_id)
+        if this is None or this.team_id != team_id or not this.answered or (this.answer or {}).get("verified"):
+            return None
+        section, question = section_of(this.answer), this.question
+    if section is None:
+        return None
+    embedder = asking.retriever.embedder
+    if len(helpful_voters(database, embedder, team_id, question, section)) < VOTES_TO_CONFIRM:
         return None
     version = asking.retriever.version()
-    if asking.verified.match(team_id, question, vectors[0], version) is not None:
+    if asking.verified.match(team_id, question, embedder.encode([question])[0], version) is not None:
         return None
     return asking.teach(
         question, section[0], " > ".join(section[1]), "votes", team_id=team_id, interaction_id=interaction_id

@@ -7,7 +7,7 @@ commands live in a module of their own, and `common` holds what they share.
 Public surface: `main` (the `moment` entry point) and the exit statuses `EXIT_OK`, `EXIT_ERROR`, `EXIT_PARTIAL`.
 """
 
-from assistant.cli import asking, content, courses, gaps, model, people, records, serving, sources, verified
+from assistant.cli import asking, content, courses, demotions, gaps, model, people, records, serving, sources, verified
 from assistant.cli.common import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, main
 
 for command in (
@@ -26,6 +26,7 @@ for command in (
     content.demo,
     verified.verify,
     verified.verified,  # list, remove
+    demotions.demotions,  # list, remove
     sources.source,  # add, list, show, sync, remove
     courses.courses,  # import, embed, list
 ):

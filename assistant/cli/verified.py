@@ -10,7 +10,7 @@ import click
 from assistant.cli.common import MomentGroup, require_index, service_for, settings_of
 
 
-def _who(user: str | None) -> str:
+def who(user: str | None) -> str:
     return user or f"cli:{getpass.getuser()}"
 
 
@@ -35,7 +35,7 @@ def verify(ctx: click.Context, question: str, path: str, heading: str | None, te
     require_index(settings)
     service = service_for(settings)
     try:
-        pair = service.asking.teach(question, path, heading, _who(user), team_id=team)
+        pair = service.asking.teach(question, path, heading, who(user), team_id=team)
     except VerifyError as exc:
         raise click.ClickException(str(exc)) from None
     where = " › ".join([pair.path, *pair.heading_path])
@@ -93,7 +93,7 @@ def verified_list(ctx: click.Context, team: str | None, as_json: bool) -> None:
 def verified_remove(ctx: click.Context, pair_id: int, team: str | None, user: str | None) -> None:
     """Forget verified answer PAIR_ID: its question is answered as before it was taught."""
     service = service_for(settings_of(ctx))
-    pair = service.asking.forget_verified(pair_id, _who(user), team_id=team)
+    pair = service.asking.forget_verified(pair_id, who(user), team_id=team)
     if pair is None:
         raise click.ClickException(f"No verified answer #{pair_id} (see `moment verified list`).")
     click.echo(f"Removed verified answer #{pair_id}: “{pair.question}”.")

@@ -271,6 +271,25 @@ class VerifiedAnswer(Base):
     interaction_id: Mapped[int | None] = mapped_column(Integer)  # the answer it was taught on, if any
 
 
+class PassageDemotion(Base):
+    """A person's *Not helpful* on an answer: its section is not shown again for questions close to that one
+    (`assistant.answering.demotions`). Held while the vote stands; the voter forgotten, it goes."""
+
+    __tablename__ = "passage_demotions"
+    __table_args__ = (UniqueConstraint("interaction_id", "user_id", name="uq_demotion_per_vote"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(64), index=True)  # the workspace it belongs to
+    interaction_id: Mapped[int] = mapped_column(Integer, index=True)  # the answer voted on
+    user_id: Mapped[str] = mapped_column(String(64), index=True)  # who voted Not helpful
+    question: Mapped[str] = mapped_column(Text)
+    embedding: Mapped[list] = mapped_column(JSON)  # the question's vector (the index's embedding model)
+    embedding_model: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(String(512))  # the section shown, by item and heading path
+    heading_path: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 # -- operations ---------------------------------------------------------------------------------
 
 

@@ -71,6 +71,9 @@ class Interactions:
     # Called with (interaction id, team id) after a Helpful vote: several people's Helpful votes may teach
     # the question (`assistant.answering.verified.confirmed_by_votes`, wired by the composition root).
     on_helpful: Callable[[int, str], object] | None = None
+    # Called with (interaction id, team id, user id) after a Not helpful vote: it demotes the answer's passage
+    # for that question (`assistant.answering.demotions`, wired by the composition root).
+    on_not_helpful: Callable[[int, str, str], object] | None = None
 
     def record(
         self, answer: Answer, asker: Asker, chars: int, features: dict | None, vector: dict | None = None
@@ -238,6 +241,11 @@ class Interactions:
                 self.on_helpful(interaction_id, self.workspaces.team(team_id))
             except Exception:
                 log.exception("votes could not be counted towards a verified answer")
+        if vote is not None and not helpful and self.on_not_helpful is not None:
+            try:
+                self.on_not_helpful(interaction_id, self.workspaces.team(team_id), user_id)
+            except Exception:
+                log.exception("a Not helpful vote could not demote its passage")
         return vote
 
     def _vote(
