@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from assistant.access.audiences import Viewer
 from assistant.answering.retrieval import Retriever
-from assistant.answering.verified import VerifyError, digit_keys
+from assistant.answering.verified import MATCH_COSINE, VerifyError, digit_keys
 from assistant.cli.render_text import render_answer
 from assistant.db.models import AuditEvent
 from assistant.records.interactions import Asker
@@ -181,3 +181,26 @@ def test_helpful_votes_from_three_people_on_one_section_confirm_it_for_near_iden
     assert pair.taught_by == "votes" and pair.heading_path == ["Spares"] and pair.question == asked[2][1]
     later = service.asking.ask("where do we keep the spare bracket bolts in the van", ASKER)
     assert later.verified is not None and later.verified["by"] == "votes"
+
+
+def test_a_question_close_in_meaning_that_does_not_say_what_ties_the_taught_one_to_its_section_is_not_matched(
+    service, content, store, embedder
+):
+    content.markdown(
+        "it/tablet-vpn.md",
+        "Connect to the VPN on a field tablet",
+        "Your tablet connects to the VPN through the VPN app; FieldPro needs it to download new jobs.\n"
+        "## Connect\n1. Make sure the tablet has signal. On customer Wi-Fi, accept any sign-in page in Chrome first.\n"
+        "2. Open the VPN app and tap Connect.\n"
+        "## If it will not connect\n1. Turn flight mode on for 10 seconds, then off again.\n"
+        "2. Still failing? Call the IT Service Desk and quote the tablet asset number.\n",
+    )
+    build_index(content.root, store, embedder)
+    taught = "at a customers house on their wifi and the tablet vpn just wont connect"
+    service.asking.teach(taught, "it/tablet-vpn.md", "Connect", "U0MENTOR1")
+    other = "tablet wont connect to vpn cant get my new jobs"
+    vectors = embedder.encode([taught, other])
+    assert float(vectors[0] @ vectors[1]) >= MATCH_COSINE and digit_keys(taught) == digit_keys(other)
+    assert service.asking.ask(other, ASKER).verified is None  # "customer" ties the taught question to Connect
+    paraphrase = service.asking.ask("on a customer's wifi at their house and the tablet vpn won't connect", ASKER)
+    assert paraphrase.verified is not None and paraphrase.verified["heading_path"] == ["Connect"]

@@ -87,6 +87,33 @@ def digit_keys(text: str) -> frozenset[str]:
     return frozenset(normal(t) for t in key_tokens(text) if any(c.isdigit() for c in t))
 
 
+def in_section(heading_path: tuple[str, ...], section: tuple[str, ...]) -> bool:
+    """Whether a chunk under `heading_path` is in the section `section` (its heading path; empty: the text
+    before the first heading)."""
+    return tuple(heading_path[: len(section)]) == tuple(section) if section else not heading_path
+
+
+def question_terms(version, text: str) -> set[int]:
+    """The keyword index's terms (stems) of a question's words, typos read as the content's words."""
+    keywords = version.keywords
+    return {sid for sid in keywords.resolve(keywords.words(text)) if sid is not None}
+
+
+def section_words(version, section: TaughtSection, question: str) -> set[int]:
+    """The words of the taught `question` that its section uses and the rest of its page does not: what ties the
+    question to that section rather than to its page ("customer's wifi" to *Connect*, of a tablet VPN page whose
+    *If it will not connect* answers "tablet won't connect to vpn"). A later question asks for the section only
+    if it says one of them (when there are any)."""
+    keywords = version.keywords
+    doc = version.by_path[section.path]
+    ids = range(doc.chunk_start, doc.chunk_start + doc.chunk_count)
+    stored = version.chunks(list(ids))
+    inside = {t for terms in keywords.passage_terms(section.text.split("\n")) for t in terms}
+    rest = [stored[i].chunk.text for i in ids if not in_section(stored[i].chunk.heading_path, section.heading_path)]
+    outside = {t for terms in keywords.passage_terms(rest) for t in terms}
+    return question_terms(version, question) & (inside - outside)
+
+
 def _key(text: str) -> str:
     return " ".join(str(text).split()).casefold()
 
@@ -113,9 +140,7 @@ def find_section(version, path: str, heading: str | None) -> TaughtSection:
                     break
             if target is not None:
                 break
-    inside = [i for i in ids if target is not None and stored[i].chunk.heading_path[: len(target)] == target]
-    if target == ():
-        inside = [i for i in ids if not stored[i].chunk.heading_path]
+    inside = [i for i in ids if target is not None and in_section(stored[i].chunk.heading_path, target)]
     if not inside:
         headings = list(dict.fromkeys(h for hp in paths for h in hp))
         listed = "; ".join(f"'{h}'" for h in headings) if headings else "none (it has no headings)"
@@ -220,6 +245,9 @@ class VerifiedAnswers:
                 section = find_section(version, pair.path, " > ".join(pair.heading_path))
             except VerifyError:
                 continue
+            tying = section_words(version, section, pair.question)
+            if tying and not tying & question_terms(version, question):
+                continue  # close in meaning, but not about what the taught question asks of its section
             return VerifiedMatch(pair, section, cosine)
         return None
 
