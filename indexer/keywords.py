@@ -144,6 +144,12 @@ class KeywordIndex:
         indptr = self._retriever.scores["indptr"]
         return int(indptr[sid + 1] - indptr[sid])
 
+    def idf(self, sid: int) -> float:
+        """The term's inverse document frequency over chunks (BM25's), as `coverage_by_document` weighs it."""
+        n = max(1, int(self._retriever.scores["num_docs"]))
+        df = self.document_frequency(sid)
+        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+
     def coverage_by_document(self, words: Sequence[str], starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """How much of the question each document contains (document i's chunks are `starts[i]` ..
         `starts[i] + counts[i] - 1`): the IDF-weighted share of `words` found in any of its chunks. A
@@ -163,7 +169,7 @@ class KeywordIndex:
                 total += unknown_idf
                 continue
             postings = indices[indptr[sid] : indptr[sid + 1]]  # sorted chunk ids
-            idf = float(np.log(1 + (n - len(postings) + 0.5) / (len(postings) + 0.5)))
+            idf = self.idf(sid)
             total += idf
             # The first chunk at or after each document's start: inside the document, or not there.
             first = np.searchsorted(postings, starts)

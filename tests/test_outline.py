@@ -9,7 +9,7 @@ import pytest
 
 from assistant.answering.answers import answer_from_dict
 from assistant.answering.evaluation import EvalQuestion, evaluate
-from assistant.answering.outline import outline_label, page_outline
+from assistant.answering.outline import RARE_WORDS_WEIGHT, outline_label, page_outline, window_rank, window_ranking
 from assistant.answering.reader.model import load_reader
 from assistant.answering.reader.reading import PassageReader
 from assistant.answering.retrieval import READER_CALIBRATION_FILE, RetrievalParams, Retriever
@@ -176,3 +176,26 @@ def test_eval_reports_within_one_click(gas_index, embedder, reader):
     assert data["per_question"][1]["within_one_click"] is True and data["per_question"][1]["outline"]
     assert report.systems["dense"].within_one_click is None  # no outline: not judged
     assert "within one click" in report.table()
+
+
+def test_of_the_windows_the_reader_did_not_read_those_holding_more_of_the_questions_rare_words_come_first(
+    gas_index, embedder
+):
+    retriever = Retriever(gas_index, embedder)
+    result = retriever.search("gas at a customer, do i need safestart")
+    version = retriever.version()
+    keywords, terms_of = version.keywords, version.keywords.passage_terms
+    windows = PassageReader.candidates([result.hits[0]], version, result.query_vector, result.query_terms, terms_of)
+
+    def rare_share(w) -> float:  # the IDF-weighted share of the question's words in the window and its headings
+        (held,) = terms_of([" ".join([*w.chunk.heading_path, *w.units[w.start : w.end]])])
+        wanted = set(result.query_terms)
+        return sum(keywords.idf(t) for t in wanted & set(held)) / sum(keywords.idf(t) for t in wanted)
+
+    by_prior = min(windows, key=window_rank)
+    by_words = min(windows, key=window_ranking(windows, keywords, result.query_terms, terms_of))
+    assert by_words is not by_prior and by_words.prior < by_prior.prior  # the prior alone would list the other
+    assert rare_share(by_words) > rare_share(by_prior)
+    assert by_words.prior + RARE_WORDS_WEIGHT * rare_share(by_words) > by_prior.prior + RARE_WORDS_WEIGHT * rare_share(
+        by_prior
+    )

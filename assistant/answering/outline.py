@@ -7,9 +7,11 @@ words, linking to its nearest heading (a video's to its second).
 
 Nothing is read again for this: the windows of the first page that retrieval and the reader already scored
 (`DocumentHit.windows`, set by `PassageReader.read`) are ranked, the reader's logit first for the windows it
-read, then the retrieval prior (chunk cosine and the question's words) for the rest; without the reader the
-page's windows are ranked by that prior alone. A window that shares a line with the passage shown, or with a
-passage already listed, is passed over, so each entry is somewhere else on the page.
+read, then the retrieval prior (chunk cosine and the question's words) raised by the share of the question's
+rare words the window and its headings hold, for the rest; without the reader the page's windows are ranked by
+that alone. A window that shares a line with the passage shown, or with a passage already listed, is passed
+over, so each entry is somewhere else on the page. (Preferring other sections or other chunks first was
+measured and lost questions: the next best passage is often beside the one shown. docs/answer-quality.md)
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from assistant.answering.reader.reading import PassageReader, Window, shown_text
 
 OUTLINE_PASSAGES = 3
 MIN_WORDS = 8  # a passage shorter than this is not listed (a heading's lone line says little)
+RARE_WORDS_WEIGHT = 0.1  # chosen on the demo's dev split and the held-out handbooks (docs/answer-quality.md)
 
 
 @dataclass
@@ -62,25 +65,18 @@ def page_outline(result, version, term_ids_of, *, content_base_url: str | None =
     taken = {line.strip() for line in (shown or "").split("\n") if line.strip()}
     chosen: list[tuple[Window, int, int]] = []
     base = document_url(hit.doc, content_base_url)
-    ranked = sorted(windows, key=window_rank)
-    # First the best passage of each chunk not yet shown (a page's chunks are its sections or their parts: the
-    # next best window is most often beside the one shown, and as wrong as it), then the rest in order.
-    chunks = {hit.chunk_id}
-    for other_chunks_only in (True, False):
-        for w in ranked:
-            if len(chosen) == limit:
-                break
-            if other_chunks_only and w.chunk_id in chunks:
-                continue
-            start, end = widen(w.units, w.start, w.end)
-            lines = [u.strip() for u in w.units[start:end] if u.strip()]
-            if sum(len(line.split()) for line in lines) < MIN_WORDS or any(line in taken for line in lines):
-                continue
-            if any(c.chunk_id == w.chunk_id and a < end and start < b for c, a, b in chosen):
-                continue
-            chosen.append((w, start, end))
-            taken.update(lines)
-            chunks.add(w.chunk_id)
+    rank = window_ranking(windows, version.keywords, result.query_terms, term_ids_of)
+    for w in sorted(windows, key=rank):
+        if len(chosen) == limit:
+            break
+        start, end = widen(w.units, w.start, w.end)
+        lines = [u.strip() for u in w.units[start:end] if u.strip()]
+        if sum(len(line.split()) for line in lines) < MIN_WORDS or any(line in taken for line in lines):
+            continue
+        if any(c.chunk_id == w.chunk_id and a < end and start < b for c, a, b in chosen):
+            continue
+        chosen.append((w, start, end))
+        taken.update(lines)
     out = []
     for w, start, end in chosen:
         chunk = w.chunk
@@ -105,6 +101,29 @@ def window_rank(w: Window) -> tuple:
     order."""
     read = w.logit != float("-inf")
     return (0 if read else 1, -(w.logit if read else w.prior), w.chunk_id, w.start)
+
+
+def window_ranking(windows: list[Window], keywords, query_terms, term_ids_of):
+    """`window_rank`, with the prior of a window the reader did not read raised by `RARE_WORDS_WEIGHT` times the
+    share of the question's words (each weighted by its rarity in the content, IDF) that the window or its
+    headings hold: of a page's many unread windows, the one that says the question's rare words comes first."""
+    wanted = set(query_terms)
+    weight = {t: keywords.idf(t) for t in wanted}
+    total = sum(weight.values())
+    if not total:
+        return window_rank
+    texts = [" ".join([*w.chunk.heading_path, *w.units[w.start : w.end]]) for w in windows]
+    share = {
+        id(w): sum(weight[t] for t in wanted.intersection(terms)) / total
+        for w, terms in zip(windows, term_ids_of(texts), strict=True)
+    }
+
+    def rank(w: Window) -> tuple:
+        read = w.logit != float("-inf")
+        prior = w.prior + RARE_WORDS_WEIGHT * share[id(w)]
+        return (0 if read else 1, -(w.logit if read else prior), w.chunk_id, w.start)
+
+    return rank
 
 
 def first_words(text: str, words: int = 8) -> str:
