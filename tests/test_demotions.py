@@ -114,3 +114,26 @@ def test_an_admin_lists_and_removes_demotions_from_the_cli(service, database):
         ("demotion_remove", True),
         ("demotion_remove", False),
     ]
+
+
+def test_a_page_with_nothing_else_gives_way_to_the_next_or_the_question_is_declined(service):
+    first = service.asking.ask("what do i check before i climb a ladder", _asker("U0ASKER01"))
+    assert first.answered and _shown(first) == ("safety/ladders.md", ("Before you climb",))
+    service.records.vote(first.interaction_id, "U0ASKER01", False)
+    again = service.asking.ask("what do i check before i climb a ladder", _asker("U0ASKER02"))
+    assert all(s.path != "safety/ladders.md" for s in again.sources)  # its only section: the page gives way
+    assert again.confidence < first.confidence and not again.answered  # nothing else is good enough
+    assert again.outcome == "not_answered" and again.offer_mentor
+
+
+def test_retention_takes_the_demotions_of_the_interactions_it_deletes(service, database):
+    import datetime as dt
+
+    from assistant.records.retention import Retention
+
+    first = service.asking.ask(SPARES, _asker("U0ASKER01"))
+    service.records.vote(first.interaction_id, "U0ASKER01", False)
+    assert len(service.asking.demotions_of()) == 1
+    Retention(database, service.xapi, 30).apply(now=dt.datetime.now(dt.UTC) + dt.timedelta(days=31))
+    with database.session() as session:
+        assert session.scalars(select(PassageDemotion)).all() == []

@@ -1,7 +1,7 @@
 """How long records are kept, and forgetting a person: interactions older than MOMENT_RETENTION_DAYS go (with
-their sources, votes and places in content gaps, and the gaps left empty), with finished mentor requests as
-old and old de-duplication keys; `forget` deletes
-everything held about one person (`assistant.records.privacy`).
+their sources, votes and places in content gaps, the gaps left empty and the demotions their Not helpful votes
+made), with finished mentor requests as old and old de-duplication keys; `forget` deletes everything held
+about one person (`assistant.records.privacy`).
 
     Retention(database, xapi, settings.retention_days).apply()     # the worker, daily
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 
 from assistant.db.database import Database
-from assistant.db.models import Interaction, MentorRequest, ProcessedEvent, utcnow
+from assistant.db.models import Interaction, MentorRequest, PassageDemotion, ProcessedEvent, utcnow
 from assistant.insights.gaps import Gaps
 from assistant.records.privacy import forget_user
 from assistant.records.xapi import XapiOutbox
@@ -45,6 +45,7 @@ class Retention:
                     ids = old[start : start + 500]
                     for row in session.scalars(select(Interaction).where(Interaction.id.in_(ids))).all():
                         session.delete(row)  # sources and votes go with it (ORM cascade)
+                    session.execute(delete(PassageDemotion).where(PassageDemotion.interaction_id.in_(ids)))
                 session.execute(
                     delete(MentorRequest).where(
                         MentorRequest.created_at < cutoff, MentorRequest.status.in_(("resolved", "cancelled"))
