@@ -31,6 +31,7 @@ def test_not_helpful_keeps_the_section_from_that_question_and_its_paraphrases_on
     first = service.asking.ask(SPARES, _asker("U0ASKER01"))
     assert first.answered and _shown(first) == ("install/bolts.md", ("Spares",))
     service.records.vote(first.interaction_id, "U0ASKER01", False)
+    service.records.vote(first.interaction_id, "U0ASKER01", False, "I wanted the torque")  # its comment (Slack)
     again = service.asking.ask(SPARES, _asker("U0ASKER02"))
     assert _shown(again) != ("install/bolts.md", ("Spares",))  # the next best passage, or declined
     assert all(s.heading_path != ["Spares"] for s in again.sources if s.path == "install/bolts.md")

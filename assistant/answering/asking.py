@@ -224,8 +224,11 @@ class Asking:
         those close to it (audited). None when there was nothing to demote."""
         if self.demotions is None:
             return None
-        row = self.demotions.record(interaction_id, team_id, user_id)
-        if row is not None:
+        recorded = self.demotions.record(interaction_id, team_id, user_id)
+        if recorded is None:
+            return None
+        row, new = recorded
+        if new:  # the same vote again (or its comment, asked for after the click) is no new demotion
             where = " › ".join([row.path, *row.heading_path])
             self.audit.record(
                 user_id, "demote", True, f"#{row.id} {row.question[:300]!r} -> {where}"[:2000], team_id=team_id

@@ -42,9 +42,10 @@ class Demotions:
     def _model(self) -> str:
         return self.embedder.spec.describe()
 
-    def record(self, interaction_id: int, team_id: str, user_id: str) -> PassageDemotion | None:
-        """`user_id` voted Not helpful on the answer `interaction_id`: demote its section for its question. None
-        when the answer showed no passage, was a verified answer, or is not the workspace's."""
+    def record(self, interaction_id: int, team_id: str, user_id: str) -> tuple[PassageDemotion, bool] | None:
+        """`user_id` voted Not helpful on the answer `interaction_id`: demote its section for its question. The
+        demotion and whether it is new (a vote given again, or its comment, keeps the one there is); None when the
+        answer showed no passage, was a verified answer, or is not the workspace's."""
         with self.database.session() as session:
             this = session.get(Interaction, interaction_id)
             if this is None or this.team_id != team_id or not this.answered or (this.answer or {}).get("verified"):
@@ -59,7 +60,8 @@ class Demotions:
                     PassageDemotion.interaction_id == interaction_id, PassageDemotion.user_id == user_id
                 )
             )
-            if row is None:
+            new = row is None
+            if new:
                 row = PassageDemotion(team_id=team_id, interaction_id=interaction_id, user_id=user_id)
                 session.add(row)
             row.question = question
@@ -68,7 +70,7 @@ class Demotions:
             row.path, row.heading_path = section[0], list(section[1])
             session.flush()
             session.expunge(row)
-            return row
+            return row, new
 
     def standing(self, team_id: str | None = None) -> list[PassageDemotion]:
         """The demotions (of one workspace) whose Not helpful vote still stands, oldest first."""
