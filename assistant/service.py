@@ -47,6 +47,7 @@ from assistant.mentoring.routing import Mentoring
 from assistant.operations.oversight import Oversight
 from assistant.records.audit import AuditLog
 from assistant.records.deliveries import DeliveryClaims
+from assistant.records.intake import Intake
 from assistant.records.interactions import Interactions
 from assistant.records.retention import Retention
 from assistant.records.spool import InteractionSpool
@@ -105,6 +106,10 @@ class MomentService:
             settings.home / "spool" / "interactions.jsonl", settings.default_team_id, database.fingerprint
         )
         self.records = Interactions(database, self.workspaces, self.xapi, spool, self.access)
+        # Questions received while the database was away (the next process on the host writes them, too).
+        self.records.arrivals = Intake(
+            settings.home / "spool" / "questions.jsonl", database.fingerprint, self.records.store_receipt
+        )
         self.asking = Asking(
             settings, retriever, self.workspaces, self.verified, self.records, self.access, self.audit, self.courses
         )

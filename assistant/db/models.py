@@ -83,6 +83,12 @@ class Interaction(Base):
     index_version: Mapped[str | None] = mapped_column(String(64))
     features: Mapped[dict | None] = mapped_column(JSON)
     answer: Mapped[dict | None] = mapped_column(JSON)  # what was shown, to share or show again
+    # A question put to Moment in Slack: its message (`assistant.records.deliveries.message_key`), by which
+    # its record made on arrival (perhaps spooled on the host) and its answer's record find each other.
+    receipt_key: Mapped[str | None] = mapped_column(String(128), unique=True, index=True)
+    # Set when its answer is recorded, cleared when the answer's post succeeded: set long after, the process
+    # stopped in between and the worker posts it (`Interactions.answers_unposted`).
+    unposted_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
 
     sources: Mapped[list[InteractionSource]] = relationship(
         back_populates="interaction", cascade="all, delete-orphan", order_by="InteractionSource.rank"

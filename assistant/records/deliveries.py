@@ -42,8 +42,13 @@ def event_keys(body: dict, team_id: str) -> list[str]:
         keys.append(f"event:{body['event_id']}")
     event = body.get("event") or {}
     if event.get("type") in ("message", "app_mention") and event.get("channel") and event.get("ts"):
-        keys.append(f"message:{team_id}:{event['channel']}:{event['ts']}")
+        keys.append(message_key(team_id, event["channel"], event["ts"]))
     return keys
+
+
+def message_key(team_id: str, channel: str, ts: str) -> str:
+    """The key of one Slack message, whichever event delivered it (also the receipt of a question put in it)."""
+    return f"message:{team_id}:{channel}:{ts}"[:KEY_LENGTH]
 
 
 class DeliveryClaims:

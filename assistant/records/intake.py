@@ -77,36 +77,45 @@ class Intake:
 
     def replay(self) -> int:
         """Write the spooled rows meant for this database (in order); the rest stay. Stops at the first row the
-        database refuses (it is still away)."""
+        database refuses (it is still away). One replay at a time (across processes); the spool itself is
+        locked only to read and rewrite it, never while the database is written, so that spooling (before an
+        acknowledgement) never waits on a hung database."""
         if not self.path.exists():
             return 0
         from filelock import FileLock
 
-        with FileLock(str(self.path) + ".lock"):
-            try:
-                rows = [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line]
-            except FileNotFoundError:
-                return 0
-            kept, written = [], 0
-            for i, row in enumerate(rows):
+        with FileLock(str(self.path) + ".replay.lock"):
+            with FileLock(str(self.path) + ".lock"):
+                lines = self._lines()
+            written = set()
+            for i, line in enumerate(lines):
+                row = json.loads(line)
                 if row.get("database") != self.fingerprint:
-                    kept.append(row)
                     continue
                 try:
                     self.write({k: v for k, v in row.items() if k != "database"})
                 except DatabaseUnavailableError:
-                    kept.extend(rows[i:])
                     break
-                written += 1
-            if kept:
-                tmp = self.path.with_suffix(".tmp")
-                tmp.write_text("".join(json.dumps(row) + "\n" for row in kept), encoding="utf-8")
-                os.replace(tmp, self.path)
-            else:
-                self.path.unlink()
-        if written:
-            log.info("wrote %d spooled rows (%s)", written, self.path.name)
-        return written
+                written.add(i)
+            if not written:
+                return 0
+            with FileLock(str(self.path) + ".lock"):
+                current = self._lines()  # only appended to since: replays are one at a time
+                kept = [line for i, line in enumerate(lines) if i not in written] + current[len(lines) :]
+                if kept:
+                    tmp = self.path.with_suffix(".tmp")
+                    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+                    os.replace(tmp, self.path)
+                else:
+                    self.path.unlink()
+        log.info("wrote %d spooled rows (%s)", len(written), self.path.name)
+        return len(written)
+
+    def _lines(self) -> list[str]:
+        try:
+            return [line for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except FileNotFoundError:
+            return []
 
     def _retry_later(self) -> None:
         with self._lock:
@@ -132,7 +141,4 @@ class Intake:
                 self._retrying = False
 
     def _rows(self) -> list[dict]:
-        try:
-            return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line]
-        except FileNotFoundError:
-            return []
+        return [json.loads(line) for line in self._lines()]

@@ -23,7 +23,8 @@ from assistant.access.viewers import Viewers
 from assistant.answering.answers import Answer, answer_from_dict
 from assistant.db.database import Database, DatabaseUnavailableError
 from assistant.db.models import Interaction, QuestionFollower, Vote, utcnow
-from assistant.records.spool import ANSWERING, RECEIVED, RESUMING, InteractionSpool, store_row
+from assistant.records.intake import Intake
+from assistant.records.spool import ANSWERING, RECEIVED, RESUMING, InteractionSpool, received_record, store_row
 from assistant.records.xapi import XapiOutbox
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ class Asker:
     thread_ts: str | None = None
     enterprise_id: str | None = None  # the Enterprise Grid org of the workspace
     received_id: int | None = None  # the question's record made when it arrived (`Interactions.receive`)
+    # The message the question came in (`assistant.records.deliveries.message_key`): its record made on arrival
+    # is found by it (also one spooled on the host), and its answer is posted once under it.
+    receipt_key: str | None = None
 
     @property
     def in_slack(self) -> bool:
@@ -74,6 +78,9 @@ class Interactions:
     # Called with (interaction id, team id, user id) after a Not helpful vote: it demotes the answer's passage
     # for that question (`assistant.answering.demotions`, wired by the composition root).
     on_not_helpful: Callable[[int, str, str], object] | None = None
+    # Questions received while the database could not take their record in time, on the host's disk
+    # (`store_receipt` writes them when it is back; wired by the composition root).
+    arrivals: Intake | None = None
 
     def record(
         self, answer: Answer, asker: Asker, chars: int, features: dict | None, vector: dict | None = None
@@ -82,14 +89,7 @@ class Interactions:
         id; None when the database is unavailable (the row is spooled on this host). `vector`: a declined
         question's embedding, kept for content gaps (`assistant.records.spool.vector_row`)."""
         row = {
-            "created_at": utcnow().isoformat(),
-            "user_id": asker.user_id,
-            "team_id": self.workspaces.team(asker.team_id),
-            "enterprise_id": asker.enterprise_id,
-            "channel_id": asker.channel_id,
-            "surface": asker.surface,
-            "thread_ts": asker.thread_ts,
-            "question": answer.question[:MAX_STORED_QUESTION],
+            **self._arrival_row(answer.question, asker),
             "question_chars": chars,
             "answered": answer.answered,
             "outcome": answer.outcome,
@@ -118,12 +118,10 @@ class Interactions:
             row["vector"] = vector
         try:
             self.spool.replay(self.database, self.xapi)
-            with self.database.session() as session:
-                interaction = store_row(session, row)
-                if interaction is None:
-                    return asker.received_id
-                self.xapi.interaction(session, interaction)
-                return interaction.id
+            try:
+                return self._store(row, asker)
+            except IntegrityError:  # its record, spooled on arrival, was written by another thread meanwhile
+                return self._store(row, asker)
         except DatabaseUnavailableError as exc:
             try:
                 self.spool.append(row)
@@ -138,6 +136,14 @@ class Interactions:
             log.error("interaction spooled, database unavailable: %s", exc)
             return None
 
+    def _store(self, row: dict, asker: Asker) -> int | None:
+        with self.database.session() as session:
+            interaction = store_row(session, row)
+            if interaction is None:
+                return asker.received_id
+            self.xapi.interaction(session, interaction)
+            return interaction.id
+
     def receive(self, text: str | None, asker: Asker) -> int:
         """Record a question as it arrives, before it is acknowledged and answered (outcome `received`):
         `ask` with `asker.received_id` completes the same record, and a record left `received` (the process
@@ -148,24 +154,94 @@ class Interactions:
 
     def receive_in(self, session, text: str | None, asker: Asker) -> int:
         """`receive` within a transaction of the caller's (e.g. with the delivery's claim)."""
-        raw = text or ""
-        interaction = Interaction(
-            user_id=asker.user_id,
-            team_id=self.workspaces.team(asker.team_id),
-            enterprise_id=asker.enterprise_id,
-            channel_id=asker.channel_id,
-            surface=asker.surface,
-            thread_ts=asker.thread_ts,
-            question=raw[:MAX_STORED_QUESTION],
-            question_chars=len(raw),
-            answered=False,
-            outcome=RECEIVED,
-            confidence=0.0,
-            latency_ms=0.0,
-        )
+        interaction = _arrival(self._arrival_row(text, asker))
         session.add(interaction)
         session.flush()
         return interaction.id
+
+    def spool_receipt(self, text: str | None, asker: Asker) -> None:
+        """Keep a question's record made on arrival on the host's disk (synced) when the database cannot take
+        it: written into the database it was meant for when it is back (by this process, or the next one on
+        the host, or the worker), and answered by the worker if its listener did not answer it."""
+        if self.arrivals is None or asker.receipt_key is None:
+            raise ValueError("a question spooled on arrival needs the spool and its receipt key")
+        self.arrivals.spool(self._arrival_row(text, asker))
+
+    def store_receipt(self, row: dict) -> int | None:
+        """Write a question's record spooled on arrival (none when its receipt is recorded already: by the
+        late database write, or by its answer). Raises `DatabaseUnavailableError`."""
+        try:
+            with self.database.session() as session:
+                if received_record(session, None, row["receipt_key"]) is not None:
+                    return None
+                interaction = _arrival(row)
+                session.add(interaction)
+                session.flush()
+                return interaction.id
+        except IntegrityError:
+            return None  # recorded by another process at the same moment
+
+    def replay_arrivals(self) -> int:
+        """Write the questions this host spooled on arrival into the database (those meant for it)."""
+        return self.arrivals.replay() if self.arrivals is not None else 0
+
+    def _arrival_row(self, text: str | None, asker: Asker) -> dict:
+        raw = text or ""
+        return {
+            "created_at": utcnow().isoformat(),
+            "user_id": asker.user_id,
+            "team_id": self.workspaces.team(asker.team_id),
+            "enterprise_id": asker.enterprise_id,
+            "channel_id": asker.channel_id,
+            "surface": asker.surface,
+            "thread_ts": asker.thread_ts,
+            "question": raw[:MAX_STORED_QUESTION],
+            "question_chars": len(raw),
+            "receipt_key": asker.receipt_key,
+        }
+
+    def posted(self, asker: Asker) -> None:
+        """The answer to a question received in Slack was posted (or Slack refused it and the asker was told
+        another way): the worker need not post it."""
+        if asker.received_id is None and asker.receipt_key is None:
+            return
+        which = (
+            Interaction.id == asker.received_id
+            if asker.received_id is not None
+            else Interaction.receipt_key == asker.receipt_key
+        )
+        try:
+            with self.database.session() as session:
+                session.execute(update(Interaction).where(which).values(unposted_since=None))
+        except DatabaseUnavailableError as exc:  # the worker looks for the post by its key, and finds it
+            log.warning("answer posted, not noted as posted (the worker will find the post): %s", exc)
+
+    def answers_unposted(
+        self, older_than: dt.timedelta, now: dt.datetime | None = None
+    ) -> list[tuple[Asker, Answer, dt.datetime]]:
+        """Answers recorded and not noted as posted `older_than` after (their process stopped between the
+        record and the post, or the note could not be made), each taken by this caller alone for another
+        `older_than` (a conditional UPDATE), as (asker, answer, when the question arrived)."""
+        now = now or utcnow()
+        taken = []
+        with self.database.session() as session:
+            rows = session.scalars(
+                select(Interaction).where(Interaction.unposted_since <= now - older_than).limit(50)
+            ).all()
+            for row in rows:
+                session.expunge(row)
+        for row in rows:
+            with self.database.session() as session:
+                won = session.execute(
+                    update(Interaction)
+                    .where(Interaction.id == row.id, Interaction.unposted_since <= now - older_than)
+                    .values(unposted_since=now)
+                ).rowcount
+            if won and row.answer is not None:
+                answer = answer_from_dict(row.answer)
+                answer.interaction_id = row.id
+                taken.append((_asker_of(row), answer, row.created_at))
+        return taken
 
     def discard_receipt(self, interaction_id: int) -> None:
         """Forget a record made on arrival that nobody will complete (it came too late to be used)."""
@@ -214,16 +290,7 @@ class Interactions:
                     .values(outcome=RESUMING)
                 ).rowcount
             if won:
-                asker = Asker(
-                    user_id=row.user_id,
-                    surface=row.surface,
-                    team_id=row.team_id,
-                    channel_id=row.channel_id,
-                    thread_ts=row.thread_ts,
-                    enterprise_id=row.enterprise_id,
-                    received_id=row.id,
-                )
-                taken.append((asker, row.question))
+                taken.append((_asker_of(row), row.question))
         return taken
 
     def vote(
@@ -358,3 +425,30 @@ class Interactions:
         """How many interactions are held under `user_id`."""
         with self.database.session() as session:
             return session.scalar(select(func.count(Interaction.id)).where(Interaction.user_id == user_id)) or 0
+
+
+def _asker_of(row: Interaction) -> Asker:
+    """Who asked a question recorded on arrival, and where (to answer it, or post its answer)."""
+    return Asker(
+        user_id=row.user_id,
+        surface=row.surface,
+        team_id=row.team_id,
+        channel_id=row.channel_id,
+        thread_ts=row.thread_ts,
+        enterprise_id=row.enterprise_id,
+        received_id=row.id,
+        receipt_key=row.receipt_key,
+    )
+
+
+def _arrival(row: dict) -> Interaction:
+    """A question's record made on arrival (outcome `received`), from `Interactions._arrival_row`."""
+    created = row["created_at"]
+    return Interaction(
+        **{k: v for k, v in row.items() if k not in ("created_at", "database")},
+        created_at=dt.datetime.fromisoformat(created) if isinstance(created, str) else created,
+        answered=False,
+        outcome=RECEIVED,
+        confidence=0.0,
+        latency_ms=0.0,
+    )

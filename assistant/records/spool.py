@@ -12,10 +12,12 @@ import logging
 import os
 from pathlib import Path
 
+from sqlalchemy import select
+
 from assistant.access.tenancy import DEFAULT_TEAM
 from assistant.db.database import Database
 from assistant.db.gap_models import QuestionVector
-from assistant.db.models import Interaction, InteractionSource
+from assistant.db.models import Interaction, InteractionSource, utcnow
 from assistant.records.xapi import XapiOutbox
 
 log = logging.getLogger(__name__)
@@ -27,14 +29,16 @@ UNANSWERED = (RECEIVED, ANSWERING, RESUMING)
 
 
 def store_row(session, row: dict) -> Interaction | None:
-    """Write a recorded interaction: the question's record made on arrival completed (`received_id`), or a
-    new one (None: the record was completed already)."""
-    received_id = row.get("received_id")
-    received = session.get(Interaction, received_id) if received_id is not None else None
+    """Write a recorded interaction: the question's record made on arrival completed (found by `received_id`,
+    or by its `receipt_key` when it was spooled on the host), or a new one (None: the record was completed
+    already). The answer of a question received in Slack is marked unposted until its post succeeded."""
+    received = received_record(session, row.get("received_id"), row.get("receipt_key"))
     if received is not None and received.outcome not in UNANSWERED:
         return None  # completed already (by the worker, or by an earlier replay): never two records
     if received is None:
         interaction = _interaction_from_row(row)
+        if interaction.receipt_key is not None:
+            interaction.unposted_since = utcnow()
         session.add(interaction)
         session.flush()
         _keep_vector(session, interaction, row.get("vector"))
@@ -52,6 +56,7 @@ def store_row(session, row: dict) -> Interaction | None:
     ):
         setattr(received, field, row[field])
     received.sources = [InteractionSource(**source) for source in row["sources"]]
+    received.unposted_since = utcnow()
     session.flush()
     _keep_vector(session, received, row.get("vector"))
     return received
@@ -71,6 +76,15 @@ def _keep_vector(session, interaction: Interaction, row: dict | None) -> None:
         return
     session.add(QuestionVector(interaction_id=interaction.id, team_id=interaction.team_id,
                                embedding_model=row["model"], embedding=base64.b64decode(row["embedding"])))  # fmt: skip
+
+
+def received_record(session, received_id: int | None, receipt_key: str | None) -> Interaction | None:
+    """A question's record made on arrival: by its id, or by its receipt (the message it came in)."""
+    if received_id is not None:
+        return session.get(Interaction, received_id)
+    if receipt_key is not None:
+        return session.scalar(select(Interaction).where(Interaction.receipt_key == receipt_key))
+    return None
 
 
 def _interaction_from_row(row: dict) -> Interaction:

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import replace
 
 from cachetools import TTLCache
 from slack_bolt import Ack, App, BoltContext
@@ -39,7 +38,7 @@ from assistant.slack.installation import Installations
 from assistant.slack.mentoring import MentorHandlers
 from assistant.slack.outbound import background_priority, check_settings, publish_home, web_client
 from assistant.slack.posting import answer_key, post_message
-from assistant.slack.receipts import RECEIPT, Receipts, question_asker
+from assistant.slack.receipts import Receipts, question_asker
 from assistant.slack.teaching import TeachHandlers
 from assistant.slack.usergroup_events import UserGroupEvents
 from assistant.slack.usergroups import SlackUserGroups
@@ -200,7 +199,7 @@ class SlackHandlers:
         asker = question_asker(event, context)
         if asker is None or not self.receipts.first(body, context):
             return
-        asker = replace(asker, received_id=context.get(RECEIPT))
+        asker = self.receipts.asker(asker, context)
         if not self.receipts.take(asker):
             return  # waited so long that the worker is answering it
         if context[OUTSIDER]:
@@ -209,7 +208,7 @@ class SlackHandlers:
         if context[SHARED]:
             post = self._private_poster(client, asker)
         else:
-            post = self._poster(client, event["channel"], asker.thread_ts, key=answer_key(asker.received_id))
+            post = self._poster(client, event["channel"], asker.thread_ts, key=answer_key(asker))
         self._answer(client, event.get("text", ""), asker, post, previous=self._previous(client, event))
 
     def on_message(self, event: dict, body: dict, client: WebClient, context: BoltContext) -> None:
@@ -224,7 +223,7 @@ class SlackHandlers:
             return  # edits, deletions, joins, bots (and our own messages) are not questions
         if not self.receipts.first(body, context):
             return
-        asker = replace(asker, received_id=context.get(RECEIPT))
+        asker = self.receipts.asker(asker, context)
         if not self.receipts.take(asker):
             return  # waited so long that the worker is answering it
         thread_ts = asker.thread_ts
@@ -236,7 +235,7 @@ class SlackHandlers:
             client,
             event.get("text", ""),
             asker,
-            self._poster(client, event["channel"], thread_ts, key=answer_key(asker.received_id)),
+            self._poster(client, event["channel"], thread_ts, key=answer_key(asker)),
             previous=self._previous(client, event),
             notices=notices,
         )
@@ -526,6 +525,7 @@ class SlackHandlers:
             payload=ui.answer_metadata(answer),
             answer=answer,
         )
+        self.service.records.posted(asker)  # posted (or refused, and the asker told): the worker need not post it
         return answer
 
     def _post_or_report(self, client: WebClient, asker: Asker, post, blocks, text, *, payload=None, answer=None):

@@ -191,37 +191,50 @@ QUESTION_LEFT_AFTER = dt.timedelta(seconds=60)
 
 
 def answer_questions_left(service: MomentService, client_for, now: dt.datetime | None = None) -> int:
-    """Answer the DMs and @mentions whose process stopped after recording them (`Interactions.receive`):
-    each taken by one caller, posted with the record's delivery key, so that an answer the stopped process
-    had posted already is found and not posted twice. `client_for(team)`: the workspace's client."""
+    """Answer the DMs and @mentions whose process stopped after recording them (`Interactions.receive`, or
+    spooled on this host: written first), and post the answers recorded and never noted as posted: each taken
+    by one caller, posted with the question's delivery key, so that an answer the stopped process had posted
+    already is found and not posted twice. `client_for(team)`: the workspace's client."""
+    service.records.replay_arrivals()
+    answered = 0
+    for asker, question in service.records.questions_left(QUESTION_LEFT_AFTER, now):
+        try:
+            answered += _post_answer(service, client_for, asker, lambda a=asker, q=question: service.asking.ask(q, a))
+        except Exception as exc:  # one question's failure must not stop the others
+            log.error("question %s left by a stopped process not answered: %r", asker.received_id, exc)
+    for asker, answer, asked_at in service.records.answers_unposted(3 * QUESTION_LEFT_AFTER, now):
+        try:
+            answered += _post_answer(service, client_for, asker, lambda a=answer: a, since=asked_at.timestamp())
+        except Exception as exc:
+            log.error("answer %s left unposted by a stopped process not posted: %r", asker.received_id, exc)
+    if answered:
+        log.warning("answered %d questions left by a stopped process", answered)
+    return answered
+
+
+def _post_answer(service: MomentService, client_for, asker, answer_of, since: float | None = None) -> int:
+    """Post a question's answer (`answer_of()`) once, under its delivery key; 1 when done (or found posted)."""
     import time
 
     from assistant.slack.posting import answer_key
 
-    answered = 0
-    for asker, question in service.records.questions_left(QUESTION_LEFT_AFTER, now):
-        client = client_for(asker.team_id)
-        if client is None or not asker.channel_id:
-            continue
-        try:
-            answer = service.asking.ask(question, asker)
-            post_message(
-                client,
-                channel=asker.channel_id,
-                thread_ts=asker.thread_ts,
-                key=answer_key(asker.received_id),
-                since=time.time() - 3600,
-                payload=ui.answer_metadata(answer),
-                blocks=ui.answer_blocks(answer),
-                text=ui.answer_text(answer),
-                unfurl_links=False,
-            )
-            answered += 1
-        except Exception as exc:  # one question's failure must not stop the others
-            log.error("question %s left by a stopped process not answered: %r", asker.received_id, exc)
-    if answered:
-        log.warning("answered %d questions left by a stopped process", answered)
-    return answered
+    client = client_for(asker.team_id)
+    if client is None or not asker.channel_id:
+        return 0
+    answer = answer_of()
+    post_message(
+        client,
+        channel=asker.channel_id,
+        thread_ts=asker.thread_ts,
+        key=answer_key(asker),
+        since=(since if since is not None else time.time() - 3600) - 5,
+        payload=ui.answer_metadata(answer),
+        blocks=ui.answer_blocks(answer),
+        text=ui.answer_text(answer),
+        unfurl_links=False,
+    )
+    service.records.posted(asker)
+    return 1
 
 
 def group_source(service: MomentService, client: WebClient, settings: Settings) -> SlackUserGroups:

@@ -148,9 +148,12 @@ def find_posted(client: WebClient, channel: str, thread_ts: str | None, key: str
     return {}
 
 
-def answer_key(receipt: int | None) -> str | None:
-    """The delivery key of the answer to a recorded question (None: a fresh key per post)."""
-    return f"answer:{receipt}" if receipt is not None else None
+def answer_key(asker) -> str | None:
+    """The delivery key of the answer to a question received in Slack (an `Asker`): its receipt, the message
+    it came in, or its record (None: a fresh key per post)."""
+    if asker.receipt_key is not None:
+        return f"answer:{asker.receipt_key}"
+    return f"answer:{asker.received_id}" if asker.received_id is not None else None
 
 
 def message_key(message: dict) -> str | None:

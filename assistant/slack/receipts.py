@@ -7,8 +7,11 @@ it (`assistant.slack.outbound.answer_questions_left`), posting with the record's
 answer the dead process had already posted is found, not posted again.
 
 The database gets `DEADLINE` seconds (a thread of its own): when it is down or hung, this host's claim
-decides, no record is made here (the answer's record is spooled as usual), and the acknowledgement is not
-held.
+decides and the record is spooled on the host's disk (`Interactions.spool_receipt`, synced before the
+acknowledgement) with its receipt, the message's key: written into its database when that is back (by this
+process, the next one on the host, or the worker), it is completed by the answer's record, found by the
+same key, in whichever order the two arrive; a question whose process died first is answered by the worker.
+The acknowledgement is never held longer.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
 
 from slack_bolt import BoltContext
 
-from assistant.records.deliveries import event_keys
+from assistant.records.deliveries import event_keys, message_key
 from assistant.records.interactions import Asker
 from assistant.service import MomentService
 from assistant.slack.workspaces import OUTSIDER, SHARED, team_of
@@ -28,8 +32,9 @@ from assistant.slack.workspaces import OUTSIDER, SHARED, team_of
 log = logging.getLogger(__name__)
 
 DEADLINE = 1.0  # seconds the acknowledgement waits for the database
-FIRST = "moment_first_delivery"  # context keys: whether this delivery is answered here, and its record
+FIRST = "moment_first_delivery"  # context keys: whether this delivery is answered here, its record, its key
 RECEIPT = "moment_receipt"
+RECEIPT_KEY = "moment_receipt_key"
 # Subtypes of a direct message that are still a person asking (a screenshot, a reply also sent to the DM).
 DM_SUBTYPES = (None, "file_share", "thread_broadcast")
 
@@ -56,6 +61,9 @@ def question_asker(event: dict, context: BoltContext) -> Asker | None:
         enterprise_id=context.enterprise_id,
         channel_id=event.get("channel"),
         thread_ts=thread_ts,
+        receipt_key=message_key(team_of(context), event["channel"], event["ts"])
+        if event.get("channel") and event.get("ts")
+        else None,
     )
 
 
@@ -80,9 +88,19 @@ class Receipts:
                 context[FIRST], context[RECEIPT] = work.result(timeout=DEADLINE)
             except FutureTimeout:
                 abandoned.set()
-                log.error("the database did not answer within %.1f s: %s answered unrecorded", DEADLINE, keys[0])
+                log.error("the database did not answer within %.1f s: %s spooled on this host", DEADLINE, keys[0])
                 context[FIRST], context[RECEIPT] = first_here, None
+            if not private:
+                context[RECEIPT_KEY] = asker.receipt_key
+                if context[FIRST] and context[RECEIPT] is None:
+                    self._spool(event, asker)
         return next()
+
+    def _spool(self, event: dict, asker: Asker) -> None:
+        try:
+            self.service.records.spool_receipt(event.get("text"), asker)
+        except OSError as exc:  # a read-only data folder: answered, but a process stopping now loses it
+            log.error("question not spooled (%s: %s): give this user write access to MOMENT_HOME", exc, exc.filename)
 
     def first(self, body: dict, context: BoltContext) -> bool:
         """Whether this process answers the delivery (decided by the middleware, or claimed now)."""
@@ -90,6 +108,11 @@ class Receipts:
         if decided is not None:
             return decided
         return self.service.claims.claim(*event_keys(body, team_of(context)))[0]
+
+    def asker(self, asker: Asker, context: BoltContext) -> Asker:
+        """The asker with the question's record and receipt (none in a channel shared with another organisation:
+        answered privately there, never by the worker)."""
+        return replace(asker, received_id=context.get(RECEIPT), receipt_key=context.get(RECEIPT_KEY))
 
     def take(self, asker: Asker) -> bool:
         """Whether the listener answers its recorded question (not when the worker took it meanwhile)."""
