@@ -110,6 +110,9 @@ class MomentService:
         self.records.arrivals = Intake(
             settings.home / "spool" / "questions.jsonl", database.fingerprint, self.records.store_receipt
         )
+        self.records.ballots = Intake(
+            settings.home / "spool" / "votes.jsonl", database.fingerprint, self.records.store_ballot
+        )
         self.asking = Asking(
             settings, retriever, self.workspaces, self.verified, self.records, self.access, self.audit, self.courses
         )

@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--outage", type=float, default=10.0, help="seconds the database is cut")
     parser.add_argument("--kills", type=int, default=2, help="times the server is killed with SIGKILL")
+    parser.add_argument("--recovery-limit", type=float, default=600.0, help="seconds the worker may take to finish")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     base = os.environ.get("TEST_DATABASE_URL")
@@ -212,18 +213,26 @@ def run_load(args, stub, proxy, server, sender, questions, help_channels, env, i
                 harvest()
             pool.submit(event if kind in ("dm", "mention", "help") else click, kind)
             time.sleep(0.05)
-    quiet_until(stub, 20)
-    # What `moment worker` does after the faults: a help channel whose answering process was killed is free
-    # again when its lease (60 s) runs out; then the jobs run once more.
-    time.sleep(max(0.0, state.get("killed_at", 0) + 65 - time.monotonic()))
-    jobs.run_once()
+    load_ended = time.monotonic()
+    timeline.append(("load sent", round(load_ended - started, 1)))
+    # What `moment worker` does after the faults, until nothing is left (questions recorded or spooled and
+    # not answered, answers not posted, hand-offs never offered, help-channel queues): its jobs run every 20 s
+    # in the background; here also as soon as the last run finished, until nothing is left or the limit.
     jobs.stop()
+    left = jobs.recover(lambda: work_left(env["DATABASE_URL"], state["server"].log_path.parent), args.recovery_limit)
+    recovered = time.monotonic()
+    timeline.append(("nothing left" if not left else "recovery limit", round(recovered - started, 1)))
     quiet_until(stub, 10)
     state["server"].stop()
     return {
         "events": args.events,
         "sent_by_kind": {k: len(v) for k, v in sent.items()},
         "timeline": timeline,
+        "recovery_s": {
+            "after_load": round(recovered - load_ended, 1),
+            "after_last_kill": round(recovered - state.get("killed_at", load_ended), 1),
+            "left_at_the_limit": left,
+        },
         "unacknowledged_attempts": dict(unacked_tries),
         "ack_ms": summary([a * 1000 for a in acks], p99=True),
         "acks": acks,
@@ -272,6 +281,48 @@ class WorkerJobs:
     def _loop(self) -> None:
         while not self._stop.wait(20):
             self.run_once()
+
+    def recover(self, left, limit: float) -> dict:
+        """Run the jobs until `left()` is empty or `limit` seconds have passed; what is left."""
+        deadline = time.monotonic() + limit
+        while True:
+            self.run_once()
+            remaining = left()
+            print(f"left: {remaining}", flush=True)
+            if not remaining or time.monotonic() > deadline:
+                return remaining
+            time.sleep(5)
+
+
+def work_left(database_url: str, home: Path) -> dict:
+    """What a stopped process left for the worker: questions recorded and not answered, answers recorded and
+    not posted, hand-offs never offered, help-channel messages queued, and rows still spooled on the host."""
+    from sqlalchemy import func, select
+
+    from assistant.db.database import Database, DatabaseUnavailableError
+    from assistant.db.models import HelpQueueItem, Interaction, MentorRequest
+    from assistant.records.spool import UNANSWERED
+
+    database = Database(database_url)
+    try:
+        with database.session() as session:
+
+            def n(model, *where) -> int:
+                return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+            left = {
+                "questions": n(Interaction, Interaction.outcome.in_(UNANSWERED)),
+                "unposted": n(Interaction, Interaction.unposted_since.is_not(None)),
+                "hand-offs": n(MentorRequest, MentorRequest.status == "searching"),
+                "help queue": n(HelpQueueItem, HelpQueueItem.status == "queued"),
+            }
+    except DatabaseUnavailableError as exc:
+        left = {"database": str(exc)}
+    finally:
+        database.dispose()
+    for spool in sorted((home / "spool").glob("*.jsonl")):
+        left[spool.name] = sum(1 for line in spool.read_text(encoding="utf-8").splitlines() if line.strip())
+    return {k: v for k, v in left.items() if v}
 
 
 def kill_and_restart(state, stub, index, env, sender) -> None:

@@ -163,3 +163,48 @@ def test_a_question_answered_during_the_outage_is_recorded_once_and_not_answered
     assert count(database_url, Interaction, Interaction.user_id == user) == 1
     assert _answered(database_url, user) and _record(database_url, user).unposted_since is None
     assert len(answers_in(slack_api, P.dm_channel(user))) == 1
+
+
+# --- votes (and their process killed): recorded or spooled before the acknowledgement ------------------------
+
+
+@needs_pg
+def test_a_vote_acknowledged_while_the_database_is_held_survives_its_process(
+    moment_server, moment_content, tmp_path, database_url, slack_api
+):
+    """Helpful is clicked while the votes table is held (a slow database): the click is acknowledged within
+    3 s, the vote spooled on the host; the process dies. The next process on the host writes the vote."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("holds a PostgreSQL table lock")
+    from sqlalchemy import text
+
+    from assistant.db.database import Database
+    from assistant.db.models import Vote
+    from assistant.slack import blocks as ui
+
+    env, _ = _mentor_setup(moment_content, tmp_path, database_url, slack_api)
+    server = moment_server(database_url, env=env, workers=1)
+    user, voter = P.uid(), P.uid()
+    server.sender.event(P.event_callback(P.im_message(VPN_QUESTION, user=user)))
+    answer = slack_api.wait_for("chat.postMessage", lambda c: c.ok and c.params.get("channel") == P.dm_channel(user))
+    interaction_id = int(P.button(answer.params["blocks"], ui.VOTE_HELPFUL)["value"])
+    click = P.block_actions(
+        action_id=ui.VOTE_HELPFUL,
+        value=str(interaction_id),
+        user=voter,
+        channel=P.dm_channel(user),
+        response_url=slack_api.response_url(),
+        message=P.posted_message(answer),
+    )
+    holder = Database(database_url)
+    with holder.engine.connect() as lock:
+        lock.execute(text("LOCK TABLE votes IN EXCLUSIVE MODE"))
+        started = time.monotonic()
+        assert server.sender.interaction(click).status_code == 200
+        assert time.monotonic() - started < 3.0
+        _kill_workers(server)
+        lock.rollback()
+    holder.dispose()
+    assert _wait(lambda: count(database_url, Vote, Vote.user_id == voter), what="the spooled vote") == 1
+    time.sleep(1)
+    assert count(database_url, Vote, Vote.user_id == voter, Vote.helpful.is_(True)) == 1

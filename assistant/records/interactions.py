@@ -81,6 +81,8 @@ class Interactions:
     # Questions received while the database could not take their record in time, on the host's disk
     # (`store_receipt` writes them when it is back; wired by the composition root).
     arrivals: Intake | None = None
+    # Votes clicked while the database could not take them in time, on the host's disk (the same way).
+    ballots: Intake | None = None
 
     def record(
         self, answer: Answer, asker: Asker, chars: int, features: dict | None, vector: dict | None = None
@@ -181,9 +183,9 @@ class Interactions:
         except IntegrityError:
             return None  # recorded by another process at the same moment
 
-    def replay_arrivals(self) -> int:
-        """Write the questions this host spooled on arrival into the database (those meant for it)."""
-        return self.arrivals.replay() if self.arrivals is not None else 0
+    def replay_spooled(self) -> int:
+        """Write the questions and votes this host spooled into the database (those meant for it)."""
+        return sum(intake.replay() for intake in (self.arrivals, self.ballots) if intake is not None)
 
     def _arrival_row(self, text: str | None, asker: Asker) -> dict:
         raw = text or ""
@@ -299,21 +301,45 @@ class Interactions:
         """Record a vote; a person's second vote on the same answer replaces the first. None when the
         answer is not the workspace's. Two clicks at the same moment (in two processes) keep one vote: the
         one that loses the race for the row updates it instead."""
-        try:
-            vote = self._vote(interaction_id, user_id, helpful, comment, team_id)
-        except IntegrityError:
-            vote = self._vote(interaction_id, user_id, helpful, comment, team_id)  # the row exists now
-        if vote is not None and helpful and self.on_helpful is not None:
-            try:  # several people's Helpful votes confirm a passage as a verified answer
-                self.on_helpful(interaction_id, self.workspaces.team(team_id))
-            except Exception:
-                log.exception("votes could not be counted towards a verified answer")
-        if vote is not None and not helpful and self.on_not_helpful is not None:
-            try:
-                self.on_not_helpful(interaction_id, self.workspaces.team(team_id), user_id)
-            except Exception:
-                log.exception("a Not helpful vote could not demote its passage")
+        vote = self._store_vote(interaction_id, user_id, helpful, comment, team_id)
+        if vote is not None:
+            self.count(interaction_id, user_id, helpful, team_id)
         return vote
+
+    def cast(self, interaction_id: int, user_id: str, helpful: bool, team_id: str | None = None) -> bool:
+        """Record a vote before its click is acknowledged: in the database within the intake's deadline, or
+        else spooled on the host (synced; written into its database when that is back, by this process, the
+        next one on the host or the worker). False when the answer is not the workspace's. Raises `OSError`
+        when it can be neither written nor spooled. What it teaches is counted after (`count`)."""
+        row = {"interaction_id": interaction_id, "user_id": user_id, "helpful": helpful, "team_id": team_id}
+        if self.ballots is None:
+            return self._store_vote(**row, comment=None) is not None
+        written, vote = self.ballots.record(row)
+        return not written or vote is not None
+
+    def store_ballot(self, row: dict) -> Vote | None:
+        """Write a vote cast (`cast`), again for a spooled one. Raises `DatabaseUnavailableError`."""
+        return self._store_vote(row["interaction_id"], row["user_id"], row["helpful"], None, row["team_id"])
+
+    def count(self, interaction_id: int, user_id: str, helpful: bool, team_id: str | None) -> None:
+        """What a vote recorded teaches: several people's Helpful votes confirm a passage as a verified answer
+        (`on_helpful`); a Not helpful vote demotes the answer's passage for that question (`on_not_helpful`)."""
+        team = self.workspaces.team(team_id)
+        try:
+            if helpful and self.on_helpful is not None:
+                self.on_helpful(interaction_id, team)
+            elif not helpful and self.on_not_helpful is not None:
+                self.on_not_helpful(interaction_id, team, user_id)
+        except Exception:
+            log.exception("a vote could not be counted (verified answers, demotions)")
+
+    def _store_vote(
+        self, interaction_id: int, user_id: str, helpful: bool, comment: str | None, team_id: str | None
+    ) -> Vote | None:
+        try:
+            return self._vote(interaction_id, user_id, helpful, comment, team_id)
+        except IntegrityError:
+            return self._vote(interaction_id, user_id, helpful, comment, team_id)  # the row exists now
 
     def _vote(
         self, interaction_id: int, user_id: str, helpful: bool, comment: str | None, team_id: str | None

@@ -9,7 +9,6 @@ event id in the database: exactly one process answers.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
@@ -267,30 +266,28 @@ class SlackHandlers:
     # -- answers -----------------------------------------------------------------------------
 
     def on_vote_helpful(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
-        ack()
-        user = body["user"]["id"]
-        if self._vote(client, body, int(action["value"]), user, team_of(context), helpful=True):
+        user, team, interaction_id = body["user"]["id"], team_of(context), int(action["value"])
+        if self._vote(ack, client, body, interaction_id, user, team, helpful=True):
             self._tell(client, body, user, ":pray: Thanks, noted as helpful.")
+            self.service.records.count(interaction_id, user, True, team)
 
     def on_vote_not_helpful(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
-        """Open "What were you looking for?" first (the trigger id lives 3 seconds; a slow database must
-        not outlive it), then record the vote."""
-        ack()
+        """Record the vote (before the acknowledgement), then open "What were you looking for?" (the trigger
+        id lives 3 seconds: a slow database must not outlive it; the question is read meanwhile)."""
         deadline = time.monotonic() + MODAL_DATABASE_BUDGET
         interaction_id = int(action["value"])
         user = body["user"]["id"]
         team = team_of(context)
-        vote = self._reader.submit(self._vote, client, body, interaction_id, user, team, helpful=False)
-        question = self._question_of(interaction_id, team, deadline)
-        with contextlib.suppress(FutureTimeout):
-            if not vote.result(timeout=max(0.0, deadline - time.monotonic())):
-                return  # not recorded (the person was told): no modal for a vote that isn't there
-        client.views_open(trigger_id=body["trigger_id"], view=ui.feedback_modal(interaction_id, question))
-        vote.result()  # a slow write finishes after the modal is open
+        question = self._reader.submit(self.service.records.answer_for, interaction_id, team)
+        if not self._vote(ack, client, body, interaction_id, user, team, helpful=False):
+            return  # not recorded (the person was told): no modal for a vote that isn't there
+        view = ui.feedback_modal(interaction_id, self._question_of(question, deadline))
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+        self.service.records.count(interaction_id, user, False, team)  # demotes the passage (after the modal)
 
-    def _question_of(self, interaction_id: int, team: str, deadline: float) -> str:
-        """The question an answer was for, if the database says so before `deadline` ("" if not)."""
-        future = self._reader.submit(self.service.records.answer_for, interaction_id, team)
+    def _question_of(self, future, deadline: float) -> str:
+        """The question an answer was for (`future`: `answer_for`), if the database says so before `deadline`
+        ("" if not)."""
         try:
             answer = future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
@@ -566,14 +563,23 @@ class SlackHandlers:
         except SlackApiError as exc:
             log.error("could not tell %s that their reply failed: %s", asker.user_id, exc.response.get("error"))
 
-    def _vote(self, client: WebClient, body: dict, interaction_id: int, user: str, team: str, *, helpful: bool) -> bool:
+    def _vote(
+        self, ack: Ack, client: WebClient, body: dict, interaction_id: int, user: str, team: str, *, helpful: bool
+    ) -> bool:
+        """Record a vote, then acknowledge its click: a vote acknowledged is kept (in the database, or spooled
+        on the host when the database cannot take it in time). False when not recorded (the person is told)
+        or not this workspace's answer."""
         try:
-            if self.service.records.vote(interaction_id, user, helpful, team_id=team) is None:
-                return False  # not this workspace's answer
-        except DatabaseUnavailableError:
+            recorded = self.service.records.cast(interaction_id, user, helpful, team)
+        except (DatabaseUnavailableError, OSError) as exc:
+            log.error("vote not recorded: %s", exc)
+            recorded = None
+        finally:
+            ack()
+        if recorded is None:
             self._tell(client, body, user, "I couldn't record your vote just now. Please try again in a minute.")
             return False
-        return True
+        return recorded
 
     def _tell(self, client: WebClient, body: dict, user: str, text: str, blocks=None) -> None:
         """A private note to `user` where they clicked."""

@@ -192,10 +192,11 @@ QUESTION_LEFT_AFTER = dt.timedelta(seconds=60)
 
 def answer_questions_left(service: MomentService, client_for, now: dt.datetime | None = None) -> int:
     """Answer the DMs and @mentions whose process stopped after recording them (`Interactions.receive`, or
-    spooled on this host: written first), and post the answers recorded and never noted as posted: each taken
-    by one caller, posted with the question's delivery key, so that an answer the stopped process had posted
-    already is found and not posted twice. `client_for(team)`: the workspace's client."""
-    service.records.replay_arrivals()
+    spooled on this host: written first, with the votes spooled here), and post the answers recorded and
+    never noted as posted: each taken by one caller, posted with the question's delivery key, so that an
+    answer the stopped process had posted already is found and not posted twice. `client_for(team)`: the
+    workspace's client."""
+    service.records.replay_spooled()
     answered = 0
     for asker, question in service.records.questions_left(QUESTION_LEFT_AFTER, now):
         try:
