@@ -122,6 +122,9 @@ class MomentService:
         self.asking.demotions = Demotions(database, retriever.embedder)
         self.records.on_not_helpful = self.asking.demote
         self.mentoring = Mentoring(settings, database, self.mentors, self.workspaces, self.xapi, self.access)
+        self.mentoring.clicks = Intake(
+            settings.home / "spool" / "mentor-clicks.jsonl", database.fingerprint, self.mentoring.record_click
+        )
         self.operations = Oversight(
             settings, database, retriever, self.reader_state, self.mentors, self.workspaces, self.xapi, self.access
         )

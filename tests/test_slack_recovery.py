@@ -208,3 +208,46 @@ def test_a_vote_acknowledged_while_the_database_is_held_survives_its_process(
     assert _wait(lambda: count(database_url, Vote, Vote.user_id == voter), what="the spooled vote") == 1
     time.sleep(1)
     assert count(database_url, Vote, Vote.user_id == voter, Vote.helpful.is_(True)) == 1
+
+
+@needs_pg
+def test_ask_a_mentor_acknowledged_while_the_database_is_held_is_offered_after_its_process_died(
+    moment_server, moment_content, tmp_path, database_url, slack_api
+):
+    """*Ask a mentor* is clicked while the requests table is held: the click is acknowledged within 3 s and
+    kept on the host; the process dies. The next process on the host opens the request, and the worker's
+    sweep offers it once and tells the asker."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("holds a PostgreSQL table lock")
+    from sqlalchemy import text
+
+    from assistant.db.database import Database
+    from assistant.db.models import MentorRequest
+    from tests.test_slack_faults import _ask_mentor, _offers, _told_asker
+    from tests.test_slack_mentors import IT_DESK, VPN_A, VPN_B
+
+    env, settings = _mentor_setup(moment_content, tmp_path, database_url, slack_api)
+    server = moment_server(database_url, env=env, workers=1)
+    slack_api.clear()
+    asker = P.uid()
+    holder = Database(database_url)
+    with holder.engine.connect() as lock:
+
+        def hold() -> None:
+            lock.execute(text("LOCK TABLE mentor_requests IN EXCLUSIVE MODE"))
+
+        started = []
+        _ask_mentor(server, slack_api, asker, lambda: (hold(), started.append(time.monotonic())))
+        assert time.monotonic() - started[0] < 3.0
+        slack_api.wait_for(
+            "chat.postEphemeral", lambda c: c.params.get("user") == asker and "find you a mentor" in c.text()
+        )
+        _kill_workers(server)
+        lock.rollback()
+    holder.dispose()
+    _wait(lambda: count(database_url, MentorRequest, MentorRequest.asker_id == asker), what="the kept request")
+    done = _run_worker(settings, "mentor_deadlines", dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30))
+    assert done["resumed"] == 1
+    assert len(_offers(slack_api, (VPN_A, VPN_B, IT_DESK))) == 1
+    assert len(_told_asker(slack_api, asker, "I've asked")) == 1
+    assert count(database_url, MentorRequest, MentorRequest.asker_id == asker) == 1

@@ -112,8 +112,12 @@ class Handoff(MentorRequests):
         channel_id: str | None = None,
         thread_ts: str | None = None,
         now: dt.datetime | None = None,
+        on_recorded: Callable[[], object] | None = None,
+        offer: bool = True,
     ) -> RequestView:
-        """Open a request and offer it to the best mentor. Asking twice for the same answer is one request."""
+        """Open a request and offer it to the best mentor. Asking twice for the same answer is one request.
+        `on_recorded()` is called once the request is recorded, before the offer; without `offer`, the
+        request stays `searching` for the worker's sweep to offer (`_resume`)."""
         now = now or utcnow()
         with self.database.session() as session:
             if interaction_id is not None:
@@ -142,7 +146,10 @@ class Handoff(MentorRequests):
             request_id = request.id
             if self.xapi is not None:
                 self.xapi.mentor_event(session, "requested-mentor", request, asker_id)
-        self._offer_next(request_id, now, first=True)
+        if on_recorded is not None:
+            on_recorded()
+        if offer:
+            self._offer_next(request_id, now, first=True)
         return self.get(request_id)
 
     def _offer_next(self, request_id: int, now: dt.datetime, *, first: bool = False, after: str | None = None) -> None:

@@ -343,24 +343,12 @@ class SlackHandlers:
         respond(delete_original=True)
 
     def on_ask_mentor(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
-        ack()
         user = body["user"]["id"]
-        interaction_id = int(action["value"])
-        asked = self.service.records.interaction(interaction_id, team_of(context))
-        if asked is not None and asked.user_id != user:
-            # A bystander on someone else's answer: the hand-off is the asker's to start. They can join it.
-            self._tell(
-                client,
-                body,
-                user,
-                f"Only <@{asked.user_id}>, who asked, can ask a mentor for this question. "
-                "If you have the same question, say so: you'll hear when it's answered.",
-                blocks=ui.same_question_blocks(asked.user_id, interaction_id),
-            )
-            return
-        self.mentoring.ask_mentor(
-            client, body, context, interaction_id, user, lambda text: self._tell(client, body, user, text)
-        )
+
+        def tell(text: str, blocks=None) -> None:
+            self._tell(client, body, user, text, blocks=blocks)
+
+        self.mentoring.ask_mentor(ack, client, body, context, int(action["value"]), user, tell)
 
     def on_same_question(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
         """ "I have this question too": join the asker's request (told when it is taken and resolved)."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
@@ -13,7 +16,9 @@ from assistant.db.database import DatabaseUnavailableError
 from assistant.mentoring.handoff import HandoffError
 from assistant.mentoring.mentors import MentorError
 from assistant.mentoring.views import RequestView
+from assistant.records.intake import DEADLINE as INTAKE_DEADLINE
 from assistant.service import MomentService
+from assistant.slack import blocks as answer_ui
 from assistant.slack import mentor_blocks as ui
 from assistant.slack.formatting import escape, escaped, link, mention
 from assistant.slack.outbound import handoff_for, publish_home
@@ -23,12 +28,17 @@ from assistant.slack.workspaces import team_of
 log = logging.getLogger(__name__)
 
 UNAVAILABLE = "I can't reach my database just now, so nothing changed. Please try again in a minute."
+LATER = (
+    ":hourglass_flowing_sand: Noted: I can't reach my database just now; I'll find you a mentor as soon as I can,"
+    " and tell you who."
+)
 
 
 class MentorHandlers:
     def __init__(self, service: MomentService, is_admin) -> None:
         self.service = service
         self.is_admin = is_admin  # callable(client, user_id) -> bool
+        self._clicks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="moment-mentor-click")
 
     def handoff(self, client: WebClient, team: str):
         return handoff_for(self.service, client, team)
@@ -46,14 +56,53 @@ class MentorHandlers:
 
     # -- the asker -------------------------------------------------------------------------------
 
-    def ask_mentor(self, client: WebClient, body: dict, context, interaction_id: int, user: str, tell) -> None:
-        """'Ask a mentor' on an answer (one of the workspace's mentors)."""
+    def ask_mentor(self, ack: Ack, client: WebClient, body: dict, context, interaction_id: int, user: str, tell):
+        """*Ask a mentor* on an answer (one of the workspace's mentors). The request is recorded before the
+        click is acknowledged (within `intake.DEADLINE`), or else the click is kept on the host
+        (`Mentoring.spool_click`): its request is opened when the database is back and offered by the worker.
+        `tell(text, blocks=None)`: a note to the person."""
+        recorded, settled = threading.Event(), threading.Event()  # the request recorded; that, or the work done
+
+        def on_recorded() -> None:
+            recorded.set()
+            settled.set()
+
+        work = self._clicks.submit(self._request, client, context, interaction_id, user, tell, on_recorded)
+        work.add_done_callback(lambda _: settled.set())
+        settled.wait(INTAKE_DEADLINE)
+        keep = not recorded.is_set() and (not work.done() or isinstance(work.exception(), DatabaseUnavailableError))
+        note = None
+        if keep:
+            try:
+                self.service.mentoring.spool_click(interaction_id, user, team_of(context), context.enterprise_id)
+                note = LATER
+            except OSError as exc:
+                log.error("mentor request not kept (%s): give this user write access to MOMENT_HOME", exc)
+                note = UNAVAILABLE
+        ack()
+        if note is not None:
+            tell(note)
+        with contextlib.suppress(DatabaseUnavailableError):  # nothing recorded: kept on the host, and told
+            work.result()
+
+    def _request(self, client: WebClient, context, interaction_id: int, user: str, tell, on_recorded) -> None:
+        """Open the request and offer it (`on_recorded()` in between). Raises `DatabaseUnavailableError` when
+        nothing was recorded."""
         team = team_of(context)
+        recorded: list[bool] = []
+        asked = self.service.records.interaction(interaction_id, team)
+        if asked is not None and asked.user_id != user:
+            # A bystander on someone else's answer: the hand-off is the asker's to start. They can join it.
+            tell(
+                f"Only <@{asked.user_id}>, who asked, can ask a mentor for this question. "
+                "If you have the same question, say so: you'll hear when it's answered.",
+                blocks=answer_ui.same_question_blocks(asked.user_id, interaction_id),
+            )
+            return
         answer = self.service.records.answer_for(interaction_id, team)
         if answer is None:
             tell("I can't find that question any more. Ask it again and I'll find you a mentor.")
             return
-        interaction = self.service.records.interaction(interaction_id, team)
         try:
             self.handoff(client, team).request(
                 asker_id=user,
@@ -61,12 +110,15 @@ class MentorHandlers:
                 interaction_id=interaction_id,
                 team_id=team,
                 enterprise_id=context.enterprise_id,
-                channel_id=interaction.channel_id if interaction else None,
-                thread_ts=interaction.thread_ts if interaction else None,
+                channel_id=asked.channel_id if asked else None,
+                thread_ts=asked.thread_ts if asked else None,
+                on_recorded=lambda: (recorded.append(True), on_recorded()),
             )
         except HandoffError as exc:
             tell(str(exc))
         except DatabaseUnavailableError:
+            if not recorded:
+                raise
             tell(UNAVAILABLE)
 
     def on_cancel(self, ack: Ack, body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
