@@ -118,7 +118,7 @@ def create_web_app(settings, service, *, workspace_client=None) -> Flask:
         if why == "expired":
             raise Refusal(401, "Your session has expired", "Sign in with Slack again.", sign_in=True)
         if why == "forged":
-            raise Refusal(400, "This session is not valid", "Its cookie is not one Moment signed.", sign_in=True)
+            raise Refusal(400, "Your sign-in is not valid", "Its cookie is not one Moment signed.", sign_in=True)
         if request.endpoint in OPEN:
             return None
         if "user" not in session:
