@@ -89,6 +89,7 @@ class WebSite:
         self.redirects: dict[str, str] = {}
         self.hits: dict[str, int] = {}
         self.not_modified: dict[str, int] = {}  # path -> 304 answers
+        self.requested: list[tuple[float, str]] = []  # (time.monotonic(), path) of every request, in order
         self.outside_hits: list[str] = []
         self.slow_seconds = slow_seconds
         self.robots = "User-agent: *\nDisallow: /kb/private/\n"
@@ -118,6 +119,14 @@ class WebSite:
     def set_page(self, path: str, markdown: str) -> None:
         """Create or edit a page (its ETag and Last-Modified change)."""
         self._put(path, render(markdown))
+
+    def set_page_keeping_lastmod(self, path: str, markdown: str) -> None:
+        """Edit a page but keep its modified time (its sitemap lastmod and Last-Modified lie; the ETag changes)."""
+        modified = self.files[path][2]
+        self.set_page(path, markdown)
+        with self.lock:
+            body, ctype, _ = self.files[path]
+            self.files[path] = (body, ctype, modified)
 
     def delete(self, path: str) -> None:
         with self.lock:
@@ -165,6 +174,7 @@ class WebSite:
         path = handler.path.split("?", 1)[0]
         with self.lock:
             self.hits[path] = self.hits.get(path, 0) + 1
+            self.requested.append((time.monotonic(), path))
         if path.startswith("/outside/"):
             self.outside_hits.append(path)
         if path in self.status_override:
@@ -266,6 +276,7 @@ class WebSite:
         with self.lock:
             self.hits.clear()
             self.not_modified.clear()
+            self.requested.clear()
             self.outside_hits.clear()
 
 

@@ -102,6 +102,7 @@ def test_a_web_source_syncs_edits_and_deletions_and_embeds_only_what_changed(dep
     assert (second.added, second.changed, second.deleted) == (0, 1, 0)
     assert site.hits.get("/kb/lunch.html") == 1 and "/kb/lunch.html" not in site.not_modified
     assert sum(site.hits.get(p, 0) - site.not_modified.get(p, 0) for p in site.page_paths) == 1  # one page sent
+    assert [p for p in site.page_paths if p in site.hits] == ["/kb/lunch.html"]  # the others: same sitemap lastmod
     paths, hits = top(retriever, "what is the expense limit for team lunches")
     assert paths[0] == lunch and "40 dollars" in hits[0].chunk.text
 

@@ -59,11 +59,11 @@ def test_a_first_crawl_reads_every_page_under_the_prefix_and_refuses_the_bad_one
     assert items[site.url(site.page_paths[0])].title == "CivicActions Guidebook"
 
 
-def test_a_second_crawl_asks_conditionally_and_reports_only_the_edit_and_the_deletion(site):
-    connector, _ = crawl(site)
+def test_a_full_pass_asks_every_page_conditionally_and_reports_only_the_edit_and_the_deletion(site):
+    connector, _ = crawl(site, full_pass_hours=0)  # 0: every sync is a full pass
     cursor = connector.cursor
     site.reset_hits()
-    again, changes = crawl(site, cursor)
+    again, changes = crawl(site, cursor, full_pass_hours=0)
     items, _errors, deleted = by_kind(changes)
     assert items == {} and deleted == []
     # Every page is asked for conditionally and answers 304 (nothing is transferred again).
@@ -74,12 +74,78 @@ def test_a_second_crawl_asks_conditionally_and_reports_only_the_edit_and_the_del
     site.set_page(edited, "# Edited page\n\nThe expense limit for team lunches is now 40 dollars per person.")
     site.delete(gone)
     site.reset_hits()
-    _, changes = crawl(site, again.cursor)
+    _, changes = crawl(site, again.cursor, full_pass_hours=0)
     items, _errors, deleted = by_kind(changes)
     assert list(items) == [site.url(edited)]
     assert deleted == [site.url(gone)]
     assert site.hits[edited] == 1 and edited not in site.not_modified
     assert all(site.not_modified.get(p) == 1 for p in site.page_paths if p not in (edited, gone))
+
+
+def test_a_resync_does_not_request_the_pages_whose_sitemap_lastmod_stayed_and_reads_the_edit_and_the_deletion(site):
+    connector, _ = crawl(site)
+    edited, gone = site.page_paths[3], site.page_paths[5]
+    site.set_page(edited, "# Edited page\n\nThe expense limit for team lunches is now 40 dollars per person.")
+    site.delete(gone)  # out of the sitemap; still linked from the index, which answers 304
+    site.reset_hits()
+    again, changes = crawl(site, connector.cursor)
+    items, _errors, deleted = by_kind(changes)
+    assert list(items) == [site.url(edited)] and "40 dollars" in items[site.url(edited)].content.decode()
+    assert deleted == [site.url(gone)] and site.hits[gone] == 1
+    assert [p for p in site.page_paths if p in site.hits] == [edited, gone]  # the other 10 are not requested
+    assert site.not_modified.get("/kb/index.html") == 1  # pages outside the sitemap are still asked
+    unchanged = site.url(site.page_paths[0])
+    assert again.cursor["pages"][unchanged] == connector.cursor["pages"][unchanged]  # kept, links and all
+    assert again.cursor["full_pass_at"] == connector.cursor["full_pass_at"]  # not a full pass
+    # A link that led nowhere (every page links /kb/search, a 404) is not asked again before the full pass,
+    # unless the sitemap lists it: then it is a new page.
+    assert "/kb/search" not in site.hits and site.url("/kb/search") in again.cursor["missing"]
+    site.set_page("/kb/search", "# Search tips\n\nUse quotes for exact phrases.")
+    site.page_paths.append("/kb/search")
+    items, _errors, _deleted = by_kind(crawl(site, again.cursor)[1])
+    assert list(items) == [site.url("/kb/search")]
+
+
+def test_a_page_edited_or_made_private_without_its_lastmod_moving_is_caught_by_the_next_full_pass(site):
+    import datetime as dt
+
+    connector, _ = crawl(site, full_pass_hours=24)
+    quiet, private = site.page_paths[1], site.page_paths[2]
+    site.set_page_keeping_lastmod(quiet, "# Quietly edited\n\nThe laptop refresh cycle is now four years.")
+    site.status_override[private] = (403, {})
+    site.reset_hits()
+    _, changes = crawl(site, connector.cursor, full_pass_hours=24)
+    items, _errors, deleted = by_kind(changes)
+    assert items == {} and deleted == []  # the sitemap says nothing changed: not asked until the full pass
+    assert quiet not in site.hits and private not in site.hits
+
+    cursor = dict(connector.cursor)
+    cursor["full_pass_at"] = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=25)).isoformat()  # a day later
+    site.reset_hits()
+    full, changes = crawl(site, cursor, full_pass_hours=24)
+    items, errors, deleted = by_kind(changes)
+    assert list(items) == [site.url(quiet)] and "four years" in items[site.url(quiet)].content.decode()
+    assert deleted == [site.url(private)] and "Made private" in errors[site.url(private)]
+    assert all(site.hits.get(p) == 1 for p in [*site.page_paths, "/kb/search"])  # every page and link asked
+    assert dt.datetime.fromisoformat(full.cursor["full_pass_at"]) > dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+
+
+@pytest.mark.slow
+def test_robots_crawl_delay_and_request_rate_slow_the_crawl_below_the_configured_rate(site):
+    site.robots = "User-agent: *\nCrawl-delay: 1\nDisallow: /kb/private/\n"
+    site.page_paths[:] = site.page_paths[:2]
+    site.reset_hits()
+    connector, _ = crawl(site, rate=0, follow_links=False)  # rate 0: as fast as the site allows
+    assert connector.delay == 1.0
+    times = [t for t, _path in site.requested]
+    assert len(times) >= 5  # robots.txt, the sitemap index, its two sitemaps, the pages
+    assert (times[-1] - times[1]) / (len(times) - 2) >= 0.95  # one a second once robots.txt is read
+    site.robots = "User-agent: *\nRequest-rate: 1/2\n"
+    site.reset_hits()
+    connector = open_connector("web", site.url("/kb/index.html"), {"rate": 10})
+    assert connector.fetch(site.url(site.page_paths[0])).content
+    assert connector.delay == 2.0  # one request every 2 s, though the source allows 10 a second
+    assert site.requested[1][0] - site.requested[0][0] >= 1.95
 
 
 def test_a_page_that_is_no_longer_linked_nor_listed_is_deleted(site):

@@ -5,16 +5,21 @@
 - Pages come from a sitemap (also a sitemap index; capped at `max_sitemap_urls` with a message), from the
   start URL and from links, followed under the prefix only. Nothing outside the prefix is ever requested:
   a redirect that leaves it is refused per page, and a redirect loop stops after `MAX_REDIRECTS`.
-- Requests are conditional (If-None-Match / If-Modified-Since): 304 means unchanged; a page whose server
-  gives no validators is not requested at all while its sitemap `lastmod` stays the same. 404 and 410 mean
-  the page was deleted, 401 and 403 that it was made private (both withdraw it).
-- At most `max_pages` pages, at most `rate` requests a second, at most `max_bytes` per page.
+- A page whose sitemap `lastmod` is the same as at the last sync is not requested: its last version stays.
+  Every `full_pass_hours` (and at the first sync) a full pass asks every page anyway, so a page whose lastmod
+  did not move (a sitemap that lies, a page made private or deleted but still listed) is caught then.
+  Requests are conditional (If-None-Match / If-Modified-Since): 304 means unchanged. 404 and 410 mean the
+  page was deleted, 401 and 403 that it was made private (both withdraw it).
+- At most `max_pages` pages, at most `rate` requests a second (slower when robots.txt asks for a longer
+  Crawl-delay or a lower Request-rate), one request at a time, at most `max_bytes` per page.
 - HTML's main content is extracted by trafilatura (headings kept); each heading gets its id from the page
   again, so answers link to the heading's anchor. PDFs are read by the build (pypdf). A page declared in
   another charset is decoded by its declaration and stored as UTF-8.
 
 The cursor keeps, per page, its validators (ETag, Last-Modified, sitemap lastmod), a hash of what was
-stored, and the links it had: a page answered 304 is not fetched, but its links are still followed.
+stored, and the links it had: a page answered 304 or skipped by its lastmod is not fetched, but its links
+are still followed. It also keeps the links that led nowhere (404, 410, 401, 403; not asked again before the
+next full pass unless the sitemap lists them) and when the last full pass began (`full_pass_at`).
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ class WebConnector:
         max_bytes: int = 20 * 1024 * 1024,
         max_sitemap_urls: int = 10_000,
         follow_links: bool = True,
+        full_pass_hours: float = 24.0,
         user_agent: str = USER_AGENT,
         secrets: dict | None = None,
     ) -> None:
@@ -83,7 +89,9 @@ class WebConnector:
             raise SourceError(f"The start address {target} is not under the prefix {self.prefix}.")
         self.sitemap = sitemap
         self.max_pages = int(max_pages)
-        self.delay = 1.0 / float(rate) if rate and float(rate) > 0 else 0.0
+        self.rate_delay = 1.0 / float(rate) if rate and float(rate) > 0 else 0.0
+        self.delay = self.rate_delay  # seconds between requests: the rate's, or robots.txt's when longer
+        self.full_pass_hours = float(full_pass_hours)
         self.timeout = float(timeout)
         self.max_bytes = int(max_bytes)
         self.max_sitemap_urls = int(max_sitemap_urls)
@@ -104,6 +112,7 @@ class WebConnector:
         """Crawl the site; yield pages added or changed (with their content), deleted, or failed."""
         before: dict[str, dict] = dict((cursor or {}).get("pages", {}))
         pages: dict[str, dict] = {}
+        full, full_pass_at = self._full_pass(cursor)
         self._load_robots()
         lastmods: dict[str, str | None] = {}
         if self.sitemap:
@@ -124,6 +133,8 @@ class WebConnector:
         truncated = False
         first = True
         gone: set[str] = set()
+        missing_before = set((cursor or {}).get("missing", ()))
+        missing: set[str] = set()  # links that answered 404/410 (or 401/403): asked again at the full pass
         while queue:
             url = queue.popleft()
             if len(pages) >= self.max_pages:
@@ -137,9 +148,11 @@ class WebConnector:
                 continue
             old = before.get(url) or {}
             lastmod = lastmods.get(url)
-            if lastmod and old.get("lastmod") == lastmod and not (old.get("etag") or old.get("last_modified")):
-                # The sitemap says it has not changed and the server gives no validators to ask with. (With
-                # validators Moment asks anyway, conditionally: a page made private keeps its lastmod.)
+            if not full and url in missing_before and url not in lastmods:
+                missing.add(url)  # a broken link last time, and the sitemap does not list it now
+                continue
+            if lastmod and old.get("lastmod") == lastmod and not full:
+                # The sitemap says it has not changed: not requested until the next full pass.
                 pages[url] = old
                 for link in old.get("links", ()) if self.follow_links else ():
                     enqueue(link)
@@ -147,6 +160,7 @@ class WebConnector:
             try:
                 result = self._get_page(url, old, strict=first)
             except _Gone as exc:
+                missing.add(url)
                 if url in before:
                     gone.add(url)
                     yield Change(url, deleted=True)
@@ -180,7 +194,24 @@ class WebConnector:
         else:
             for url in set(before) - set(pages):
                 pages[url] = before[url]
-        self.cursor = {"pages": pages}
+        self.cursor = {"pages": pages, "missing": sorted(missing), "full_pass_at": full_pass_at}
+
+    def _full_pass(self, cursor: dict | None) -> tuple[bool, str]:
+        """(whether this sync asks every page, when the last full pass began): at the first sync, when the
+        last full pass is `full_pass_hours` old, and always when `full_pass_hours` is 0."""
+        now = dt.datetime.now(dt.UTC)
+        last = (cursor or {}).get("full_pass_at")
+        try:
+            began = dt.datetime.fromisoformat(last) if last else None
+        except (TypeError, ValueError):
+            began = None
+        due = (
+            not (cursor or {}).get("pages")
+            or self.full_pass_hours <= 0
+            or began is None
+            or now - began >= dt.timedelta(hours=self.full_pass_hours)
+        )
+        return due, now.isoformat() if due else last
 
     def fetch(self, item_id: str) -> Item:
         self._load_robots()
@@ -220,6 +251,10 @@ class WebConnector:
         else:
             parser.parse([])  # no robots.txt (4xx): everything may be read
         self._robots = parser
+        waits = [self.rate_delay, float(parser.crawl_delay(self.user_agent) or 0)]
+        if rate := parser.request_rate(self.user_agent):
+            waits.append(rate.seconds / max(rate.requests, 1))
+        self.delay = max(waits)
         if not self.sitemap:
             for sitemap in parser.site_maps() or ():
                 if self.under_prefix(sitemap):
