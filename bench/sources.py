@@ -3,15 +3,17 @@
 1. First sync of a 1,000-page intranet on loopback (sourcestub/web.py: CivicActions Guidebook pages, cycled
    and numbered to make 1,000, served with ETags, a sitemap and robots.txt): pages/s for the whole sync
    (crawl, extract, embed, build, publish), in process with the model loaded.
-2. Re-sync after 10 pages change: Moment asks every page conditionally (304 for the 990 others), fetches and
-   embeds only the 10, and publishes (`Sources.sync`). Repeated; medians. The plain approach, in the same
-   run: re-fetch every page unconditionally, extract it, and re-embed every chunk with sentence-transformers
-   on PyTorch into one FAISS flat index.
+2. Re-sync after 10 pages change: Moment requests only the pages whose sitemap lastmod moved (the 10),
+   embeds only them, and publishes (`Sources.sync`). Repeated; medians. Then the daily full pass once: every
+   page asked conditionally (304 for the 990 others). The plain approach, in the same run: re-fetch every
+   page unconditionally, extract it, and re-embed every chunk with sentence-transformers on PyTorch into one
+   FAISS flat index. `--rate` is the source's requests a second (0, the default here: as fast as loopback
+   answers; a deployment's default is 2).
 3. `moment eval` on the CivicActions questions, the guidebook read (a) from its folder and (b) served as an
    intranet and synced by a web source (gold paths mapped to the synced items by URL): the same figures are
    expected.
 
-    .venv/bin/python bench/sources.py [--quick] [--pages 1000] [--no-eval]
+    .venv/bin/python bench/sources.py [--quick] [--pages 1000] [--rate 0] [--no-eval]
 
 The guidebook is "CivicActions Guidebook" © 2017-2024 CivicActions, CC BY 4.0 (every page served says so).
 """
@@ -82,13 +84,22 @@ def chunk_texts(site: WebSite) -> list[str]:
     return texts
 
 
-def sync_figures(pages: int, repeats: int, plain: bool = True) -> dict:
+def age_full_pass(sources, name: str) -> None:
+    """Make the source's next sync its full pass (as if the last one began a day ago)."""
+    from assistant.db.models import ContentSource
+
+    with sources.database.session() as session:
+        row = session.get(ContentSource, name)
+        row.cursor = {**row.cursor, "full_pass_at": "2000-01-01T00:00:00+00:00"}
+
+
+def sync_figures(pages: int, repeats: int, plain: bool = True, rate: float = 0) -> dict:
     embedder = moment_embedder()
     home = Path(tempfile.mkdtemp(prefix="moment-bench-sources-"))
     try:
         with WebSite(markdown=intranet_pages(pages)) as site:
             sources = setup(home, embedder)
-            sources.add("web", "intranet", site.url("/kb/index.html"), options={"rate": 0, "max_pages": pages + 10})
+            sources.add("web", "intranet", site.url("/kb/index.html"), options={"rate": rate, "max_pages": pages + 10})
             start = time.perf_counter()
             first = sources.sync("intranet")
             first_seconds = time.perf_counter() - start
@@ -97,23 +108,35 @@ def sync_figures(pages: int, repeats: int, plain: bool = True) -> dict:
             chunks = version.size
             version.close()
             print(f"first sync: {first.added} pages, {chunks} chunks in {first_seconds:.1f} s")
-            resync, fetched = [], []
-            for r in range(repeats):
+            resync, fetched, loads = [], [], []
+            for r in range(repeats + 1):  # the last one is the full pass
+                if r == repeats:
+                    age_full_pass(sources, "intranet")
                 changed = site.page_paths[r * 10 : r * 10 + 10]
                 for n, path in enumerate(changed):
                     site.set_page(path, f"# Changed page {r}-{n}\n\nThe new travel policy, revision {r}, item {n}.")
                 site.reset_hits()
+                loads.append(os.getloadavg()[0])
                 start = time.perf_counter()
                 result = sources.sync("intranet")
-                resync.append(time.perf_counter() - start)
+                seconds = time.perf_counter() - start
                 sent = sum(site.hits.get(p, 0) - site.not_modified.get(p, 0) for p in site.page_paths)
-                fetched.append(sent)
+                asked = len(site.requested)
                 assert result.changed == 10, result
-                print(f"re-sync {r + 1}: {resync[-1]:.2f} s, {sent} pages sent in full, {result.changed} changed")
+                kind = "full pass" if r == repeats else f"re-sync {r + 1}"
+                print(f"{kind}: {seconds:.2f} s, {asked} requests, {sent} pages sent in full, {result.changed} changed")
+                if r == repeats:
+                    full_pass = {"seconds": seconds, "requests": asked, "pages_sent_in_full": sent}
+                else:
+                    resync.append(seconds)
+                    fetched.append(sent)
+            print(f"load average (1 min) at the re-syncs: {min(loads):.1f}-{max(loads):.1f}")
+            extra = {"full_pass": full_pass, "load_average": [min(loads), max(loads)], "rate": rate}
             if not plain:  # the first sync fetched, extracted and embedded everything: what a full re-sync does
-                return _report(
+                figures = _report(
                     pages, repeats, first, first_seconds, chunks, resync, fetched, first_seconds, 0.0, 0.0, chunks
                 )
+                return {**figures, **extra}
             # The plain approach: fetch and extract everything again, embed every chunk again.
             model = plain_model()
             start = time.perf_counter()
@@ -128,9 +151,10 @@ def sync_figures(pages: int, repeats: int, plain: bool = True) -> dict:
             plain = fetch_seconds + embed_seconds
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    return _report(
+    figures = _report(
         pages, repeats, first, first_seconds, chunks, resync, fetched, plain, fetch_seconds, embed_seconds, len(texts)
     )
+    return {**figures, **extra}
 
 
 def _report(
@@ -222,6 +246,7 @@ def main() -> None:
     common_args(parser)
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rate", type=float, default=0, help="the source's requests a second (0: no limit)")
     parser.add_argument("--no-eval", action="store_true", help="skip part 3")
     parser.add_argument("--no-sync", action="store_true", help="skip parts 1 and 2")
     parser.add_argument(
@@ -233,7 +258,7 @@ def main() -> None:
     args = parser.parse_args()
     pages, repeats = (100, 2) if args.quick else (args.pages, args.repeats)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    data = {} if args.no_sync else {"sync": sync_figures(pages, repeats, plain=not args.no_plain)}
+    data = {} if args.no_sync else {"sync": sync_figures(pages, repeats, plain=not args.no_plain, rate=args.rate)}
     if not args.no_eval:
         data["eval"] = eval_figures()
     write_result("sources", data, args.out)

@@ -90,6 +90,7 @@ class WebSite:
         self.hits: dict[str, int] = {}
         self.not_modified: dict[str, int] = {}  # path -> 304 answers
         self.requested: list[tuple[float, str]] = []  # (time.monotonic(), path) of every request, in order
+        self.connections = 0  # TCP connections accepted
         self.outside_hits: list[str] = []
         self.slow_seconds = slow_seconds
         self.robots = "User-agent: *\nDisallow: /kb/private/\n"
@@ -250,6 +251,8 @@ class WebSite:
                 site._answer(self)
 
             def handle(self):
+                with site.lock:
+                    site.connections += 1
                 with contextlib.suppress(ConnectionResetError, BrokenPipeError):
                     super().handle()  # a client may stop reading (a page over its size limit)
 
@@ -277,6 +280,7 @@ class WebSite:
             self.hits.clear()
             self.not_modified.clear()
             self.requested.clear()
+            self.connections = 0
             self.outside_hits.clear()
 
 

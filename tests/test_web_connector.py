@@ -68,6 +68,7 @@ def test_a_full_pass_asks_every_page_conditionally_and_reports_only_the_edit_and
     assert items == {} and deleted == []
     # Every page is asked for conditionally and answers 304 (nothing is transferred again).
     assert all(site.not_modified.get(p, 0) == site.hits.get(p) == 1 for p in site.page_paths)
+    assert site.connections < len(site.requested) / 3  # 304s, redirects and 404s leave the connection open
     assert site.hits.get("/kb/index.html") == 1
 
     edited, gone = site.page_paths[3], site.page_paths[5]

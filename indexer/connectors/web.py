@@ -303,7 +303,7 @@ class WebConnector:
                 raise _Refused(f"Could not be read: {_reason(exc)}.") from None
             status = response.status_code
             if status in (301, 302, 303, 307, 308):
-                response.close()
+                _finish(response)
                 target = _normalise(urljoin(current, response.headers.get("Location", "")))
                 if not self.under_prefix(target):
                     raise _Refused(f"It redirects outside {self.prefix} (to {target}), which Moment does not follow.")
@@ -316,21 +316,21 @@ class WebConnector:
                 continue
             break
         if status == 304:
-            response.close()
+            _finish(response)
             return current, dict(old), None
         if status in (404, 410):
-            response.close()
+            _finish(response)
             raise _Gone()
         if status in (401, 403):
-            response.close()
+            _finish(response)
             if strict:
                 raise SourceUnavailable(f"The site refuses Moment ({status} at {current}): check its credentials.")
             raise _Gone(f"Made private at the source ({status}): withdrawn, nobody is answered from it any more.")
         if status == 429 or (strict and status >= 500):
-            response.close()
+            _finish(response)
             self._raise_if_unavailable(response, current)
         if status != 200:
-            response.close()
+            _finish(response)
             raise _Refused(f"The site answered {status}.")
         media = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         kind = PAGE_TYPES.get(media)
@@ -514,6 +514,17 @@ def main_content(html: str) -> tuple[bytes, str | None]:
 
 def _heading_key(text: str) -> str:
     return re.sub(r"\W+", " ", text).strip().lower()
+
+
+def _finish(response: requests.Response) -> None:
+    """Done with an answer whose body is not read: its connection goes back to the pool for the next request
+    when what is left is small (a 304, a redirect, a short error page); a longer body closes it."""
+    length = response.headers.get("Content-Length", "")
+    if response.status_code == 304 or (length.isdigit() and int(length) <= 65536):
+        response.raw.drain_conn()
+        response.raw.release_conn()
+    else:
+        response.close()
 
 
 def _normalise(url: str) -> str:
