@@ -29,6 +29,8 @@ EXTENSIONS = {
     "application/x-subrip": ".srt",
 }
 
+SUFFIXES = (".yml", *sorted(set(EXTENSIONS.values())))  # every file an item can have
+
 
 def sources_dir(home: Path) -> Path:
     return Path(home) / "sources"
@@ -55,10 +57,9 @@ class ItemFolder:
         return f"{(tail or 'index')[:60].lower()}-{hashlib.sha1(item_id.encode()).hexdigest()[:12]}"
 
     def files_of(self, item_id: str) -> list[Path]:
-        if not self.root.is_dir():
-            return []
+        """The item's files, looked up by name (each extension Moment writes), not by listing the folder."""
         stem = self.file_stem(item_id)
-        return [p for p in self.root.iterdir() if p.stem == stem]
+        return [path for ext in SUFFIXES if (path := self.root / f"{stem}{ext}").is_file()]
 
     def write(self, item: Item, meta: dict) -> str:
         """Store `item` (its content must be fetched) with its metadata; returns the file's name."""
