@@ -96,6 +96,7 @@ class WebSite:
         self.robots = "User-agent: *\nDisallow: /kb/private/\n"
         self.sitemap_enabled = True
         self.status_override: dict[str, tuple[int, dict]] = {}  # path -> (status, headers): 5xx, 429
+        self.unlisted: set[str] = set()  # pages left out of the sitemap (made private)
         markdown = markdown if markdown is not None else guidebook_pages(pages)
         self.page_paths = []
         for rel, text in markdown.items():
@@ -128,6 +129,19 @@ class WebSite:
         with self.lock:
             body, ctype, _ = self.files[path]
             self.files[path] = (body, ctype, modified)
+
+    def make_private(self, path: str, listed: bool = False) -> None:
+        """The page now answers 403 to Moment. A CMS's sitemap lists only the pages its reader may see (WordPress
+        core sitemaps, Drupal's xmlsitemap): it leaves the sitemap too, unless `listed` (a static sitemap)."""
+        with self.lock:
+            self.status_override[path] = (403, {})
+            if not listed:
+                self.unlisted.add(path)
+
+    def make_public(self, path: str) -> None:
+        with self.lock:
+            self.status_override.pop(path, None)
+            self.unlisted.discard(path)
 
     def delete(self, path: str) -> None:
         with self.lock:
@@ -198,7 +212,7 @@ class WebSite:
             return self._send(handler, 200, index.encode(), "application/xml")
         if path in ("/kb/sitemap-1.xml", "/kb/sitemap-2.xml") and self.sitemap_enabled:
             with self.lock:
-                pages = [p for p in self.page_paths if p in self.files] + [
+                pages = [p for p in self.page_paths if p in self.files and p not in self.unlisted] + [
                     p for p in self.files if p not in self.page_paths and p.startswith("/kb/renamed")
                 ]
             half = len(pages) // 2
@@ -246,6 +260,7 @@ class WebSite:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as real servers do: keep-alive answers are not held back 40 ms
 
             def do_GET(self):
                 site._answer(self)

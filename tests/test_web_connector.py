@@ -88,12 +88,14 @@ def test_a_resync_does_not_request_the_pages_whose_sitemap_lastmod_stayed_and_re
     edited, gone = site.page_paths[3], site.page_paths[5]
     site.set_page(edited, "# Edited page\n\nThe expense limit for team lunches is now 40 dollars per person.")
     site.delete(gone)  # out of the sitemap; still linked from the index, which answers 304
+    private = site.page_paths[7]
+    site.make_private(private)  # 403, and out of the sitemap
     site.reset_hits()
     again, changes = crawl(site, connector.cursor)
-    items, _errors, deleted = by_kind(changes)
+    items, errors, deleted = by_kind(changes)
     assert list(items) == [site.url(edited)] and "40 dollars" in items[site.url(edited)].content.decode()
-    assert deleted == [site.url(gone)] and site.hits[gone] == 1
-    assert [p for p in site.page_paths if p in site.hits] == [edited, gone]  # the other 10 are not requested
+    assert deleted == [site.url(gone), site.url(private)] and "Made private" in errors[site.url(private)]
+    assert [p for p in site.page_paths if p in site.hits] == [edited, gone, private]  # not the other 9
     assert site.not_modified.get("/kb/index.html") == 1  # pages outside the sitemap are still asked
     unchanged = site.url(site.page_paths[0])
     assert again.cursor["pages"][unchanged] == connector.cursor["pages"][unchanged]  # kept, links and all
@@ -113,7 +115,7 @@ def test_a_page_edited_or_made_private_without_its_lastmod_moving_is_caught_by_t
     connector, _ = crawl(site, full_pass_hours=24)
     quiet, private = site.page_paths[1], site.page_paths[2]
     site.set_page_keeping_lastmod(quiet, "# Quietly edited\n\nThe laptop refresh cycle is now four years.")
-    site.status_override[private] = (403, {})
+    site.make_private(private, listed=True)  # a static sitemap that still lists it, lastmod and all
     site.reset_hits()
     _, changes = crawl(site, connector.cursor, full_pass_hours=24)
     items, _errors, deleted = by_kind(changes)
