@@ -99,7 +99,12 @@ def sync_figures(pages: int, repeats: int, plain: bool = True, rate: float = 0) 
     try:
         with WebSite(markdown=intranet_pages(pages)) as site:
             sources = setup(home, embedder)
-            sources.add("web", "intranet", site.url("/kb/index.html"), options={"rate": rate, "max_pages": pages + 10})
+            sources.add(
+                "web",
+                "intranet",
+                site.url("/kb/index.html"),
+                options={"rate": rate, "max_pages": pages + 10, "full_pass_hours": 24},
+            )
             start = time.perf_counter()
             first = sources.sync("intranet")
             first_seconds = time.perf_counter() - start

@@ -84,14 +84,14 @@ def test_a_full_pass_asks_every_page_conditionally_and_reports_only_the_edit_and
 
 
 def test_a_resync_does_not_request_the_pages_whose_sitemap_lastmod_stayed_and_reads_the_edit_and_the_deletion(site):
-    connector, _ = crawl(site)
+    connector, _ = crawl(site, full_pass_hours=24)
     edited, gone = site.page_paths[3], site.page_paths[5]
     site.set_page(edited, "# Edited page\n\nThe expense limit for team lunches is now 40 dollars per person.")
     site.delete(gone)  # out of the sitemap; still linked from the index, which answers 304
     private = site.page_paths[7]
     site.make_private(private)  # 403, and out of the sitemap
     site.reset_hits()
-    again, changes = crawl(site, connector.cursor)
+    again, changes = crawl(site, connector.cursor, full_pass_hours=24)
     items, errors, deleted = by_kind(changes)
     assert list(items) == [site.url(edited)] and "40 dollars" in items[site.url(edited)].content.decode()
     assert deleted == [site.url(gone), site.url(private)] and "Made private" in errors[site.url(private)]
@@ -105,7 +105,7 @@ def test_a_resync_does_not_request_the_pages_whose_sitemap_lastmod_stayed_and_re
     assert "/kb/search" not in site.hits and site.url("/kb/search") in again.cursor["missing"]
     site.set_page("/kb/search", "# Search tips\n\nUse quotes for exact phrases.")
     site.page_paths.append("/kb/search")
-    items, _errors, _deleted = by_kind(crawl(site, again.cursor)[1])
+    items, _errors, _deleted = by_kind(crawl(site, again.cursor, full_pass_hours=24)[1])
     assert list(items) == [site.url("/kb/search")]
 
 
@@ -131,6 +131,15 @@ def test_a_page_edited_or_made_private_without_its_lastmod_moving_is_caught_by_t
     assert deleted == [site.url(private)] and "Made private" in errors[site.url(private)]
     assert all(site.hits.get(p) == 1 for p in [*site.page_paths, "/kb/search"])  # every page and link asked
     assert dt.datetime.fromisoformat(full.cursor["full_pass_at"]) > dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+
+
+def test_by_default_every_sync_is_a_full_pass_so_a_page_made_private_goes_at_the_next_sync(site):
+    connector, _ = crawl(site)
+    private = site.page_paths[2]
+    site.make_private(private, listed=True)  # a static sitemap that still lists it, lastmod and all
+    _, changes = crawl(site, connector.cursor)
+    _items, errors, deleted = by_kind(changes)
+    assert deleted == [site.url(private)] and "Made private" in errors[site.url(private)]
 
 
 @pytest.mark.slow

@@ -5,8 +5,9 @@
 - Pages come from a sitemap (also a sitemap index; capped at `max_sitemap_urls` with a message), from the
   start URL and from links, followed under the prefix only. Nothing outside the prefix is ever requested:
   a redirect that leaves it is refused per page, and a redirect loop stops after `MAX_REDIRECTS`.
-- A page whose sitemap `lastmod` is the same as at the last sync is not requested: its last version stays.
-  Every `full_pass_hours` (and at the first sync) a full pass asks every page anyway, so a page whose lastmod
+- With `full_pass_hours` above 0 (default 0: every sync is a full pass), a page whose sitemap `lastmod` is the
+  same as at the last sync is not requested: its last version stays. Every `full_pass_hours` (and at the
+  first sync) a full pass asks every page anyway, so a page whose lastmod
   did not move (a sitemap that lies, a page made private or deleted but still listed) is caught then.
   Requests are conditional (If-None-Match / If-Modified-Since): 304 means unchanged. 404 and 410 mean the
   page was deleted, 401 and 403 that it was made private (both withdraw it).
@@ -74,7 +75,7 @@ class WebConnector:
         max_bytes: int = 20 * 1024 * 1024,
         max_sitemap_urls: int = 10_000,
         follow_links: bool = True,
-        full_pass_hours: float = 24.0,
+        full_pass_hours: float = 0.0,
         user_agent: str = USER_AGENT,
         secrets: dict | None = None,
     ) -> None:
