@@ -314,6 +314,36 @@ def drive_changes(
         yield Change(item_id, deleted=True)
 
 
+def file_change(
+    item_id: str,
+    old: dict | None,
+    version: dict,
+    size: int | None,
+    max_bytes: int,
+    access_of: Callable[[str], Access],
+    item_of: Callable[[Access], object],
+) -> tuple[Change | None, dict | None]:
+    """One file's change and its new cursor state (None: keep the old state), the same for every drive kind:
+    unchanged when its `version` and readers are; over `max_bytes` or unreadable, an error that keeps the last
+    good copy; gone meanwhile (KeyError), nothing (the next listing says so)."""
+    try:
+        access = access_of(item_id)
+    except KeyError:
+        return None, None
+    state = {**version, "access": access_digest(access)}
+    if old is not None and {k: old.get(k) for k in state} == state:
+        return None, state
+    if size is not None and size > max_bytes:
+        return Change(item_id, error=too_large(size, max_bytes) + " The last good copy stays."), None
+    try:
+        item = item_of(access)
+    except KeyError:
+        return None, None
+    except (TooLarge, ValueError) as exc:
+        return Change(item_id, error=f"{exc} The last good copy stays."), None
+    return Change(item_id, item=item), state
+
+
 def access_digest(access: Access) -> str:
     """A short fingerprint of who may read an item: a change of readers changes it."""
     return hashlib.sha256(repr((access.public, access.readers())).encode()).hexdigest()[:16]

@@ -35,14 +35,12 @@ from indexer.connectors.drives import (
     BearerApi,
     Entry,
     FolderTree,
-    TooLarge,
-    access_digest,
     drive_changes,
+    file_change,
     file_kind,
     json_of,
     paged,
     readable,
-    too_large,
 )
 
 DRIVE_URL = "https://www.googleapis.com"
@@ -250,24 +248,16 @@ class DriveConnector:
         return file_kind(entry.get("name") or "", media)
 
     def _change(self, entry: dict, old: dict | None) -> tuple[Change | None, dict | None]:
-        file_id = entry["id"]
-        try:
-            access = self.access_of(file_id)
-        except KeyError:
-            return None, None
-        state = {"version": str(entry.get("version") or entry.get("modifiedTime")), "access": access_digest(access)}
-        if old is not None and {k: old.get(k) for k in state} == state:
-            return None, state
         size = entry.get("size")
-        if size is not None and str(size).isdigit() and int(size) > self.max_bytes:
-            return Change(file_id, error=too_large(int(size), self.max_bytes) + " The last good copy stays."), None
-        try:
-            item = self._item(entry, access)
-        except KeyError:
-            return None, None
-        except (TooLarge, ValueError) as exc:
-            return Change(file_id, error=f"{exc} The last good copy stays."), None
-        return Change(file_id, item=item), state
+        return file_change(
+            entry["id"],
+            old,
+            {"version": str(entry.get("version") or entry.get("modifiedTime"))},
+            int(size) if size is not None and str(size).isdigit() else None,
+            self.max_bytes,
+            self.access_of,
+            lambda access: self._item(entry, access),
+        )
 
     def _item(self, entry: dict, access: Access) -> Item:
         kind = self._kind(entry)

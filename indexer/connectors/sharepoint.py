@@ -39,14 +39,12 @@ from indexer.connectors.drives import (
     FolderTree,
     Forbidden,
     Gone,
-    TooLarge,
-    access_digest,
     drive_changes,
+    file_change,
     file_kind,
     json_of,
     paged,
     readable,
-    too_large,
 )
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
@@ -218,23 +216,16 @@ class SharePointConnector:
         item_id = entry["id"]
         if "file" not in entry:  # neither a file nor a folder (a OneNote package, ...): nothing to read
             return None, None
-        try:
-            access = self.access_of(item_id)
-        except KeyError:
-            return None, None  # gone between the delta and now: the next delta says so
-        state = {"tag": entry.get("cTag") or entry.get("eTag"), "access": access_digest(access)}
-        if old is not None and {k: old.get(k) for k in state} == state:
-            return None, state
         size = entry.get("size")
-        if isinstance(size, int) and size > self.max_bytes:
-            return Change(item_id, error=too_large(size, self.max_bytes) + " The last good copy stays."), None
-        try:
-            item = self._item(entry, access)
-        except KeyError:
-            return None, None
-        except (TooLarge, ValueError) as exc:
-            return Change(item_id, error=f"{exc} The last good copy stays."), None
-        return Change(item_id, item=item), state
+        return file_change(  # gone between the delta and now: nothing; the next delta says so
+            item_id,
+            old,
+            {"tag": entry.get("cTag") or entry.get("eTag")},
+            size if isinstance(size, int) else None,
+            self.max_bytes,
+            self.access_of,
+            lambda access: self._item(entry, access),
+        )
 
     def _item(self, entry: dict, access: Access) -> Item:
         name = entry.get("name") or entry["id"]
